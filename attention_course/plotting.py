@@ -1,0 +1,99 @@
+"""Figure helpers shared by the chapters: one style, readable bar charts and heatmaps."""
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+
+__all__ = ["use_course_style", "plot_weights", "plot_heatmap", "entropy"]
+
+COLORS = {"main": "#3b6ea8", "highlight": "#d1495b", "muted": "#9aa5b1"}
+
+
+def use_course_style() -> None:
+    """Apply the course's matplotlib style (readable sizes, light grid, crisp PNGs)."""
+    mpl.rcParams.update({
+        "figure.dpi": 110,
+        "savefig.dpi": 110,
+        "figure.figsize": (7.0, 3.6),
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.titlesize": 11,
+        "axes.labelsize": 10,
+        "legend.fontsize": 9,
+        "legend.frameon": False,
+        "font.size": 10,
+    })
+
+
+def entropy(weights, axis: int = -1) -> np.ndarray:
+    """Shannon entropy in nats of probability vectors along ``axis`` (0 log 0 = 0)."""
+    w = np.asarray(weights, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(w > 0, -w * np.log(w), 0.0)
+    return terms.sum(axis=axis)
+
+
+def plot_weights(ax, labels, weights, title: str | None = None, max_label: int = 48,
+                 xlim: float | None = 1.0):
+    """Horizontal bar chart of attention weights, one bar per key, the largest highlighted.
+
+    Args:
+        ax: a matplotlib ``Axes``.
+        labels: ``n`` key names (long ones are shortened to ``max_label`` characters).
+        weights: shape ``(n,)``, non-negative.
+        title: optional axes title.
+        xlim: right end of the x axis (``None`` to let matplotlib choose).
+
+    Raises:
+        ValueError: if ``labels`` and ``weights`` differ in length.
+    """
+    weights = np.asarray(weights, dtype=float)
+    if weights.ndim != 1 or len(labels) != weights.shape[0]:
+        raise ValueError(
+            f"plot_weights: {len(labels)} labels but weights of shape {weights.shape}"
+        )
+    short = [s if len(s) <= max_label else s[: max_label - 1] + "…" for s in labels]
+    y = np.arange(len(weights))
+    colors = [COLORS["muted"]] * len(weights)
+    colors[int(np.argmax(weights))] = COLORS["highlight"]
+    ax.barh(y, weights, color=colors)
+    ax.set_yticks(y, short)
+    ax.invert_yaxis()
+    for yi, w in zip(y, weights):
+        ax.text(w + 0.01, yi, f"{w:.2f}", va="center", fontsize=8)
+    if xlim is not None:
+        ax.set_xlim(0, xlim)
+    ax.set_xlabel("attention weight")
+    ax.grid(axis="y", visible=False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_heatmap(ax, matrix, row_labels, col_labels, title: str | None = None,
+                 cmap: str = "viridis", vmin=0.0, vmax=None, annotate: bool = True):
+    """Heatmap of a (rows, cols) matrix with labelled axes and optional value labels.
+
+    Raises:
+        ValueError: if the labels do not match the matrix shape.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(
+            f"plot_heatmap: matrix {matrix.shape} vs {len(row_labels)} row and "
+            f"{len(col_labels)} column labels"
+        )
+    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.grid(False)
+    if annotate:
+        top = np.nanmax(matrix) if vmax is None else vmax
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 0.6 * top else "black")
+    if title:
+        ax.set_title(title)
+    return image

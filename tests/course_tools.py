@@ -1,0 +1,49 @@
+"""Run nbgrader on a throw-away copy of the course, so tests never touch the repository."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assignments() -> list[str]:
+    """Assignment names: one folder per chapter in solutions/."""
+    return sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m nbgrader ARGS`` in ``course``; fail with its output if it fails."""
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
+                            capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def released_course(tmp: Path) -> Path:
+    """A copy of the course (config + solutions) with every assignment generated afresh."""
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions", course / "solutions",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for name in assignments():
+        nbgrader(course, "generate_assignment", name, "--force")
+    return course
+
+
+def autograde(course: Path, assignment: str, submissions: dict[str, Path]) -> dict[str, tuple[float, float]]:
+    """Autograde notebooks as submissions; return {student: (score, max_score)}."""
+    from nbgrader.api import Gradebook
+
+    for student, notebook in submissions.items():
+        target = course / "submitted" / student / assignment
+        target.mkdir(parents=True)
+        shutil.copy(notebook, target / notebook.name)
+    nbgrader(course, "autograde", assignment, "--force")
+    with Gradebook("sqlite:///" + str(course / ".nbgrader" / "gradebook.db")) as gb:
+        return {s: (gb.find_submission(assignment, s).score, gb.find_submission(assignment, s).max_score)
+                for s in submissions}

@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the figures need: a CJK font, so Chinese labels render (no tofu boxes).
+if ! fc-list 2>/dev/null | grep -qi "wqy"; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing fonts-wqy-microhei (CJK font for figures)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null
+  else
+    echo "!! fonts-wqy-microhei is missing: run 'sudo apt-get install fonts-wqy-microhei' for Chinese labels" >&2
+  fi
+fi
+
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv with $($PYTHON --version)"

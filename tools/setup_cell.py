@@ -9,6 +9,9 @@ from the same repository the book's launch buttons point at.
 
 The student notebooks in notebooks/ get the cell from solutions/ through
 ``nbgrader generate_assignment``.
+
+A notebook that needs Debian packages in Colab (e.g. a CJK font for Chinese labels)
+lists them in its notebook metadata: ``{"attention_course": {"colab_apt": ["fonts-wqy-microhei"]}}``.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ import sys
 if "google.colab" in sys.modules:
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
     subprocess.run(pip + ["attention-course @ git+{url}@{branch}"], check=True)
-    subprocess.run(pip + ["--no-deps"{models}], check=True)
+    subprocess.run(pip + ["--no-deps"{models}], check=True){apt}
     from google.colab import output
 
     output.enable_custom_widget_manager()
@@ -46,13 +49,25 @@ import attention_course
 rng = attention_course.seed_everything(0)'''
 
 
-def setup_source() -> str:
-    """The setup cell's source, built from ``_config.yml``."""
+APT_LINE = (
+    '\n    subprocess.run(["apt-get", "install", "-y", "-qq"{packages}], check=True,'
+    '\n                   capture_output=True)'
+)
+
+
+def setup_source(apt_packages=()) -> str:
+    """The setup cell's source, built from ``_config.yml`` (plus Colab's apt packages, if any)."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     repo = config["repository"]
     models = "".join(f', "{name}"' for name in COLAB_MODEL_PACKAGES)
+    apt = APT_LINE.format(packages="".join(f', "{p}"' for p in apt_packages)) if apt_packages else ""
     return TEMPLATE.format(url=repo["url"].rstrip("/") + ".git", branch=repo.get("branch", "main"),
-                           models=models)
+                           models=models, apt=apt)
+
+
+def notebook_source(nb) -> str:
+    """The setup cell this notebook needs (its metadata may ask for apt packages in Colab)."""
+    return setup_source(nb.metadata.get("attention_course", {}).get("colab_apt", []))
 
 
 def course_notebooks() -> list[Path]:
@@ -60,9 +75,10 @@ def course_notebooks() -> list[Path]:
     return sorted((ROOT / "book").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*/*.ipynb"))
 
 
-def stale(path: Path, source: str) -> str | None:
+def stale(path: Path) -> str | None:
     """Why the notebook's setup cell is stale, or None when it is current."""
     nb = nbformat.read(path, as_version=4)
+    source = notebook_source(nb)
     if not nb.cells:
         return "the notebook is empty"
     cell = nb.cells[0]
@@ -73,9 +89,10 @@ def stale(path: Path, source: str) -> str | None:
     return None
 
 
-def write(path: Path, source: str) -> bool:
+def write(path: Path) -> bool:
     """Insert or refresh the setup cell; True if the file changed."""
     nb = nbformat.read(path, as_version=4)
+    source = notebook_source(nb)
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "code" and TAG in first.metadata.get("tags", []):
         if first.source == source:
@@ -93,14 +110,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale setup cells")
     args = parser.parse_args(argv)
-    source = setup_source()
     problems = []
     for path in course_notebooks():
         if args.check:
-            reason = stale(path, source)
+            reason = stale(path)
             if reason:
                 problems.append(f"{path.relative_to(ROOT)}: {reason}")
-        elif write(path, source):
+        elif write(path):
             print(f"updated {path.relative_to(ROOT)}")
     for line in problems:
         print(line, file=sys.stderr)

@@ -97,3 +97,26 @@ def plot_heatmap(ax, matrix, row_labels, col_labels, title: str | None = None,
     if title:
         ax.set_title(title)
     return image
+
+
+def figure_html(fig, alt: str, dpi: int | None = None) -> str:
+    """An ``<img>`` tag holding the figure as an inline PNG, with ``alt`` text.
+
+    Widgets display figures this way instead of ``display(fig)``: the PNG output of a
+    figure carries no alt text, so a screen reader (and the book's browser tests)
+    would meet an unlabelled image inside the widget.
+
+    Raises:
+        ValueError: if ``alt`` is empty.
+    """
+    import base64
+    import html
+    import io
+
+    if not alt or not alt.strip():
+        raise ValueError("figure_html: alt text must describe the figure")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi or mpl.rcParams["savefig.dpi"], bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f'<img alt="{html.escape(alt, quote=True)}" style="max-width:100%" '
+            f'src="data:image/png;base64,{data}"/>')

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plotting import COLORS, entropy, plot_weights
+from .plotting import COLORS, entropy, figure_html, plot_weights
 from .scoring import SCORE_FUNCTIONS, softmax
 
 __all__ = ["AttentionExplorer"]
@@ -102,6 +102,20 @@ class AttentionExplorer:
             raise ValueError(f"temperature must be positive; got {temperature}")
         return softmax(self.scores(query, score, d_k) / temperature)
 
+    def describe(self, query: int = 0, score: str = "scaled_dot", temperature: float = 1.0,
+                 d_k: int = 64) -> str:
+        """One sentence saying what :meth:`figure` shows (the figure's alt text)."""
+        weights = self.weights(query, score, temperature, d_k)
+        best = int(np.argmax(weights))
+        context = weights @ self.V
+        return (
+            f"Bar chart of the attention weights of the query '{self.query_texts[query]}' over "
+            f"{len(weights)} keys with the {score} score, temperature {temperature:.2g}, "
+            f"d_k {d_k}: the largest weight, {weights[best]:.2f}, goes to '{self.key_texts[best]}'. "
+            f"Beside it, the context vector: "
+            + ", ".join(f"{label} {value:.2f}" for label, value in zip(self.value_labels, context))
+        )
+
     def figure(self, query: int = 0, score: str = "scaled_dot", temperature: float = 1.0,
                d_k: int = 64):
         """Two panels: the weights over the keys, and the context vector they produce."""
@@ -131,7 +145,7 @@ class AttentionExplorer:
                d_k: int = 64):
         """The interactive explorer: dropdowns and sliders above the live figure."""
         import ipywidgets as widgets
-        from IPython.display import display
+        from IPython.display import HTML, display
 
         layout = widgets.Layout(width="460px")
         style = {"description_width": "110px"}
@@ -152,7 +166,7 @@ class AttentionExplorer:
 
         def draw(**kwargs):
             fig = self.figure(**kwargs)
-            display(fig)
+            display(HTML(figure_html(fig, self.describe(**kwargs))))
             plt.close(fig)
 
         output = widgets.interactive_output(draw, controls)

@@ -7,9 +7,23 @@ bash scripts/setup_env.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
 export PATH="$(pwd)/.venv/bin:$PATH"
 
+# The browser tests drive Debian's Chromium (Playwright does not download a browser).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing chromium from Debian's packages (browser tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "!! chromium is missing: run 'sudo apt-get install chromium'" >&2
+    exit 1
+  fi
+fi
+
 echo "== pytest: helper package, exercises, and every notebook in book/ and solutions/"
 .venv/bin/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
-  tests book solutions
+  --ignore=tests/browser tests book solutions
 
 echo "== book build (-W: warnings fail it)"
 bash scripts/build_book.sh
+
+echo "== browser tests of the built book (offline: only localhost is reachable)"
+.venv/bin/python -m pytest -p no:cacheprovider tests/browser

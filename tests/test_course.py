@@ -43,7 +43,7 @@ def test_setup_cells_are_current():
 @pytest.mark.parametrize("path", CHAPTER_NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_follows_the_skeleton(path):
     nb = nbformat.read(path, as_version=4)
-    assert "hide-cell" in nb.cells[0].metadata.get("tags", []), "setup cell must be hidden"
+    assert "remove-cell" in nb.cells[0].metadata.get("tags", []), "setup cell must be hidden in the book"
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert markdown.lstrip().startswith("(ch"), "chapter must open with a label, e.g. (ch03)="
     for heading in ("## Summary", "## Exercises", "## References"):

@@ -100,7 +100,7 @@ def write(path: Path) -> bool:
         first.source = source
     else:
         cell = nbformat.v4.new_code_cell(source)
-        cell.metadata["tags"] = [TAG, "hide-cell"]
+        cell.metadata["tags"] = [TAG, "remove-cell"]
         nb.cells.insert(0, cell)
     nbformat.write(nb, path)
     return True

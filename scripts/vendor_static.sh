@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Fetch the book's front-end files from the npm registry (versions pinned in
+# package-lock.json) and copy them into _vendor_static/, so that every page serves
+# MathJax, require.js and the Jupyter widgets manager itself and renders with no CDN.
+# Neither node_modules/ nor _vendor_static/ is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=node_modules/.course-lock-stamp
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "== npm ci (MathJax, require.js, @jupyter-widgets/html-manager)"
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+vendor=_vendor_static
+rm -rf "$vendor"
+mkdir -p "$vendor/mathjax" "$vendor/html-manager"
+es5=node_modules/mathjax/es5
+cp "$es5/tex-chtml.js" "$vendor/mathjax/"
+cp -r "$es5/input" "$es5/output" "$es5/ui" "$es5/a11y" "$es5/adaptors" "$es5/sre" "$vendor/mathjax/"
+cp node_modules/requirejs/require.js "$vendor/require.js"
+find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f ! -name '*.map' \
+  -exec cp {} "$vendor/html-manager/" \;
+echo "== front-end files in $vendor: $(du -sh "$vendor" | cut -f1)"

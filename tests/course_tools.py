@@ -1,6 +1,7 @@
 """Run nbgrader on a throw-away copy of the course, so tests never touch the repository."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,13 @@ def assignments() -> list[str]:
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``python -m nbgrader ARGS`` in ``course``; fail with its output if it fails."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
+    """Run ``python -m nbgrader ARGS`` in ``course``; fail with its output if it fails.
+
+    nbgrader runs the ``alembic`` command when it creates a gradebook, so the
+    environment's bin folder goes first on PATH.
+    """
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                             capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

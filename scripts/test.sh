@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+# No MPLBACKEND here: the kernels that build the book must keep the inline backend, or
+# plt.show() draws nothing and the chapters lose their figures.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export PATH="$(pwd)/.venv/bin:$PATH"
 
 # The browser tests drive Debian's Chromium (Playwright does not download a browser).

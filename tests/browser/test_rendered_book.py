@@ -1,6 +1,7 @@
 """Every page of the built book, checked in a real browser with no network but localhost."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
@@ -54,6 +55,14 @@ def test_page_renders_offline(offline_page, book_url, page_path):
     for i in range(views.count()):
         rendered = views.nth(i).locator("xpath=..").locator(".jupyter-widgets, .widget-box, .lm-Widget")
         rendered.first.wait_for(state="attached", timeout=15000)
+
+    # Figures: every figure the notebook declares (a cell with mystnb image.alt) is on the page.
+    notebook = ROOT / Path(page_path).with_suffix(".ipynb")
+    if notebook.is_file():
+        page_alts = set(page.eval_on_selector_all("img[alt]", "els => els.map(e => e.getAttribute('alt'))"))
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt")
+            assert alt is None or alt in page_alts, f"{page_path} lacks the figure: {alt[:80]}"
 
     # Figures: every image in the article has alt text.
     for img in page.locator("article img, main img").all():

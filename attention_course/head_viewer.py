@@ -44,8 +44,10 @@ def plot_lines(ax, attention: WordAttention, layer: int, head: int, source: int 
                 ax.plot([0, 1], [y[i], y[j]], color="#d1495b" if source is not None else "#3b6ea8",
                         alpha=float(min(1.0, 0.15 + w[i, j])), linewidth=0.5 + 4 * w[i, j])
     for k, word in enumerate(attention.words):
-        weight = "bold" if k == source else "normal"
-        ax.text(-0.05, y[k], word, ha="right", va="center", fontsize=9, fontweight=weight)
+        # The source word is marked by colour, not bold: the CJK fallback font has no bold
+        # face, and matplotlib would print a findfont warning to stderr.
+        colour = "#d1495b" if k == source else "black"
+        ax.text(-0.05, y[k], word, ha="right", va="center", fontsize=9, color=colour)
         ax.text(1.05, y[k], word, ha="left", va="center", fontsize=9)
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(-n + 0.5, 0.5)
@@ -121,8 +123,15 @@ class HeadViewer:
         return (f"Attention heatmap and token-to-token lines of layer {layer}, head {head} for "
                 f"'{sentence}'. Strongest link of each word: " + "; ".join(parts))
 
-    def widget(self, sentence: str | None = None, layer: int = 5, head: int = 11):
-        """Dropdown and text box for the sentence, sliders for layer and head, a view switch."""
+    def widget(self, sentence: str | None = None, layer: int = 5, head: int = 11, view: str = "head"):
+        """Dropdown and text box for the sentence, sliders for layer and head, a view switch
+        (``view="head"``: one head; ``view="layer"``: all heads of the layer).
+
+        Raises:
+            ValueError: if ``view`` is neither ``"head"`` nor ``"layer"``.
+        """
+        if view not in ("head", "layer"):
+            raise ValueError(f"view must be 'head' or 'layer'; got {view!r}")
         import ipywidgets as widgets
         from IPython.display import HTML, display
 
@@ -136,7 +145,7 @@ class HeadViewer:
         layer_slider = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="layer", style=style)
         head_slider = widgets.IntSlider(value=head, min=0, max=heads - 1, description="head", style=style)
         view = widgets.Dropdown(options=[("one head", "head"), ("all heads of the layer", "layer")],
-                                value="head", description="view", style=style)
+                                value=view, description="view", style=style)
         output = widgets.Output()
 
         def draw(*_):

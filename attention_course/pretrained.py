@@ -2,7 +2,8 @@
 
 MiniLM is a 6-layer, 12-head BERT-style encoder (Wang et al. 2020) fine-tuned for
 sentence embeddings (Reimers & Gurevych 2019). Its WordPiece tokenizer may cut a word
-into pieces ("didn't" -> "didn", "'", "t"); :func:`word_attentions` merges them back: the
+into pieces ("unbelievably" -> "unbel", "##ie", ...); :func:`word_attentions` merges them
+back (punctuation stays apart: "didn't" is the three words "didn", "'", "t"): the
 attention *from* a word is the mean of its pieces' rows, the attention *to* a word the
 sum of its pieces' columns, so every row still sums to 1.
 """

@@ -19,7 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_SECONDS = {"03_general_form.ipynb": 60}
+BUDGET_SECONDS = {"03_general_form.ipynb": 60, "04_self_attention.ipynb": 60,
+                  "05_multi_head_attention.ipynb": 60}
 
 
 def run(path: Path) -> tuple[float, str]:

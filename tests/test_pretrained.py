@@ -41,3 +41,12 @@ def test_head_viewer_widget():
     box = viewer.widget()
     assert len(box.children) == 4
     assert "layer 5, head 11" in viewer.describe(TIRED, 5, 11)
+
+
+def test_head_viewer_starts_in_layer_view_and_rejects_unknown_views():
+    viewer = HeadViewer([TIRED], source="it")
+    box = viewer.widget(layer=4, head=0, view="layer")
+    assert box.children[2].children[2].value == "layer"
+    assert "heads of layer 4" in viewer.describe(TIRED, 4, 0, view="layer")
+    with pytest.raises(ValueError, match="view"):
+        viewer.widget(view="grid")

@@ -1,0 +1,14 @@
+"""Instructor grading that does not trust the student's kernel.
+
+``python -m attention_course.grade SUBMISSIONS --out DIR`` (see :mod:`attention_course.grade`).
+
+Design, in one paragraph: every submission runs in its own *sandboxed worker* process
+(:mod:`.sandbox`: scratch directory, rlimits, a Python audit hook and, where the kernel allows it,
+Linux user/mount/pid/network namespaces that hide the course, the other submissions and the output).
+The worker only executes the student's cells and answers remote calls. The graded test cells of the
+nbgrader *source* notebook (public and hidden tests) run in a separate, clean *checker* process
+(:mod:`.checker`) in which every function the student defines is a proxy: calling it ships the
+arguments to the worker, runs the student's code there and ships back plain data (numbers, strings,
+NumPy arrays). Whatever a submission patches in its own interpreter (``numpy.allclose``, IPython
+input transformers, ``AssertionError``...) never reaches the process that decides the points.
+"""

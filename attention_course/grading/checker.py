@@ -1,0 +1,621 @@
+"""Grade ONE submission: start its sandboxed worker, run the source's checks here, write JSON.
+
+``python -I -m attention_course.grading.checker JOB.json`` (started by :mod:`attention_course.grade`).
+This process is clean: it never executes student code. It executes the nbgrader *source*
+notebook's trusted cells (imports, setup) and its graded test cells, public and hidden parts, in
+which every name the solution cells define is a :class:`Remote` proxy to the student's worker.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import functools
+import importlib.util
+import json
+import os
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+from . import wire
+from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../attention_course
+PACKAGE_REPO = PACKAGE_DIR.parent
+
+
+class StudentCodeError(RuntimeError):
+    """The student's function raised an exception that is not a built-in one."""
+
+
+class StudentTimeout(RuntimeError):
+    """The student's function ran past the time limit."""
+
+
+class WorkerGone(RuntimeError):
+    """The student's process is no longer running (killed for time or memory, or crashed)."""
+
+
+# ------------------------------------------------------------------------- the namespace wall
+@functools.lru_cache(maxsize=1)
+def namespaces_available() -> bool:
+    """True if unprivileged user+mount+pid+net namespaces work here (Linux, ``unshare``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        probe = subprocess.run(["unshare", "-rmnp", "--fork", "--mount-proc", "sh", "-c",
+                                "mount -t tmpfs t /mnt 2>/dev/null || mount -t tmpfs t /tmp; exec unshare -U true"],
+                               capture_output=True, timeout=20)
+        return probe.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: list[str]) -> list[str]:
+    """argv prefix that runs a command in new user/mount/pid/net namespaces where every path in
+    ``hide`` is covered by an empty tmpfs (files: by /dev/null), except ``expose`` (bound back
+    read-only), the scratch root is a fresh private tmpfs, and the command then runs in a nested
+    user namespace with no capabilities, so it cannot unmount any of this."""
+    hide = sorted({os.path.realpath(h) for h in hide if h and os.path.exists(h) and os.path.realpath(h) != "/"})
+    hide = [h for h in hide if not any(h != o and _inside(h, o) for o in hide)]
+    hide = [h for h in hide if not _inside(os.path.realpath(scratch_root), h)]  # the hook still refuses them
+    expose = sorted({os.path.realpath(e) for e in expose if e and os.path.exists(e)})
+    expose = [e for e in expose if any(_inside(e, h) for h in hide)]
+    q = shlex.quote
+    hold = os.path.join(scratch_root, ".hold")
+    lines = ["set -e", f"mount -t tmpfs -o size=512m,mode=700 tmpfs {q(scratch_root)}",
+             f"mkdir -p {q(scratch)} {q(hold)}"]
+    for i, path in enumerate(expose):
+        lines += [f"mkdir -p {q(hold)}/{i}", f"mount --rbind {q(path)} {q(hold)}/{i}"]
+    for path in hide:
+        if os.path.isdir(path):
+            lines.append(f"mount -t tmpfs -o size=1m,mode=755 tmpfs {q(path)}")
+        else:
+            lines.append(f"mount --bind /dev/null {q(path)}")
+    for i, path in enumerate(expose):
+        lines += [f"mkdir -p {q(path)}", f"mount --rbind {q(hold)}/{i} {q(path)}",
+                  f"mount -o remount,bind,ro {q(path)} 2>/dev/null || true"]
+    lines.append('exec unshare -U -- "$@"')
+    return ["unshare", "-rmnp", "--fork", "--mount-proc", "--kill-child", "sh", "-c", "\n".join(lines), "sandbox"]
+
+
+# ------------------------------------------------------------------------- the checker's time limits
+class CheckerTimeout(BaseException):
+    """A grader function called back by the student's code ran past the call's time limit."""
+
+
+def _on_alarm(signum, frame):
+    raise CheckerTimeout("the grader's function ran past the time limit of the call")
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """SIGALRM-based limit for code run in the checker on behalf of a student's call (main thread
+    only). Nests: an inner limit never ends later than the one around it, which is restored."""
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+    started = time.monotonic()
+    limit = seconds if not outer else min(seconds, outer)
+    signal.setitimer(signal.ITIMER_REAL, max(0.01, limit))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - started)))
+
+
+def _importable(obj) -> bool:
+    """True if pickle can send ``obj`` by reference (module.qualname resolves to it)."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or module == "__main__" or "<" in qualname:
+        return False
+    target = sys.modules.get(module)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return target is obj
+
+
+def needs_callback(obj) -> bool:
+    """Objects of the checker that go to the worker as a :class:`wire.CheckerProxy`: functions,
+    lambdas and classes defined in test cells (they cannot be pickled by reference, and must run
+    here, on the checker's own modules), bound methods, and instances of test-cell classes."""
+    if isinstance(obj, (types.FunctionType, type)):
+        return not _importable(obj)
+    if isinstance(obj, types.MethodType):
+        return True
+    if isinstance(obj, types.BuiltinMethodType):  # also builtin functions
+        owner = getattr(obj, "__self__", None)
+        return not (owner is None or isinstance(owner, types.ModuleType) or _importable(obj))
+    return getattr(type(obj), "__module__", None) == "__main__"
+
+
+# ------------------------------------------------------------------------- talking to the worker
+class Worker:
+    def __init__(self, argv: list[str], setup: dict, ready_timeout: float):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.dead: str | None = None
+        self.callbacks: dict[int, object] = {}   # key -> the checker's object behind a CheckerProxy
+        self.callback_keys: dict[int, int] = {}  # id(object) -> key (the objects are kept alive)
+        self.send(setup)
+        reply = self.receive(ready_timeout)
+        if reply[0] != "ready":
+            raise WorkerGone("the student's process did not start")
+        self.warm_failed = list(reply[1]) if isinstance(reply[1], list) else []
+
+    def _callback_key(self, obj) -> int:
+        key = self.callback_keys.get(id(obj))
+        if key is None:
+            key = len(self.callbacks) + 1
+            self.callbacks[key], self.callback_keys[id(obj)] = obj, key
+        return key
+
+    def checker_object(self, key):
+        if type(key) is not int or key not in self.callbacks:
+            raise wire.ProtocolError("reference to a grader object that was never passed")
+        return self.callbacks[key]
+
+    def _persistent_id(self, originals=()):
+        own = {id(o): i for i, o in enumerate(originals)}
+
+        def persistent_id(obj):
+            if type(obj) is Remote:
+                return ("obj", obj._handle)
+            index = own.get(id(obj))
+            if index is not None:
+                return ("orig", index)
+            if type(obj) in wire.PLAIN_TYPES:
+                return None
+            if needs_callback(obj):
+                name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+                return ("cb", self._callback_key(obj), str(name)[:100])
+            return None
+
+        return persistent_id
+
+    def send(self, message, originals=()) -> None:
+        if self.dead:
+            raise WorkerGone(self.dead)
+        self._write(wire.dumps(message, self._persistent_id(originals)))  # pickling may raise: nothing sent
+
+    def _write(self, data: bytes) -> None:
+        if self.dead:
+            raise WorkerGone(self.dead)
+        try:
+            wire.send_bytes(self.tx, data)
+        except (BrokenPipeError, OSError):
+            self.kill("the student's process stopped (crashed, or killed for memory or CPU time)")
+            raise WorkerGone(self.dead) from None
+
+    def receive(self, timeout: float):
+        if self.dead:
+            raise WorkerGone(self.dead)
+        ready, _, _ = select.select([self.rx], [], [], max(0.0, timeout))
+        if not ready:
+            self.kill(f"the student's process did not answer within {timeout:.0f} s and was stopped")
+            raise WorkerGone(self.dead)
+        try:
+            return wire.loads_untrusted(wire.recv_raw(self.rx))
+        except wire.ProtocolError as error:
+            code = self.proc.poll()
+            if code is not None and code < 0:
+                name = signal.Signals(-code).name
+                why = {"SIGXCPU": "it used up its CPU time", "SIGKILL": "it was killed (out of memory?)",
+                       "SIGSEGV": "it crashed (segmentation fault)", "SIGXFSZ": "it wrote a file past the size limit"}
+                self.kill(f"the student's process stopped: {why.get(name, name)}")
+            else:
+                self.kill(f"the student's process stopped ({error})")
+            raise WorkerGone(self.dead) from None
+
+    def request(self, message, timeout: float, grace: float = 0.0):
+        """Send a command and wait for its reply, serving the worker's callbacks meanwhile (the
+        student's code calling a function the checks passed to it). The whole exchange must end
+        within ``timeout + grace`` seconds; callbacks must end within ``timeout``."""
+        started = time.monotonic()
+        deadline, work_deadline = started + timeout + grace, started + timeout
+        self.send(message)
+        try:
+            while True:
+                reply = self.receive(deadline - time.monotonic())
+                if isinstance(reply, tuple) and reply[:1] == ("callback",):
+                    self._serve_callback(reply, work_deadline)
+                    continue
+                if not isinstance(reply, tuple) or not reply:
+                    raise wire.ProtocolError("malformed reply")
+                return reply
+        except WorkerGone:
+            raise
+        except BaseException:
+            # we stop waiting for this reply: the conversation is out of step, end it
+            self.kill("the student's process was stopped: a call ran past its time limit")
+            raise
+
+    def _serve_callback(self, message, deadline: float) -> None:
+        """Run the checker's function the student's code called (arguments: untrusted data)."""
+        seq = message[1] if len(message) > 1 and type(message[1]) is int else -1
+        originals: list = []
+        try:
+            if len(message) != 5:
+                raise wire.ProtocolError("malformed callback request")
+            _, _, key, op, payload = message
+            target = self.checker_object(key)
+            decode = functools.partial(wire.unflatten, make_remote=self._make_remote,
+                                       checker_object=self.checker_object)
+            if op == "call":
+                args, kwargs = (decode(node) for node in payload)
+                if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+                    raise wire.ProtocolError("malformed callback arguments")
+                originals = wire.mutables((args, tuple(kwargs.values())))
+                before = [wire.snapshot(o) for o in originals]
+                with time_limit(max(0.01, deadline - time.monotonic())):
+                    value = target(*args, **kwargs)
+                back = [(i, wire.detached_copy(o)) for i, (o, b) in enumerate(zip(originals, before))
+                        if wire.changed(o, b)]
+            elif op == "getattr" and isinstance(payload, str) and not payload.startswith("_"):
+                with time_limit(max(0.01, deadline - time.monotonic())):
+                    value = getattr(target, payload)
+                back = []
+            else:
+                raise wire.ProtocolError("malformed callback request")
+            result = ("cb_result", seq, "ok", value, back)
+        except WorkerGone:
+            raise
+        except wire.ProtocolError as error:
+            self.kill(f"the student's process stopped ({error})")
+            raise WorkerGone(self.dead) from None
+        except BaseException as error:  # noqa: BLE001 - the function failed: the student's code sees it
+            result = ("cb_result", seq, "raise", type(error).__name__ if type(type(error)) is type else "Exception",
+                      str(error)[:600])
+            originals = []
+        try:
+            data = wire.dumps(result, self._persistent_id(originals))
+        except Exception as error:  # noqa: BLE001 - e.g. the function returned an open file
+            data = wire.dumps(("cb_result", seq, "raise", "TypeError",
+                               f"the grader's function returned a value that cannot be sent ({error})"[:600]))
+        self._write(data)
+
+    def _make_remote(self, handle, kind, is_callable):
+        return Remote(self, handle, kind, is_callable, self.call_seconds)
+
+    call_seconds = 120.0
+
+    def kill(self, why: str = "stopped") -> None:
+        if self.dead is None:
+            self.dead = why
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class StudentNotImplemented(NotImplementedError):
+    """The student's function raised NotImplementedError (it is still the release's stub).
+    A NotImplementedError, so checks behave exactly as in the student's kernel."""
+
+    def __init__(self, message: str, function: str):
+        super().__init__(message)
+        self.function = function
+
+
+class Remote:
+    """A proxy in the checker for an object that lives in the student's process."""
+
+    __slots__ = ("_worker", "_handle", "_kind", "_callable", "_timeout", "_label")
+
+    def __init__(self, worker: Worker, handle: int, kind: str, is_callable: bool, timeout: float, label: str = ""):
+        object.__setattr__(self, "_worker", worker)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_callable", is_callable)
+        object.__setattr__(self, "_timeout", timeout)
+        object.__setattr__(self, "_label", label or kind)
+
+    def __repr__(self):
+        return f"<student's {self._kind}>"
+
+    def _decode(self, node, originals=()):
+        return wire.unflatten(node, lambda h, k, c: Remote(self._worker, h, k, c, self._timeout), originals,
+                              self._worker.checker_object)
+
+    def _raise(self, reply):
+        if len(reply) != 4:
+            raise wire.ProtocolError("malformed reply")
+        _, kind, name, message = reply
+        if kind == "timeout":
+            raise StudentTimeout(f"your code ran longer than {self._timeout:.0f} s and was stopped")
+        if name == "NotImplementedError":
+            raise StudentNotImplemented(str(message), self._label)
+        cls = getattr(builtins, str(name), None)
+        if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
+            try:
+                raise cls(message)
+            except TypeError:
+                pass
+        raise StudentCodeError(f"{name}: {message}")
+
+    def __call__(self, *args, **kwargs):
+        originals = wire.mutables((args, tuple(kwargs.values())))
+        reply = self._worker.request(("call", self._handle, args, kwargs, self._timeout), self._timeout, grace=15)
+        if reply[0] != "ok":
+            self._raise(reply)
+        if len(reply) != 3 or not isinstance(reply[2], list):
+            raise wire.ProtocolError("malformed reply")
+        _, value, back = reply
+        for node in back:  # the arguments the student's code changed in place
+            self._decode(node, originals)
+        return self._decode(value, originals)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        reply = self._worker.request(("getattr", self._handle, name, self._timeout), self._timeout, grace=15)
+        if reply[0] != "ok":
+            self._raise(reply)
+        return self._decode(reply[1])
+
+
+# ------------------------------------------------------------------------- grading one notebook
+def plan_cells(assignment: Assignment, nb: dict) -> tuple[list[tuple[int, str]], list[str]]:
+    """Which of the student's code cells to run (with what code), and notes about the notebook."""
+    tests = {t.grade_id for t in assignment.tests}
+    notes, run = [], []
+    stripped_ids, edited_locked = 0, []
+    for index, cell in code_cells(nb):
+        meta = cell.get("metadata", {}) if isinstance(cell.get("metadata"), dict) else {}
+        grade_id = (meta.get("nbgrader") or {}).get("grade_id") if isinstance(meta.get("nbgrader"), dict) else None
+        source = cell_source(cell)
+        if grade_id in tests:
+            continue  # graded test cells run in the checker, from the source notebook
+        if normalise(source) and any(normalise(source).startswith(t) or t in normalise(source)
+                                     for t in assignment.test_sources if t):
+            stripped_ids += 1
+            continue  # a test cell that lost its metadata
+        if grade_id in assignment.locked_sources and grade_id not in assignment.solution_ids:
+            if normalise(source) != normalise(assignment.locked_sources[grade_id]):
+                edited_locked.append(grade_id)
+            source = assignment.locked_sources[grade_id]
+        run.append((index, source))
+    student_ids = {((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+                   for _, c in code_cells(nb) if isinstance((c.get("metadata") or {}).get("nbgrader"), dict)}
+    missing = sorted((assignment.solution_ids | tests) - student_ids)
+    if missing:
+        notes.append(f"nbgrader metadata missing or changed for {len(missing)} graded cell(s) "
+                     f"({', '.join(missing[:4])}{'...' if len(missing) > 4 else ''}); graded by function names instead")
+    if edited_locked:
+        notes.append(f"edited locked cell(s) {', '.join(edited_locked)}: the original was used")
+    return run, notes
+
+
+def warm_imports(assignment: Assignment) -> list[str]:
+    """Top-level modules the source notebook imports (loaded in the worker before the hook)."""
+    import ast
+
+    modules = ["numpy", "attention_course"]
+    for cell in assignment.cells:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse(cell_source(cell))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    return [m for m in dict.fromkeys(modules) if m.split(".")[0] not in {"subprocess", "google"}]
+
+
+def grade(job: dict) -> dict:
+    started = time.monotonic()
+    deadline = started + job["total_seconds"]
+    course = Path(job["course"])
+    assignment = load_assignment(course, Path(job["source"]))
+    nb = json.loads(Path(job["notebook"]).read_text(encoding="utf-8"))
+    cells, notes = plan_cells(assignment, nb)
+    result = {"tests": [], "cells": [], "notes": notes, "patched": [], "blocked": [], "worker": None,
+              "sandbox": "namespaces+audit-hook" if job.get("namespaces") else "audit-hook"}
+    scratch = os.path.join(job["scratch_root"], job["job_id"])
+    modules = warm_imports(assignment)
+    read_roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
+                  "/usr/lib", "/usr/share", "/usr/local/lib", "/lib", "/lib64", "/etc", "/proc/self",
+                  "/sys/devices/system/cpu"]
+    forbidden = [str(course), str(PACKAGE_REPO / "solutions"), *job["forbidden"], job["scratch_root"]]
+    for extra in (str(PACKAGE_REPO / ".git"), str(PACKAGE_REPO / ".nbgrader"), str(course / ".git")):
+        forbidden.append(extra)
+    read_roots.append(str(PACKAGE_DIR))
+    setup = {"scratch": scratch, "files": assignment.data_files(), "memory_mb": job["memory_mb"],
+             "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
+             "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
+             "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
+    python = [sys.executable, "-I", "-m", "attention_course.grading.sandbox"]
+    if job.get("namespaces"):
+        expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
+        for module in modules:
+            try:
+                spec = importlib.util.find_spec(module.split(".")[0])
+            except (ImportError, ValueError):
+                spec = None
+            if spec and spec.origin:
+                expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
+        hide = [str(course), str(PACKAGE_REPO), *job["forbidden"]]
+        argv = namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
+    else:
+        os.makedirs(scratch, exist_ok=True)
+        argv = python
+    env_cell = float(job["cell_seconds"])
+    worker = None
+    try:
+        worker = Worker(argv, setup, ready_timeout=max(5.0, min(90.0, deadline - time.monotonic())))
+        for index, source in cells:
+            left = deadline - time.monotonic()
+            if left <= 1:
+                result["cells"].append({"index": index, "status": "timeout",
+                                        "error": "not run: the submission's total time was used up"})
+                continue
+            limit = min(env_cell, left - 0.5)
+            try:
+                reply = worker.request(("run_cells", [(index, source)], limit), limit + 10)
+                result["cells"].extend(reply[1] if reply[0] == "ok" else
+                                       [{"index": index, "status": "error", "error": str(reply[2:])}])
+            except WorkerGone as gone:
+                result["cells"].append({"index": index, "status": "killed", "error": str(gone)})
+                break
+        values = {}
+        if not worker.dead:
+            reply = worker.request(("fetch", assignment.graded_names), max(5.0, deadline - time.monotonic()))
+            values = reply[1] if reply[0] == "ok" else {}
+        run_checks(assignment, worker, values, result, deadline, env_cell)
+        if not worker.dead:
+            try:
+                report = worker.request(("report",), 20)[1]
+                result["patched"], result["blocked"] = report["patched"], report["blocked"]
+            except WorkerGone:
+                pass
+    except WorkerGone as gone:
+        result["worker"] = str(gone)
+        if not result["tests"]:
+            run_checks(assignment, None, {}, result, deadline, env_cell)
+    finally:
+        if worker is not None:
+            if worker.dead and result["worker"] is None:
+                result["worker"] = worker.dead
+            worker.kill()
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def run_checks(assignment: Assignment, worker, values: dict, result: dict, deadline: float, cell_seconds: float):
+    """Execute the source notebook's trusted cells and test cells, in order, here."""
+    namespace: dict = {"__name__": "__main__"}
+    if worker is not None:
+        worker.call_seconds = cell_seconds
+    tests = {t.index: t for t in assignment.tests}
+    missing = [n for n in assignment.graded_names if n not in values]
+    for index, cell in enumerate(assignment.cells):
+        if cell["cell_type"] != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        source = cell_source(cell)
+        if index in tests:
+            result["tests"].append(run_test(tests[index], namespace))
+        elif meta.get("solution"):
+            for name in defined_names(source):
+                if name in values and worker is not None and not worker.dead:
+                    try:
+                        namespace[name] = wire.unflatten(
+                            values[name], lambda h, k, c, label=name: Remote(worker, h, k, c, cell_seconds, label),
+                            checker_object=worker.checker_object)
+                    except wire.ProtocolError:
+                        namespace.pop(name, None)
+                else:
+                    namespace.pop(name, None)
+        elif "colab-setup" in (cell.get("metadata", {}).get("tags") or []):
+            continue  # installs/seeds for the student; test cells seed their own generators
+        else:
+            try:
+                exec(compile(source, f"<source cell {index}>", "exec"), namespace)  # trusted course code
+            except Exception as error:  # noqa: BLE001
+                result["notes"].append(f"course setup cell {index} failed in the checker: {type(error).__name__}")
+    if missing and worker is not None and not worker.dead:
+        result["notes"].append("not defined in the notebook: " + ", ".join(missing))
+
+
+def run_test(test, namespace: dict) -> dict:
+    entry = {"grade_id": test.grade_id, "max": test.points, "points": 0.0, "outcome": "passed",
+             "message": "", "instructor": ""}
+    for part, code in (("public", test.public), ("hidden", test.hidden)):
+        if not code.strip():
+            continue
+        try:
+            exec(compile(code, f"<{test.grade_id} {part} tests>", "exec"), namespace)
+        except BaseException as error:  # noqa: BLE001 - any failure is a failed check
+            text = _explain(error, code if part == "public" else None)
+            entry["outcome"] = f"failed_{part}"
+            entry["instructor"] = f"{part} tests: {text}"
+            entry["message"] = text if part == "public" else \
+                "the public checks pass, but hidden tests found a mistake: test your function on other inputs"
+            return entry
+    entry["points"] = test.points
+    return entry
+
+
+def _not_implemented(error: BaseException | None) -> StudentNotImplemented | None:
+    """The student's NotImplementedError behind a failure, also when a check converted it into an
+    AssertionError (``except RuntimeError: raise AssertionError(...) from None`` keeps it as context)."""
+    for _ in range(20):
+        if error is None:
+            return None
+        if isinstance(error, StudentNotImplemented):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _explain(error: BaseException, public_code: str | None) -> str:
+    missing = _not_implemented(error)
+    if missing is not None:
+        said = f": {missing}" if str(missing) else ""
+        return (f"{missing.function} is not implemented yet (it raised NotImplementedError{said}): "
+                "replace `raise NotImplementedError()` with your code")
+    if isinstance(error, NameError):
+        return f"{error} (is the cell that defines it still there, and does it run without errors?)"
+    if isinstance(error, WorkerGone):
+        return str(error)
+    if isinstance(error, AssertionError):
+        if str(error):
+            return str(error)
+        line = None
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.endswith("public tests>"):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if public_code and line:
+            return "this check failed: " + public_code.splitlines()[line - 1].strip()
+        return "a check failed"
+    text = f"{type(error).__name__}: {error}" if not isinstance(error, (StudentCodeError, StudentTimeout)) else str(error)
+    return "your code raised " + text[:600] if isinstance(error, (StudentCodeError, Exception)) and \
+        not isinstance(error, StudentTimeout) else text
+
+
+def main() -> None:
+    job_path = Path(sys.argv[1])
+    job = json.loads(job_path.read_text(encoding="utf-8"))
+    try:
+        import resource
+
+        limit = job.get("checker_memory_mb", 4096) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
+    result = grade(job)
+    out = Path(job["result"])
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    main()

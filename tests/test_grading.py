@@ -1,0 +1,303 @@
+"""The instructor grader (attention_course.grade) on the bad submissions it must survive.
+
+One grading run over a folder of fixture notebooks (built from the Ch. 3 release and solution in a
+temporary folder, plus a synthetic torch "probe" assignment that exercises callbacks, generators
+and containers changed in place), then one test per case on its gradebook row; a second run checks
+idempotence. A third run grades every assignment in solutions/ (its solution must get full marks,
+its generated student notebook zero), so chapters added later are covered automatically.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from course_tools import assignments
+from grading_fixtures import (MISTAKES, PROBE, SOURCE, course_copy, probe_notebook, strip_metadata, submission,
+                              write)
+
+CELL_TIMEOUT = 4
+ZEROS = {  # wrong answers with the right shapes
+    "softmax": "def softmax(x, axis=-1):\n    return np.zeros(np.shape(x))\n",
+    "dot_product_score": "def dot_product_score(q, K):\n    return np.zeros(np.shape(q)[:-1] + (len(K),))\n",
+    "scaled_dot_product_score": "def scaled_dot_product_score(q, K):\n    return np.zeros(np.shape(q)[:-1] + (len(K),))\n",
+    "additive_score": "def additive_score(q, K, W_q, W_k, w_v):\n    return np.zeros(np.shape(q)[:-1] + (len(K),))\n",
+    "cosine_score": "def cosine_score(q, K):\n    return np.zeros(np.shape(q)[:-1] + (len(K),))\n",
+    "bilinear_score": "def bilinear_score(q, K, W):\n    return np.zeros(np.shape(q)[:-1] + (len(K),))\n",
+    "attention_pooling": "def attention_pooling(weights, V):\n    return np.zeros(np.shape(weights)[:-1] + np.shape(V)[1:])\n",
+}
+
+
+def run_grader(submissions: Path, out: Path, course: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "attention_course.grade", str(submissions), "--out", str(out),
+                           "--course", str(course), "--cell-timeout", str(CELL_TIMEOUT), "--total-timeout", "90",
+                           "--memory-mb", "1536", "--jobs", "2", *extra],
+                          capture_output=True, text=True, timeout=900)
+
+
+def read_rows(out: Path) -> dict[str, dict]:
+    with open(out / "gradebook.csv", encoding="utf-8") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grading")
+    course = course_copy(tmp)
+    write(course / "solutions" / PROBE, "probe.ipynb", probe_notebook())
+    subs = tmp / "submissions"
+    solution_file = course / "solutions" / "ch03_general_form" / "general_form.ipynb"
+    steal = ("import json\nnb = json.load(open({path!r}))\n"
+             "for c in nb['cells']:\n"
+             "    src = ''.join(c['source'])\n"
+             "    if c['cell_type'] == 'code' and src.lstrip().startswith('def '):\n"
+             "        exec(src)\n")
+    cases = {
+        "ok_general_form.ipynb": submission(),
+        "blank_general_form.ipynb": submission(solved=False),
+        "malformed_general_form.ipynb": '{"cells": [{"cell_type": "code", "source": "x = 1"',
+        "notes_readme.txt": "I could not finish exercise 4, sorry.\n",
+        "empty_general_form.ipynb": "",
+        "other_encoder.ipynb": {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": "a1", "metadata": {"nbgrader": {"grade_id": "encoder_context", "solution": True,
+             "grade": False, "locked": False, "schema_version": 3}}, "outputs": [], "execution_count": None,
+             "source": "def encode(tokens):\n    return tokens\n"}]},
+        "stripped_general_form.ipynb": strip_metadata(submission()),
+        "toplevel_general_form.ipynb": submission(extra=[(3, "raise RuntimeError('boom at top level')")]),
+        "loop_general_form.ipynb": submission(extra=[(3, "while True:\n    pass")]),
+        "sleepy_general_form.ipynb": submission(extra=[(3, "import time\ntime.sleep(600)")]),
+        "loud_general_form.ipynb": submission(extra=[(-1, "print('x' * 3_000_000)\nfor i in range(20000):\n    print(i)")]),
+        "hog_general_form.ipynb": submission(extra=[(-1, "def blow():\n    chunks = []\n    while True:\n"
+                                                         "        chunks.append(bytearray(2 ** 27))\nblow()")]),
+        "slowfn_general_form.ipynb": submission({"softmax": "def softmax(x, axis=-1):\n    while True:\n        pass\n"}),
+        "vandal_general_form.ipynb": submission(extra=[(-1, (
+            "import os, shutil\nopen('my_notes.txt', 'w').write('scratch files are fine')\n"
+            f"for target in [{str(solution_file)!r}, {str(subs / 'ok_general_form.ipynb')!r}]:\n"
+            "    try:\n        os.remove(target)\n    except OSError as error:\n        print(error)\n"
+            f"try:\n    shutil.rmtree({str(course / 'notebooks')!r})\nexcept OSError as error:\n    print(error)\n"
+            f"open({str(course / 'hacked.txt')!r}, 'w').write('pwned')"))]),
+        "snoop_general_form.ipynb": submission(ZEROS, extra=[(-1, steal.format(path=str(subs / "ok_general_form.ipynb")))]),
+        "cheat_general_form.ipynb": submission(ZEROS, extra=[(-1, steal.format(path=str(solution_file)))]),
+        "transformer_general_form.ipynb": submission(ZEROS, extra=[(2, (
+            "def _no_asserts(lines):\n    return ['pass\\n' if l.lstrip().startswith('assert') else l for l in lines]\n"
+            "get_ipython().input_transformers_cleanup.append(_no_asserts)"))]),
+        "allclose_general_form.ipynb": submission(ZEROS, extra=[(2, (
+            "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
+            "np.isclose = lambda *a, **k: True\nimport builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})"))]),
+        "mistakes_general_form.ipynb": submission({"softmax": MISTAKES["softmax_global_max"],
+                                                   "scaled_dot_product_score": MISTAKES["scaled_dot_product_score"]}),
+        "probe_solved.ipynb": probe_notebook(),
+        "probeblank_solved.ipynb": probe_notebook(solved=False),
+    }
+    for name, content in cases.items():
+        write(subs, name, content)
+    out = tmp / "out"
+    proc = run_grader(subs, out, course)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {"tmp": tmp, "course": course, "subs": subs, "out": out, "rows": read_rows(out), "cases": cases,
+            "solution_file": solution_file, "stderr": proc.stderr}
+
+
+def row(graded, name):
+    return graded["rows"][name]
+
+
+def test_every_file_has_a_row(graded):
+    assert set(graded["rows"]) == set(graded["cases"])
+    for r in graded["rows"].values():
+        assert r["status"] and (r["status"] == "ok" or r["reason"]), r
+
+
+def test_solution_gets_full_marks_and_blank_zero(graded):
+    ok, blank = row(graded, "ok_general_form.ipynb"), row(graded, "blank_general_form.ipynb")
+    assert (ok["status"], float(ok["total"]), float(ok["max"])) == ("ok", 15.0, 15.0), ok
+    assert ok["student"] == "ok" and ok["chapter"] == "ch03_general_form"
+    assert float(blank["total"]) == 0 and "7 of 7 exercises failed" in blank["reason"], blank
+
+
+@pytest.mark.parametrize("name, status, words", [
+    ("malformed_general_form.ipynb", "malformed_notebook", "not valid JSON"),
+    ("notes_readme.txt", "not_a_notebook", "not a Jupyter notebook"),
+    ("empty_general_form.ipynb", "empty_file", "empty"),
+    ("other_encoder.ipynb", "unknown_chapter", "does not match any exercise notebook"),
+])
+def test_unreadable_or_foreign_files(graded, name, status, words):
+    r = row(graded, name)
+    assert r["status"] == status and words in r["reason"] and float(r["total"]) == 0, r
+
+
+def test_metadata_removed_and_ids_changed_still_graded(graded):
+    r = row(graded, "stripped_general_form.ipynb")
+    assert r["chapter"] == "ch03_general_form" and float(r["total"]) == 15, r
+    assert r["status"] == "metadata_changed" and "metadata missing" in r["reason"]
+
+
+@pytest.mark.parametrize("name, status, words", [
+    ("toplevel_general_form.ipynb", "cell_error", "RuntimeError: boom at top level"),
+    ("loop_general_form.ipynb", "timeout", f"longer than the {CELL_TIMEOUT} s limit"),
+    ("sleepy_general_form.ipynb", "timeout", f"longer than the {CELL_TIMEOUT} s limit"),
+    ("hog_general_form.ipynb", "memory", "ran out of memory"),
+])
+def test_broken_cells_do_not_cost_the_rest(graded, name, status, words):
+    r = row(graded, name)
+    assert r["status"] == status and words in r["reason"], r
+    assert float(r["total"]) == 15, r  # the other cells still define correct functions
+
+
+def test_huge_output_is_truncated(graded):
+    r = row(graded, "loud_general_form.ipynb")
+    assert float(r["total"]) == 15 and "printed" in r["reason"], r
+    assert (graded["out"] / "feedback" / "loud" / "ch03_general_form.html").stat().st_size < 50_000
+
+
+def test_function_that_never_returns(graded):
+    r = row(graded, "slowfn_general_form.ipynb")
+    assert float(r["test_softmax"]) == 0 and float(r["total"]) == 12, r
+
+
+def test_vandal_cannot_delete_or_write_outside_its_folder(graded):
+    r = row(graded, "vandal_general_form.ipynb")
+    assert r["status"] == "sandbox_violation" and "blocked by the sandbox" in r["reason"], r
+    assert graded["solution_file"].exists() and (graded["subs"] / "ok_general_form.ipynb").exists()
+    assert (graded["course"] / "notebooks" / "ch03_general_form" / "general_form.ipynb").exists()
+    assert not (graded["course"] / "hacked.txt").exists()
+    assert float(r["total"]) == 15  # writing in its own scratch folder is allowed
+
+
+@pytest.mark.parametrize("name", ["snoop_general_form.ipynb", "cheat_general_form.ipynb"])
+def test_reading_others_or_the_solutions_gains_nothing(graded, name):
+    r = row(graded, name)
+    assert float(r["total"]) == 0, r
+    assert r["status"] == "sandbox_violation" and "open" in r["reason"], r
+
+
+@pytest.mark.parametrize("name", ["transformer_general_form.ipynb", "allclose_general_form.ipynb"])
+def test_patching_the_checks_in_its_kernel_gains_nothing(graded, name):
+    r = row(graded, name)
+    assert float(r["total"]) == 0, r
+    assert r["status"] == "tampering" and "changed nothing" in r["reason"], r
+
+
+def test_hidden_tests_catch_what_public_ones_miss(graded):
+    r = row(graded, "mistakes_general_form.ipynb")
+    assert float(r["test_softmax"]) == 0 and float(r["test_scaled_dot_product_score"]) == 0
+    assert float(r["total"]) == 10 and r["status"] == "ok", r
+
+
+def test_feedback_shows_public_results_never_hidden_tests(graded):
+    source = json.loads(SOURCE.read_text(encoding="utf-8"))
+    hidden_lines = []
+    for cell in source["cells"]:
+        text = "".join(cell["source"])
+        if "### BEGIN HIDDEN TESTS" in text:
+            block = text.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+            public = text.split("### BEGIN HIDDEN TESTS")[0]
+            hidden_lines += [line.strip() for line in block.splitlines()
+                             if len(line.strip()) > 25 and line.strip() not in public]
+    pages = list((graded["out"] / "feedback").rglob("*.html"))
+    assert len(pages) == len(graded["cases"])
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        import html as _html
+
+        plain = _html.unescape(text)
+        leaked = [line for line in hidden_lines if line in plain or line.split('"')[1:2] and line.split('"')[1] in plain]
+        assert not leaked, (page, leaked[:3])
+        assert "Traceback" not in plain
+    mistakes = (graded["out"] / "feedback" / "mistakes" / "ch03_general_form.html").read_text(encoding="utf-8")
+    assert "you divided by d_k = 9" in mistakes  # the public check's own message
+    assert "hidden tests found a mistake" in mistakes
+
+
+def test_rerun_is_idempotent(graded):
+    out2 = graded["tmp"] / "out2"
+    proc = run_grader(graded["subs"], out2, graded["course"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out2 / "gradebook.csv").read_bytes() == (graded["out"] / "gradebook.csv").read_bytes()
+    first = {p.relative_to(graded["out"]): p.read_bytes() for p in (graded["out"] / "feedback").rglob("*.html")}
+    second = {p.relative_to(out2): p.read_bytes() for p in (out2 / "feedback").rglob("*.html")}
+    assert first == second
+
+
+def test_zip_with_student_folders_and_custom_pattern(tmp_path):
+    course = course_copy(tmp_path)
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Ada Lovelace_1001_assignsubmission_file_/general_form.ipynb", json.dumps(submission()))
+        zf.writestr("Alan Turing_1002_assignsubmission_file_/my_copy.ipynb",
+                    json.dumps(submission({"softmax": MISTAKES["softmax"]})))
+        zf.writestr("__MACOSX/._junk", b"\0\1")
+    out = tmp_path / "out"
+    proc = run_grader(archive, out, course, "--student-pattern", r"^[^/]*_(?P<student>\d+)_assignsubmission")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["student"]: r for r in read_rows(out).values()}
+    assert set(rows) == {"1001", "1002"}
+    assert float(rows["1001"]["total"]) == 15 and float(rows["1002"]["total"]) == 12
+    assert "ignored" in (out / "grade.log").read_text(encoding="utf-8")
+
+
+def test_callbacks_generators_and_containers_changed_in_place(graded):
+    """Functions from the checks passed into the student's code (closures, test-cell classes, bound
+    methods, nested calls back into the student's code, exceptions, a callback that never returns),
+    torch/numpy Generators and a KV-cache dict changed in place: see PROBE_TESTS."""
+    solved, blank = row(graded, "probe_solved.ipynb"), row(graded, "probeblank_solved.ipynb")
+    assert (solved["status"], float(solved["total"]), float(solved["max"])) == ("ok", 3.0, 3.0), (solved, graded["stderr"])
+    assert float(blank["total"]) == 0, blank
+    page = (graded["out"] / "feedback" / "probeblank" / f"{PROBE}.html").read_text(encoding="utf-8")
+    assert "sample_next_token is not implemented yet" in page
+
+
+# ------------------------------------------------------------------------ every chapter's exercises
+@pytest.fixture(scope="module")
+def chapters(tmp_path_factory):
+    """One grading run (instructor defaults, 2 at a time) over every assignment's solution notebook
+    and its generated student notebook (notebooks/), as submissions of students "solution"/"blank"."""
+    tmp = tmp_path_factory.mktemp("chapters")
+    course = course_copy(tmp)
+    subs = tmp / "submissions"
+    for name in assignments():
+        for source in sorted((course / "solutions" / name).glob("*.ipynb")):
+            write(subs / "solution" / name, source.name, source.read_bytes())
+            release = course / "notebooks" / name / source.name
+            if release.exists():
+                write(subs / "blank" / name, source.name, release.read_bytes())
+    out = tmp / "out"
+    proc = subprocess.run([sys.executable, "-m", "attention_course.grade", str(subs), "--out", str(out),
+                           "--course", str(course), "--jobs", "2"], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return {"course": course, "rows": read_rows(out), "log": (out / "grade.log").read_text(encoding="utf-8")}
+
+
+def _chapter_rows(chapters, who: str, name: str) -> list[dict]:
+    return [r for r in chapters["rows"].values() if r["file"].startswith(f"{who}/{name}/")]
+
+
+def _log_of(chapters, row: dict) -> str:
+    return "\n".join(line for line in chapters["log"].splitlines() if row["file"] in line)[-3000:]
+
+
+@pytest.mark.parametrize("name", assignments())
+def test_every_solution_gets_full_marks(chapters, name):
+    rows = _chapter_rows(chapters, "solution", name)
+    assert rows, f"no solution notebook graded for {name}"
+    for r in rows:
+        assert r["chapter"].split("/")[0] == name, r
+        assert r["status"] == "ok" and float(r["max"]) > 0 and float(r["total"]) == float(r["max"]), \
+            (r, _log_of(chapters, r))
+
+
+@pytest.mark.parametrize("name", assignments())
+def test_every_student_notebook_gets_zero(chapters, name):
+    sources = sorted((chapters["course"] / "solutions" / name).glob("*.ipynb"))
+    missing = [s.name for s in sources if not (chapters["course"] / "notebooks" / name / s.name).exists()]
+    assert not missing, f"notebooks/{name}/ lacks {missing}: run nbgrader generate_assignment {name} --force"
+    rows = _chapter_rows(chapters, "blank", name)
+    assert len(rows) == len(sources)
+    for r in rows:
+        assert r["chapter"].split("/")[0] == name and float(r["total"]) == 0 and float(r["max"]) > 0, \
+            (r, _log_of(chapters, r))

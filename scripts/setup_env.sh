@@ -4,13 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the figures need: a CJK font, so Chinese labels render (no tofu boxes).
-if ! fc-list 2>/dev/null | grep -qi "wqy"; then
+# Debian packages the chapters need: a CJK font, so Chinese labels render (no tofu boxes),
+# and the fortunes quotations Chapter 6 trains its small GPT on.
+missing=()
+fc-list 2>/dev/null | grep -qi "wqy" || missing+=(fonts-wqy-microhei)
+[ -d /usr/share/games/fortunes ] || missing+=(fortunes)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing fonts-wqy-microhei (CJK font for figures)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null
+    echo "== installing ${missing[*]} (Debian packages the chapters need)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "!! fonts-wqy-microhei is missing: run 'sudo apt-get install fonts-wqy-microhei' for Chinese labels" >&2
+    echo "!! missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
   fi
 fi
 

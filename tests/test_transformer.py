@@ -1,0 +1,106 @@
+"""Tests for attention_course.transformer (Chapter 6)."""
+import pytest
+import torch
+from torch import nn
+
+from attention_course.self_attention import causal_mask
+from attention_course.transformer import (DecoderBlock, PositionwiseMLP, TransformerBlock,
+                                          label_smoothing_loss, params_from_block, transformer_block)
+
+
+def _torch_layer(block: TransformerBlock, norm_first: bool) -> nn.TransformerEncoderLayer:
+    """PyTorch's own encoder layer holding the same weights (attention biases zero)."""
+    d = block.attn.d_model
+    layer = nn.TransformerEncoderLayer(d, block.attn.num_heads, dim_feedforward=block.mlp.fc1.out_features,
+                                       dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=norm_first)
+    with torch.no_grad():
+        a = block.attn
+        layer.self_attn.in_proj_weight.copy_(torch.cat([a.W_q.T, a.W_k.T, a.W_v.T]))
+        layer.self_attn.in_proj_bias.zero_()
+        layer.self_attn.out_proj.weight.copy_(a.W_o.T)
+        layer.self_attn.out_proj.bias.zero_()
+        for mine, theirs in ((block.mlp.fc1, layer.linear1), (block.mlp.fc2, layer.linear2),
+                             (block.ln1, layer.norm1), (block.ln2, layer.norm2)):
+            theirs.weight.copy_(mine.weight)
+            theirs.bias.copy_(mine.bias)
+    return layer.eval()
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_block_matches_pytorch_encoder_layer(norm_first):
+    torch.manual_seed(0)
+    block = TransformerBlock(16, 4, norm_first=norm_first).eval()
+    with torch.no_grad():
+        block.ln1.weight.uniform_(0.5, 1.5)
+        block.ln2.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 7, 16)
+    mask = causal_mask(7)
+    with torch.no_grad():
+        ours, weights = block(x, mask)
+        theirs = _torch_layer(block, norm_first)(x, src_mask=~mask)  # PyTorch: True = blocked
+        functional = transformer_block(x, params_from_block(block), mask, norm_first=norm_first)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert torch.allclose(functional, ours, atol=1e-6)
+    assert weights.shape == (2, 4, 7, 7)
+    assert torch.all(weights.triu(1) == 0)
+
+
+def test_pre_and_post_norm_differ_and_post_norm_output_is_normalised():
+    torch.manual_seed(1)
+    pre, post = TransformerBlock(16, 2, norm_first=True), TransformerBlock(16, 2, norm_first=False)
+    post.load_state_dict(pre.state_dict())
+    x = 3 * torch.randn(1, 5, 16) + 2
+    with torch.no_grad():
+        y_pre, y_post = pre(x)[0], post(x)[0]
+    assert not torch.allclose(y_pre, y_post)
+    assert torch.allclose(y_post.mean(-1), torch.zeros(1, 5), atol=1e-5)  # last op is LayerNorm
+    assert y_pre.mean(-1).abs().max() > 0.5  # the residual stream keeps the input's offset
+
+
+def test_mlp_is_position_wise():
+    torch.manual_seed(2)
+    mlp = PositionwiseMLP(8, 32)
+    x = torch.randn(1, 6, 8)
+    with torch.no_grad():
+        whole = mlp(x)
+        one_by_one = torch.cat([mlp(x[:, i:i + 1]) for i in range(6)], dim=1)
+    assert torch.allclose(whole, one_by_one, atol=1e-6)
+    with pytest.raises(ValueError, match="activation"):
+        PositionwiseMLP(8, activation="tanh")
+
+
+def test_decoder_block_cross_attention_shapes_and_causality():
+    torch.manual_seed(3)
+    dec = DecoderBlock(16, 4).eval()
+    y, memory = torch.randn(2, 5, 16), torch.randn(2, 9, 16)
+    with torch.no_grad():
+        out, self_w, cross_w = dec(y, memory)
+        # changing a later target token must not change earlier outputs
+        y2 = y.clone()
+        y2[:, -1] += 1
+        out2 = dec(y2, memory)[0]
+    assert out.shape == (2, 5, 16) and self_w.shape == (2, 4, 5, 5) and cross_w.shape == (2, 4, 5, 9)
+    assert torch.all(self_w.triu(1) == 0)
+    assert torch.allclose(cross_w.sum(-1), torch.ones(2, 4, 5), atol=1e-6)
+    assert torch.allclose(out[:, :-1], out2[:, :-1], atol=1e-6)
+    with pytest.raises(ValueError, match="memory"):
+        dec(y, torch.randn(2, 9, 8))
+
+
+def test_label_smoothing_matches_pytorch():
+    torch.manual_seed(4)
+    logits, targets = torch.randn(10, 7), torch.randint(0, 7, (10,))
+    for eps in (0.0, 0.1, 0.3):
+        expected = nn.functional.cross_entropy(logits, targets, label_smoothing=eps)
+        assert torch.allclose(label_smoothing_loss(logits, targets, eps), expected, atol=1e-6)
+    with pytest.raises(ValueError):
+        label_smoothing_loss(logits, targets, 1.0)
+
+
+def test_block_rejects_wrong_width_and_missing_params():
+    block = TransformerBlock(16, 4)
+    with pytest.raises(ValueError, match="16"):
+        block(torch.randn(1, 3, 8))
+    with pytest.raises(KeyError, match="W_1"):
+        transformer_block(torch.randn(1, 3, 16), {k: v for k, v in params_from_block(block).items() if k != "W_1"})

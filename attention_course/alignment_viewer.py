@@ -1,0 +1,155 @@
+"""Alignment heatmaps of a trained RNNsearch model (Chapter 2; Bahdanau et al. 2015, Figure 3).
+
+The heatmaps put the source characters on the x axis and the output characters on
+the y axis; cell ``(i, j)`` is the attention weight ``alpha_ij`` the decoder gave to
+source character ``j`` when it wrote output character ``i``.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .plotting import figure_html
+
+__all__ = ["plot_alignment", "AlignmentViewer"]
+
+
+def plot_alignment(ax, source: str, rows, weights, title: str | None = None):
+    """Draw one alignment matrix.
+
+    Args:
+        ax: a matplotlib ``Axes``.
+        source: the source string (``T`` characters, the x axis).
+        rows: the ``L`` output symbols (a string, or a list of labels such as ``⟨eos⟩``).
+        weights: ``(L, T)`` attention weights.
+
+    Raises:
+        ValueError: if the matrix does not match the labels.
+    """
+    weights = np.asarray(weights, dtype=float)
+    rows = list(rows)
+    if weights.shape != (len(rows), len(source)):
+        raise ValueError(f"plot_alignment: weights {weights.shape} for {len(rows)} output rows "
+                         f"and {len(source)} source characters")
+    image = ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(source)), ["␣" if ch == " " else ch for ch in source], fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.grid(False)
+    ax.set_xlabel("source character j")
+    ax.set_ylabel("output character i")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return image
+
+
+def _figsize(source: str, rows) -> tuple[float, float]:
+    return (min(13.0, 2.0 + 0.2 * len(source)), min(11.0, 1.6 + 0.17 * len(rows)))
+
+
+class AlignmentViewer:
+    """Translate a date with a trained RNNsearch and show its alignment, at any checkpoint.
+
+    Args:
+        result: a :class:`attention_course.seq2seq.TrainResult` of an attention model.
+        data: the :class:`attention_course.dates.DateData` it was trained on.
+        examples: sources offered in the dropdown.
+
+    Raises:
+        ValueError: if the model has no attention.
+    """
+
+    def __init__(self, result, data, examples):
+        if not result.config.attention:
+            raise ValueError("AlignmentViewer needs a model with attention (RNNsearch)")
+        self.result, self.data, self.examples = result, data, list(examples)
+        self.steps = sorted(result.checkpoints)
+        self._models: dict[int, object] = {}
+
+    def model(self, step: int):
+        if step not in self.checkpoints_set():
+            raise ValueError(f"no checkpoint at step {step}; choose from {self.steps}")
+        if step not in self._models:
+            self._models[step] = self.result.at_checkpoint(step)
+        return self._models[step]
+
+    def checkpoints_set(self) -> set:
+        return set(self.steps)
+
+    def align(self, source: str, step: int | None = None):
+        """``(translation, weights (L, T), row labels)`` of ``source`` at checkpoint ``step``
+        (default: the last). The rows are the output symbols up to and including ⟨eos⟩."""
+        import torch
+
+        source = source.strip()
+        if not source:
+            raise ValueError("AlignmentViewer: the source is empty")
+        step = self.steps[-1] if step is None else step
+        model = self.model(step)
+        sv, tv = self.data.source_vocab, self.data.target_vocab
+        ids = sv.encode(source, eos=False)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            out, attention = model.greedy(torch.tensor([ids]), torch.tensor([len(ids)]), max_len=80,
+                                          bos=tv.BOS, eos=tv.EOS)
+        finally:
+            torch.set_num_threads(previous)
+        row = out[0].tolist()
+        n = row.index(tv.EOS) + 1 if tv.EOS in row else len(row)
+        return tv.decode(row), attention[0, :n].numpy(), [tv.symbol(i) for i in row[:n]]
+
+    def describe(self, source: str, step: int | None = None) -> str:
+        """Alt text: what the figure shows, with the strongest alignments."""
+        output, weights, _ = self.align(source, step)
+        step = self.steps[-1] if step is None else step
+        sharp = float(np.mean(weights.max(axis=1)))
+        return (f"Alignment heatmap after {step} training steps for the input '{source}'. The model "
+                f"outputs '{output}'. Rows are the {len(weights)} output symbols, columns the {len(source)} input characters; on average the largest "
+                f"weight in a row is {sharp:.2f}.")
+
+    def figure(self, source: str, step: int | None = None):
+        """The alignment heatmap of ``source`` at checkpoint ``step``."""
+        output, weights, rows = self.align(source, step)
+        step = self.steps[-1] if step is None else step
+        fig, ax = plt.subplots(figsize=_figsize(source, rows), layout="constrained")
+        plot_alignment(ax, source, rows, weights,
+                       title=f"after {step} steps:  {source}  →  {output}")
+        return fig
+
+    def widget(self, source: str | None = None, step: int | None = None):
+        """A dropdown of examples, a text box to type your own dates, a checkpoint slider."""
+        import ipywidgets as widgets
+        from IPython.display import HTML, display
+
+        source = source or self.examples[0]
+        layout = widgets.Layout(width="560px")
+        style = {"description_width": "120px"}
+        choose = widgets.Dropdown(options=self.examples, value=source if source in self.examples else None,
+                                  description="example", layout=layout, style=style)
+        text = widgets.Text(value=source, description="or type dates", continuous_update=False,
+                            placeholder="e.g. 1. März 2024; 2024年3月1日", layout=layout, style=style)
+        slider = widgets.SelectionSlider(options=self.steps, value=step or self.steps[-1],
+                                         description="training step", layout=layout, style=style,
+                                         continuous_update=False)
+        output = widgets.Output()
+
+        def draw(*_):
+            output.clear_output(wait=True)
+            with output:
+                if not text.value.strip():
+                    print("Type one or more dates, separated by '; '.")
+                    return
+                fig = self.figure(text.value, slider.value)
+                display(HTML(figure_html(fig, self.describe(text.value, slider.value))))
+                plt.close(fig)
+
+        def pick(change):
+            if change["new"]:
+                text.value = change["new"]
+
+        choose.observe(pick, names="value")
+        text.observe(draw, names="value")
+        slider.observe(draw, names="value")
+        draw()
+        return widgets.VBox([choose, text, slider, output])

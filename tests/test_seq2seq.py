@@ -1,0 +1,187 @@
+"""The encoder-decoder models of Chapters 1 and 2 and their reference functions."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from attention_course import dates, seq2seq
+from attention_course.seq2seq import (ModelConfig, accuracy_by_length, additive_score,
+                                      bidirectional_annotations, context_vector, decoder_step,
+                                      final_context, masked_softmax)
+
+
+@pytest.fixture()
+def gen():
+    return torch.Generator().manual_seed(0)
+
+
+def test_additive_score_matches_the_formula(gen):
+    B, T, d_s, d_H, d_a = 3, 5, 4, 6, 7
+    s, H = torch.randn(B, d_s, generator=gen), torch.randn(B, T, d_H, generator=gen)
+    W_s, W_h, v = torch.randn(d_a, d_s, generator=gen), torch.randn(d_a, d_H, generator=gen), torch.randn(d_a, generator=gen)
+    e = additive_score(s, H, W_s, W_h, v)
+    assert e.shape == (B, T)
+    expected = torch.tensor([[float(v @ torch.tanh(W_s @ s[b] + W_h @ H[b, j])) for j in range(T)] for b in range(B)])
+    assert torch.allclose(e, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="W_s"):
+        additive_score(s, H, W_s.T, W_h, v)
+    with pytest.raises(ValueError, match="H"):
+        additive_score(s, H[:2], W_s, W_h, v)
+
+
+def test_masked_softmax_gives_padding_exactly_zero(gen):
+    scores = torch.randn(2, 5, generator=gen) * 10
+    mask = torch.tensor([[True, True, True, False, False], [True] * 5])
+    w = masked_softmax(scores, mask)
+    assert torch.all(w[0, 3:] == 0.0)
+    assert torch.allclose(w.sum(-1), torch.ones(2))
+    assert torch.allclose(w[0, :3], torch.softmax(scores[0, :3], -1))
+    with pytest.raises(ValueError, match="mask"):
+        masked_softmax(scores, mask[:, :4])
+    with pytest.raises(ValueError, match="mask"):
+        masked_softmax(scores, mask.float())
+    with pytest.raises(ValueError, match="at least one"):
+        masked_softmax(scores, torch.zeros(2, 5, dtype=torch.bool))
+
+
+def test_context_vector_and_errors(gen):
+    H = torch.randn(2, 4, 3, generator=gen)
+    w = torch.tensor([[0, 1.0, 0, 0], [0.25] * 4])
+    c = context_vector(w, H)
+    assert torch.allclose(c[0], H[0, 1]) and torch.allclose(c[1], H[1].mean(0))
+    with pytest.raises(ValueError, match="context_vector"):
+        context_vector(w[:, :3], H)
+
+
+def test_decoder_step_scores_with_the_previous_state(gen):
+    B, T, d_y, d_H, d_s, d_a = 2, 4, 3, 6, 5, 4
+    cell = nn.GRUCell(d_y + d_H, d_s)
+    y, s_prev = torch.randn(B, d_y, generator=gen), torch.randn(B, d_s, generator=gen)
+    H = torch.randn(B, T, d_H, generator=gen)
+    mask = torch.tensor([[True, True, False, False], [True] * 4])
+    W_s, W_h, v = torch.randn(d_a, d_s, generator=gen), torch.randn(d_a, d_H, generator=gen), torch.randn(d_a, generator=gen)
+    s, c, alpha = decoder_step(y, s_prev, H, mask, W_s, W_h, v, cell)
+    assert s.shape == (B, d_s) and c.shape == (B, d_H) and alpha.shape == (B, T)
+    assert torch.allclose(alpha, masked_softmax(additive_score(s_prev, H, W_s, W_h, v), mask))
+    assert torch.allclose(s, cell(torch.cat([y, c], -1), s_prev))
+    assert torch.all(alpha[0, 2:] == 0)
+
+
+def test_encoder_equals_the_explicit_bidirectional_recurrence(gen):
+    enc = seq2seq.Encoder(vocab_size=10, embed=3, hidden=4)
+    src = torch.randint(4, 10, (3, 6), generator=gen)
+    lengths = torch.tensor([6, 2, 4])
+    src[1, 2:] = 0
+    src[2, 4:] = 0
+    H, mask = enc(src, lengths)
+    fwd, bwd = nn.GRUCell(3, 4), nn.GRUCell(3, 4)
+    for cell, suffix in ((fwd, ""), (bwd, "_reverse")):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).data.copy_(getattr(enc.rnn, f"{name}_l0{suffix}").data)
+    explicit = bidirectional_annotations(enc.embed(src), lengths, fwd, bwd)
+    assert torch.allclose(H, explicit, atol=1e-5)
+    assert torch.all(H[1, 2:] == 0) and mask.tolist()[1] == [True, True] + [False] * 4
+
+
+def test_final_context_takes_the_last_real_position():
+    out = torch.arange(2 * 4 * 1, dtype=torch.float).reshape(2, 4, 1)
+    assert final_context(out, torch.tensor([4, 2])).flatten().tolist() == [3.0, 5.0]
+    with pytest.raises(ValueError, match="lengths"):
+        final_context(out, torch.tensor([5, 1]))
+    with pytest.raises(ValueError, match="lengths"):
+        final_context(out, torch.tensor([1, 1, 1]))
+
+
+def test_accuracy_by_length():
+    preds, targets = ["a", "b", "x", "d", "e"], ["a", "b", "c", "d", "z"]
+    acc = accuracy_by_length(preds, targets, [1, 2, 3, 5, 9], bins=[0, 3, 6, 9])
+    assert np.allclose(acc[:2], [1.0, 0.5]) and np.isnan(acc[2])  # 9 lies outside [6, 9)
+    with pytest.raises(ValueError):
+        accuracy_by_length(preds, targets[:4], [1, 2, 3, 4, 5], bins=[0, 9])
+    with pytest.raises(ValueError):
+        accuracy_by_length(preds, targets, [1, 2, 3, 4, 5], bins=[5, 1])
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_models_shapes_and_padding_independence(attention, gen):
+    data = dates.make_date_data(n_train=64, n_test=8, seed=1)
+    config = ModelConfig(attention=attention, embed=8, enc_hidden=8, dec_hidden=16, align=8)
+    model = seq2seq.build_model(config, len(data.source_vocab), len(data.target_vocab)).eval()
+    src, lengths, tgt_in, tgt_out = seq2seq.encode_batch(data.train[:5], data.source_vocab, data.target_vocab)
+    logits, attn = model(src, lengths, tgt_in)
+    assert logits.shape == (5, tgt_in.shape[1], len(data.target_vocab))
+    if attention:
+        assert attn.shape == (5, tgt_in.shape[1], src.shape[1])
+        pad = ~(torch.arange(src.shape[1])[None] < lengths[:, None])  # (B, T)
+        assert torch.all(attn.masked_select(pad[:, None, :].expand_as(attn)) == 0)
+        assert torch.allclose(attn.sum(-1), torch.ones(attn.shape[:2]))
+    else:
+        assert attn is None
+    # a sentence's output does not depend on how much padding its batch adds
+    alone, _ = model(src[:1, : int(lengths[0])], lengths[:1], tgt_in[:1])
+    assert torch.allclose(alone, logits[:1, : alone.shape[1]], atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_tiny_overfit_and_translate(attention, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
+    data = dates.make_date_data(n_train=8, n_test=4, seed=2, max_dates=1)
+    config = ModelConfig(attention=attention, embed=16, enc_hidden=32, dec_hidden=64, align=16,
+                         batch_size=8, steps=150, lr=1e-2, checkpoints=(0, 50))
+    result = seq2seq.train_model(data, config, progress=False)
+    assert result.losses[-1] < 0.05 < result.losses[0]
+    assert set(result.checkpoints) == {0, 50, 150} and not result.cached
+    texts, attentions = seq2seq.translate(result.model, [s for s, _ in data.train], data)
+    assert texts == [t for _, t in data.train]
+    if attention:
+        assert attentions[0].shape == (len(texts[0]) + 1, len(data.train[0][0]))
+    # the cache returns the identical model, and retraining reproduces it exactly
+    again = seq2seq.train_model(data, config, progress=False)
+    assert again.cached and again.losses == result.losses
+    fresh = seq2seq.train_model(data, config, progress=False, use_cache=False)
+    for k, v in fresh.model.state_dict().items():
+        assert torch.equal(v, result.model.state_dict()[k]), k
+
+
+def test_quality_by_length_and_bleu():
+    rows = seq2seq.quality_by_length(["2024-03-01", "1999-12-31;2000-01-01"],
+                                     ["2024-03-01", "1999-12-31;2000-01-02"], [1, 2])
+    assert [r["group"] for r in rows] == [1, 2]
+    assert rows[0]["exact"] == 100.0 and rows[0]["bleu"] == pytest.approx(100.0)
+    assert rows[1]["exact"] == 0.0 and 50 < rows[1]["bleu"] < 100
+
+
+def test_alignment_viewer(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attention_course.alignment_viewer import AlignmentViewer, plot_alignment
+    from attention_course.plotting import use_course_style
+
+    use_course_style()  # CJK fallback font for the Chinese labels
+    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
+    data = dates.make_date_data(n_train=16, n_test=4, seed=2, max_dates=2)
+    config = ModelConfig(attention=True, embed=8, enc_hidden=8, dec_hidden=16, align=8,
+                         batch_size=8, steps=3, checkpoints=(0, 2))
+    result = seq2seq.train_model(data, config, progress=False)
+    viewer = AlignmentViewer(result, data, ["2024年3月1日", "3/1/24"])
+    assert viewer.steps == [0, 2, 3]
+    output, weights, rows = viewer.align("2024年3月1日", step=0)
+    assert weights.shape == (len(rows), len("2024年3月1日"))
+    assert np.allclose(weights.sum(1), 1, atol=1e-5)
+    assert "2024年3月1日" in viewer.describe("2024年3月1日")
+    plt.close(viewer.figure("3/1/24", step=2))
+    box = viewer.widget()
+    assert len(box.children) == 4
+    with pytest.raises(ValueError, match="checkpoint"):
+        viewer.align("3/1/24", step=1)
+    with pytest.raises(ValueError):
+        AlignmentViewer(seq2seq.train_model(data, ModelConfig(attention=False, embed=8, enc_hidden=8, dec_hidden=16,
+                                                              batch_size=8, steps=1, checkpoints=(0,)),
+                                            progress=False), data, ["x"])
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="plot_alignment"):
+        plot_alignment(ax, "abc", ["1", "⟨eos⟩"], np.ones((3, 3)))
+    plt.close(fig)

@@ -1,6 +1,7 @@
 """Run nbgrader on a throw-away copy of the course, so tests never touch the repository."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -53,3 +54,35 @@ def autograde(course: Path, assignment: str, submissions: dict[str, Path]) -> di
     with Gradebook("sqlite:///" + str(course / ".nbgrader" / "gradebook.db")) as gb:
         return {s: (gb.find_submission(assignment, s).score, gb.find_submission(assignment, s).max_score)
                 for s in submissions}
+
+
+class ExerciseNotebook:
+    """An nbgrader source notebook, read the way the exercise-check tests need it.
+
+    Attributes:
+        path: the notebook in ``solutions/``.
+        sources: ``{grade_id: source}`` of every code cell with nbgrader metadata (solution
+            cells and check cells).
+        graded: the grade ids of the check cells (public and hidden tests), in order.
+        solution: the sources of the other code cells after the Colab setup cell (imports
+            and solution functions), in order.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        cells = json.loads(self.path.read_text(encoding="utf-8"))["cells"]
+        code = [c for c in cells[1:] if c["cell_type"] == "code"]  # cells[0]: the Colab setup
+
+        def meta(cell):
+            return cell["metadata"].get("nbgrader", {})
+
+        self.sources = {meta(c)["grade_id"]: "".join(c["source"]) for c in code if meta(c).get("grade_id")}
+        self.graded = [meta(c)["grade_id"] for c in code if meta(c).get("grade")]
+        self.solution = ["".join(c["source"]) for c in code if not meta(c).get("grade")]
+
+    def namespace(self) -> dict:
+        """A fresh namespace in which the notebook's imports and solution cells have run."""
+        ns: dict = {}
+        for source in self.solution:
+            exec(compile(source, f"<{self.path.name} solution>", "exec"), ns)
+        return ns

@@ -4,39 +4,26 @@ Each check cell (public and hidden tests) of the nbgrader source is run against 
 solution and against wrong implementations: the solution must pass, each mutant must
 raise an AssertionError, the way a student would see it.
 """
-import json
 import textwrap
 
 import pytest
 
-from course_tools import ROOT
+from course_tools import ROOT, ExerciseNotebook
 
 NOTEBOOKS = {
     "ch01": ROOT / "solutions" / "ch01_origin" / "origin.ipynb",
     "ch02": ROOT / "solutions" / "ch02_bahdanau_attention" / "bahdanau_attention.ipynb",
 }
-
-
-def cells(chapter):
-    nb = json.loads(NOTEBOOKS[chapter].read_text())
-    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+EXERCISES = {chapter: ExerciseNotebook(path) for chapter, path in NOTEBOOKS.items()}
 
 
 def namespace(chapter):
     """Run the notebook's imports and solution cells (not the setup cell or the checks)."""
-    ns = {}
-    for cell in cells(chapter)[1:]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if not meta.get("grade"):
-            exec("".join(cell["source"]), ns)
-    return ns
+    return EXERCISES[chapter].namespace()
 
 
 def check(chapter, function):
-    for cell in cells(chapter):
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == f"test_{function}":
-            return "".join(cell["source"])
-    raise KeyError(function)
+    return EXERCISES[chapter].sources[f"test_{function}"]
 
 
 MUTANTS = {
@@ -244,8 +231,7 @@ def test_check_catches_the_mistake(chapter, function, mutant):
 
 def test_every_exercise_has_mutants():
     for chapter in NOTEBOOKS:
-        graded = [c["metadata"]["nbgrader"]["grade_id"] for c in cells(chapter)
-                  if c["metadata"].get("nbgrader", {}).get("grade")]
+        graded = EXERCISES[chapter].graded
         assert {f"test_{fn}" for (ch, fn) in MUTANTS if ch == chapter} == set(graded)
 
 

@@ -4,43 +4,27 @@ The solution cells and the check cells (public and hidden tests) are read from t
 source notebooks. The correct solution must pass every check; each wrong implementation
 (a "mutant") replaces one function and must fail at least one check of that function.
 """
-import json
 import math
 
 import pytest
 import torch
 
-from course_tools import ROOT
+from course_tools import ROOT, ExerciseNotebook
 
 NOTEBOOKS = {
     "ch04": ROOT / "solutions" / "ch04_self_attention" / "self_attention.ipynb",
     "ch05": ROOT / "solutions" / "ch05_multi_head_attention" / "multi_head_attention.ipynb",
 }
-
-
-def cells(chapter):
-    nb = json.loads(NOTEBOOKS[chapter].read_text())
-    code = [c for c in nb["cells"][1:] if c["cell_type"] == "code"]  # cell 0 is the Colab setup
-    setup = ["".join(c["source"]) for c in code if not c["metadata"].get("nbgrader", {}).get("grade")]
-    checks = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in code
-              if c["metadata"].get("nbgrader", {}).get("grade")}
-    return setup, checks
-
-
-def namespace(chapter):
-    setup, _ = cells(chapter)
-    ns = {}
-    for source in setup:  # imports and the solution functions
-        exec(compile(source, f"<{chapter} solution>", "exec"), ns)
-    return ns
+EXERCISES = {chapter: ExerciseNotebook(path) for chapter, path in NOTEBOOKS.items()}
 
 
 def failing_checks(chapter, replace):
     """Run every check cell with some functions replaced; return the ids of the checks that fail."""
-    _, checks = cells(chapter)
+    exercise = EXERCISES[chapter]
     failed = []
-    for grade_id, source in checks.items():
-        ns = namespace(chapter)
+    for grade_id in exercise.graded:
+        source = exercise.sources[grade_id]
+        ns = exercise.namespace()
         ns.update(replace)
         try:
             exec(compile(source, grade_id, "exec"), ns)

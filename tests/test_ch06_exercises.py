@@ -6,21 +6,14 @@ With the reference solution every check must pass.
 """
 import math
 import textwrap
-from pathlib import Path
 
 import nbformat
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "solutions" / "ch06_attention_and_llms" / "attention_and_llms.ipynb"
+from course_tools import ROOT, ExerciseNotebook
 
-
-def _cells():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if "nbgrader" in c.metadata and c.cell_type == "code"}
-
-
-CELLS = _cells()
+NOTEBOOK = ROOT / "solutions" / "ch06_attention_and_llms" / "attention_and_llms.ipynb"
+CELLS = ExerciseNotebook(NOTEBOOK).sources  # grade_id -> source
 PRELUDE = "import math\nimport torch\nimport torch.nn.functional as F\n"
 
 

@@ -16,7 +16,7 @@ import torch
 
 from .embeddings import load_minilm
 
-__all__ = ["WordAttention", "word_attentions", "head_flips", "strongest_heads"]
+__all__ = ["WordAttention", "model_attentions", "word_attentions", "head_flips", "strongest_heads"]
 
 
 @dataclass
@@ -40,6 +40,21 @@ class WordAttention:
         return lowered.index(word.lower())
 
 
+def model_attentions(tokenizer, model, text: str):
+    """Run a transformers model (loaded with eager attention) on one text with ``output_attentions=True``.
+
+    Returns:
+        ``(weights, tokens, batch)``: a float64 array ``(layers, heads, n_tokens, n_tokens)``
+        (rows attend, columns are attended to), the token strings, and the tokenizer's
+        ``BatchEncoding`` (for ``word_ids``).
+    """
+    batch = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    weights = torch.stack(out.attentions)[:, 0].double().numpy()
+    return weights, tokenizer.convert_ids_to_tokens(batch["input_ids"][0]), batch
+
+
 def word_attentions(sentence: str) -> WordAttention:
     """Run MiniLM with ``output_attentions=True`` and merge word pieces into words.
 
@@ -53,12 +68,7 @@ def word_attentions(sentence: str) -> WordAttention:
     """
     if not sentence or not sentence.strip():
         raise ValueError("word_attentions: the sentence is empty")
-    tokenizer, model = load_minilm("eager")
-    batch = tokenizer(sentence, return_tensors="pt")
-    with torch.no_grad():
-        out = model(**batch, output_attentions=True)
-    att = torch.stack(out.attentions)[:, 0].double().numpy()  # (layers, heads, n_tok, n_tok)
-    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    att, tokens, batch = model_attentions(*load_minilm("eager"), sentence)  # (layers, heads, n_tok, n_tok)
     word_ids = batch.word_ids(0)
     groups: list[list[int]] = []
     words: list[str] = []

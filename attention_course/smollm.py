@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .pretrained import WordAttention
+from .pretrained import WordAttention, model_attentions
 
 __all__ = ["SMOLLM_PACKAGE", "smollm_gguf_path", "smollm_cache_dir", "load_smollm",
            "causal_attentions", "generate_text"]
@@ -175,11 +175,7 @@ def causal_attentions(text: str) -> WordAttention:
     if not text or not text.strip():
         raise ValueError("causal_attentions: the text is empty")
     tokenizer, model = load_smollm("eager")
-    batch = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        out = model(**batch, output_attentions=True)
-    weights = torch.stack(out.attentions)[:, 0].double().numpy()  # (layers, heads, n, n)
-    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    weights, tokens, _ = model_attentions(tokenizer, model, text)  # (layers, heads, n, n)
     words = [tokenizer.convert_tokens_to_string([t]).strip() or t for t in tokens]
     return WordAttention(text, words, tokens, np.ascontiguousarray(weights))
 

@@ -20,12 +20,17 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from .self_attention import causal_mask, scaled_dot_product_attention
+
 __all__ = ["naive_attention", "fused_attention", "peak_memory_bytes", "time_call",
            "measure_attention_cost"]
 
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(d) + mask) v`` written out, storing the full score matrix.
+    """``softmax(q k^T / sqrt(d) + mask) v`` as Chapter 4 writes it, storing the full score matrix.
+
+    Calls :func:`attention_course.self_attention.scaled_dot_product_attention`, so the cost
+    measured is that of the course's own implementation.
 
     Args:
         q, k, v: ``(batch, heads, n, d)``.
@@ -34,11 +39,8 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
     Returns:
         ``(batch, heads, n, d)``.
     """
-    n = q.shape[-2]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (batch, heads, n, n)
-    if causal:
-        scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
-    return torch.softmax(scores, dim=-1) @ v  # weights (batch, heads, n, n) @ (batch, heads, n, d)
+    mask = causal_mask(q.shape[-2], device=q.device) if causal else None  # (n, n), True = may attend
+    return scaled_dot_product_attention(q, k, v, mask)[0]
 
 
 def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True) -> torch.Tensor:

@@ -342,27 +342,21 @@ def _generate(model, idx, max_new_tokens, temperature, generator, use_cache):
 
 @contextlib.contextmanager
 def fast_deterministic(threads: int | None = 1):
-    """CPU settings for a model this small: one thread, deterministic, no NaN filling.
+    """CPU settings for a model this small: one thread.
 
-    * ``attention_course.seed_everything`` turns on ``torch.use_deterministic_algorithms``, which
-      by default also fills every new tensor with NaN first; on a CPU that doubles the training
-      time of this model and changes no result (every such tensor is overwritten before it is
-      read), so the filling is switched off here.
-    * Matrices of width 128 are too small to split between threads: on a busy 2-core machine two
-      threads waiting for each other made a training step 10-20 times slower than one thread.
+    Matrices of width 128 are too small to split between threads: on a busy 2-core machine two
+    threads waiting for each other made a training step 10-20 times slower than one thread.
+    (Deterministic mode's filling of new tensors with NaN, which doubled the training time, is
+    switched off once for every chapter by :func:`attention_course.seed_everything`.)
 
-    Both settings are restored on exit. ``threads=None`` leaves the thread count alone.
+    The thread count is restored on exit. ``threads=None`` leaves it alone.
     """
-    import torch.utils.deterministic as det
-
-    previous, previous_threads = det.fill_uninitialized_memory, torch.get_num_threads()
-    det.fill_uninitialized_memory = False
+    previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         yield
     finally:
-        det.fill_uninitialized_memory = previous
         torch.set_num_threads(previous_threads)
 
 

@@ -75,9 +75,9 @@ def test_encoder_equals_the_explicit_bidirectional_recurrence(gen):
     src[2, 4:] = 0
     H, mask = enc(src, lengths)
     fwd, bwd = nn.GRUCell(3, 4), nn.GRUCell(3, 4)
-    for cell, suffix in ((fwd, ""), (bwd, "_reverse")):
+    for cell, rnn in ((fwd, enc.forward_rnn), (bwd, enc.backward_rnn)):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(cell, name).data.copy_(getattr(enc.rnn, f"{name}_l0{suffix}").data)
+            getattr(cell, name).data.copy_(getattr(rnn, f"{name}_l0").data)
     explicit = bidirectional_annotations(enc.embed(src), lengths, fwd, bwd)
     assert torch.allclose(H, explicit, atol=1e-5)
     assert torch.all(H[1, 2:] == 0) and mask.tolist()[1] == [True, True] + [False] * 4
@@ -185,3 +185,12 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="plot_alignment"):
         plot_alignment(ax, "abc", ["1", "⟨eos⟩"], np.ones((3, 3)))
     plt.close(fig)
+
+
+def test_encoder_rejects_mismatched_lengths():
+    enc = seq2seq.Encoder(vocab_size=10, embed=3, hidden=4)
+    src = torch.ones(2, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"lengths must lie in 1\.\.5"):
+        enc(src, torch.tensor([6, 1]))
+    with pytest.raises(ValueError, match=r"lengths \(B,\)"):
+        enc(src, torch.tensor([5]))

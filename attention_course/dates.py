@@ -1,6 +1,6 @@
 """Real translation data, offline: human-written dates into ISO 8601 (Chapters 1 and 2).
 
-Each source is a list of one to six calendar dates written the way people write them
+Each source is a list of one to four calendar dates written the way people write them
 in English, French, German, Spanish and Chinese, in the four date formats of the
 Unicode CLDR (full, long, medium, short) as the :mod:`babel` library renders them;
 each target is the same list in ISO 8601 ``YYYY-MM-DD``. The dates themselves are
@@ -10,8 +10,8 @@ drawn by :mod:`faker`. For example::
     target: "2024-03-01;1991-06-17;1999-12-31"
 
 Why lists: one date carries about 8 digits of information, too little to strain a
-fixed-length context vector. With one to six dates the information grows with the
-input, so the longest inputs carry six times as much as the shortest: the situation
+fixed-length context vector. With one to four dates the information grows with the
+input, so the longest inputs carry four times as much as the shortest: the situation
 in which Bahdanau et al. (2015, Figure 2) saw the encoder-decoder without attention
 fall behind.
 
@@ -96,7 +96,7 @@ def random_dates(n: int, seed: int) -> list[_dt.date]:
     return [FIRST_DATE + _dt.timedelta(days=fake.random_int(0, span)) for _ in range(n)]
 
 
-def make_pairs(n: int, seed: int = 0, min_dates: int = 1, max_dates: int = 6) -> list[tuple[str, str]]:
+def make_pairs(n: int, seed: int = 0, min_dates: int = 1, max_dates: int = 4) -> list[tuple[str, str]]:
     """``n`` (source, target) pairs; each source lists ``min_dates..max_dates`` dates.
 
     The number of dates is uniform; each date gets its own random locale and style
@@ -208,7 +208,7 @@ class DateData:
 
 
 def make_date_data(n_train: int = 20_000, n_test: int = 2_000, seed: int = 0,
-                   max_dates: int = 6) -> DateData:
+                   max_dates: int = 4) -> DateData:
     """Training and held-out pairs (disjoint sources) with character vocabularies.
 
     Test pairs are drawn with a different seed; any test source that also occurs in

@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .env import torch_threads
 from .plotting import figure_html
 
 __all__ = ["plot_alignment", "AlignmentViewer"]
@@ -88,13 +89,9 @@ class AlignmentViewer:
         model = self.model(step)
         sv, tv = self.data.source_vocab, self.data.target_vocab
         ids = sv.encode(source, eos=False)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             out, attention = model.greedy(torch.tensor([ids]), torch.tensor([len(ids)]), max_len=80,
                                           bos=tv.BOS, eos=tv.EOS)
-        finally:
-            torch.set_num_threads(previous)
         row = out[0].tolist()
         n = row.index(tv.EOS) + 1 if tv.EOS in row else len(row)
         return tv.decode(row), attention[0, :n].numpy(), [tv.symbol(i) for i in row[:n]]

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from .env import torch_threads
 from .self_attention import causal_mask, scaled_dot_product_attention
 
 __all__ = ["naive_attention", "fused_attention", "peak_memory_bytes", "time_call",
@@ -115,13 +116,8 @@ def measure_attention_cost(lengths=(256, 512, 1024, 2048, 4096), heads: int = 4,
         matrix, the size theory predicts for the naive version's largest tensor) and
         ``max_abs_diff`` between the two outputs.
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _measure(lengths, heads, d, repeats, seed)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _measure(lengths, heads, d, repeats, seed):

@@ -15,7 +15,6 @@ only computes its own query, key and value: one row of attention instead of the 
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,13 +24,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .env import torch_threads
 from .multi_head import merge_heads, split_heads
 from .self_attention import causal_mask, scaled_dot_product_attention
 from .transformer import PositionwiseMLP
 
 __all__ = ["FORTUNE_DIR", "FORTUNE_FILES", "load_fortunes", "CharTokenizer", "split_quotes",
            "GPTConfig", "KVCache", "CausalSelfAttention", "GPT", "sample_next_token", "generate",
-           "get_batch", "evaluate", "train_gpt", "ngram_baseline", "fast_deterministic"]
+           "get_batch", "evaluate", "train_gpt", "ngram_baseline"]
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 # Every text file of Debian's `fortunes` package except `ascii-art` (pictures, not language).
@@ -320,7 +320,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     if idx.dim() != 2 or idx.shape[1] < 1:
         raise ValueError(f"idx must be a (batch, n >= 1) prompt; got shape {tuple(idx.shape)}")
     model.eval()
-    with fast_deterministic():
+    with torch_threads():
         return _generate(model, idx, max_new_tokens, temperature, generator, use_cache)
 
 
@@ -340,26 +340,6 @@ def _generate(model, idx, max_new_tokens, temperature, generator, use_cache):
     return idx
 
 
-@contextlib.contextmanager
-def fast_deterministic(threads: int | None = 1):
-    """CPU settings for a model this small: one thread.
-
-    Matrices of width 128 are too small to split between threads: on a busy 2-core machine two
-    threads waiting for each other made a training step 10-20 times slower than one thread.
-    (Deterministic mode's filling of new tensors with NaN, which doubled the training time, is
-    switched off once for every chapter by :func:`attention_course.seed_everything`.)
-
-    The thread count is restored on exit. ``threads=None`` leaves it alone.
-    """
-    previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator):
     """Random windows of ``data``: inputs ``(batch, block)`` and targets shifted by one."""
     start = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator)
@@ -376,7 +356,7 @@ def evaluate(model: GPT, data: torch.Tensor, max_windows: int | None = None, bat
         max_windows: use only the first this many windows (``None``: all of them).
     """
     model.eval()
-    with fast_deterministic():
+    with torch_threads():
         return _evaluate(model, data, max_windows, batch_size)
 
 
@@ -421,7 +401,7 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
     history = {"step": [], "train_loss": [], "val_loss": [], "seconds": 0.0}
     bar = tqdm(range(steps), desc="training", disable=not progress)
     seconds = 0.0
-    with fast_deterministic():
+    with torch_threads():
         _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval_windows,
                     optimizer, rate, generator, history, bar)
     bar.close()

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .gpt import GPT, CharTokenizer, fast_deterministic, generate
+from .env import torch_threads
+from .gpt import GPT, CharTokenizer, generate
 from .plotting import COLORS, figure_html
 
 __all__ = ["GPTPlayground"]
@@ -52,7 +53,7 @@ class GPTPlayground:
         out = generate(self.model, ids, int(length), temperature,
                        torch.Generator().manual_seed(self.seed), use_cache=True)
         context = out[:, -self.model.config.block_size:]  # (1, <= block)
-        with torch.no_grad(), fast_deterministic():
+        with torch.no_grad(), torch_threads():
             _, _, weights = self.model(context, need_weights=True)  # (layers, 1, h, n, n)
         return (self.tokenizer.decode(out[0, ids.shape[1]:]), self.tokenizer.decode(context[0]),
                 weights[:, 0, :, -1].numpy())

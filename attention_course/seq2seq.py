@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .env import torch_threads
+
 __all__ = [
     "additive_score", "masked_softmax", "context_vector", "decoder_step",
     "bidirectional_annotations", "final_context", "accuracy_by_length",
@@ -531,15 +533,8 @@ def train_model(data, config: ModelConfig = ModelConfig(), progress: bool = True
             which a second thread does not speed up, and on a busy machine the threads'
             synchronisation made training more than ten times slower (measured).
     """
-    from tqdm.auto import tqdm
-
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _train(data, config, progress, use_cache)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(data, config: ModelConfig, progress: bool, use_cache: bool) -> TrainResult:
@@ -611,12 +606,8 @@ def translate(model: _Seq2Seq, sources, data, batch_size: int = 250, max_len: in
     sv, tv = data.source_vocab, data.target_vocab
     model.eval()
     texts, attentions = [], []
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small sequential operations: see train_model
-    try:
+    with torch_threads(1):  # small sequential operations: see train_model
         _translate(model, sources, data, batch_size, max_len, texts, attentions)
-    finally:
-        torch.set_num_threads(previous_threads)
     return texts, attentions
 
 

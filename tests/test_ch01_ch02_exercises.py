@@ -98,8 +98,7 @@ MUTANTS = {
             def bidirectional_annotations(x, lengths, forward_cell, backward_cell):
                 B, T, _ = x.shape
                 real = (torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]).to(x.dtype)
-                hf, hb, f, b = x.new_zeros(B, 4), x.new_zeros(B, 4), [], []
-                hf = x.new_zeros(B, forward_cell.hidden_size); hb = x.new_zeros(B, backward_cell.hidden_size)
+                hf, hb, f, b = x.new_zeros(B, forward_cell.hidden_size), x.new_zeros(B, backward_cell.hidden_size), [], []
                 for t in range(T):
                     hf = forward_cell(x[:, t], hf) * real[:, t, None]
                     hb = backward_cell(x[:, t], hb) * real[:, t, None]

@@ -194,3 +194,18 @@ def test_encoder_rejects_mismatched_lengths():
         enc(src, torch.tensor([6, 1]))
     with pytest.raises(ValueError, match=r"lengths \(B,\)"):
         enc(src, torch.tensor([5]))
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    from attention_course.env import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(1):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before

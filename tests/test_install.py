@@ -1,10 +1,11 @@
-"""Installing the course as a user would: a built wheel in a clean virtual environment.
+"""Installing the course as a user would: a built wheel, and the release script in a fresh clone.
 
-These tests are `slow` (a wheel build and a virtual environment): run them
+Both are `slow` (a wheel build and a virtual environment, or a clone and nbgrader): run them
 with the full suite (`bash scripts/test.sh`), not in the contributor tier.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,3 +114,52 @@ print(len(names))
     assert count >= 20, f"only {count} modules imported"
     help_text = run(python, "-m", "attention_course.grade", "--help", cwd=tmp_path, env=env).stdout
     assert "usage:" in help_text and "--out" in help_text
+
+
+def notebook_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fresh_clone(tmp_path_factory) -> Path:
+    """A fresh clone of HEAD that borrows this environment (ATTENTION_COURSE_VENV) instead of installing one."""
+    clone = tmp_path_factory.mktemp("clone") / "course"
+    run("git", "clone", "--quiet", "--no-hardlinks", ROOT, clone)
+    return clone
+
+
+def release(clone: Path) -> subprocess.CompletedProcess:
+    """Run the release script as an instructor would, with a minimal PATH and no venv activated."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
+           "ATTENTION_COURSE_VENV": str(Path(sys.prefix))}
+    return subprocess.run(["bash", "scripts/release_notebooks.sh"], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_release_script_regenerates_notebooks_identically_in_a_fresh_clone(fresh_clone):
+    committed = notebook_bytes(fresh_clone / "notebooks")
+    result = release(fresh_clone)
+    assert result.returncode == 0, f"release_notebooks.sh failed:\n{result.stdout}\n{result.stderr}"
+    assert notebook_bytes(fresh_clone / "notebooks") == committed, \
+        "notebooks/ differs from the committed one after bash scripts/release_notebooks.sh"
+    status = run("git", "status", "--porcelain", "--untracked-files=all", "--", "notebooks", "solutions",
+                 cwd=fresh_clone).stdout
+    assert status == "", f"the release script changed files:\n{status}"
+
+
+def test_failing_release_leaves_notebooks_as_they_were(fresh_clone):
+    committed = notebook_bytes(fresh_clone / "notebooks")
+    # The last chapter fails inside nbgrader, after the others have been generated: a solution
+    # region that never ends.
+    broken = sorted((fresh_clone / "solutions").glob("*/*.ipynb"))[-1]
+    original = broken.read_bytes()
+    nb = json.loads(original)
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "broken-cell",
+                        "metadata": {}, "outputs": [], "source": ["### BEGIN SOLUTION\n", "x = 1\n"]})
+    try:
+        broken.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+        result = release(fresh_clone)
+    finally:
+        broken.write_bytes(original)
+    assert result.returncode != 0, "the release script succeeded on a broken solution notebook"
+    assert notebook_bytes(fresh_clone / "notebooks") == committed, "a failing release changed notebooks/"

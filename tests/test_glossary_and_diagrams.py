@@ -1,10 +1,11 @@
-"""The drawn diagrams: fresh, placed before their maths, described."""
+"""The drawn diagrams (fresh, placed before their maths, described) and the glossary's pinyin table."""
 import re
 import subprocess
 import sys
 
 import nbformat
 import pytest
+from pypinyin import Style, lazy_pinyin, load_phrases_dict
 
 from course_tools import ROOT
 
@@ -66,3 +67,60 @@ def test_diagram_has_alt_caption_and_comes_before_its_maths(name):
         assert f"({equation})" in markdown, f"{notebook}: equation {equation} not found"
         assert directive.start() < markdown.index(f"({equation})"), (
             f"{name} must come before Equation {equation}, as the lecture puts it before the maths")
+
+
+# ---------------------------------------------------------------- glossary: lookup by Chinese
+
+# pypinyin's dictionary reads these two the other way; the glossary uses the usual readings.
+load_phrases_dict({"残差": [["cán"], ["chā"]], "微调": [["wēi"], ["tiáo"]]})
+GLOSSARY = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+ROW = re.compile(r"^\| (.+?) \| (.*?) \| \{term\}`(.+?)` \| (.+?) \|$", re.M)
+
+
+def pinyin_key(term):
+    """Sort key: toneless syllables (Latin words kept, lower-cased), then the tones."""
+    def syllables(style):
+        return [s.strip().lower() for s in lazy_pinyin(term, style=style)
+                if s.strip() and s.strip() not in "/-"]
+    return syllables(Style.NORMAL), syllables(Style.TONE3)
+
+
+def pinyin_rows():
+    table = GLOSSARY.split("(glossary-by-pinyin)=", 1)
+    assert len(table) == 2, "the glossary lacks its table by pinyin, (glossary-by-pinyin)="
+    rows = ROW.findall(table[1])
+    assert len(rows) >= 40, f"only {len(rows)} rows in the pinyin table"
+    return rows
+
+
+def glossary_terms():
+    block = GLOSSARY.split(":::{glossary}", 1)[1].split(":::", 1)[0]
+    return {line for line in block.splitlines() if line and not line.startswith((" ", ":"))}
+
+
+def test_pinyin_table_is_sorted_by_pinyin():
+    chinese = [row[0] for row in pinyin_rows()]
+    expected = sorted(chinese, key=pinyin_key)
+    assert chinese == expected, ("the Chinese terms are not in pinyin order; expected:\n"
+                                 + "\n".join(expected))
+
+
+def test_pinyin_column_matches_the_terms():
+    for zh, pinyin, _, _ in pinyin_rows():
+        want = " ".join(lazy_pinyin(zh, style=Style.TONE, errors="ignore"))
+        assert pinyin == want, f"{zh}: pinyin {pinyin!r}, expected {want!r}"
+
+
+def test_pinyin_rows_link_to_glossary_terms_and_say_whose_term():
+    terms = glossary_terms()
+    for zh, _, english, source in pinyin_rows():
+        assert english in terms, f"{zh}: {english!r} is not a term of the glossary"
+        assert source in ("**讲义** (lecture)", "本课程 (course)"), f"{zh}: source {source!r}"
+
+
+def test_every_chinese_term_of_the_glossary_is_in_the_table():
+    definitions = GLOSSARY.split("(glossary-by-pinyin)=", 1)[0]
+    table = [row[0] for row in pinyin_rows()]
+    missing = sorted({run for run in re.findall(r"[\u4e00-\u9fff]+", definitions)
+                      if not any(run in zh for zh in table)})
+    assert not missing, f"Chinese terms of the glossary missing from the pinyin table: {missing}"

@@ -19,6 +19,7 @@ PLACEMENT = {
     "ch3_database_lookup": ("03_general_form", "eq-attention", ("5",)),
     "ch3_three_stages": ("03_general_form", "eq-stage-score", ("6",)),
     "ch4_self_attention": ("04_self_attention", "eq-qkv", ("8", "9")),
+    "ch4_matrix_form": ("04_self_attention", "eq-matrix-form", ("10", "11", "12")),
     "ch5_multi_head": ("05_multi_head_attention", "eq-head", ("13", "14")),
     "ch6_transformer_bert_gpt": ("06_attention_and_llms", None, ("15",)),
 }

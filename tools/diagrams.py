@@ -308,6 +308,63 @@ def self_attention() -> bytes:
     return c
 
 
+def matrix_form() -> bytes:
+    """Chapter 4: self-attention as matrix products, one row per word (lecture figs. 10-12)."""
+    c = Canvas(14.6, 7.6)
+    cell = 0.24
+
+    def matrix(x, y, rows, cols, kind, label, shape, highlight_row=None):
+        """A rows x cols grid whose top-left corner is (x, y); label inside-left, shape below."""
+        fill, edge = KINDS[kind]
+        for r in range(rows):
+            for col in range(cols):
+                strong = highlight_row is not None and r == highlight_row
+                c.ax.add_patch(FancyBboxPatch(
+                    (x + col * cell, y - (r + 1) * cell), cell, cell, boxstyle="square,pad=0",
+                    facecolor=tint(edge, 0.45) if strong else fill, edgecolor=edge, linewidth=0.7))
+        c.text(x + cols * cell / 2, y + 0.3, label, size=13)
+        c.text(x + cols * cell / 2, y - rows * cell - 0.3, shape, size=9.5, color="#52606d")
+        return x + cols * cell
+
+    def op(x, y, s, size=15):
+        c.text(x, y, s, size=size)
+
+    # left: the projections, one row per word
+    n, d, dk = 4, 6, 3
+    for k, (w, out, kind) in enumerate([("W^q", "Q", "highlight"), ("W^k", "K", "main"),
+                                        ("W^v", "V", "muted")]):
+        top = 6.75 - k * 2.4
+        right = matrix(0.35, top, n, d, "plain", r"$X$", r"$N \times d_\mathrm{model}$")
+        op(right + 0.25, top - n * cell / 2, r"$\cdot$")
+        right = matrix(right + 0.5, top + 0.24, d, dk, "plain", rf"${w}$",
+                       r"$d_\mathrm{model} \times d_k$")
+        op(right + 0.3, top - n * cell / 2, "=")
+        matrix(right + 0.6, top, n, dk, kind, rf"${out}$", r"$N \times d_k$")
+    c.line([4.75, 4.75], [0.3, 7.3], color="#c5ccd3", lw=1.0)
+    # right: scores, weights, outputs
+    top, mid = 5.3, 5.3 - n * cell / 2
+    right = matrix(5.15, top, n, dk, "highlight", r"$Q$", r"$N \times d_k$", highlight_row=0)
+    op(right + 0.25, mid, r"$\cdot$")
+    right = matrix(right + 0.5, top + 0.12, dk, n, "main", r"$K^\top$", r"$d_k \times N$")
+    op(right + 0.3, mid, "=")
+    right = matrix(right + 0.6, top, n, n, "plain", r"$QK^\top$", r"$N \times N$ scores",
+                   highlight_row=0)
+    c.arrow((right + 0.15, mid), (right + 1.45, mid))
+    c.text(right + 0.8, mid + 0.55, r"$\div\sqrt{d_k}$," "\nsoftmax\nof each row", size=9.5,
+           color="#52606d", va="bottom")
+    right = matrix(right + 1.6, top, n, n, "highlight", r"$\hat A$", r"$N \times N$ weights",
+                   highlight_row=0)
+    op(right + 0.25, mid, r"$\cdot$")
+    right = matrix(right + 0.5, top, n, dk, "muted", r"$V$", r"$N \times d_v$")
+    op(right + 0.3, mid, "=")
+    matrix(right + 0.6, top, n, dk, "highlight", r"$B$", r"$N \times d_v$", highlight_row=0)
+    c.text(9.7, 2.4, "row 1 of each highlighted matrix belongs to word 1:\n"
+           r"its scores $\mathbf{q}^1\cdot\mathbf{k}^j$, its weights, its output $\mathbf{b}^1$",
+           size=10.5, color="#52606d")
+    c.text(9.7, 1.0, r"$B = \mathrm{softmax}(QK^\top/\sqrt{d_k})\,V$", size=13)
+    return c
+
+
 def multi_head() -> bytes:
     """Chapter 5: multi-head self-attention with two heads (lecture figs. 13-14)."""
     c = Canvas(13.4, 7.8)
@@ -407,6 +464,7 @@ DIAGRAMS = {
     "ch3_database_lookup": database_lookup,
     "ch3_three_stages": three_stages,
     "ch4_self_attention": self_attention,
+    "ch4_matrix_form": matrix_form,
     "ch5_multi_head": multi_head,
     "ch6_transformer_bert_gpt": transformer_bert_gpt,
 }

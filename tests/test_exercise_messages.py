@@ -3,7 +3,7 @@
 A student sees only the public part of a check cell (the hidden tests are cut off in the release),
 so every wrong answer here runs against that part alone: it must raise ``AssertionError`` (never a
 raw framework error), and the message must contain the words that name the mistake. The wrong
-answers live in ``tests/wrong_answers/`` style dicts below: ``{name: (check id, source, words)}``,
+answers are dicts below, one per chapter: ``{name: (check id, source, words)}``,
 where ``source`` defines the wrong function(s) and ``words`` are all expected in the message
 (case-insensitive).
 """
@@ -692,6 +692,12 @@ def test_public_check_names_the_mistake(chapter, name):
 @pytest.mark.parametrize("chapter", sorted(WRONG))
 def test_at_least_eight_wrong_answers_per_chapter(chapter):
     assert len(WRONG[chapter]) >= 8
+
+
+@pytest.mark.parametrize("chapter", sorted(WRONG))
+def test_every_check_rejects_a_named_wrong_answer(chapter):
+    """Every check cell of the chapter appears here: none of them is a check that cannot fail."""
+    assert {check_id for check_id, _, _ in WRONG[chapter].values()} == set(EXERCISES[chapter].graded)
 
 
 @pytest.mark.parametrize("chapter", sorted(WRONG))

@@ -181,3 +181,32 @@ def earlier(name: str, function, reference, *args, exercise: str = "", later: st
         same = close(got, want, atol)
     assert same, (f"{uses}your {name}{where} gives wrong results on these inputs: fix {name} first "
                   "(its check cell shows what is wrong), then run this check again")
+
+
+def torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads: int, allowed=None, real=None):
+    """``torch.nn.MultiheadAttention`` holding the exercises' weights: the reference of the checks.
+
+    Args:
+        X: ``(batch, seq_len, d_model)``.
+        W_q, W_k, W_v, W_o: ``(d_model, d_model)``, multiplying rows (``X @ W_q``); PyTorch stores
+            them transposed, so they are copied in as ``W.T``.
+        num_heads: heads of width ``d_model // num_heads``.
+        allowed: optional bool ``(seq_len, seq_len)``, True where query i MAY attend to key j (the
+            exercises' convention); PyTorch's boolean ``attn_mask`` means the opposite, so it gets
+            ``~allowed``.
+        real: optional bool ``(batch, seq_len)``, True at real tokens; passed as
+            ``key_padding_mask=~real``.
+
+    Returns:
+        ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, num_heads, seq_len, seq_len)``.
+    """
+    import torch
+
+    d_model = X.shape[-1]
+    mha = torch.nn.MultiheadAttention(d_model, num_heads, bias=False, batch_first=True, dtype=X.dtype)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([W_q.T, W_k.T, W_v.T]))
+        mha.out_proj.weight.copy_(W_o.T)
+        return mha(X, X, X, average_attn_weights=False,
+                   attn_mask=None if allowed is None else ~allowed,
+                   key_padding_mask=None if real is None else ~real)

@@ -3,7 +3,7 @@
 A student sees only the public part of a check cell (the hidden tests are cut off in the release),
 so every wrong answer here runs against that part alone: it must raise ``AssertionError`` (never a
 raw framework error), and the message must contain the words that name the mistake. The wrong
-answers live in ``tests/wrong_answers/`` style dicts below: ``{name: (check id, source, words)}``,
+answers are dicts below, one per chapter: ``{name: (check id, source, words)}``,
 where ``source`` defines the wrong function(s) and ``words`` are all expected in the message
 (case-insensitive).
 """
@@ -481,6 +481,188 @@ WRONG["ch04"] = {
 }
 
 
+# ---------------------------------------------------------------------------- Chapter 5
+MHA = """
+    def multi_head_attention(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
+        Q, K, V = (split_heads(X @ W, num_heads) for W in (W_q, W_k, W_v))
+        scores = Q @ K.transpose(-2, -1) / SCALE
+        if mask is not None:
+            scores = MASKED
+        weights = torch.softmax(scores, dim=-1)
+        return OUTPUT, weights
+"""
+
+
+def mha(scale="math.sqrt(Q.shape[-1])", masked="scores.masked_fill(~mask, float('-inf'))",
+        output="merge_heads(weights @ V) @ W_o"):
+    return MHA.replace("SCALE", scale).replace("MASKED", masked).replace("OUTPUT", output)
+
+
+WRONG["ch05"] = {
+    "split: plain reshape mixes positions": ("test_split_heads", """
+        def split_heads(X, num_heads):
+            batch, seq_len, d_model = X.shape
+            return X.reshape(batch, num_heads, seq_len, d_model // num_heads)
+    """, ("every position",)),
+    "split: heads interleaved": ("test_split_heads", """
+        def split_heads(X, num_heads):
+            batch, seq_len, d_model = X.shape
+            return X.reshape(batch, seq_len, d_model // num_heads, num_heads).permute(0, 3, 1, 2)
+    """, ("interleaved",)),
+    "split: no transpose (wrong shape)": ("test_split_heads", """
+        def split_heads(X, num_heads):
+            batch, seq_len, d_model = X.shape
+            return X.reshape(batch, seq_len, num_heads, d_model // num_heads)
+    """, ("(2, 4, 3, 2)",)),
+    "split: d_k computed from num_heads wrongly (raw error before)": ("test_split_heads", """
+        def split_heads(X, num_heads):
+            batch, seq_len, d_model = X.shape
+            return X.reshape(batch, seq_len, num_heads, num_heads).transpose(1, 2)
+    """, ("stopped with an error", "d_k = 8 // 4")),
+    "merge: reshape without transposing back": ("test_merge_heads", """
+        def merge_heads(H):
+            batch, num_heads, seq_len, d_k = H.shape
+            return H.reshape(batch, seq_len, num_heads * d_k)
+    """, ("without transposing back",)),
+    "merge: view on a non-contiguous tensor (raw error before)": ("test_merge_heads", """
+        def merge_heads(H):
+            batch, num_heads, seq_len, d_k = H.shape
+            return H.transpose(1, 2).view(batch, seq_len, num_heads * d_k)
+    """, ("stopped with an error", "reshape")),
+    "W_o forgotten": ("test_multi_head_attention", mha(output="merge_heads(weights @ V)"), ("w_o",)),
+    "divided by sqrt(d_model)": ("test_multi_head_attention", mha(scale="math.sqrt(X.shape[-1])"), ("sqrt(d_model)",)),
+    "no scaling": ("test_multi_head_attention", mha(scale="1.0"), ("sqrt(d_k)",)),
+    "a correct multi_head_attention with a wrong split_heads": ("test_multi_head_attention", mha() + """
+    def split_heads(X, num_heads):
+        batch, seq_len, d_model = X.shape
+        return X.reshape(batch, num_heads, seq_len, d_model // num_heads)
+    """, ("fix split_heads first",)),
+    "a correct multi_head_attention with a wrong merge_heads": ("test_multi_head_attention", mha() + """
+    def merge_heads(H):
+        batch, num_heads, seq_len, d_k = H.shape
+        return H.reshape(batch, seq_len, num_heads * d_k)
+    """, ("fix merge_heads first",)),
+    "returns only the output": ("test_multi_head_attention", mha().replace("return merge_heads(weights @ V) @ W_o, weights",
+                                                                           "return merge_heads(weights @ V) @ W_o"),
+                                ("pair (output, weights)",)),
+    "mask inverted": ("test_multi_head_attention_mask", mha(masked="scores.masked_fill(mask, float('-inf'))"),
+                      ("inverted", "~mask")),
+    "mask filled with 0": ("test_multi_head_attention_mask", mha(masked="scores.masked_fill(~mask, 0.0)"), ("-inf",)),
+    "mask applied after the softmax": ("test_multi_head_attention_mask", mha(
+        masked="scores", output="merge_heads(weights * mask @ V) @ W_o").replace(
+        "return merge_heads(weights * mask @ V) @ W_o, weights",
+        "weights = weights * mask if mask is not None else weights\n        return merge_heads(weights @ V) @ W_o, weights"),
+        ("after the softmax",)),
+    "padding mask not broadcast (raw error before)": ("test_multi_head_attention_mask", mha(
+        masked="scores.masked_fill(~mask.reshape(scores.shape[-2:]), float('-inf')) if mask.dim() == 2 "
+               "else scores.masked_fill(~mask.squeeze(), float('-inf'))"), ("stopped with an error", "broadcast")),
+}
+
+
+# ---------------------------------------------------------------------------- Chapter 6
+BLOCK = """
+    def transformer_block(x, params, mask=None):
+        p = params
+        batch, n, d = x.shape
+        h = p["num_heads"]
+        heads = lambda t: t.reshape(batch, n, h, d // h).transpose(1, 2)
+        def attention(z):
+            s = heads(z @ p["W_q"]) @ heads(z @ p["W_k"]).transpose(-2, -1) / SCALE
+            if mask is not None:
+                s = MASKED
+            return (torch.softmax(s, -1) @ heads(z @ p["W_v"])).transpose(1, 2).reshape(batch, n, d) @ p["W_o"]
+        ln = lambda z, i: F.layer_norm(z, (d,), p[f"ln{i}_weight"], p[f"ln{i}_bias"], eps=1e-5)
+        ffn = lambda z: F.gelu(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
+        BODY
+"""
+PRE_NORM = "x = x + attention(ln(x, 1))\n        return x + ffn(ln(x, 2))"
+
+
+def transformer(body=PRE_NORM, scale="math.sqrt(d // h)", masked="s.masked_fill(~mask, float('-inf'))"):
+    return BLOCK.replace("BODY", body).replace("SCALE", scale).replace("MASKED", masked)
+
+
+CACHE = """
+    def causal_self_attention_with_cache(x_t, cache, W_q, W_k, W_v, W_o, num_heads):
+        batch, n_new, d = x_t.shape
+        d_k = d // num_heads
+        heads = lambda t: t.reshape(batch, t.shape[1], num_heads, d_k).transpose(1, 2)
+        q, k, v = heads(x_t @ W_q), heads(x_t @ W_k), heads(x_t @ W_v)
+        if "k" in cache:
+            k = torch.cat([cache["k"], k], dim=2)
+            v = torch.cat([cache["v"], v], dim=2)
+        UPDATE
+        total = k.shape[2]
+        allowed = ALLOWED
+        s = (q @ k.transpose(-2, -1) / math.sqrt(d_k)).masked_fill(~allowed, float("-inf"))
+        return (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(batch, -1, d) @ W_o
+"""
+
+
+def cache_step(update='cache["k"], cache["v"] = k, v',
+               allowed="torch.ones(total, total, dtype=torch.bool).tril()[total - n_new:]"):
+    return CACHE.replace("UPDATE", update).replace("ALLOWED", allowed)
+
+
+SAMPLE = """
+    def sample_next_token(logits, temperature, generator=None):
+        BODY
+"""
+
+
+def sampler(body):
+    return SAMPLE.replace("BODY", body)
+
+
+GOOD_DRAW = "torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)"
+WRONG["ch06"] = {
+    "residual added to the normalised input": ("test_transformer_block", transformer(
+        "z = ln(x, 1)\n        x = z + attention(z)\n        z = ln(x, 2)\n        return z + ffn(z)"), ("normalised input",)),
+    "post-norm instead of pre-norm": ("test_transformer_block", transformer(
+        "x = ln(x + attention(x), 1)\n        return ln(x + ffn(x), 2)"), ("post-norm",)),
+    "no residual around the MLP": ("test_transformer_block", transformer(
+        "x = x + attention(ln(x, 1))\n        return ffn(ln(x, 2))"), ("mlp has no residual",)),
+    "no sqrt(d_k)": ("test_transformer_block", transformer(scale="1.0"), ("sqrt(d_k)",)),
+    "sqrt(d_model) instead of sqrt(d_k)": ("test_transformer_block", transformer(scale="math.sqrt(d)"), ("sqrt(d_model)",)),
+    "mask ignored (the LAST-token check on a pre-norm block, issue 17)": ("test_transformer_block", transformer(
+        masked="s"), ("changing the last token",)),
+    "mask inverted": ("test_transformer_block", transformer(masked="s.masked_fill(mask, float('-inf'))"),
+                      ("nan", "~mask")),
+    "MLP weights transposed, as in nn.Linear (raw error before)": ("test_transformer_block", transformer(
+        "x = x + attention(ln(x, 1))\n        return x + F.gelu(ln(x, 2) @ p['W_1'].T + p['b_1']) @ p['W_2'].T + p['b_2']"),
+        ("stopped with an error", "z @ w", "w_1 (16, 32)")),
+    "cache rebound instead of updated (issue 17)": ("test_causal_self_attention_with_cache", cache_step(
+        update='cache = {"k": k, "v": v}'), ("still empty", "rebinds")),
+    "cache under other names": ("test_causal_self_attention_with_cache", cache_step(
+        update='cache["keys"], cache["values"] = k, v'), ('cache["k"]',)),
+    "causal mask missing on the prompt": ("test_causal_self_attention_with_cache", cache_step(
+        allowed="torch.ones(n_new, total, dtype=torch.bool)"), ("causal mask",)),
+    "mask not offset by the cached length": ("test_causal_self_attention_with_cache", cache_step(
+        allowed="torch.ones(total, total, dtype=torch.bool).tril()[:n_new]"), ("offset the causal mask",)),
+    "cache only stores the first call": ("test_causal_self_attention_with_cache", cache_step(
+        update='cache.setdefault("k", k); cache.setdefault("v", v)'), ("append",)),
+    "step returns every position so far (issue 17: size mismatch inside the test)": (
+        "test_causal_self_attention_with_cache", cache_step(allowed="torch.ones(total, total, dtype=torch.bool).tril()").replace(
+            "s = (q @", "q = heads(torch.cat([x_t.new_zeros(batch, total - n_new, d), x_t], 1) @ W_q)\n        s = (q @"),
+        ("new positions only",)),
+    "samples not squeezed (issue 17: bincount error)": ("test_sample_next_token", sampler(
+        f"if temperature == 0:\n            return logits.argmax(-1)\n        return {GOOD_DRAW}"), ("(2,)", "(2, 1)")),
+    "temperature 0 divides by zero (issue 17: inf/nan error)": ("test_sample_next_token", sampler(
+        f"return {GOOD_DRAW}[:, 0]"), ("greedy", "before dividing")),
+    "float token ids (issue 17: dtype reported as generator)": ("test_sample_next_token", sampler(
+        f"if temperature == 0:\n            return logits.argmax(-1)\n        return {GOOD_DRAW}[:, 0].float()"), ("int64",)),
+    "generator ignored": ("test_sample_next_token", sampler(
+        "if temperature == 0:\n            return logits.argmax(-1)\n"
+        "        return torch.multinomial(torch.softmax(logits / temperature, -1), 1)[:, 0]"), ("generator=generator",)),
+    "temperature applied after the softmax": ("test_sample_next_token", sampler(
+        "if temperature == 0:\n            return logits.argmax(-1)\n"
+        "        return torch.multinomial(torch.softmax(logits, -1) / temperature, 1, generator=generator)[:, 0]"),
+        ("divide the logits",)),
+    "argmax over the batch axis": ("test_sample_next_token", sampler(
+        f"if temperature == 0:\n            return logits.argmax(0)\n        return {GOOD_DRAW}[:, 0]"), ("(2,)",)),
+}
+
+
 # ---------------------------------------------------------------------------- the tests
 CASES = [(chapter, name) for chapter, wrong in WRONG.items() for name in wrong]
 
@@ -510,6 +692,12 @@ def test_public_check_names_the_mistake(chapter, name):
 @pytest.mark.parametrize("chapter", sorted(WRONG))
 def test_at_least_eight_wrong_answers_per_chapter(chapter):
     assert len(WRONG[chapter]) >= 8
+
+
+@pytest.mark.parametrize("chapter", sorted(WRONG))
+def test_every_check_rejects_a_named_wrong_answer(chapter):
+    """Every check cell of the chapter appears here: none of them is a check that cannot fail."""
+    assert {check_id for check_id, _, _ in WRONG[chapter].values()} == set(EXERCISES[chapter].graded)
 
 
 @pytest.mark.parametrize("chapter", sorted(WRONG))

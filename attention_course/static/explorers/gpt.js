@@ -155,6 +155,7 @@ export default {
       const ids = encode(text);
       let first = null;
       let written = 0;
+      let drawn = 0;
       while (me === run && written < length.value) {
         const window = ids.slice(-data.block_size);
         const out = await session.run({ ids: onnx.int64(window, [1, window.length]) });
@@ -170,7 +171,10 @@ export default {
         written += 1;
         if (first === null) first = performance.now();
         drawText();
-        drawAttention();
+        if (performance.now() - drawn > 100) {  // the heatmap ~10 times a second: enough to watch, cheaper
+          drawAttention();
+          drawn = performance.now();
+        }
         await onnx.yieldToPage();
       }
       if (me !== run) return;

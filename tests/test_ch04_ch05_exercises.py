@@ -91,6 +91,17 @@ CH04_MUTANTS = {
     "identity permutation": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: _equivariant(fn, X, atol, identity=True)},
     "atol ignored": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: _equivariant(fn, X, atol, use_atol=False)},
     "always True": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: True},
+    "one random permutation, identity not excluded (issue 17)": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: (
+        lambda perm: bool(torch.allclose(fn(X[:, perm]), fn(X)[:, perm], atol=atol)))(torch.randperm(X.shape[1]))},
+    "mask inverted": {"self_attention": lambda X, W_q, W_k, W_v, mask=None: _attention(
+        X, W_q, W_k, W_v, None if mask is None else ~mask)},
+    "K.T on a 3-D tensor": {"self_attention": lambda X, W_q, W_k, W_v, mask=None: (
+        lambda w: (w @ (X @ W_v), w))(torch.softmax((X @ W_q) @ (X @ W_k).permute(2, 1, 0) / 2, -1))},  # what K.T does to a 3-D K
+    "a (batch, seq_len, seq_len) mask reduced to its first sequence": {
+        "self_attention": lambda X, W_q, W_k, W_v, mask=None: _attention(
+            X, W_q, W_k, W_v, None if mask is None else (mask[0] if mask.dim() == 3 else mask))},
+    "float32 turned into float64": {"self_attention": lambda X, W_q, W_k, W_v, mask=None: tuple(
+        t.double() for t in _attention(X, W_q, W_k, W_v, mask))},
 }
 
 

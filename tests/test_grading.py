@@ -21,6 +21,8 @@ from course_tools import assignments
 from grading_fixtures import (HIDDEN_ONLY_MISTAKE, MISTAKES, PROBE, SOURCE, course_copy, probe_notebook, strip_metadata, submission,
                               write)
 
+pytestmark = pytest.mark.slow  # every test here runs the grader over whole notebooks
+
 CELL_TIMEOUT = 4
 ZEROS = {  # wrong answers with the right shapes
     "softmax": "def softmax(x, axis=-1):\n    return np.zeros(np.shape(x))\n",

@@ -658,6 +658,13 @@ WRONG["ch06"] = {
         "if temperature == 0:\n            return logits.argmax(-1)\n"
         "        return torch.multinomial(torch.softmax(logits, -1) / temperature, 1, generator=generator)[:, 0]"),
         ("divide the logits",)),
+    "softmax by hand overflows on large logits": ("test_sample_next_token", sampler(
+        "if temperature == 0:\n            return logits.argmax(-1)\n"
+        "        e = torch.exp(logits / temperature)\n"
+        "        return torch.multinomial(e / e.sum(-1, keepdim=True), 1, generator=generator)[:, 0]"),
+        ("stopped with an error", "torch.softmax")),
+    "cache step that only works for a batch of one": ("test_causal_self_attention_with_cache", cache_step().replace(
+        "q, k, v = heads(x_t @ W_q)", "x_t = x_t[:1]\n        q, k, v = heads(x_t @ W_q)"), ("stopped with an error", "batch = 2")),
     "argmax over the batch axis": ("test_sample_next_token", sampler(
         f"if temperature == 0:\n            return logits.argmax(0)\n        return {GOOD_DRAW}[:, 0]"), ("(2,)",)),
 }

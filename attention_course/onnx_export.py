@@ -36,12 +36,16 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["OPSET", "static_dir", "window_step", "export_gpt", "export_rnnsearch", "onnx_weights",
-           "load_gpt", "load_rnnsearch", "metadata"]
+__all__ = ["OPSET", "RUNTIME_FILES", "static_dir", "runtime_bytes", "build_esm_with_runtime",
+           "window_step", "export_gpt", "export_rnnsearch", "onnx_weights", "load_gpt",
+           "load_rnnsearch", "metadata"]
 
 #: ONNX opset of the exported graphs (LayerNormalization needs >= 17; onnxruntime-web 1.30 runs it).
 OPSET = 17
 _META_KEY = "attention_course"
+#: The onnxruntime-web files a page loads (scripts/vendor_static.sh serves them as _static/onnxruntime-web/).
+RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def static_dir() -> Path | None:
@@ -53,10 +57,25 @@ def static_dir() -> Path | None:
     ``_build`` removes both together. ``None`` in Colab or any install that is not the
     repository (there the explorers compute in the kernel and need no files).
     """
-    root = Path(__file__).resolve().parents[1]
-    if (root / "_config.yml").is_file() and (root / "book").is_dir():
-        return root / "_build" / "static_models"
+    if (_ROOT / "_config.yml").is_file() and (_ROOT / "book").is_dir():
+        return _ROOT / "_build" / "static_models"
     return None
+
+
+def runtime_bytes() -> int | None:
+    """Bytes of onnxruntime-web a reader downloads on first use, or ``None`` if not installed here."""
+    for folder in (_ROOT / "_vendor_static" / "onnxruntime-web", _ROOT / "node_modules" / "onnxruntime-web" / "dist"):
+        if all((folder / name).is_file() for name in RUNTIME_FILES):
+            return sum((folder / name).stat().st_size for name in RUNTIME_FILES)
+    return None
+
+
+def build_esm_with_runtime(kind: str) -> str:
+    """The ES module of an explorer kind whose model runs in the browser: ``static/onnx_runtime.js``
+    (the lazy onnxruntime-web loader, object ``onnx``) followed by the usual core + kind module."""
+    from .explorer import STATIC, build_esm
+
+    return (STATIC / "onnx_runtime.js").read_text(encoding="utf-8") + "\n" + build_esm(kind)
 
 
 class _GPTWindow(nn.Module):

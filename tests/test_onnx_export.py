@@ -170,3 +170,26 @@ def test_same_weights_same_file(small_gpt, gpt_file, tmp_path):
     model, tok = small_gpt
     again = onnx_export.export_gpt(model, tok, tmp_path)
     assert again["path"] == gpt_file["path"]
+
+
+def test_gpt_explorer_data_and_kernel_answers(small_gpt, tmp_path):
+    """The widget names the exported file and shows a sample; with a kernel, Python streams the
+    same greedy text the browser's loop writes."""
+    from attention_course.gpt_widget import GPTPlayground
+
+    model, tok = small_gpt
+    playground = GPTPlayground(model, tok)
+    explorer = playground.widget("To be", temperature=0.0, length=30, static=tmp_path)
+    data = explorer.data
+    assert explorer.kind == "gpt" and (tmp_path / data["model"]["path"]).is_file()
+    assert data["sample"]["attention"]["shape"] == [4, 4, len(data["sample"]["context"])]
+    greedy = tok.decode(gpt.generate(model, tok.encode("To be")[None], 30, temperature=0.0)[0, 5:])
+    assert data["sample"]["text"] == greedy
+    sent = []
+    explorer.send = sent.append
+    playground._answer(explorer, {"type": "generate", "run": 7, "prompt": "To be", "temperature": 0,
+                                  "length": 30})
+    assert [m["type"] for m in sent] == ["gpt-token"] * 30 + ["gpt-done"]
+    assert "".join(m["char"] for m in sent[:-1]) == greedy and all(m["run"] == 7 for m in sent)
+    assert "onnx" in explorer._esm and "export default" in explorer._esm
+    assert playground.widget("To be", length=10, static=None).data["model"] is None

@@ -323,7 +323,7 @@ def matrix_form() -> bytes:
                     (x + col * cell, y - (r + 1) * cell), cell, cell, boxstyle="square,pad=0",
                     facecolor=tint(edge, 0.45) if strong else fill, edgecolor=edge, linewidth=0.7))
         c.text(x + cols * cell / 2, y + 0.3, label, size=13)
-        c.text(x + cols * cell / 2, y - rows * cell - 0.3, shape, size=9.5, color="#52606d")
+        c.text(x + cols * cell / 2, y - rows * cell - 0.3, shape, size=10.5, color="#52606d")
         return x + cols * cell
 
     def op(x, y, s, size=15):
@@ -350,7 +350,7 @@ def matrix_form() -> bytes:
     right = matrix(right + 0.6, top, n, n, "plain", r"$QK^\top$", r"$N \times N$ scores",
                    highlight_row=0)
     c.arrow((right + 0.15, mid), (right + 1.45, mid))
-    c.text(right + 0.8, mid + 0.55, r"$\div\sqrt{d_k}$," "\nsoftmax\nof each row", size=9.5,
+    c.text(right + 0.8, mid + 0.55, r"$\div\sqrt{d_k}$," "\nsoftmax\nof each row", size=10.5,
            color="#52606d", va="bottom")
     right = matrix(right + 1.6, top, n, n, "highlight", r"$\hat A$", r"$N \times N$ weights",
                    highlight_row=0)
@@ -360,7 +360,7 @@ def matrix_form() -> bytes:
     matrix(right + 0.6, top, n, dk, "highlight", r"$B$", r"$N \times d_v$", highlight_row=0)
     c.text(9.7, 2.4, "row 1 of each highlighted matrix belongs to word 1:\n"
            r"its scores $\mathbf{q}^1\cdot\mathbf{k}^j$, its weights, its output $\mathbf{b}^1$",
-           size=10.5, color="#52606d")
+           size=11.5, color="#52606d")
     c.text(9.7, 1.0, r"$B = \mathrm{softmax}(QK^\top/\sqrt{d_k})\,V$", size=13)
     return c
 
@@ -428,8 +428,8 @@ def transformer_bert_gpt() -> bytes:
            weight="bold")
     stack(4.4, 5.6, "encoder  × N", enc_rows)
     dec_ys = stack(9.2, 5.45, "decoder  × N", dec_rows)
-    c.arrow((6.05, dec_ys[1]), (7.75, dec_ys[1]), color=COLORS["main"], lw=1.4)
-    c.text(6.9, dec_ys[1] + 0.3, "keys, values", size=9.5, color="#52606d")
+    c.arrow((6.05, dec_ys[1]), (7.7, dec_ys[1]), color=COLORS["main"], lw=1.4)
+    c.text(6.85, dec_ys[1] + 0.32, "keys, values", size=10.5, color="#52606d")
     # BERT and GPT
     stack(2.6, 1.85, "BERT: encoder only", enc_rows)
     stack(11.0, 1.85, "GPT: decoder only",
@@ -451,7 +451,7 @@ def transformer_bert_gpt() -> bytes:
                     (x0 + col * step, y0 - r * step), step * 0.86, step * 0.86,
                     boxstyle="square,pad=0", facecolor=color if on else PAPER,
                     edgecolor="#9aa5b1", linewidth=0.5))
-        c.text(x0 + 0.55, y0 - 1.45, caption, size=9.5, color="#52606d")
+        c.text(x0 + 0.55, y0 - 1.45, caption, size=10.5, color="#52606d")
 
     mask(5.25, 2.75, False, tint(COLORS["main"], 0.7), "every token\nsees every token")
     mask(7.55, 2.75, True, tint(COLORS["highlight"], 0.7), "token i sees\ntokens ≤ i")

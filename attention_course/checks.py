@@ -135,7 +135,11 @@ def mask_mistake(weights, allowed, *, fill_hint: str = "scores.masked_fill(~mask
     of PyTorch's boolean ``attn_mask``), broadcastable to the weights' shape.
     """
     w = _numpy(weights).astype(float)
-    ok = np.broadcast_to(_numpy(allowed).astype(bool), w.shape)
+    try:
+        ok = np.broadcast_to(_numpy(allowed).astype(bool), w.shape)
+    except ValueError:
+        return (f"the attention weights have shape {w.shape}, which the mask of shape {_shape(allowed)} cannot be "
+                "broadcast to: keep one weight per (query, key) pair, in the shape of the scores")
     if np.isnan(w).any():
         nan_rows = np.isnan(w).all(-1)
         if nan_rows.any():

@@ -658,6 +658,13 @@ WRONG["ch06"] = {
         "if temperature == 0:\n            return logits.argmax(-1)\n"
         "        return torch.multinomial(torch.softmax(logits, -1) / temperature, 1, generator=generator)[:, 0]"),
         ("divide the logits",)),
+    "softmax by hand overflows on large logits": ("test_sample_next_token", sampler(
+        "if temperature == 0:\n            return logits.argmax(-1)\n"
+        "        e = torch.exp(logits / temperature)\n"
+        "        return torch.multinomial(e / e.sum(-1, keepdim=True), 1, generator=generator)[:, 0]"),
+        ("stopped with an error", "torch.softmax")),
+    "cache step that only works for a batch of one": ("test_causal_self_attention_with_cache", cache_step().replace(
+        "q, k, v = heads(x_t @ W_q)", "x_t = x_t[:1]\n        q, k, v = heads(x_t @ W_q)"), ("stopped with an error", "batch = 2")),
     "argmax over the batch axis": ("test_sample_next_token", sampler(
         f"if temperature == 0:\n            return logits.argmax(0)\n        return {GOOD_DRAW}[:, 0]"), ("(2,)",)),
 }
@@ -706,3 +713,45 @@ def test_the_public_checks_pass_the_solution(chapter):
     ns = exercise.namespace()
     for check_id in exercise.graded:
         exec(compile(exercise.public(check_id), check_id, "exec"), ns)
+
+
+# ---------------------------------------------------------------------------- the shared helpers
+def test_run_turns_errors_into_sentences_but_lets_the_stub_through():
+    import numpy as np
+
+    from attention_course import checks
+
+    def crashes(x):
+        return np.ones(3) @ np.ones(4)
+
+    with pytest.raises(AssertionError, match=r"^f stopped with an error\. use K\.T \[Python said: ValueError"):
+        checks.run("f", crashes, 1, expect="use K.T")
+
+    def stub(x):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        checks.run("f", stub, 1)
+
+
+def test_mask_mistake_names_each_masking_mistake():
+    import torch
+
+    from attention_course import checks
+
+    allowed = torch.ones(3, 3, dtype=torch.bool).tril()
+    scores = torch.randn(3, 3)
+    right = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1)
+    assert checks.mask_mistake(right, allowed) is None
+    assert "inverted" in checks.mask_mistake(torch.softmax(scores.masked_fill(allowed, float("-inf")), -1), allowed)
+    assert "-inf before the softmax" in checks.mask_mistake(torch.softmax(scores.masked_fill(~allowed, 0.0), -1), allowed)
+    assert "AFTER" in checks.mask_mistake(torch.softmax(scores, -1) * allowed, allowed)
+    assert "cannot be broadcast" in checks.mask_mistake(torch.ones(2, 2), allowed)
+
+
+def test_earlier_blames_the_earlier_function():
+    from attention_course import checks
+
+    checks.earlier("double", lambda x: 2 * x, lambda x: x + x, 3.0)
+    with pytest.raises(AssertionError, match="fix double first"):
+        checks.earlier("double", lambda x: 3 * x, lambda x: x + x, 3.0, later="quadruple")

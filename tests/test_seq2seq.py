@@ -173,8 +173,8 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     assert np.allclose(weights.sum(1), 1, atol=1e-5)
     assert "2024年3月1日" in viewer.describe("2024年3月1日")
     plt.close(viewer.figure("3/1/24", step=2))
-    box = viewer.widget()
-    assert len(box.children) == 4
+    explorer = viewer.widget(static=tmp_path)  # the explorer; its models exported to tmp_path
+    assert explorer.kind == "alignment" and sorted(explorer.data["models"]) == ["0", "2", "3"]
     with pytest.raises(ValueError, match="checkpoint"):
         viewer.align("3/1/24", step=1)
     with pytest.raises(ValueError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plotting import figure_html
+from .explorer import Explorer, encode_unit
 from .pretrained import WordAttention, word_attentions
 
-__all__ = ["plot_head", "plot_lines", "plot_layer", "HeadViewer"]
+__all__ = ["plot_head", "plot_lines", "plot_layer", "HeadViewer", "HeadExplorer"]
 
 
 def plot_head(ax, attention: WordAttention, layer: int, head: int, annotate: bool = False):
@@ -76,19 +76,30 @@ def plot_layer(attention: WordAttention, layer: int, highlight: tuple[int, int] 
 
 
 class HeadViewer:
-    """Widget: choose or type a sentence, a layer and a head; see the head's heatmap and
-    its token-to-token lines, or all heads of the layer at once.
+    """Explorer of a pretrained encoder's attention heads: for each sentence, a layer and a head,
+    the head's heatmap and its token-to-token lines, or all heads of the layer at once.
+
+    :meth:`widget` precomputes every layer and head for every sentence given here, so all of
+    them are live in the static book (drawn in the browser); with a kernel, a sentence typed
+    into the widget is run through MiniLM in Python and added.
 
     Args:
-        sentences: the sentences offered in the dropdown.
-        source: a word whose lines are highlighted when present (e.g. ``"it"``).
+        sentences: the sentences offered in the dropdown (the static book offers only these).
+        source: a word whose lines are drawn by default when present (e.g. ``"it"``).
+        max_extra: how many typed sentences the widget keeps besides the presets.
+
+    Raises:
+        ValueError: if ``sentences`` is empty.
     """
 
-    def __init__(self, sentences, source: str | None = None):
+    model_name = "MiniLM (all-MiniLM-L6-v2)"
+
+    def __init__(self, sentences, source: str | None = None, max_extra: int = 12):
         if not sentences:
             raise ValueError("HeadViewer needs at least one sentence")
-        self.sentences = list(sentences)
+        self.sentences = list(dict.fromkeys(sentences))  # unique, in order
         self.source = source
+        self.max_extra = max_extra
         self._cache: dict[str, WordAttention] = {}
 
     def attention(self, sentence: str) -> WordAttention:
@@ -123,42 +134,58 @@ class HeadViewer:
         return (f"Attention heatmap and token-to-token lines of layer {layer}, head {head} for "
                 f"'{sentence}'. Strongest link of each word: " + "; ".join(parts))
 
-    def widget(self, sentence: str | None = None, layer: int = 5, head: int = 11, view: str = "head"):
-        """Dropdown and text box for the sentence, sliders for layer and head, a view switch
-        (``view="head"``: one head; ``view="layer"``: all heads of the layer).
+    def explorer_data(self, sentences=None) -> dict:
+        """What the browser draws from: every layer and head of every sentence (JSON-able).
+
+        Weights are packed with :func:`~attention_course.explorer.encode_unit` (one byte each).
+        """
+        sentences = self.sentences if sentences is None else sentences
+        items = []
+        for text in sentences:
+            attention = self.attention(text)
+            items.append({"text": text, "words": list(attention.words),
+                          "weights": encode_unit(attention.weights)})  # (layers, heads, n, n)
+        layers, heads = self.attention(sentences[0]).weights.shape[:2]
+        return {"model": self.model_name, "layers": int(layers), "heads": int(heads),
+                "source": self.source or "", "sentences": items}
+
+    def widget(self, sentence: str | None = None, layer: int = 5, head: int = 11,
+               view: str = "head") -> "HeadExplorer":
+        """The explorer: sentence, layer, head and view controls, drawn in the browser.
 
         Raises:
-            ValueError: if ``view`` is neither ``"head"`` nor ``"layer"``.
+            ValueError: if ``view`` is neither ``"head"`` nor ``"layer"``, the sentence is not
+            one of the viewer's, or the layer or head is out of range.
         """
         if view not in ("head", "layer"):
             raise ValueError(f"view must be 'head' or 'layer'; got {view!r}")
-        import ipywidgets as widgets
-        from IPython.display import HTML, display
+        sentence = sentence or self.sentences[0]
+        if sentence not in self.sentences:
+            raise ValueError(f"{sentence!r} is not one of the viewer's sentences: {self.sentences}")
+        data = self.explorer_data()
+        if not (0 <= layer < data["layers"] and 0 <= head < data["heads"]):
+            raise ValueError(f"layer {layer}, head {head} out of range: the model has "
+                             f"{data['layers']} layers of {data['heads']} heads")
+        explorer = HeadExplorer(
+            data=data,
+            controls={"sentence": self.sentences.index(sentence), "layer": int(layer),
+                      "head": int(head), "view": view},
+            alt=self.describe(sentence, layer, head, view),
+        )
+        extra: list[str] = []
 
-        layers, heads = self.attention(self.sentences[0]).weights.shape[:2]
-        style = {"description_width": "80px"}
-        choose = widgets.Dropdown(options=self.sentences, value=sentence or self.sentences[0],
-                                  description="sentence", layout=widgets.Layout(width="620px"), style=style)
-        typed = widgets.Text(value="", placeholder="or type a sentence and press Enter",
-                             description="your own", continuous_update=False,
-                             layout=widgets.Layout(width="620px"), style=style)
-        layer_slider = widgets.IntSlider(value=layer, min=0, max=layers - 1, description="layer", style=style)
-        head_slider = widgets.IntSlider(value=head, min=0, max=heads - 1, description="head", style=style)
-        view = widgets.Dropdown(options=[("one head", "head"), ("all heads of the layer", "layer")],
-                                value=view, description="view", style=style)
-        output = widgets.Output()
+        def add_sentence(message: dict) -> None:
+            text = str(message.get("text", "")).strip()
+            if not text:
+                raise ValueError("the sentence is empty")
+            if text not in self.sentences and text not in extra:
+                extra.append(text)
+                del extra[:-self.max_extra]
+            explorer.data = self.explorer_data(self.sentences + extra)
 
-        def draw(*_):
-            text = typed.value.strip() or choose.value
-            with output:
-                output.clear_output(wait=True)
-                fig = self.figure(text, layer_slider.value, head_slider.value, view.value)
-                display(HTML(figure_html(fig, self.describe(text, layer_slider.value,
-                                                            head_slider.value, view.value))))
-                plt.close(fig)
+        explorer.on_request("sentence", add_sentence)
+        return explorer
 
-        # Text with continuous_update=False reports its value on Enter or when it loses focus.
-        for control in (choose, typed, layer_slider, head_slider, view):
-            control.observe(draw, names="value")
-        draw()
-        return widgets.VBox([choose, typed, widgets.HBox([layer_slider, head_slider, view]), output])
+
+class HeadExplorer(Explorer, kind="head_viewer"):
+    """Chapters 4-5's head explorer (front-end: ``static/explorers/head_viewer.js``)."""

@@ -1,13 +1,14 @@
-"""Interactive explorers (ipywidgets 7.7 in Colab and 8.x elsewhere)."""
+"""Explorers of Chapters 1 and 3 (drawn and recomputed in the browser; see :mod:`.explorer`)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plotting import COLORS, entropy, figure_html, plot_weights
+from .explorer import Explorer
+from .plotting import COLORS, entropy, plot_weights
 from .scoring import SCORE_FUNCTIONS, softmax
 
-__all__ = ["AttentionExplorer"]
+__all__ = ["AttentionExplorer", "ScoresExplorer", "OutputsExplorer", "outputs_data", "outputs_explorer"]
 
 SCORE_LABELS = {
     "scaled_dot": "scaled dot  q·k/√d_k",
@@ -141,33 +142,120 @@ class AttentionExplorer:
         )
         return fig
 
-    def widget(self, query: int = 0, score: str = "scaled_dot", temperature: float = 1.0,
-               d_k: int = 64):
-        """The interactive explorer: dropdowns and sliders above the live figure."""
-        import ipywidgets as widgets
-        from IPython.display import HTML, display
+    def explorer_data(self) -> dict:
+        """Everything the browser needs to recompute :meth:`weights` (JSON-able).
 
-        layout = widgets.Layout(width="460px")
-        style = {"description_width": "110px"}
-        controls = {
-            "query": widgets.Dropdown(
-                options=[(text, i) for i, text in enumerate(self.query_texts)], value=query,
-                description="query", layout=layout, style=style),
-            "score": widgets.Dropdown(
-                options=[(label, name) for name, label in SCORE_LABELS.items()], value=score,
-                description="score function", layout=layout, style=style),
-            "temperature": widgets.FloatLogSlider(
-                value=temperature, base=10, min=-2, max=1, step=0.05,
-                description="temperature T", layout=layout, style=style),
-            "d_k": widgets.SelectionSlider(
-                options=list(self.d_k_options), value=d_k, description="d_k",
-                layout=layout, style=style),
+        The queries, keys and values go as they are; the random additive and bilinear
+        parameters go applied to the unit embeddings (``A = Q̂ W_qᵀ``, ``B = K̂ W_kᵀ``,
+        ``QW = Q̂ W`` for each ``d_k``), which is all the scores need and keeps the page small.
+        """
+        Q_unit = self.Q / np.linalg.norm(self.Q, axis=1, keepdims=True)  # (m, d)
+        K_unit = self.K / np.linalg.norm(self.K, axis=1, keepdims=True)  # (n, d)
+        params = {}
+        for d_k in self.d_k_options:
+            p = self._parameters(d_k)
+            params[str(d_k)] = {
+                "additive": {"A": (Q_unit @ p["additive"]["W_q"].T).tolist(),  # (m, h)
+                             "B": (K_unit @ p["additive"]["W_k"].T).tolist(),  # (n, h)
+                             "w_v": p["additive"]["w_v"].tolist()},  # (h,)
+                "bilinear": {"QW": (Q_unit @ p["bilinear"]["W"]).tolist()},  # (m, d)
+            }
+        return {
+            "query_texts": self.query_texts, "key_texts": self.key_texts,
+            "value_labels": self.value_labels, "Q": self.Q.tolist(), "K": self.K.tolist(),
+            "V": self.V.tolist(), "score_labels": SCORE_LABELS,
+            "d_k_options": list(self.d_k_options), "params": params,
+            "hidden": self.hidden, "seed": self.seed,
         }
 
-        def draw(**kwargs):
-            fig = self.figure(**kwargs)
-            display(HTML(figure_html(fig, self.describe(**kwargs))))
-            plt.close(fig)
+    def widget(self, query: int = 0, score: str = "scaled_dot", temperature: float = 1.0,
+               d_k: int = 64) -> "ScoresExplorer":
+        """The interactive explorer, drawn and recomputed in the browser (also in the static book).
 
-        output = widgets.interactive_output(draw, controls)
-        return widgets.VBox([widgets.VBox(list(controls.values())), output])
+        Raises:
+            ValueError: for an unknown score, a ``d_k`` not offered, a non-positive temperature
+            or a query index out of range.
+        """
+        if score not in SCORE_LABELS:
+            raise ValueError(f"unknown score {score!r}; choose from {list(SCORE_LABELS)}")
+        if int(d_k) not in self.d_k_options:
+            raise ValueError(f"d_k {d_k} is not among the options {self.d_k_options}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive; got {temperature}")
+        if not 0 <= query < len(self.query_texts):
+            raise ValueError(f"query {query} out of range for {len(self.query_texts)} queries")
+        return ScoresExplorer(
+            data=self.explorer_data(),
+            controls={"query": int(query), "score": score, "temperature": float(temperature), "d_k": int(d_k)},
+            alt=self.describe(query, score, temperature, d_k),
+        )
+
+
+class ScoresExplorer(Explorer, kind="attention_scores"):
+    """Chapter 3's explorer (front-end: ``static/explorers/attention_scores.js``)."""
+
+
+def outputs_data(sources, targets, predictions, groups, per_group: int = 30,
+                 model: str = "encoder-decoder without attention") -> dict:
+    """Held-out examples by group (e.g. number of dates), with the model's errors marked.
+
+    For each group the first ``per_group`` examples are kept (the held-out set is already in a
+    random order), with the positions where the output differs from the truth and how many of
+    the items (``"; "``-separated dates) are right; the group's exact-match accuracy
+    is computed over *all* its examples.
+
+    Args:
+        sources, targets, predictions: equal-length lists of strings.
+        groups: one integer per example (e.g. ``dates.count_dates(target)``).
+
+    Returns:
+        A JSON-able dict for :class:`OutputsExplorer`.
+
+    Raises:
+        ValueError: if the four lists differ in length or are empty.
+    """
+    lengths = {len(sources), len(targets), len(predictions), len(groups)}
+    if len(lengths) != 1 or not sources:
+        raise ValueError(f"outputs_data: sources {len(sources)}, targets {len(targets)}, "
+                         f"predictions {len(predictions)} and groups {len(groups)} must be equal and non-empty")
+    out = []
+    for g in sorted(set(int(k) for k in groups)):
+        rows = [(s, t, p) for s, t, p, k in zip(sources, targets, predictions, groups) if int(k) == g]
+        examples = []
+        for s, t, p in rows[:per_group]:
+            wrong = [i for i in range(max(len(t), len(p))) if i >= len(t) or i >= len(p) or t[i] != p[i]]
+            items_t, items_p = t.split("; "), p.split("; ")
+            right = sum(a == b for a, b in zip(items_t, items_p))
+            examples.append({"source": s, "target": t, "prediction": p, "wrong": wrong,
+                             "items": len(items_t), "items_right": right})
+        exact = 100.0 * sum(t == p for _, t, p in rows) / len(rows)
+        out.append({"group": g, "n": len(rows), "exact": exact, "examples": examples})
+    return {"model": model, "groups": out}
+
+
+class OutputsExplorer(Explorer, kind="seq2seq_outputs"):
+    """Chapter 1's explorer: held-out inputs, the model's output beside the truth, errors marked.
+
+    Front-end: ``static/explorers/seq2seq_outputs.js``. Build it with :func:`outputs_explorer`.
+    """
+
+
+def outputs_explorer(sources, targets, predictions, groups, group: int | None = None,
+                     per_group: int = 30, model: str = "encoder-decoder without attention") -> OutputsExplorer:
+    """Explorer over held-out translations: choose the number of dates, step through examples.
+
+    See :func:`outputs_data` for the arguments; ``group`` is the group shown first (default:
+    the largest).
+
+    Raises:
+        ValueError: as :func:`outputs_data`, or if ``group`` is not one of the groups.
+    """
+    data = outputs_data(sources, targets, predictions, groups, per_group=per_group, model=model)
+    names = [g["group"] for g in data["groups"]]
+    group = names[-1] if group is None else int(group)
+    if group not in names:
+        raise ValueError(f"group {group} is not among {names}")
+    first = data["groups"][names.index(group)]["examples"][0]
+    alt = (f"Held-out input with {group} dates: '{first['source']}'; truth {first['target']}; "
+           f"output {first['prediction']}, {len(first['wrong'])} characters wrong.")
+    return OutputsExplorer(data=data, controls={"group": group, "example": 0, "mistakes_only": False}, alt=alt)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from attention_course.embeddings import embed_sentences, minilm_path
-from attention_course.widgets import AttentionExplorer
+from attention_course.explorer import Explorer, build_esm, encode_unit
+from attention_course.widgets import AttentionExplorer, ScoresExplorer
 
 KEYS = [
     "Heavy rain and strong winds are expected tomorrow.",
@@ -63,15 +64,28 @@ def test_explorer_shows_the_sqrt_dk_effect(explorer):
     np.testing.assert_allclose(cosine[0], cosine[2])  # cosine ignores the vectors' length
 
 
-def test_explorer_widget_and_figure(explorer):
-    import ipywidgets as widgets
+def test_explorer_widget_carries_what_the_browser_recomputes_from(explorer):
+    import json
+
     import matplotlib.pyplot as plt
 
-    box = explorer.widget()
-    assert isinstance(box, widgets.VBox)
-    controls = box.children[0].children
-    assert [c.description for c in controls] == ["query", "score function", "temperature T", "d_k"]
-    fig = explorer.figure(1, "cosine", 0.1, 16)
+    widget = explorer.widget(query=1, score="cosine", temperature=0.1, d_k=16)
+    assert isinstance(widget, ScoresExplorer) and widget.kind == "attention_scores"
+    assert widget.controls == {"query": 1, "score": "cosine", "temperature": 0.1, "d_k": 16}
+    data = json.loads(json.dumps(widget.data))  # JSON-able, as the page stores it
+    assert data["query_texts"] == QUERIES and data["d_k_options"] == list(explorer.d_k_options)
+    # The applied parameters the page carries reproduce Python's additive and bilinear scores.
+    for d_k in explorer.d_k_options:
+        p = data["params"][str(d_k)]
+        L = np.sqrt(d_k)
+        additive = np.tanh(L * np.array(p["additive"]["A"])[0] + L * np.array(p["additive"]["B"])) @ p["additive"]["w_v"]
+        np.testing.assert_allclose(additive, explorer.scores(0, "additive", d_k), atol=1e-12)
+        K_unit = explorer.K / np.linalg.norm(explorer.K, axis=1, keepdims=True)
+        bilinear = d_k * np.array(p["bilinear"]["QW"])[1] @ K_unit.T
+        np.testing.assert_allclose(bilinear, explorer.scores(1, "bilinear", d_k), atol=1e-12)
+    with pytest.raises(ValueError, match="d_k 5"):
+        explorer.widget(d_k=5)
+    fig = explorer.figure(1, "cosine", 0.1, 16)  # the static figure the chapter keeps
     assert len(fig.axes) == 2
     plt.close(fig)
 
@@ -83,3 +97,40 @@ def test_explorer_rejects_mismatched_labels(embedded):
     explorer = AttentionExplorer(QUERIES, Q, KEYS, K, np.eye(3), ["a", "b", "c"])
     with pytest.raises(ValueError, match="temperature"):
         explorer.weights(0, "dot", 0.0, 4)
+
+
+# The explorer framework (attention_course/explorer.py) -------------------------------------
+
+def test_each_kind_gets_the_shared_core_and_its_own_front_end():
+    esm = build_esm("attention_scores")
+    assert esm.startswith("/*\n * explorer_core.js") and "export default" in esm
+    assert "function attentionWeights" in esm and "const core = " in esm
+    with pytest.raises(ValueError, match="no front-end for explorer kind 'nope'"):
+        build_esm("nope")
+    with pytest.raises(TypeError, match="base class"):
+        Explorer()
+
+
+def test_explorer_requests_reach_their_handler():
+    class Echo(Explorer, kind="attention_scores"):
+        pass
+
+    echo = Echo(data={"n": 1}, controls={"query": 0})
+    assert echo.kind == "attention_scores" and echo._esm == build_esm("attention_scores")
+    assert "ac-explorer" in echo._css
+    echo.on_request("bump", lambda message: setattr(echo, "data", {"n": echo.data["n"] + message["by"]}))
+    echo._dispatch(echo, {"type": "bump", "by": 2}, [])
+    echo._dispatch(echo, {"type": "unknown"}, [])  # ignored
+    assert echo.data == {"n": 3}
+
+
+def test_encode_unit_round_trips_to_a_255th():
+    import base64
+
+    w = np.random.default_rng(0).random((2, 3, 4))
+    packed = encode_unit(w)
+    assert packed["shape"] == [2, 3, 4]
+    back = np.frombuffer(base64.b64decode(packed["b64"]), dtype=np.uint8).reshape(2, 3, 4) / 255
+    assert np.abs(back - w).max() <= 1 / 510 + 1e-12
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        encode_unit([0.5, 1.5])

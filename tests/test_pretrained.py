@@ -38,15 +38,15 @@ def test_it_heads_found_programmatically(pair):
 
 def test_head_viewer_widget():
     viewer = HeadViewer([TIRED, WIDE], source="it")
-    box = viewer.widget()
-    assert len(box.children) == 4
+    explorer = viewer.widget()
+    assert explorer.kind == "head_viewer" and len(explorer.data["sentences"]) == 2
     assert "layer 5, head 11" in viewer.describe(TIRED, 5, 11)
 
 
 def test_head_viewer_starts_in_layer_view_and_rejects_unknown_views():
     viewer = HeadViewer([TIRED], source="it")
-    box = viewer.widget(layer=4, head=0, view="layer")
-    assert box.children[2].children[2].value == "layer"
+    explorer = viewer.widget(layer=4, head=0, view="layer")
+    assert explorer.controls == {"sentence": 0, "layer": 4, "head": 0, "view": "layer"}
     assert "heads of layer 4" in viewer.describe(TIRED, 4, 0, view="layer")
     with pytest.raises(ValueError, match="view"):
         viewer.widget(view="grid")

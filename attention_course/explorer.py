@@ -1,0 +1,114 @@
+"""One widget class for every explorer: live in Jupyter, Colab *and* the static book.
+
+An :class:`Explorer` is an `anywidget <https://anywidget.dev>`_ widget. Its front-end is
+the shared ``static/explorer_core.js`` followed by one file per kind,
+``static/explorers/<kind>.js``; its style is ``static/explorer.css``. Python hands the
+front-end a JSON-able ``data`` dict (everything the drawing and the recomputation need) and
+the initial ``controls``; the browser draws and recomputes from them. Because the ES module and
+the data are part of the widget's state, myst-nb saves them in the page, and the explorer
+keeps working in the published book with no kernel (the book serves anywidget's front-end
+itself: ``scripts/vendor_static.sh``). With a kernel, Python may assign a new ``data`` dict at
+any time, and the front-end may send requests (``{"type": ..., ...}``) that a handler
+registered with :meth:`Explorer.on_request` answers, typically by computing and assigning new
+data.
+
+A new kind is a subclass that names its kind::
+
+    class AlignmentExplorer(Explorer, kind="alignment"):   # uses static/explorers/alignment.js
+        ...
+
+Works with ipywidgets 8 (here) and 7.7 (Colab's custom widget manager).
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Callable
+
+import anywidget
+import numpy as np
+import traitlets
+
+__all__ = ["Explorer", "build_esm", "encode_unit", "STATIC"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def build_esm(kind: str) -> str:
+    """The ES module of one explorer kind: the shared core, then ``explorers/<kind>.js``.
+
+    Raises:
+        ValueError: if there is no front-end file for ``kind``.
+    """
+    path = STATIC / "explorers" / f"{kind}.js"
+    if not path.is_file():
+        known = sorted(p.stem for p in (STATIC / "explorers").glob("*.js"))
+        raise ValueError(f"no front-end for explorer kind {kind!r} ({path}); known kinds: {known}")
+    core = (STATIC / "explorer_core.js").read_text(encoding="utf-8")
+    return f"{core}\n// ---- explorer kind: {kind} ----\n{path.read_text(encoding='utf-8')}"
+
+
+def encode_unit(weights) -> dict:
+    """Pack numbers in ``[0, 1]`` (attention weights) compactly for the front-end.
+
+    Each value is rounded to the nearest multiple of 1/255 and stored as one byte; the bytes
+    are base64-encoded. ``core.decodeUnit(b64, shape)`` in the browser undoes it (max error
+    1/510, invisible in a heatmap and below the two decimals the readouts print).
+
+    Returns:
+        ``{"b64": str, "shape": list[int]}``.
+
+    Raises:
+        ValueError: if any value lies outside ``[0, 1]`` (beyond rounding) or is not finite.
+    """
+    w = np.asarray(weights, dtype=float)
+    if not np.all(np.isfinite(w)) or w.min(initial=0) < -1e-6 or w.max(initial=0) > 1 + 1e-6:
+        raise ValueError(f"encode_unit: values must lie in [0, 1]; got range "
+                         f"[{np.nanmin(w)}, {np.nanmax(w)}] for shape {w.shape}")
+    q = np.rint(np.clip(w, 0, 1) * 255).astype(np.uint8)
+    return {"b64": base64.b64encode(q.tobytes()).decode("ascii"), "shape": list(w.shape)}
+
+
+class Explorer(anywidget.AnyWidget):
+    """Base class of the course's explorers (one per ``kind``).
+
+    Synced traits:
+        kind: the front-end file's name (``static/explorers/<kind>.js``).
+        data: JSON-able dict: what the front-end draws and recomputes from.
+        controls: JSON-able dict: the controls' initial values (e.g. ``{"layer": 3}``).
+        alt: one sentence describing the initial drawing (the explorer's text alternative).
+
+    Subclasses name their kind in the class statement: ``class X(Explorer, kind="x")``.
+    """
+
+    kind = traitlets.Unicode("").tag(sync=True)
+    data = traitlets.Dict().tag(sync=True)
+    controls = traitlets.Dict().tag(sync=True)
+    alt = traitlets.Unicode("").tag(sync=True)
+    _css = (STATIC / "explorer.css").read_text(encoding="utf-8")
+    _kind_name: str | None = None
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls._kind_name = kind
+            cls._esm = build_esm(kind)
+
+    def __init__(self, data: dict | None = None, controls: dict | None = None, alt: str = "", **kwargs):
+        if self._kind_name is None:
+            raise TypeError("Explorer is a base class: subclass it with class X(Explorer, kind='...')")
+        super().__init__(kind=self._kind_name, data=data or {}, controls=controls or {}, alt=alt, **kwargs)
+        self._handlers: dict[str, Callable[[dict], None]] = {}
+        self.on_msg(self._dispatch)
+
+    def on_request(self, name: str, handler: Callable[[dict], None]) -> None:
+        """Call ``handler(message)`` when the front-end sends ``{"type": name, ...}`` (kernel only)."""
+        self._handlers[name] = handler
+
+    def _dispatch(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("type") in self._handlers:
+            try:
+                self._handlers[content["type"]](content)
+            except Exception as error:  # report to the page instead of losing it in the kernel log
+                self.send({"type": "error", "request": content.get("type"), "message": str(error)})
+                raise

@@ -6,13 +6,16 @@ source character ``j`` when it wrote output character ``i``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import onnx_export
 from .env import torch_threads
-from .plotting import figure_html
+from .explorer import Explorer, encode_unit
 
-__all__ = ["plot_alignment", "AlignmentViewer"]
+__all__ = ["plot_alignment", "AlignmentViewer", "AlignmentExplorer"]
 
 
 def plot_alignment(ax, source: str, rows, weights, title: str | None = None):
@@ -60,6 +63,8 @@ class AlignmentViewer:
         ValueError: if the model has no attention.
     """
 
+    max_len = 80  # longest translation, in output symbols (as seq2seq.translate)
+
     def __init__(self, result, data, examples):
         if not result.config.attention:
             raise ValueError("AlignmentViewer needs a model with attention (RNNsearch)")
@@ -90,7 +95,7 @@ class AlignmentViewer:
         sv, tv = self.data.source_vocab, self.data.target_vocab
         ids = sv.encode(source, eos=False)
         with torch_threads(1):
-            out, attention = model.greedy(torch.tensor([ids]), torch.tensor([len(ids)]), max_len=80,
+            out, attention = model.greedy(torch.tensor([ids]), torch.tensor([len(ids)]), max_len=self.max_len,
                                           bos=tv.BOS, eos=tv.EOS)
         row = out[0].tolist()
         n = row.index(tv.EOS) + 1 if tv.EOS in row else len(row)
@@ -114,39 +119,66 @@ class AlignmentViewer:
                        title=f"after {step} steps:  {source}  →  {output}")
         return fig
 
-    def widget(self, source: str | None = None, step: int | None = None):
-        """A dropdown of examples, a text box to type your own dates, a checkpoint slider."""
-        import ipywidgets as widgets
-        from IPython.display import HTML, display
+    def widget(self, source: str | None = None, step: int | None = None,
+               static: str | Path | None = "auto"):
+        """The viewer as an :class:`~attention_course.explorer.Explorer`, live with or without a kernel.
 
-        source = source or self.examples[0]
-        layout = widgets.Layout(width="560px")
-        style = {"description_width": "120px"}
-        choose = widgets.Dropdown(options=self.examples, value=source if source in self.examples else None,
-                                  description="example", layout=layout, style=style)
-        text = widgets.Text(value=source, description="or type dates", continuous_update=False,
-                            placeholder="e.g. 1. März 2024; 2024年3月1日", layout=layout, style=style)
-        slider = widgets.SelectionSlider(options=self.steps, value=step or self.steps[-1],
-                                         description="training step", layout=layout, style=style,
-                                         continuous_update=False)
-        output = widgets.Output()
+        The examples are translated here at every checkpoint (precomputed, so the checkpoint
+        slider reacts at once). For dates the reader types: in the static book the browser runs
+        RNNsearch, exported to ONNX by this method into ``static`` (default
+        :func:`attention_course.onnx_export.static_dir`, the folder the book serves; nothing is
+        exported outside the repository, e.g. in Colab), one encoder and one decoder-step file
+        per checkpoint, loaded only when needed; with a kernel, Python translates
+        (:meth:`align`) and sends the result to the page.
 
-        def draw(*_):
-            output.clear_output(wait=True)
-            with output:
-                if not text.value.strip():
-                    print("Type one or more dates, separated by '; '.")
-                    return
-                fig = self.figure(text.value, slider.value)
-                display(HTML(figure_html(fig, self.describe(text.value, slider.value))))
-                plt.close(fig)
+        Args:
+            source: the example shown first (default: the first).
+            step: the checkpoint shown first (default: the last).
+        """
+        from .dates import Vocabulary
 
-        def pick(change):
-            if change["new"]:
-                text.value = change["new"]
+        step = self.steps[-1] if step is None else step
+        if step not in self.checkpoints_set():
+            raise ValueError(f"no checkpoint at step {step}; choose from {self.steps}")
+        static = onnx_export.static_dir() if static == "auto" else static
+        examples = []
+        for text in self.examples:
+            results = {}
+            for k in self.steps:
+                output, weights, rows = self.align(text, k)
+                results[str(k)] = {"output": output, "rows": rows, "weights": encode_unit(weights)}
+            examples.append({"source": text, "results": results})
+        models = {}
+        if static is not None:
+            for k in self.steps:
+                files = onnx_export.export_rnnsearch(self.model(k), self.data, static,
+                                                     prefix=f"rnnsearch-step{k}")
+                models[str(k)] = {g: {"path": f["path"], "bytes": f["bytes"]} for g, f in files.items()}
+        data = {
+            "steps": self.steps, "examples": examples, "models": models,
+            "runtime_bytes": onnx_export.runtime_bytes(),
+            "source_alphabet": self.data.source_vocab.alphabet,
+            "target_alphabet": self.data.target_vocab.alphabet,
+            "max_len": self.max_len,
+        }
+        if self.data.source_vocab.SPECIALS != Vocabulary.SPECIALS:  # the front-end's ids assume them
+            raise ValueError("AlignmentViewer.widget: the vocabularies' special symbols changed")
+        first = self.examples.index(source) if source in self.examples else 0
+        explorer = AlignmentExplorer(data=data, controls={"example": first, "step": step},
+                                     alt=self.describe(self.examples[first], step))
+        explorer.on_request("translate", lambda message: self._answer(explorer, message))
+        return explorer
 
-        choose.observe(pick, names="value")
-        text.observe(draw, names="value")
-        slider.observe(draw, names="value")
-        draw()
-        return widgets.VBox([choose, text, slider, output])
+    def _answer(self, explorer, message: dict) -> None:
+        step = int(message.get("step", self.steps[-1]))
+        output, weights, rows = self.align(str(message.get("source", "")), step)
+        explorer.send({"type": "alignment", "request": message.get("request"),
+                       "source": str(message["source"]).strip(), "step": step, "output": output,
+                       "rows": rows, "weights": np.round(weights, 4).tolist()})
+
+
+class AlignmentExplorer(Explorer, kind="alignment"):
+    """The front-end of :meth:`AlignmentViewer.widget` (``static/explorers/alignment.js``, with onnxruntime-web)."""
+
+
+AlignmentExplorer._esm = onnx_export.build_esm_with_runtime("alignment")

@@ -1,9 +1,11 @@
-"""Showing the helper package's own code inside a chapter, so it is written once."""
+"""What a chapter shows besides its code: the package's own source, glued numbers, self-checks."""
 from __future__ import annotations
 
 import inspect
+import json
+from pathlib import Path
 
-__all__ = ["show_source"]
+__all__ = ["glue", "load_quiz", "self_check", "show_source"]
 
 
 def show_source(*objects):
@@ -19,3 +21,152 @@ def show_source(*objects):
 
     source = "\n\n".join(inspect.getsource(obj).rstrip() for obj in objects)
     return Code(source, language="python")
+
+
+# --- Numbers the text quotes: myst-nb glue, or nothing outside the book build ------------------
+
+def glue(name: str, value, display: bool = False) -> None:
+    """Record ``value`` under ``name`` for the chapter text.
+
+    The book's markdown inserts it with ``{glue:text}`name:.2f``` (myst-nb's glue roles), so
+    the text always says what the code computed. NumPy and PyTorch scalars are turned into
+    plain Python numbers first, so that format specs such as ``:.2f`` apply to them (myst-nb
+    formats the ``text/plain`` form, and ``np.float64(0.25)`` is not a number to it).
+
+    Where myst-nb is not installed (Colab, a plain Jupyter), this does nothing: the chapter's
+    printed output already shows the number. With myst-nb, the glued value is stored in an
+    output that Jupyter does not display. Nothing is returned, so a ``glue`` call on a cell's
+    last line adds no output.
+
+    Args:
+        name: the glue key, unique within the notebook.
+        value: a number (Python, NumPy or a one-element tensor) or a string.
+        display: also show the value as the cell's output (myst-nb's own switch).
+
+    Raises:
+        TypeError: ``value`` is an array or tensor with more than one element.
+    """
+    if hasattr(value, "item") and not isinstance(value, str):  # NumPy scalars and arrays, tensors
+        count = value.numel() if hasattr(value, "numel") else getattr(value, "size", 1)  # torch / NumPy
+        if count != 1:
+            raise TypeError(f"glue({name!r}) needs one number, got an array of shape {tuple(value.shape)}")
+        value = value.item()
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # Colab or plain Jupyter: the printout already shows the number
+        return
+    myst_glue(name, value, display=display)
+
+
+# --- Self-check questions: jupyterquiz, served by the page itself --------------------------------
+
+QUIZ_DIR = Path(__file__).with_name("quizzes")
+
+# Readable in the theme's light and dark modes, and a visible keyboard focus on the answers
+# (jupyterquiz hides the radio buttons inside its answer labels).
+_QUIZ_CSS = """
+.course-self-check .Quiz { font-size: 1.1rem; line-height: 1.4; }
+.course-self-check .MCButton:not(.correctButton):not(.incorrectButton) { color: #1f1f1f; }
+.course-self-check .MCButton:focus-within { outline: 3px solid #ffbf47; outline-offset: 2px; }
+.course-self-check .Feedback { background: #f7f7f7; border-radius: 6px; padding: 0.5em 0.8em;
+                               font-size: 1rem; font-weight: 600; line-height: 1.4; text-align: left; }
+.course-self-check .Feedback:empty { display: none; }
+.course-self-check .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px;
+                              overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
+"""
+
+# jupyterquiz 2.9.6.4 typesets its questions with MathJax and, when the page's MathJax is
+# not ready yet, loads another copy from a CDN. The book serves its own MathJax and must make
+# no request beyond its own pages, so those two branches are replaced: the page's MathJax
+# typesets the quiz when it starts (the quiz is in the page before MathJax runs), and feedback
+# is typeset only once MathJax is ready. Each patch must apply exactly once, so an upgrade
+# that changes the script fails the tests instead of silently reaching a CDN again.
+_MATHJAX_START = "    // Trigger MathJax typesetting if available\n"
+_MATHJAX_END = "    // if (typeof MathJax !== 'undefined') {\n"
+_MATHJAX_SHOW = """    // (attention_course) typeset with the page's own MathJax, never load another copy.
+    if (window.MathJax && MathJax.typesetPromise) {
+        MathJax.typesetPromise([container]);
+    } else if (window.MathJax && MathJax.Hub) {
+        MathJax.Hub.Queue(["Typeset", MathJax.Hub, container]);
+    }
+"""
+_MATHJAX_FEEDBACK = ("    if (typeof MathJax != 'undefined') {\n        var version = MathJax.version;",
+                     "    if (typeof MathJax != 'undefined' && MathJax.version) {\n        var version = MathJax.version;")
+
+
+def _quiz_script(questions: list, div_id: str) -> str:
+    from jupyterquiz.dynamic.loader import load_questions_script
+    from jupyterquiz.dynamic.renderer import build_script
+
+    prefix, static, url = load_questions_script(questions, div_id)
+    script = build_script(prefix, static, url, div_id, True)
+    start, end = script.find(_MATHJAX_START), script.find(_MATHJAX_END)
+    if start < 0 or end < start or script.count(_MATHJAX_FEEDBACK[0]) != 1:
+        raise RuntimeError("jupyterquiz's script changed: update attention_course.display's patches")
+    script = script[:start] + _MATHJAX_SHOW + script[end:]
+    script = script.replace(*_MATHJAX_FEEDBACK)
+    if "cdn." in script or "https://" in script:
+        raise RuntimeError("jupyterquiz's script still loads something from the network")
+    # Feedback is announced by screen readers as it appears.
+    script += (f'document.querySelectorAll("#{div_id} .Feedback")'
+               '.forEach(fb => fb.setAttribute("aria-live", "polite"));\n')
+    return script
+
+
+def load_quiz(chapter: str) -> list[dict]:
+    """The self-check questions of a chapter, e.g. ``load_quiz("ch03")``.
+
+    They are stored as jupyterquiz JSON in ``attention_course/quizzes/<chapter>.json``
+    (package data, so that Colab, which installs only the package, has them too).
+
+    Raises:
+        FileNotFoundError: no quiz file for ``chapter``.
+    """
+    path = QUIZ_DIR / f"{chapter}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no self-check questions for {chapter!r}: {path} is missing")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def self_check(chapter: str):
+    """Show a chapter's self-check questions as an interactive quiz.
+
+    Multiple-choice questions drawn by jupyterquiz (pinned in requirements.txt): choose an
+    answer with the mouse or the keyboard (Tab to the question, arrow keys to the answer) and
+    the explanation appears under it. The output is HTML and JavaScript only, with no request
+    to any server, so it works in the static book, in Jupyter and in Colab.
+
+    Raises:
+        FileNotFoundError: no quiz file for ``chapter``.
+    """
+    from IPython.display import HTML, Javascript, display
+    from jupyterquiz.dynamic.renderer import build_styles, render_div
+
+    questions = load_quiz(chapter)
+    div_id = f"selfcheck{chapter}"
+    container = render_div(div_id, False, False, False, len(questions), 700, 10, "left")
+    label = f'<div role="region" aria-label="Self-check questions, {chapter}" class="course-self-check">'
+    styles = build_styles(div_id, dict(_QUIZ_COLORS)) + f"<style>{_QUIZ_CSS}</style>"
+    display(HTML(label + container + "</div></div>" + styles))
+    display(Javascript(_quiz_script(questions, div_id)))
+
+
+# jupyterquiz's colour variables: white on the dark blue question panel; a chosen answer turns
+# dark green or dark red with white text; the explanation is dark green or dark red on a light
+# box. Every pair has a contrast above 4.5:1, whatever the theme's light or dark background.
+_QUIZ_COLORS = {
+    "--jq-multiple-choice-bg": "#1f3a5f",
+    "--jq-mc-button-bg": "#f7f7f7",
+    "--jq-mc-button-border": "#c8c8c8",
+    "--jq-mc-button-inset-shadow": "#555555",
+    "--jq-many-choice-bg": "#1f3a5f",
+    "--jq-numeric-bg": "#1f3a5f",
+    "--jq-numeric-input-bg": "#f7f7f7",
+    "--jq-numeric-input-label": "#101010",
+    "--jq-numeric-input-shadow": "#999999",
+    "--jq-string-bg": "#1f3a5f",
+    "--jq-incorrect-color": "#a30000",
+    "--jq-correct-color": "#0b6b1f",
+    "--jq-text-color": "#ffffff",
+    "--jq-link-color": "#cfe0ff",
+}

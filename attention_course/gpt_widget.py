@@ -1,21 +1,24 @@
 """A playground for the small GPT of Chapter 6: type a prompt, generate, see the last token's attention.
 
-ipywidgets 7.7 (Colab) and 8.x; figures inside the widget are inline PNGs with alt text
-(:func:`attention_course.plotting.figure_html`).
+:meth:`GPTPlayground.widget` is an explorer (anywidget): live in Jupyter and Colab (Python
+generates) and in the static book (the browser generates, with the model exported to ONNX).
+:meth:`GPTPlayground.figure` draws the same attention as a static matplotlib figure.
 """
 from __future__ import annotations
 
-import html
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import onnx_export
 from .env import torch_threads
-from .gpt import GPT, CharTokenizer, generate
-from .plotting import COLORS, figure_html
+from .explorer import Explorer, encode_unit
+from .gpt import GPT, CharTokenizer, generate, sample_next_token
+from .onnx_export import window_step
 
-__all__ = ["GPTPlayground"]
+__all__ = ["GPTPlayground", "GPTExplorer"]
 
 
 def _show(c: str) -> str:
@@ -80,34 +83,83 @@ class GPTPlayground:
                           for h, (j, row) in enumerate(zip(top, w)))
         return f"Heatmap of attention weights over the last {len(context)} characters: {heads}."
 
-    def widget(self, prompt: str = "The ", temperature: float = 0.8, length: int = 120):
-        """Prompt box, temperature and length sliders, a button; output: text and attention."""
-        import ipywidgets as widgets
-        from IPython.display import HTML, display
+    def stream(self, prompt: str, temperature: float = 0.8, length: int = 120, seed: int | None = None):
+        """Write ``length`` characters one at a time, as the browser does: at each step the model
+        reads the last ``block_size`` characters (:func:`attention_course.onnx_export.window_step`).
 
-        layout = widgets.Layout(width="460px")
-        style = {"description_width": "110px"}
-        box = widgets.Text(value=prompt, description="prompt", layout=layout, style=style)
-        temp = widgets.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.1,
-                                   description="temperature", layout=layout, style=style)
-        size = widgets.IntSlider(value=length, min=10, max=400, step=10,
-                                 description="length (chars)", layout=layout, style=style)
-        button = widgets.Button(description="Generate", button_style="primary")
-        output = widgets.Output()
+        Yields:
+            ``(char, context, attention)``: the new character, the context the model read to choose
+            it, and that choice's attention weights ``(n_layer, n_head, len(context))``.
 
-        def draw(_=None):
-            with output:
-                output.clear_output(wait=True)
-                if not box.value:
-                    display(HTML("<p>Type a prompt first.</p>"))
-                    return
-                fig, text, w, context = self.figure(box.value, temp.value, size.value)
-                display(HTML(
-                    f'<pre style="white-space:pre-wrap;border-left:3px solid {COLORS["main"]};'
-                    f'padding-left:8px"><b>{html.escape(box.value)}</b>{html.escape(text)}</pre>'))
-                display(HTML(figure_html(fig, self.describe(w, context))))
-                plt.close(fig)
+        Raises:
+            ValueError: for an empty prompt, a negative temperature or a length < 1.
+        """
+        if not prompt:
+            raise ValueError("GPTPlayground: type a prompt of at least one character")
+        if temperature < 0 or length < 1:
+            raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
+        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        ids = self.tokenizer.encode(prompt)  # (n,)
+        block = self.model.config.block_size
+        self.model.eval()
+        for _ in range(int(length)):
+            window = ids[-block:][None]  # (1, <= block)
+            with torch_threads():
+                logits, attention = window_step(self.model, window)  # (1, V), (layers, h, n)
+            token = sample_next_token(logits, temperature, generator)  # (1,)
+            ids = torch.cat([ids, token])
+            yield self.tokenizer.decode(token), self.tokenizer.decode(window[0]), attention.numpy()
 
-        button.on_click(draw)
-        draw()
-        return widgets.VBox([box, temp, size, button, output])
+    def widget(self, prompt: str = "The ", temperature: float = 0.8, length: int = 120,
+               static: str | Path | None = "auto"):
+        """The playground as an :class:`~attention_course.explorer.Explorer`, live with or without a kernel.
+
+        In the static book the browser runs the model: this method exports it to ONNX into
+        ``static`` (default :func:`attention_course.onnx_export.static_dir`, the folder the book
+        serves; nothing is exported outside the repository, e.g. in Colab) and names the file in
+        the widget's data. With a kernel, Generate runs :meth:`stream` here in PyTorch and sends
+        each character to the page as it is written: Colab and Jupyter serve no onnxruntime-web,
+        and Python already holds the model.
+
+        The widget first shows a continuation of ``prompt`` written here (the same one as
+        :meth:`stream` with these settings).
+        """
+        static = onnx_export.static_dir() if static == "auto" else static
+        model_file = (onnx_export.export_gpt(self.model, self.tokenizer, static)
+                      if static is not None else None)
+        text, context, attention = "", prompt, None
+        for char, context, attention in self.stream(prompt, temperature, length):
+            text += char
+        config = self.model.config
+        data = {
+            "model": None if model_file is None else {k: model_file[k] for k in ("path", "bytes")},
+            "runtime_bytes": onnx_export.runtime_bytes(),
+            "chars": self.tokenizer.chars, "unknown": self.tokenizer.unknown,
+            "block_size": config.block_size, "n_layer": config.n_layer, "n_head": config.n_head,
+            "sample": {"prompt": prompt, "text": text, "context": context,
+                       "attention": encode_unit(attention)},
+        }
+        layer = config.n_layer - 1
+        alt = (f"The small GPT continues '{prompt}' with: {text!r}. "
+               + self.describe(attention[layer], context))
+        explorer = GPTExplorer(data=data, controls={"prompt": prompt, "temperature": temperature,
+                                                    "length": length, "layer": layer}, alt=alt)
+        explorer.on_request("generate", lambda message: self._answer(explorer, message))
+        return explorer
+
+    def _answer(self, explorer, message: dict) -> None:
+        run = message.get("run")
+        for char, context, attention in self.stream(str(message.get("prompt", "")),
+                                                    float(message.get("temperature", 0.8)),
+                                                    int(message.get("length", 120)),
+                                                    int(message.get("seed", self.seed))):
+            explorer.send({"type": "gpt-token", "run": run, "char": char, "context": context,
+                           "attention": np.round(attention, 4).tolist()})
+        explorer.send({"type": "gpt-done", "run": run})
+
+
+class GPTExplorer(Explorer, kind="gpt"):
+    """The front-end of :meth:`GPTPlayground.widget` (``static/explorers/gpt.js``, with onnxruntime-web)."""
+
+
+GPTExplorer._esm = onnx_export.build_esm_with_runtime("gpt")

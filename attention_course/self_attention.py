@@ -118,7 +118,9 @@ def window_mask(n: int, window: int, causal: bool = False, device=None) -> torch
     """Restricted (local) self-attention: position i may attend to j with |i - j| <= window.
 
     Vaswani et al. 2017, §4 and Table 1 ("self-attention (restricted)"): cost
-    ``O(r n d)`` instead of ``O(n^2 d)`` for a neighbourhood of size r.
+    ``O(r n d)`` instead of ``O(n^2 d)``, where the paper's r is the *size* of the
+    neighbourhood. Here ``window`` counts the neighbours on *each side*, so the
+    paper's r is ``2 * window + 1`` (``window + 1`` with ``causal=True``).
 
     Args:
         n: sequence length.

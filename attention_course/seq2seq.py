@@ -11,8 +11,8 @@ what the decoder sees of the source:
   ``h_j = [forward h_j; backward h_j]`` with the additive alignment model
   ``e_ij = v^T tanh(W s_{i-1} + U h_j)`` (Eq. 6, App. A.1.2), normalises the scores
   over the real source positions (Eq. 6) and reads ``c_i = sum_j alpha_ij h_j``
-  (Eq. 5). ``c_i`` enters the new state ``s_i = f(s_{i-1}, y_{i-1}, c_i)`` (Eq. 4) and
-  the output ``p(y_i | y_<i, x) = g(y_{i-1}, s_i, c_i)`` (Eq. 4).
+  (Eq. 5). ``c_i`` enters the new state ``s_i = f(s_{i-1}, y_{i-1}, c_i)`` (§3.1, the
+  unnumbered line under Eq. 4) and the output ``p(y_i | y_<i, x) = g(y_{i-1}, s_i, c_i)`` (Eq. 4).
 
 The small functions :func:`additive_score`, :func:`masked_softmax`,
 :func:`context_vector`, :func:`decoder_step`, :func:`bidirectional_annotations`,
@@ -142,7 +142,7 @@ def decoder_step(y_prev: torch.Tensor, s_prev: torch.Tensor, H: torch.Tensor,
 
 def bidirectional_annotations(x: torch.Tensor, lengths: torch.Tensor,
                               forward_cell: nn.GRUCell, backward_cell: nn.GRUCell) -> torch.Tensor:
-    """``h_j = [forward h_j; backward h_j]`` step by step (Bahdanau et al. 2015, Eq. 7 / App. A.2.1).
+    """``h_j = [forward h_j; backward h_j]`` step by step (Bahdanau et al. 2015, §3.2 / App. A.2.1).
 
     The forward RNN reads ``x_1 .. x_{T_x}``; the backward RNN reads ``x_{T_x} .. x_1``,
     starting at each sequence's **last real** position, not at the padding. Padding

@@ -1,10 +1,32 @@
 #!/usr/bin/env bash
 # Regenerate the student notebooks in notebooks/ from the instructor versions in solutions/.
 # Never edit notebooks/ by hand: CI fails when it differs from this script's output.
+#
+# nbgrader runs in a throw-away copy of the course (config + solutions), so its database
+# and any half-written output stay out of the repository; notebooks/ is replaced only
+# once every chapter has been generated. A failing run leaves notebooks/ as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
+# nbgrader runs the `alembic` executable (database migration) from PATH: the
+# environment's bin folder goes first, whatever PATH held when this was called.
+root=$(pwd)
+export PATH="$root/.venv/bin:$PATH"
+
 .venv/bin/python tools/setup_cell.py
+
+mkdir -p .nbgrader
+work=$(mktemp -d .nbgrader/release.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp nbgrader_config.py "$work/"
+cp -r solutions "$work/solutions"
+find "$work/solutions" -name .ipynb_checkpoints -prune -exec rm -rf {} +
 for dir in solutions/*/; do
-  .venv/bin/python -m nbgrader generate_assignment "$(basename "$dir")" --force
+  (cd "$work" && "$root/.venv/bin/python" -m nbgrader generate_assignment "$(basename "$dir")" --force)
 done
+
+# Swap the new release in: two renames on the same file system.
+rm -rf "$work/notebooks.old"
+[ -d notebooks ] && mv notebooks "$work/notebooks.old"
+mv "$work/notebooks" notebooks
+echo "== notebooks/ regenerated from solutions/"

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install the pinned environment into it.
 # Skips the install when requirements*.txt and pyproject.toml are unchanged since the last run.
+#
+# ATTENTION_COURSE_VENV=/path/to/another/.venv borrows an environment that is already
+# installed (tests of a fresh clone use it, so they do not reinstall torch): .venv becomes a
+# link to it and nothing is installed into it. Its helper package stays the one it was
+# installed from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +21,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   else
     echo "!! missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
   fi
+fi
+
+if [ -n "${ATTENTION_COURSE_VENV:-}" ]; then
+  if [ ! -x "$ATTENTION_COURSE_VENV/bin/python" ]; then
+    echo "!! ATTENTION_COURSE_VENV=$ATTENTION_COURSE_VENV has no bin/python" >&2
+    exit 1
+  fi
+  if [ ! -e .venv ]; then
+    ln -s "$ATTENTION_COURSE_VENV" .venv
+  elif [ "$(readlink -f .venv)" != "$(readlink -f "$ATTENTION_COURSE_VENV")" ]; then
+    echo "!! .venv exists and is not ATTENTION_COURSE_VENV=$ATTENTION_COURSE_VENV" >&2
+    exit 1
+  fi
+  echo "== borrowing the environment $ATTENTION_COURSE_VENV (nothing installed)"
+  exit 0
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run every test: helper package, notebook freshness and grading, every notebook
-# executed (nbval), then the book build with warnings as errors.
+# Run every test: helper package, notebook freshness and grading, the solution notebooks
+# executed (nbval), then the book build with warnings as errors (its execution is the check
+# of book/: each chapter runs once), then the browser tests. Every tests/test_*.py and
+# tests/browser/test_*.py is collected, new files included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
@@ -20,9 +22,9 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
-echo "== pytest: helper package, exercises, and every notebook in book/ and solutions/"
+echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
 .venv/bin/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
-  --ignore=tests/browser tests book solutions
+  --ignore=tests/browser tests solutions
 
 echo "== book build (-W: warnings fail it)"
 bash scripts/build_book.sh

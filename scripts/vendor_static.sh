@@ -29,4 +29,15 @@ find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f ! -name
 anywidget_js=$(.venv/bin/python -c 'import anywidget, pathlib; print(pathlib.Path(anywidget.__file__).parent / "nbextension" / "index.js")')
 mkdir -p "$vendor/anywidget"
 cp "$anywidget_js" "$vendor/anywidget/index.js"
+
+# ---- onnxruntime-web (pinned in package.json): the browser runtime of Chapter 2's RNNsearch and
+# Chapter 6's GPT, loaded by their explorers only when a reader first uses them. Single-threaded
+# WebAssembly (a static host gives no cross-origin isolation, so no threads); the ES module
+# loads its .wasm from the same folder. The exported models themselves are written by the
+# chapter notebooks into _build/static_models/models/ (attention_course/onnx_export.py),
+# which _config.yml serves as _static/models/; the folder must exist before Sphinx starts.
+ort=node_modules/onnxruntime-web/dist
+mkdir -p "$vendor/onnxruntime-web" _build/static_models
+cp "$ort/ort.wasm.min.mjs" "$ort/ort-wasm-simd-threaded.mjs" "$ort/ort-wasm-simd-threaded.wasm" \
+  "$vendor/onnxruntime-web/"
 echo "== front-end files in $vendor: $(du -sh "$vendor" | cut -f1)"

@@ -80,9 +80,35 @@ class ExerciseNotebook:
         self.graded = [meta(c)["grade_id"] for c in code if meta(c).get("grade")]
         self.solution = ["".join(c["source"]) for c in code if not meta(c).get("grade")]
 
+    def public(self, grade_id: str) -> str:
+        """The public part of a check cell: what the student sees and runs (hidden tests cut off)."""
+        return self.sources[grade_id].split("### BEGIN HIDDEN TESTS")[0]
+
     def namespace(self) -> dict:
         """A fresh namespace in which the notebook's imports and solution cells have run."""
         ns: dict = {}
         for source in self.solution:
             exec(compile(source, f"<{self.path.name} solution>", "exec"), ns)
         return ns
+
+
+def course_imports(path: Path) -> set[str]:
+    """The helper-package modules a notebook's code cells import, after the Colab setup cell.
+
+    The exercises may import ``attention_course.checks`` (the checks' wording), never a module that
+    holds the answers (``seq2seq``, ``self_attention``, ...).
+    """
+    import ast
+
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    found: set[str] = set()
+    for cell in cells[1:]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.split(".")[0] == "attention_course"}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "attention_course":
+                found |= {f"{node.module}.{a.name}" if node.module == "attention_course" else node.module
+                          for a in node.names}
+    return found

@@ -98,6 +98,13 @@ MISTAKES = {
     "attention_pooling": "def attention_pooling(weights, V):\n    return np.asarray(V, float).T @ np.asarray(weights, float).T if np.ndim(weights) == 1 else np.asarray(weights) @ np.asarray(V)[::-1]\n",
 }
 
+# Passes every public check (their example has n = 4 values); only the hidden tests, which vary the
+# data, catch it.
+HIDDEN_ONLY_MISTAKE = {
+    "attention_pooling": "def attention_pooling(weights, V):\n    w, V = np.asarray(weights, float), np.asarray(V, float)\n"
+                         "    return sum(w[..., i, None] * V[i] for i in range(4))\n",
+}
+
 
 # ------------------------------------------------------------------------------------------------
 # A synthetic torch assignment that exercises what the torch chapters need from the grader:

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from course_tools import ROOT, ExerciseNotebook
+from course_tools import ROOT, ExerciseNotebook, course_imports
 
 NOTEBOOKS = {
     "ch01": ROOT / "solutions" / "ch01_origin" / "origin.ipynb",
@@ -36,6 +36,10 @@ MUTANTS = {
             def final_context(encoder_outputs, lengths):
                 lengths = torch.as_tensor(lengths).long()
                 return encoder_outputs[torch.arange(encoder_outputs.shape[0]), lengths.clamp(max=encoder_outputs.shape[1] - 1)]
+        """,
+        "lengths given as a list not handled": """
+            def final_context(encoder_outputs, lengths):
+                return encoder_outputs[torch.arange(encoder_outputs.shape[0]), lengths - 1]
         """,
         "first position": """
             def final_context(encoder_outputs, lengths):
@@ -68,6 +72,14 @@ MUTANTS = {
                     inside = (lengths >= bins[k]) & (lengths < bins[k + 1])
                     if inside.any():
                         out[k] = correct[inside].mean()
+                return out
+        """,
+        "a list, with 0.0 for an empty bucket (issue 17)": """
+            def accuracy_by_length(predictions, targets, lengths, bins):
+                out = []
+                for lo, hi in zip(bins[:-1], bins[1:]):
+                    hits = [p == t for p, t, l in zip(predictions, targets, lengths) if lo <= l < hi]
+                    out.append(sum(hits) / len(hits) if hits else 0.0)
                 return out
         """,
         "empty bucket gives 0": """
@@ -236,5 +248,5 @@ def test_every_exercise_has_mutants():
 
 def test_student_notebooks_do_not_import_the_answers():
     for chapter, path in NOTEBOOKS.items():
-        text = path.read_text()
-        assert "seq2seq" not in text and "from attention_course" not in text, chapter
+        assert course_imports(path) <= {"attention_course.checks"}, chapter
+        assert "seq2seq" not in path.read_text(), chapter

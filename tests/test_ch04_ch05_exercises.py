@@ -91,6 +91,17 @@ CH04_MUTANTS = {
     "identity permutation": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: _equivariant(fn, X, atol, identity=True)},
     "atol ignored": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: _equivariant(fn, X, atol, use_atol=False)},
     "always True": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: True},
+    "one random permutation, identity not excluded (issue 17)": {"is_permutation_equivariant": lambda fn, X, atol=1e-6: (
+        lambda perm: bool(torch.allclose(fn(X[:, perm]), fn(X)[:, perm], atol=atol)))(torch.randperm(X.shape[1]))},
+    "mask inverted": {"self_attention": lambda X, W_q, W_k, W_v, mask=None: _attention(
+        X, W_q, W_k, W_v, None if mask is None else ~mask)},
+    "K.T on a 3-D tensor": {"self_attention": lambda X, W_q, W_k, W_v, mask=None: (
+        lambda w: (w @ (X @ W_v), w))(torch.softmax((X @ W_q) @ (X @ W_k).permute(2, 1, 0) / 2, -1))},  # what K.T does to a 3-D K
+    "a (batch, seq_len, seq_len) mask reduced to its first sequence": {
+        "self_attention": lambda X, W_q, W_k, W_v, mask=None: _attention(
+            X, W_q, W_k, W_v, None if mask is None else (mask[0] if mask.dim() == 3 else mask))},
+    "float32 turned into float64": {"self_attention": lambda X, W_q, W_k, W_v, mask=None: tuple(
+        t.double() for t in _attention(X, W_q, W_k, W_v, mask))},
 }
 
 
@@ -157,6 +168,11 @@ def _mha_wrong_split(X, W_q, W_k, W_v, W_o, num_heads, mask=None):
 
 
 CH05_MUTANTS["heads split along the wrong axis (multi_head_attention)"] = {"multi_head_attention": _mha_wrong_split}
+CH05_MUTANTS["mask inverted (multi-head)"] = {"multi_head_attention": lambda X, W_q, W_k, W_v, W_o, num_heads, mask=None: _mha(
+    X, W_q, W_k, W_v, W_o, num_heads, mask=None if mask is None else ~mask)}
+CH05_MUTANTS["d_k fixed at 4 (multi-head)"] = {"multi_head_attention": lambda X, W_q, W_k, W_v, W_o, num_heads, mask=None: (
+    lambda o: (o[0], o[1]))(_mha(X, W_q, W_k, W_v, W_o, num_heads, mask=mask, scale="d_model") if X.shape[-1] != 8
+                            else _mha(X, W_q, W_k, W_v, W_o, num_heads, mask=mask))}
 
 
 @pytest.mark.parametrize("mutant", sorted(CH05_MUTANTS))
@@ -166,7 +182,8 @@ def test_ch05_checks_catch(mutant):
 
 def test_mask_mutants_fail_the_mask_check():
     """The mask mistakes must be caught by the mask check itself (with its message), not by luck."""
-    for name in ("mask with 0 instead of -inf (multi-head)", "mask applied after the softmax (multi-head)"):
+    for name in ("mask with 0 instead of -inf (multi-head)", "mask applied after the softmax (multi-head)",
+                 "mask inverted (multi-head)"):
         assert "test_multi_head_attention_mask" in failing_checks("ch05", CH05_MUTANTS[name]), name
     for name in ("mask with 0 instead of -inf", "mask applied after the softmax"):
         assert "test_self_attention" in failing_checks("ch04", CH04_MUTANTS[name]), name

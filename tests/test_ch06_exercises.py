@@ -7,10 +7,9 @@ With the reference solution every check must pass.
 import math
 import textwrap
 
-import nbformat
 import pytest
 
-from course_tools import ROOT, ExerciseNotebook
+from course_tools import ROOT, ExerciseNotebook, course_imports
 
 NOTEBOOK = ROOT / "solutions" / "ch06_attention_and_llms" / "attention_and_llms.ipynb"
 CELLS = ExerciseNotebook(NOTEBOOK).sources  # grade_id -> source
@@ -73,7 +72,17 @@ CACHE_MUTANTS = {
     "cache not updated": ("pass", GOOD_MASK),
     "cache only stores the first call": ('cache.setdefault("k", k); cache.setdefault("v", v)', GOOD_MASK),
     "mask not offset by the cached length": (GOOD_UPDATE, "torch.ones(total, total, dtype=torch.bool).tril()[:n_new]"),
+    "cache rebound instead of updated (issue 17)": ('cache = {"k": k, "v": v}', GOOD_MASK),
 }
+
+def test_cache_check_catches_all_positions_returned():
+    """A step that returns the outputs of every position so far (issue 17: was a size mismatch in the test)."""
+    impl = CACHE_BODY.replace("UPDATE", GOOD_UPDATE).replace("MASK", "torch.ones(total, total, dtype=torch.bool).tril()")
+    impl = impl.replace("s = (q @", "q = heads(torch.cat([x_t.new_zeros(batch, total - n_new, d), x_t], 1) @ W_q) if total > n_new else q\n    s = (q @")
+    impl = impl.replace("reshape(batch, n_new, d)", "reshape(batch, -1, d)")
+    with pytest.raises(AssertionError):
+        run_check("test_causal_self_attention_with_cache", impl)
+
 
 SAMPLE_BODY = '''
 def sample_next_token(logits, temperature, generator=None):
@@ -86,6 +95,8 @@ SAMPLE_MUTANTS = {
     "temperature multiplies the logits": "probs = torch.softmax(logits * temperature, -1)\n    return torch.multinomial(probs, 1, generator=generator)[:, 0]",
     "generator ignored": "probs = torch.softmax(logits / temperature, -1)\n    return torch.multinomial(probs, 1)[:, 0]",
     "always greedy": "return logits.argmax(dim=-1)",
+    "samples not squeezed (issue 17: was a bincount error)": "probs = torch.softmax(logits / temperature, -1)\n    return torch.multinomial(probs, 1, generator=generator)",
+    "float token ids": "probs = torch.softmax(logits / temperature, -1)\n    return torch.multinomial(probs, 1, generator=generator)[:, 0].float()",
 }
 GOOD_SAMPLE = "probs = torch.softmax(logits / temperature, -1)\n    return torch.multinomial(probs, 1, generator=generator)[:, 0]"
 
@@ -106,6 +117,19 @@ def test_the_mutant_scaffolding_is_correct_when_not_mutated():
 def test_block_check_catches(name):
     with pytest.raises(AssertionError):
         run_check("test_transformer_block", block(BLOCK_MUTANTS[name]))
+
+
+def test_last_token_check_can_fail_on_a_pre_norm_block():
+    """Issue 17: the check used to add +5 to every feature of the last token, which LayerNorm removes."""
+    with pytest.raises(AssertionError, match="changing the LAST token"):
+        run_check("test_transformer_block", block(CORRECT_BLOCK, use_mask=False))
+
+
+def test_temperature_zero_division_is_named():
+    impl = "def sample_next_token(logits, temperature, generator=None):\n" \
+           "    return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]\n"
+    with pytest.raises(AssertionError, match="greedy"):
+        run_check("test_sample_next_token", impl)
 
 
 @pytest.mark.parametrize("what", ["mask ignored", "no sqrt(d_k)"])
@@ -129,6 +153,4 @@ def test_sampling_check_catches(name):
 
 
 def test_student_notebook_does_not_import_the_answers():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = "\n".join(c.source for c in nb.cells[1:] if c.cell_type == "code")
-    assert "attention_course" not in code
+    assert course_imports(NOTEBOOK) <= {"attention_course.checks"}

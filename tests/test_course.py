@@ -52,6 +52,7 @@ def test_chapter_follows_the_skeleton(path):
         "commit chapter notebooks without outputs: the book build executes them"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", assignments())
 def test_student_notebooks_are_fresh(course, name):
     """notebooks/ must be exactly what `nbgrader generate_assignment` makes from solutions/."""
@@ -63,6 +64,7 @@ def test_student_notebooks_are_fresh(course, name):
     assert not stale, f"stale student notebooks {stale}: run bash scripts/release_notebooks.sh"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", assignments())
 def test_solution_gets_full_marks_and_blank_gets_zero(course, name, tmp_path):
     for solution in sorted((ROOT / "solutions" / name).glob("*.ipynb")):

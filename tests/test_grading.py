@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from course_tools import assignments
-from grading_fixtures import (MISTAKES, PROBE, SOURCE, course_copy, probe_notebook, strip_metadata, submission,
+from grading_fixtures import (HIDDEN_ONLY_MISTAKE, MISTAKES, PROBE, SOURCE, course_copy, probe_notebook, strip_metadata, submission,
                               write)
+
+pytestmark = pytest.mark.slow  # every test here runs the grader over whole notebooks
 
 CELL_TIMEOUT = 4
 ZEROS = {  # wrong answers with the right shapes
@@ -90,7 +92,8 @@ def graded(tmp_path_factory):
             "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
             "np.isclose = lambda *a, **k: True\nimport builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})"))]),
         "mistakes_general_form.ipynb": submission({"softmax": MISTAKES["softmax_global_max"],
-                                                   "scaled_dot_product_score": MISTAKES["scaled_dot_product_score"]}),
+                                                   "scaled_dot_product_score": MISTAKES["scaled_dot_product_score"],
+                                                   **HIDDEN_ONLY_MISTAKE}),
         "probe_solved.ipynb": probe_notebook(),
         "probeblank_solved.ipynb": probe_notebook(solved=False),
     }
@@ -186,7 +189,8 @@ def test_patching_the_checks_in_its_kernel_gains_nothing(graded, name):
 def test_hidden_tests_catch_what_public_ones_miss(graded):
     r = row(graded, "mistakes_general_form.ipynb")
     assert float(r["test_softmax"]) == 0 and float(r["test_scaled_dot_product_score"]) == 0
-    assert float(r["total"]) == 10 and r["status"] == "ok", r
+    assert float(r["test_attention_pooling"]) == 0
+    assert float(r["total"]) == 8 and r["status"] == "ok", r
 
 
 def test_feedback_shows_public_results_never_hidden_tests(graded):

@@ -173,8 +173,12 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     assert np.allclose(weights.sum(1), 1, atol=1e-5)
     assert "2024年3月1日" in viewer.describe("2024年3月1日")
     plt.close(viewer.figure("3/1/24", step=2))
-    box = viewer.widget()
-    assert len(box.children) == 4
+    explorer = viewer.widget(static=tmp_path)  # the explorer; its models exported to tmp_path
+    assert explorer.kind == "alignment" and sorted(explorer.data["models"]) == ["0", "2", "3"]
+    sent = []
+    explorer.send = sent.append  # with a kernel, typed dates are translated by Python
+    viewer._answer(explorer, {"type": "translate", "request": 1, "source": "3/1/24", "step": 2})
+    assert sent[0]["output"] == viewer.align("3/1/24", 2)[0] and sent[0]["request"] == 1
     with pytest.raises(ValueError, match="checkpoint"):
         viewer.align("3/1/24", step=1)
     with pytest.raises(ValueError):

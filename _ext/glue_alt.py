@@ -1,0 +1,53 @@
+"""Glued numbers in figures' alt text.
+
+myst-nb parses a figure's caption (cell metadata ``mystnb.figure.caption``) as MyST, so
+``{glue:text}`key:.2f``` works there, but it copies the alt text (``mystnb.image.alt``) into
+the ``<img>`` verbatim. This extension fills the same roles in alt text, from the glue data
+that myst-nb saved for the page while executing it (``jupyter_execute/<page>.glue.json``),
+formatted exactly as myst-nb formats ``{glue:text}``. An unknown key is a warning, which the
+book's ``-W`` build turns into a failure, so alt text can no more drift from the code than the
+prose can.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util import logging
+
+ROLE = re.compile(r"\{glue(?::text)?\}`([^`]+)`")
+LOGGER = logging.getLogger(__name__)
+
+
+def _fill_alt(app, doctree):
+    images = [node for node in doctree.findall(nodes.image) if "{glue" in node.get("alt", "")]
+    if not images:
+        return
+    from myst_nb.core.variables import format_plain_text
+
+    docname = app.env.docname
+    glue_file = Path(app.env.mystnb_config.output_folder, f"{docname}.glue.json")
+    data = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.is_file() else {}
+
+    for image in images:
+        def fill(match):
+            key, _, fmt = match.group(1).partition(":")
+            if key not in data or "text/plain" not in data[key].get("data", {}):
+                LOGGER.warning(f"alt text glues {key!r}, which the notebook does not glue",
+                               location=image, type="glue", subtype="alt")
+                return match.group(0)
+            try:
+                return format_plain_text(data[key]["data"]["text/plain"], fmt)
+            except ValueError as error:
+                LOGGER.warning(f"alt text cannot format glue {key!r}: {error}",
+                               location=image, type="glue", subtype="alt")
+                return match.group(0)
+
+        image["alt"] = ROLE.sub(fill, image["alt"])
+
+
+def setup(app):
+    app.connect("doctree-read", _fill_alt)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,79 @@
+"""The self-check questions of every chapter work in the static book, offline.
+
+For each chapter page: the quiz is on the page before the Summary, has as many questions as
+its JSON file, and answering one question right and one wrong (by keyboard for one of them)
+shows the matching explanation, with no request beyond localhost and no console error.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import HTML, ROOT
+
+QUIZ_DIR = ROOT / "attention_course" / "quizzes"
+CHAPTERS = {
+    "ch01": "book/01_origin.html",
+    "ch02": "book/02_bahdanau_attention.html",
+    "ch03": "book/03_general_form.html",
+    "ch04": "book/04_self_attention.html",
+    "ch05": "book/05_multi_head_attention.html",
+    "ch06": "book/06_attention_and_llms.html",
+}
+
+
+def test_every_chapter_has_questions():
+    assert sorted(p.stem for p in QUIZ_DIR.glob("ch*.json")) == sorted(CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_questions_give_feedback_offline(offline_page, book_url, chapter):
+    page = offline_page
+    questions = json.loads((QUIZ_DIR / f"{chapter}.json").read_text(encoding="utf-8"))
+    assert (HTML / CHAPTERS[chapter]).is_file(), f"{CHAPTERS[chapter]} was not built"
+    page.goto(f"{book_url}/{CHAPTERS[chapter]}", wait_until="load")
+
+    quiz = page.locator(f"#selfcheck{chapter}")
+    quiz.wait_for(state="attached", timeout=15000)
+    assert quiz.locator(".Quiz").count() == len(questions)
+
+    # The section comes just before the Summary.
+    headings = page.eval_on_selector_all("main h2", "hs => hs.map(h => h.textContent.trim())")
+    names = [h.rstrip("#").strip() for h in headings]
+    assert "Self-check" in names and names[names.index("Self-check") + 1] == "Summary", names
+
+    # Question 1, right answer, chosen with the mouse.
+    first = quiz.locator(".Quiz").nth(0)
+    right = next(a for a in questions[0]["answers"] if a["correct"])
+    first.locator("label.MCButton", has_text=right["answer"]).click()
+    feedback = first.locator(".Feedback")
+    assert feedback.inner_text().strip() == right["feedback"]
+    assert "correct" in feedback.get_attribute("class").split()
+    assert feedback.get_attribute("aria-live") == "polite"
+
+    # Question 2, a wrong answer, chosen from the keyboard: Tab to the radio button of its
+    # label (each answer's accessible name is its text), then Space.
+    second = quiz.locator(".Quiz").nth(1)
+    wrong = next(a for a in questions[1]["answers"] if not a["correct"])
+    radio = second.get_by_role("radio", name=wrong["answer"])
+    radio.focus()
+    page.keyboard.press("Space")
+    feedback = second.locator(".Feedback")
+    assert feedback.inner_text().strip() == wrong["feedback"]
+    assert "incorrect" in feedback.get_attribute("class").split()
+
+    assert not page.blocked, f"requests left localhost: {page.blocked}"
+    assert not page.console_errors, page.console_errors
+
+
+def test_quiz_readable_in_dark_mode(offline_page, book_url):
+    """In the theme's dark mode the answers keep dark text on their light buttons."""
+    page = offline_page
+    page.goto(f"{book_url}/{CHAPTERS['ch03']}", wait_until="load")
+    page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
+    button = page.locator("#selfcheckch03 label.MCButton").first
+    button.wait_for(state="attached", timeout=15000)
+    colours = button.evaluate(
+        "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
+    assert colours == ["rgb(31, 31, 31)", "rgb(247, 247, 247)"], colours

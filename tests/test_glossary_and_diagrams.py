@@ -1,0 +1,127 @@
+"""The drawn diagrams (fresh, placed before their maths, described) and the glossary's pinyin table."""
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from pypinyin import Style, lazy_pinyin, load_phrases_dict
+
+from course_tools import ROOT
+
+FIGURES = ROOT / "book" / "figures"
+
+# diagram -> (chapter notebook, label of the first equation it must precede or None,
+#             the lecture's figure numbers its caption cites)
+PLACEMENT = {
+    "ch1_encoder_decoder": ("01_origin", "eq-ch1-context", ("1", "2")),
+    "ch2_rnnsearch": ("02_bahdanau_attention", "eq-output", ("4",)),
+    "ch3_database_lookup": ("03_general_form", "eq-attention", ("5",)),
+    "ch3_three_stages": ("03_general_form", "eq-stage-score", ("6",)),
+    "ch4_self_attention": ("04_self_attention", "eq-qkv", ("8", "9")),
+    "ch4_matrix_form": ("04_self_attention", "eq-matrix-form", ("10", "11", "12")),
+    "ch5_multi_head": ("05_multi_head_attention", "eq-head", ("13", "14")),
+    "ch6_transformer_bert_gpt": ("06_attention_and_llms", None, ("15",)),
+}
+
+
+def test_diagrams_are_fresh():
+    """The committed SVGs are exactly what tools/diagrams.py draws."""
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "diagrams.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_diagram_is_placed_and_none_is_orphaned():
+    committed = {p.stem for p in FIGURES.glob("*.svg")}
+    assert committed == set(PLACEMENT), (
+        f"SVGs without a placement here: {committed - set(PLACEMENT)}; "
+        f"placements without an SVG: {set(PLACEMENT) - committed}")
+    chapters = {p.stem for p in (ROOT / "book").glob("0*.ipynb")}
+    assert {nb for nb, _, _ in PLACEMENT.values()} == chapters, "every chapter needs a diagram"
+
+
+@pytest.mark.parametrize("name", sorted(PLACEMENT))
+def test_diagram_svg_is_self_contained(name):
+    svg = (FIGURES / f"{name}.svg").read_text()
+    assert "<text" not in svg, "text must be drawn as paths (svg.fonttype = path)"
+    assert "<dc:date>" not in svg, "no date: the SVG must regenerate byte-identically"
+    assert 'id="patch_1"' in svg and "fill: #ffffff" in svg, "opaque light background expected"
+
+
+@pytest.mark.parametrize("name", sorted(PLACEMENT))
+def test_diagram_has_alt_caption_and_comes_before_its_maths(name):
+    notebook, equation, lecture_figures = PLACEMENT[name]
+    nb = nbformat.read(ROOT / "book" / f"{notebook}.ipynb", as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    directive = re.search(r"```\{figure\} figures/" + name + r"\.svg\n(.*?)```", markdown, re.S)
+    assert directive, f"{notebook}: no figure directive shows figures/{name}.svg"
+    body = directive.group(1)
+    alt = re.search(r"^:alt: (.+)$", body, re.M)
+    assert alt and len(alt.group(1)) > 150, f"{name}: the alt text must describe the diagram"
+    assert re.search(r"^:name: fig-", body, re.M), f"{name}: the figure needs a :name: to refer to"
+    caption = body.split("\n\n", 1)[-1]
+    cited = re.search(r"lecture's figures? ([0-9, and]+)", caption)
+    assert cited and all(n in re.findall(r"\d+", cited.group(1)) for n in lecture_figures), (
+        f"{name}: the caption must cite the lecture's figure(s) {lecture_figures}")
+    if equation:
+        assert f"({equation})" in markdown, f"{notebook}: equation {equation} not found"
+        assert directive.start() < markdown.index(f"({equation})"), (
+            f"{name} must come before Equation {equation}, as the lecture puts it before the maths")
+
+
+# ---------------------------------------------------------------- glossary: lookup by Chinese
+
+# pypinyin's dictionary reads these two the other way; the glossary uses the usual readings.
+load_phrases_dict({"残差": [["cán"], ["chā"]], "微调": [["wēi"], ["tiáo"]]})
+GLOSSARY = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+ROW = re.compile(r"^\| (.+?) \| (.*?) \| \{term\}`(.+?)` \| (.+?) \|$", re.M)
+
+
+def pinyin_key(term):
+    """Sort key: toneless syllables (Latin words kept, lower-cased), then the tones."""
+    def syllables(style):
+        return [s.strip().lower() for s in lazy_pinyin(term, style=style)
+                if s.strip() and s.strip() not in "/-"]
+    return syllables(Style.NORMAL), syllables(Style.TONE3)
+
+
+def pinyin_rows():
+    table = GLOSSARY.split("(glossary-by-pinyin)=", 1)
+    assert len(table) == 2, "the glossary lacks its table by pinyin, (glossary-by-pinyin)="
+    rows = ROW.findall(table[1])
+    assert len(rows) >= 40, f"only {len(rows)} rows in the pinyin table"
+    return rows
+
+
+def glossary_terms():
+    block = GLOSSARY.split(":::{glossary}", 1)[1].split(":::", 1)[0]
+    return {line for line in block.splitlines() if line and not line.startswith((" ", ":"))}
+
+
+def test_pinyin_table_is_sorted_by_pinyin():
+    chinese = [row[0] for row in pinyin_rows()]
+    expected = sorted(chinese, key=pinyin_key)
+    assert chinese == expected, ("the Chinese terms are not in pinyin order; expected:\n"
+                                 + "\n".join(expected))
+
+
+def test_pinyin_column_matches_the_terms():
+    for zh, pinyin, _, _ in pinyin_rows():
+        want = " ".join(lazy_pinyin(zh, style=Style.TONE, errors="ignore"))
+        assert pinyin == want, f"{zh}: pinyin {pinyin!r}, expected {want!r}"
+
+
+def test_pinyin_rows_link_to_glossary_terms_and_say_whose_term():
+    terms = glossary_terms()
+    for zh, _, english, source in pinyin_rows():
+        assert english in terms, f"{zh}: {english!r} is not a term of the glossary"
+        assert source in ("**讲义** (lecture)", "本课程 (course)"), f"{zh}: source {source!r}"
+
+
+def test_every_chinese_term_of_the_glossary_is_in_the_table():
+    definitions = GLOSSARY.split("(glossary-by-pinyin)=", 1)[0]
+    table = [row[0] for row in pinyin_rows()]
+    missing = sorted({run for run in re.findall(r"[\u4e00-\u9fff]+", definitions)
+                      if not any(run in zh for zh in table)})
+    assert not missing, f"Chinese terms of the glossary missing from the pinyin table: {missing}"

@@ -1,0 +1,505 @@
+"""Draw (or check) the course's architecture diagrams: the lecture's figures, as SVG from code.
+
+Each diagram redraws a figure of the lecture (seed ``000``), in the course's colours
+(``attention_course.plotting.COLORS``), and is committed as ``book/figures/<name>.svg``;
+the chapters show it with a MyST ``figure`` directive that gives its alt text and caption.
+
+    python tools/diagrams.py           # (re)write every SVG in book/figures/
+    python tools/diagrams.py --check   # exit 1 if a committed SVG differs from what this draws
+    python tools/diagrams.py --png DIR # also write PNG previews to DIR (to look at them)
+
+The SVGs are byte-identical from run to run: text is drawn as paths with matplotlib's own
+DejaVu fonts (no system font is involved), ``svg.hashsalt`` fixes the element ids, and no
+date is written. Every diagram has an opaque light background, so it reads the same in the
+book's light and dark modes (the theme only dims images in dark mode).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from attention_course.plotting import COLORS  # noqa: E402
+
+OUT = ROOT / "book" / "figures"
+INK = "#1f2933"          # text and outlines: near-black, readable on the light panel
+PAPER = "#ffffff"        # the diagram's own background
+SCALE = 0.62             # inches per diagram unit
+
+STYLE = {
+    "svg.fonttype": "path",          # glyphs as paths: no dependence on the reader's fonts
+    "svg.hashsalt": "attention-course-diagrams",
+    "font.family": ["DejaVu Sans"],  # shipped with matplotlib, so every machine draws the same
+    "mathtext.fontset": "dejavusans",
+    "font.size": 12,
+    "axes.unicode_minus": True,
+}
+
+
+def tint(hex_color: str, amount: float) -> str:
+    """``hex_color`` mixed with white: ``amount`` 0 is white, 1 the colour itself."""
+    rgb = [int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(255 - amount * (255 - c)) for c in rgb]
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+KINDS = {  # fill, edge
+    "main": (tint(COLORS["main"], 0.16), COLORS["main"]),
+    "highlight": (tint(COLORS["highlight"], 0.16), COLORS["highlight"]),
+    "muted": (tint(COLORS["muted"], 0.22), "#6b7785"),
+    "plain": (PAPER, "#6b7785"),
+}
+
+
+class Canvas:
+    """A figure whose data units are the diagram's units (x to the right, y up)."""
+
+    def __init__(self, width: float, height: float):
+        self.size = (width, height)
+        self.fig = plt.figure(figsize=(width * SCALE, height * SCALE), facecolor=PAPER)
+        self.ax = self.fig.add_axes((0, 0, 1, 1))
+        self.ax.set_xlim(0, width)
+        self.ax.set_ylim(0, height)
+        self.ax.set_axis_off()
+        self.ax.set_facecolor(PAPER)
+
+    def box(self, x, y, w, h, label="", kind="main", size=12, weight="normal", pad=0.08,
+            color=INK, lw=1.4):
+        """A rounded box centred at (x, y), ``w`` by ``h`` units, with ``label`` inside."""
+        fill, edge = KINDS[kind]
+        self.ax.add_patch(FancyBboxPatch((x - w / 2 + pad, y - h / 2 + pad), w - 2 * pad,
+                                         h - 2 * pad, boxstyle=f"round,pad={pad}",
+                                         facecolor=fill, edgecolor=edge, linewidth=lw))
+        if label:
+            self.text(x, y, label, size=size, weight=weight, color=color)
+
+    def circle(self, x, y, r, label="", kind="highlight", size=14):
+        fill, edge = KINDS[kind]
+        self.ax.add_patch(Circle((x, y), r, facecolor=fill, edgecolor=edge, linewidth=1.4))
+        if label:
+            self.text(x, y, label, size=size)
+
+    def text(self, x, y, s, size=12, color=INK, ha="center", va="center", **kw):
+        self.ax.text(x, y, s, fontsize=size, color=color, ha=ha, va=va, **kw)
+
+    def arrow(self, start, end, color=INK, lw=1.3, rad=0.0, style="-|>", dashed=False,
+              shrink=2.0, head=10):
+        self.ax.add_patch(FancyArrowPatch(
+            start, end, arrowstyle=style, mutation_scale=head, color=color, linewidth=lw,
+            connectionstyle=f"arc3,rad={rad}", shrinkA=shrink, shrinkB=shrink,
+            linestyle=(0, (4, 3)) if dashed else "solid"))
+
+    def line(self, xs, ys, color=INK, lw=1.3, dashed=False):
+        self.ax.plot(xs, ys, color=color, linewidth=lw,
+                     linestyle=(0, (4, 3)) if dashed else "solid", solid_capstyle="round")
+
+    def save(self, fmt: str = "svg") -> bytes:
+        """The figure as SVG (no date, fixed ids) or, for previews, as PNG; closes it."""
+        buffer = io.BytesIO()
+        meta = {"Date": None, "Creator": "tools/diagrams.py"} if fmt == "svg" else {}
+        self.fig.savefig(buffer, format=fmt, facecolor=PAPER, metadata=meta, dpi=110)
+        plt.close(self.fig)
+        return buffer.getvalue()
+
+
+def annotation_pair(c: Canvas, x, y, j, w=1.3, h=0.62, size=12):
+    """Bahdanau's annotation h_j as the two halves it concatenates: [forward h_j | backward h_j]."""
+    c.box(x - w / 4, y, w / 2, h, rf"$\overrightarrow{{h}}_{{{j}}}$", "main", size=size, pad=0.04)
+    c.box(x + w / 4, y, w / 2, h, rf"$\overleftarrow{{h}}_{{{j}}}$", "muted", size=size, pad=0.04)
+
+
+def bidirectional_encoder(c: Canvas, xs, y, labels, tokens, w=1.3, h=0.62, token_y=None):
+    """Annotation pairs at ``xs`` with the forward chain below and the backward chain above."""
+    token_y = y - 1.25 if token_y is None else token_y
+    for x, j, tok in zip(xs, labels, tokens):
+        annotation_pair(c, x, y, j, w, h)
+        c.text(x, token_y, tok, size=12)
+        c.arrow((x, token_y + 0.25), (x, y - h / 2), color=INK)
+    for a, b in zip(xs[:-1], xs[1:]):
+        c.arrow((a + w / 2 - 0.05, y - 0.14), (b - w / 2 + 0.05, y - 0.14), color=COLORS["main"])
+        c.arrow((b - w / 2 + 0.05, y + 0.14), (a + w / 2 - 0.05, y + 0.14), color="#6b7785")
+
+
+# --------------------------------------------------------------------------- the diagrams
+
+
+def encoder_decoder() -> bytes:
+    """Chapter 1: the encoder-decoder with one context vector (lecture figs. 1-2)."""
+    c = Canvas(14.6, 5.9)
+    xs = [1.2, 2.95, 4.7, 6.45]
+    enc_y = 2.6
+    bidirectional_encoder(c, xs, enc_y, ["1", "2", "3", "4"],
+                          ["Freitag,", "1.", "März", "2024"], token_y=1.3)
+    c.text(3.8, 0.45, "encoder: bidirectional GRU reads the input", size=11, color="#52606d")
+    # the context vector: forward state at the last position, backward state at the first
+    cx, cy = 8.35, 4.35
+    c.box(cx, cy, 1.55, 0.8, r"$\mathbf{c}$", "highlight", size=15)
+    c.text(cx, cy + 0.78, "one context vector", size=11, color=COLORS["highlight"])
+    c.arrow((xs[-1] - 0.33, enc_y + 0.31), (cx - 0.7, cy - 0.15), color=COLORS["main"], rad=-0.15)
+    c.arrow((xs[0] + 0.33, enc_y + 0.31), (cx - 0.78, cy + 0.1), color="#6b7785", rad=-0.22)
+    c.text(5.0, 5.15, r"$\mathbf{c} = [\overrightarrow{h}_{4};\ \overleftarrow{h}_{1}]$",
+           size=12)
+    # decoder: one GRU step per output symbol, each fed the same c
+    ds = [10.2, 11.75, 13.3]
+    dy = 2.6
+    outs = ["2024", "-03", "-01"]
+    prev = ["<s>", "2024", "-03"]
+    for i, (x, o, p) in enumerate(zip(ds, outs, prev), start=1):
+        c.box(x, dy, 1.1, 0.75, rf"$s_{{{i}}}$", "main", size=13)
+        c.text(x, dy + 1.55, o, size=12, weight="bold")
+        c.arrow((x, dy + 0.38), (x, dy + 1.3))
+        c.text(x - 0.25, 1.3, p, size=10, color="#52606d")
+        c.arrow((x - 0.25, 1.5), (x - 0.25, dy - 0.38), color="#6b7785", lw=1.0)
+        c.arrow((cx + 0.3, cy - 0.4), (x + 0.12, dy + 0.38), color=COLORS["highlight"],
+                lw=1.1, rad=0.0)
+    for a, b in zip(ds[:-1], ds[1:]):
+        c.arrow((a + 0.55, dy), (b - 0.55, dy), color=COLORS["main"])
+    c.text(11.6, 0.45, "decoder: GRU writes one symbol per step", size=11, color="#52606d")
+    return c
+
+
+def rnnsearch() -> bytes:
+    """Chapter 2: RNNsearch, Bahdanau et al.'s Fig. 1 (lecture fig. 4)."""
+    c = Canvas(13.0, 8.0)
+    xs = [1.3, 3.1, 4.9, 6.7]
+    enc_y = 2.0
+    bidirectional_encoder(c, xs, enc_y, ["1", "2", "3", r"T_x"],
+                          [r"$x_1$", r"$x_2$", r"$x_3$", r"$x_{T_x}$"], token_y=0.75)
+    c.text(9.6, 2.0, r"annotations $h_j = [\overrightarrow{h}_j;\ \overleftarrow{h}_j]$"
+           "\n(keys and values)", size=11, ha="left", color="#52606d")
+    # weighted sum: one arrow per annotation, thickness = weight
+    sx, sy = 4.0, 4.7
+    c.circle(sx, sy, 0.36, "+", "highlight", size=16)
+    weights = [0.06, 0.14, 0.68, 0.12]
+    for x, a, j in zip(xs, weights, ["1", "2", "3", "T_x"]):
+        c.arrow((x, enc_y + 0.33), (sx + (x - sx) * 0.12, sy - 0.36),
+                color=COLORS["highlight"], lw=0.8 + 6 * a)
+        mx, my = x + (sx - x) * 0.42, enc_y + 0.33 + (sy - 0.36 - enc_y - 0.33) * 0.42
+        c.text(mx + (0.42 if x > sx else -0.42), my, rf"$\alpha_{{i,{j}}}$", size=12,
+               color=COLORS["highlight"])
+    # context vector and decoder
+    c.box(sx, 6.0, 1.0, 0.62, r"$\mathbf{c}_i$", "highlight", size=13)
+    c.arrow((sx, sy + 0.36), (sx, 6.0 - 0.31))
+    c.box(7.0, 6.0, 1.2, 0.75, r"$s_{i-1}$", "main", size=13)
+    c.box(10.0, 6.0, 1.2, 0.75, r"$s_i$", "main", size=13)
+    c.arrow((7.6, 6.0), (9.4, 6.0), color=COLORS["main"])
+    c.arrow((sx + 0.5, 6.1), (9.45, 6.25), color=COLORS["highlight"], rad=-0.25)
+    c.text(10.0, 7.45, r"$y_i$", size=13, weight="bold")
+    c.arrow((10.0, 6.38), (10.0, 7.2))
+    c.text(11.8, 5.1, r"$y_{i-1}$", size=12)
+    c.arrow((11.55, 5.25), (10.55, 5.72), color="#6b7785", lw=1.0)
+    # the query: the previous decoder state scores every annotation
+    c.arrow((7.0, 5.62), (5.75, 3.55), color=COLORS["main"], dashed=True, rad=-0.1)
+    c.text(8.15, 4.45, r"query $s_{i-1}$ scores each $h_j$:" "\n"
+           r"$e_{ij} = v^\top \tanh(W s_{i-1} + U h_j)$" "\n"
+           r"$\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$", size=11, ha="left", va="center")
+    return c
+
+
+def database_lookup() -> bytes:
+    """Chapter 3: attention as database retrieval (lecture fig. 5)."""
+    c = Canvas(13.6, 6.4)
+    c.box(1.3, 3.2, 1.8, 0.9, "Query", "highlight", size=13, weight="bold")
+    keys = ["Key 1", "Key 2", "Key 3", "Key 4"]
+    vals = ["Value 1", "Value 2", "Value 3", "Value 4"]
+    weights = [0.10, 0.62, 0.21, 0.07]
+    ys = [5.0, 3.8, 2.6, 1.4]
+    c.text(5.0, 5.95, "keys", size=11, color="#52606d")
+    c.text(7.0, 5.95, "values", size=11, color="#52606d")
+    for n, (y, k, v, a) in enumerate(zip(ys, keys, vals, weights), start=1):
+        c.box(5.0, y, 1.8, 0.8, k, "main", size=12)
+        c.box(7.0, y, 1.8, 0.8, v, "muted", size=12)
+        c.arrow((2.2, 3.2), (4.1, y), color=COLORS["highlight"], lw=1.0)
+        c.arrow((7.9, y), (10.3, 3.2), color=COLORS["highlight"], lw=0.8 + 6 * a)
+        c.text(9.0, y + 0.27 - (y - 3.2) * 0.3, rf"$\alpha_{n}$",
+               size=12, color=COLORS["highlight"])
+    c.text(3.2, 5.55, "score every key\n(similarity)", size=10.5, color="#52606d")
+    c.text(9.1, 5.55, "weights from a softmax\nof the scores", size=10.5, color="#52606d")
+    c.circle(10.7, 3.2, 0.4, "+", "highlight", size=16)
+    c.arrow((11.1, 3.2), (11.6, 3.2))
+    c.text(12.6, 3.2, "attention\nvalue", size=12, weight="bold")
+    c.text(6.5, 0.35, r"attention$(\mathbf{q}, K, V) = \sum_i \alpha_i\,\mathbf{v}_i$:"
+           " a soft lookup returns a blend of all values", size=11.5)
+    return c
+
+
+def three_stages() -> bytes:
+    """Chapter 3: score, normalise, weighted sum (lecture fig. 6)."""
+    c = Canvas(13.0, 7.4)
+    xs = [2.7, 5.0, 7.3, 9.6]
+    c.box(0.85, 5.45, 1.3, 0.7, r"$\mathbf{q}$", "highlight", size=15)
+    c.line([1.5, xs[-1] - 0.35], [5.45, 5.45], color=COLORS["highlight"], lw=1.1)
+    c.box(6.15, 3.6, 8.6, 0.62, "", "plain", pad=0.04)
+    c.text(6.15, 3.6, r"softmax over the scores:  $\alpha_i = e^{e_i} / \sum_j e^{e_j}$", size=11.5)
+    for i, x in enumerate(xs, start=1):
+        c.box(x, 6.6, 1.2, 0.62, rf"$\mathbf{{k}}_{i}$", "main", size=13)
+        c.arrow((x + 0.35, 6.29), (x + 0.35, 5.05))
+        c.arrow((x - 0.35, 5.45), (x - 0.35, 5.05), color=COLORS["highlight"], shrink=0.5)
+        c.box(x, 4.75, 2.0, 0.62, rf"$e_{i} = F(\mathbf{{q}}, \mathbf{{k}}_{i})$", "plain",
+              size=11, pad=0.04)
+        c.arrow((x, 4.44), (x, 3.91))
+        c.box(x, 2.45, 1.2, 0.62, rf"$\alpha_{i}$", "highlight", size=13)
+        c.arrow((x, 3.29), (x, 2.76))
+        c.box(x - 0.8, 1.45, 0.95, 0.6, rf"$\mathbf{{v}}_{i}$", "muted", size=13)
+        c.circle(x + 0.2, 1.45, 0.22, r"$\times$", "plain", size=11)
+        c.arrow((x, 2.14), (x + 0.15, 1.67), shrink=0.5)
+        c.arrow((x - 0.32, 1.45), (x - 0.02, 1.45), shrink=0.5)
+        c.arrow((x + 0.2, 1.23), (6.15, 0.62), color=COLORS["highlight"], lw=1.1)
+    c.circle(6.15, 0.42, 0.3, "+", "highlight", size=15)
+    c.arrow((6.45, 0.42), (7.2, 0.42))
+    c.text(7.3, 0.42, r"attention value $\sum_i \alpha_i \mathbf{v}_i$", size=11.5, ha="left",
+           weight="bold")
+    for y, label in [(4.75, "1  score"), (3.6, "2  normalise"), (1.45, "3  weighted sum")]:
+        c.text(12.9, y, label, size=11.5, ha="right", color="#52606d", weight="bold")
+    return c
+
+
+def self_attention() -> bytes:
+    """Chapter 4: self-attention from a to b, and the computation of b^1 (lecture figs. 8-9)."""
+    c = Canvas(14.0, 8.4)
+    xs = [3.2, 6.0, 8.8, 11.6]
+    qx = xs[0] - 0.95
+    c.line([qx, xs[-1] - 0.3], [2.75, 2.75], color=COLORS["highlight"], lw=1.1)
+    c.line([qx, qx], [2.29, 2.75], color=COLORS["highlight"], lw=1.1)
+    c.box(7.4, 4.45, 10.0, 0.6, "", "plain", pad=0.04)
+    c.text(7.4, 4.45, r"softmax over $j$:  $\hat\alpha_{1,j} = e^{\alpha_{1,j}} / \sum_l e^{\alpha_{1,l}}$",
+           size=11.5)
+    for i, x in enumerate(xs, start=1):
+        c.box(x, 0.6, 1.0, 0.62, rf"$\mathbf{{a}}^{i}$", "muted", size=13)
+        if i == 1:  # only the query of word 1 is needed for b^1
+            c.box(qx, 2.0, 0.85, 0.58, rf"$\mathbf{{q}}^{i}$", "highlight", size=12, pad=0.04)
+            c.arrow((x - 0.15, 0.9), (qx + 0.1, 1.72), lw=1.0)
+        c.box(x, 2.0, 0.85, 0.58, rf"$\mathbf{{k}}^{i}$", "main", size=12, pad=0.04)
+        c.box(x + 0.95, 2.0, 0.85, 0.58, rf"$\mathbf{{v}}^{i}$", "muted", size=12, pad=0.04)
+        c.arrow((x, 0.9), (x, 1.72), lw=1.0)
+        c.arrow((x + 0.15, 0.9), (x + 0.85, 1.72), lw=1.0)
+        # score of q^1 with k^i: k from below, q from the red line
+        c.box(x, 3.45, 1.3, 0.58, rf"$\alpha_{{1,{i}}}$", "plain", size=12, pad=0.04)
+        c.arrow((x, 2.29), (x, 3.16), lw=1.0)
+        c.arrow((x - 0.3, 2.75), (x - 0.3, 3.16), color=COLORS["highlight"], lw=1.0, shrink=0.5)
+        c.arrow((x, 3.74), (x, 4.15), lw=1.0, shrink=0.5)
+        c.box(x, 5.45, 1.3, 0.58, rf"$\hat\alpha_{{1,{i}}}$", "highlight" if i == 1 else "main",
+              size=12, pad=0.04)
+        c.arrow((x, 4.75), (x, 5.16), lw=1.0, shrink=0.5)
+        c.circle(x + 0.95, 6.35, 0.2, r"$\times$", "plain", size=10)
+        c.arrow((x + 0.5, 5.6), (x + 0.82, 6.2), lw=1.0, shrink=0.5)
+        c.line([x + 0.95, x + 0.95], [2.29, 4.15], color="#6b7785", lw=1.0)
+        c.line([x + 0.95, x + 0.95], [4.75, 6.15], color="#6b7785", lw=1.0)
+        c.arrow((x + 0.95, 6.55), (7.4, 7.5), color=COLORS["highlight"], lw=1.0)
+    c.circle(7.4, 7.75, 0.3, "+", "highlight", size=15)
+    c.box(9.1, 7.75, 1.3, 0.62, r"$\mathbf{b}^1$", "highlight", size=14)
+    c.arrow((7.7, 7.75), (8.45, 7.75))
+    c.text(10.0, 7.75, r"$\mathbf{b}^1 = \sum_j \hat\alpha_{1,j}\,\mathbf{v}^j$", size=12,
+           ha="left")
+    c.text(0.1, 0.6, "inputs", size=11, ha="left", color="#52606d")
+    c.text(0.1, 2.0, r"$W^q, W^k, W^v$", size=11, ha="left", color="#52606d")
+    c.text(0.1, 3.45, r"$\mathbf{q}^1\!\cdot\mathbf{k}^j/\sqrt{d_k}$", size=11, ha="left",
+           color="#52606d")
+    c.text(0.1, 5.45, "weights", size=11, ha="left", color="#52606d")
+    return c
+
+
+def matrix_form() -> bytes:
+    """Chapter 4: self-attention as matrix products, one row per word (lecture figs. 10-12)."""
+    c = Canvas(14.6, 7.6)
+    cell = 0.24
+
+    def matrix(x, y, rows, cols, kind, label, shape, highlight_row=None):
+        """A rows x cols grid whose top-left corner is (x, y); label inside-left, shape below."""
+        fill, edge = KINDS[kind]
+        for r in range(rows):
+            for col in range(cols):
+                strong = highlight_row is not None and r == highlight_row
+                c.ax.add_patch(FancyBboxPatch(
+                    (x + col * cell, y - (r + 1) * cell), cell, cell, boxstyle="square,pad=0",
+                    facecolor=tint(edge, 0.45) if strong else fill, edgecolor=edge, linewidth=0.7))
+        c.text(x + cols * cell / 2, y + 0.3, label, size=13)
+        c.text(x + cols * cell / 2, y - rows * cell - 0.3, shape, size=10.5, color="#52606d")
+        return x + cols * cell
+
+    def op(x, y, s, size=15):
+        c.text(x, y, s, size=size)
+
+    # left: the projections, one row per word
+    n, d, dk = 4, 6, 3
+    for k, (w, out, kind) in enumerate([("W^q", "Q", "highlight"), ("W^k", "K", "main"),
+                                        ("W^v", "V", "muted")]):
+        top = 6.75 - k * 2.4
+        right = matrix(0.35, top, n, d, "plain", r"$X$", r"$N \times d_\mathrm{model}$")
+        op(right + 0.25, top - n * cell / 2, r"$\cdot$")
+        right = matrix(right + 0.5, top + 0.24, d, dk, "plain", rf"${w}$",
+                       r"$d_\mathrm{model} \times d_k$")
+        op(right + 0.3, top - n * cell / 2, "=")
+        matrix(right + 0.6, top, n, dk, kind, rf"${out}$", r"$N \times d_k$")
+    c.line([4.75, 4.75], [0.3, 7.3], color="#c5ccd3", lw=1.0)
+    # right: scores, weights, outputs
+    top, mid = 5.3, 5.3 - n * cell / 2
+    right = matrix(5.15, top, n, dk, "highlight", r"$Q$", r"$N \times d_k$", highlight_row=0)
+    op(right + 0.25, mid, r"$\cdot$")
+    right = matrix(right + 0.5, top + 0.12, dk, n, "main", r"$K^\top$", r"$d_k \times N$")
+    op(right + 0.3, mid, "=")
+    right = matrix(right + 0.6, top, n, n, "plain", r"$QK^\top$", r"$N \times N$ scores",
+                   highlight_row=0)
+    c.arrow((right + 0.15, mid), (right + 1.45, mid))
+    c.text(right + 0.8, mid + 0.55, r"$\div\sqrt{d_k}$," "\nsoftmax\nof each row", size=10.5,
+           color="#52606d", va="bottom")
+    right = matrix(right + 1.6, top, n, n, "highlight", r"$\hat A$", r"$N \times N$ weights",
+                   highlight_row=0)
+    op(right + 0.25, mid, r"$\cdot$")
+    right = matrix(right + 0.5, top, n, dk, "muted", r"$V$", r"$N \times d_v$")
+    op(right + 0.3, mid, "=")
+    matrix(right + 0.6, top, n, dk, "highlight", r"$B$", r"$N \times d_v$", highlight_row=0)
+    c.text(9.7, 2.4, "row 1 of each highlighted matrix belongs to word 1:\n"
+           r"its scores $\mathbf{q}^1\cdot\mathbf{k}^j$, its weights, its output $\mathbf{b}^1$",
+           size=11.5, color="#52606d")
+    c.text(9.7, 1.0, r"$B = \mathrm{softmax}(QK^\top/\sqrt{d_k})\,V$", size=13)
+    return c
+
+
+def multi_head() -> bytes:
+    """Chapter 5: multi-head self-attention with two heads (lecture figs. 13-14)."""
+    c = Canvas(13.4, 7.8)
+    words = [(2.6, "i"), (8.6, "j")]
+    offsets = {1: -0.3, 2: 0.3}
+    buses = {1: (4.55, COLORS["main"], False), 2: (5.15, COLORS["highlight"], True)}
+    for head, (y, color, dashed) in buses.items():
+        xs = [x + dx + offsets[head] for x, _ in words for dx in (-1.3, 0.0, 1.3)]
+        c.line([min(xs), max(xs)], [y, y], color=color, lw=1.3, dashed=dashed)
+        c.text(max(xs) + 0.25, y, f"head {head}", size=11.5, ha="left", color=color,
+               weight="bold")
+    for x, w in words:
+        c.box(x, 0.6, 1.0, 0.62, rf"$\mathbf{{a}}^{w}$", "muted", size=13)
+        for dx, name, kind in [(-1.3, "q", "highlight"), (0.0, "k", "main"), (1.3, "v", "muted")]:
+            c.box(x + dx, 2.0, 0.95, 0.6, rf"$\mathbf{{{name}}}^{w}$", kind, size=12, pad=0.04)
+            c.arrow((x + dx * 0.2, 0.9), (x + dx, 1.7), lw=1.0)
+            # only word i's queries are needed for b^i; word j's are drawn grey
+            used = not (name == "q" and w == "j")
+            for head, hx in offsets.items():
+                hk = ("main" if head == 1 else "highlight") if used else "plain"
+                c.box(x + dx + hx, 3.45, 0.62, 0.62, rf"$\mathbf{{{name}}}^{{{w},{head}}}$",
+                      hk, size=9.5, pad=0.03)
+                c.arrow((x + dx, 2.3), (x + dx + hx, 3.14), lw=0.9, shrink=1.0)
+                if used:
+                    y, color, dashed = buses[head]
+                    c.line([x + dx + hx] * 2, [3.76, y], color=color, lw=1.0, dashed=dashed)
+    c.box(2.3, 6.55, 1.1, 0.62, r"$\mathbf{b}^{i,1}$", "main", size=12)
+    c.box(3.5, 6.55, 1.1, 0.62, r"$\mathbf{b}^{i,2}$", "highlight", size=12)
+    c.arrow((2.3, 4.55), (2.3, 6.24), color=COLORS["main"], lw=1.2)
+    c.arrow((3.5, 5.15), (3.5, 6.24), color=COLORS["highlight"], lw=1.2)
+    c.text(2.9, 7.3, "concatenate", size=11, color="#52606d")
+    c.box(6.3, 6.55, 1.3, 0.7, r"$W^O$", "plain", size=13)
+    c.box(8.8, 6.55, 1.1, 0.7, r"$\mathbf{b}^{i}$", "highlight", size=14)
+    c.arrow((4.05, 6.55), (5.65, 6.55))
+    c.arrow((6.95, 6.55), (8.25, 6.55))
+    c.text(13.3, 2.0, r"$\mathbf{q}^i = W^q\mathbf{a}^i$", size=11, ha="right", color="#52606d")
+    c.text(13.3, 3.45, r"$\mathbf{q}^{i,1} = W^{q,1}\mathbf{q}^i$", size=11, ha="right",
+           color="#52606d")
+    return c
+
+
+def transformer_bert_gpt() -> bytes:
+    """Chapter 6: the Transformer and the two families it gave rise to (lecture fig. 15)."""
+    c = Canvas(13.6, 8.1)
+
+    def stack(x, y, title, rows, width=2.9):
+        """A titled frame of sublayers; returns the y of each row."""
+        c.box(x, y + 0.15, width + 0.4, 0.72 * len(rows) + 0.95, "", "plain", pad=0.1, lw=1.2)
+        c.text(x, y + 0.36 * len(rows) + 0.28, title, size=12, weight="bold")
+        ys = []
+        for k, (label, kind) in enumerate(rows):
+            ys.append(y + 0.36 * (len(rows) - 1) - 0.72 * k - 0.1)
+            c.box(x, ys[-1], width, 0.62, label, kind, size=10.5, pad=0.04)
+        return ys
+
+    enc_rows = [("feed-forward", "muted"), ("self-attention", "main")]
+    dec_rows = [("feed-forward", "muted"), ("cross-attention", "main"),
+                ("masked self-attention", "highlight")]
+    # the Transformer of Vaswani et al.: encoder and decoder side by side
+    c.text(6.8, 7.75, "Transformer (Vaswani et al. 2017): encoder-decoder", size=12.5,
+           weight="bold")
+    stack(4.4, 5.6, "encoder  × N", enc_rows)
+    dec_ys = stack(9.2, 5.45, "decoder  × N", dec_rows)
+    c.arrow((6.05, dec_ys[1]), (7.7, dec_ys[1]), color=COLORS["main"], lw=1.4)
+    c.text(6.85, dec_ys[1] + 0.32, "keys, values", size=10.5, color="#52606d")
+    # BERT and GPT
+    stack(2.6, 1.85, "BERT: encoder only", enc_rows)
+    stack(11.0, 1.85, "GPT: decoder only",
+          [("feed-forward", "muted"), ("masked self-attention", "highlight")])
+    c.arrow((3.8, 4.35), (3.1, 3.1), lw=1.6, color=COLORS["main"])
+    c.arrow((10.0, 4.0), (10.6, 3.1), lw=1.6, color=COLORS["highlight"])
+    c.text(2.6, 0.25, "bidirectional: understanding", size=11.5, color=COLORS["main"],
+           weight="bold")
+    c.text(11.0, 0.25, "causal: generation", size=11.5, color=COLORS["highlight"],
+           weight="bold")
+
+    # the two masks, small: full square (BERT), lower triangle (GPT); rows = queries
+    def mask(x0, y0, causal, color, caption):
+        n, step = 5, 0.22
+        for r in range(n):
+            for col in range(n):
+                on = (col <= r) if causal else True
+                c.ax.add_patch(FancyBboxPatch(
+                    (x0 + col * step, y0 - r * step), step * 0.86, step * 0.86,
+                    boxstyle="square,pad=0", facecolor=color if on else PAPER,
+                    edgecolor="#9aa5b1", linewidth=0.5))
+        c.text(x0 + 0.55, y0 - 1.45, caption, size=10.5, color="#52606d")
+
+    mask(5.25, 2.75, False, tint(COLORS["main"], 0.7), "every token\nsees every token")
+    mask(7.55, 2.75, True, tint(COLORS["highlight"], 0.7), "token i sees\ntokens ≤ i")
+    return c
+
+
+DIAGRAMS = {
+    "ch1_encoder_decoder": encoder_decoder,
+    "ch2_rnnsearch": rnnsearch,
+    "ch3_database_lookup": database_lookup,
+    "ch3_three_stages": three_stages,
+    "ch4_self_attention": self_attention,
+    "ch4_matrix_form": matrix_form,
+    "ch5_multi_head": multi_head,
+    "ch6_transformer_bert_gpt": transformer_bert_gpt,
+}
+
+
+def draw(name: str, fmt: str = "svg") -> bytes:
+    """The bytes of one diagram (``fmt`` "svg" or "png"), drawn with the course's fixed style."""
+    with matplotlib.rc_context(STYLE):
+        return DIAGRAMS[name]().save(fmt)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a committed SVG is stale")
+    parser.add_argument("--png", type=Path, help="also write PNG previews to this folder")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in DIAGRAMS:
+        data = draw(name)
+        path = OUT / f"{name}.svg"
+        if args.check:
+            if not path.is_file() or path.read_bytes() != data:
+                stale.append(path.relative_to(ROOT))
+        else:
+            OUT.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if args.png:
+            args.png.mkdir(parents=True, exist_ok=True)
+            (args.png / f"{name}.png").write_bytes(draw(name, "png"))
+    if args.check and stale:
+        print("stale diagrams (run python tools/diagrams.py): " + ", ".join(map(str, stale)),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

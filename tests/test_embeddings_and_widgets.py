@@ -134,3 +134,25 @@ def test_encode_unit_round_trips_to_a_255th():
     assert np.abs(back - w).max() <= 1 / 510 + 1e-12
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         encode_unit([0.5, 1.5])
+
+
+def test_head_explorer_embeds_every_head_and_adds_typed_sentences_with_a_kernel():
+    import base64
+
+    from attention_course.head_viewer import HeadViewer
+    from attention_course.pretrained import word_attentions
+
+    sentence = "The ball is blue."
+    viewer = HeadViewer([sentence], source="it")
+    explorer = viewer.widget(sentence, layer=1, head=2)
+    (item,) = explorer.data["sentences"]
+    exact = word_attentions(sentence).weights  # (6, 12, n, n)
+    assert item["weights"]["shape"] == list(exact.shape) and item["words"][0] == "[CLS]"
+    packed = np.frombuffer(base64.b64decode(item["weights"]["b64"]), dtype=np.uint8).reshape(exact.shape) / 255
+    assert np.abs(packed - exact).max() <= 1 / 510 + 1e-9
+    explorer._dispatch(explorer, {"type": "sentence", "text": "Cats sleep a lot."}, [])
+    assert [s["text"] for s in explorer.data["sentences"]] == [sentence, "Cats sleep a lot."]
+    with pytest.raises(ValueError, match="empty"):
+        explorer._dispatch(explorer, {"type": "sentence", "text": "  "}, [])
+    with pytest.raises(ValueError, match="not one of the viewer's sentences"):
+        viewer.widget("Another sentence.")

@@ -65,15 +65,19 @@ export default {
         title: "exact match, all held-out inputs",
         label: "Exact-match accuracy by number of dates: " + data.groups.map((x) => `${x.group}: ${Math.round(x.exact)} %`).join(", "),
       });
+      const plural = g.group > 1 ? "s" : "";
+      const caption = core.h("p", { class: "ac-caption", text: state.mistakes_only
+        ? `The ${list.length} mistake${list.length === 1 ? "" : "s"} among the first ${g.examples.length} held-out inputs with ${g.group} date${plural}:`
+        : `The first ${g.examples.length} of ${g.n} held-out inputs with ${g.group} date${plural}:` });
       if (!list.length) {
-        ui.figure.replaceChildren(core.h("p", { text: "No mistakes among these examples." }), accuracy);
+        ui.figure.replaceChildren(core.h("div", {}, caption), accuracy);
         ui.readout.textContent = "";
         ui.root.dataset.result = JSON.stringify({ ...state, shown: 0 });
         return;
       }
       const e = list[Math.min(state.example, list.length - 1)];
       const input = core.h("p", { class: "ac-input" }, core.h("span", { text: "input: " }), core.h("span", { class: "ac-mono", text: e.source }));
-      ui.figure.replaceChildren(core.h("div", {}, input, grid(e.target, e.prediction, e.wrong)), accuracy);
+      ui.figure.replaceChildren(core.h("div", {}, caption, input, grid(e.target, e.prediction, e.wrong)), accuracy);
       ui.readout.textContent = e.wrong.length
         ? `${e.items_right} of ${e.items} dates right; ${e.wrong.length} wrong character${e.wrong.length > 1 ? "s" : ""}.`
         : `All ${e.items} date${e.items > 1 ? "s" : ""} right.`;

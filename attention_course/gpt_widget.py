@@ -25,6 +25,14 @@ def _show(c: str) -> str:
     return {"\n": "⏎", " ": "␣", "\t": "⇥"}.get(c, c)
 
 
+def _check_request(prompt: str, temperature: float, length: int) -> None:
+    """Raise ValueError for an empty prompt, a negative temperature or a length < 1."""
+    if not prompt:
+        raise ValueError("GPTPlayground: type a prompt of at least one character")
+    if temperature < 0 or length < 1:
+        raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
+
+
 class GPTPlayground:
     """Generate with a trained :class:`~attention_course.gpt.GPT` and show where the last token looks.
 
@@ -48,10 +56,7 @@ class GPTPlayground:
         Raises:
             ValueError: for an empty prompt, a negative temperature or a length < 1.
         """
-        if not prompt:
-            raise ValueError("GPTPlayground: type a prompt of at least one character")
-        if temperature < 0 or length < 1:
-            raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
+        _check_request(prompt, temperature, length)
         ids = self.tokenizer.encode(prompt)[None]  # (1, n)
         out = generate(self.model, ids, int(length), temperature,
                        torch.Generator().manual_seed(self.seed), use_cache=True)
@@ -94,10 +99,7 @@ class GPTPlayground:
         Raises:
             ValueError: for an empty prompt, a negative temperature or a length < 1.
         """
-        if not prompt:
-            raise ValueError("GPTPlayground: type a prompt of at least one character")
-        if temperature < 0 or length < 1:
-            raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
+        _check_request(prompt, temperature, length)
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
         ids = self.tokenizer.encode(prompt)  # (n,)
         block = self.model.config.block_size

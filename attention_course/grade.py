@@ -21,6 +21,10 @@ defines, the course text it contains), not from its name, and matched against ev
   messages; hidden tests only as "passed" or "failed", never their code or messages);
 * ``grade.log``: what happened, for the instructor (includes hidden-test messages and timings).
 
+Before any submission, each needed chapter's own solution notebook is graded the same way; if it
+does not get full marks the environment is broken, and the command stops with exit status 3 (a
+message names the chapter and the solution's score) without writing a gradebook.
+
 Statuses (worst first): ``empty_file``, ``not_a_notebook``, ``malformed_notebook``, ``too_large``,
 ``unknown_chapter``, ``wrong_chapter``, ``grader_error``, ``killed``, ``timeout``, ``memory``,
 ``sandbox_violation``, ``tampering``, ``cell_error``, ``metadata_changed``, ``ok``.
@@ -295,6 +299,45 @@ def a_limit(result) -> str:
 CELL_TEXT = ""
 
 
+def self_check(chapters: list[str], assignments: dict[str, Assignment], opts, work: Path,
+               forbidden: list[str]) -> list[str]:
+    """Grade each chapter's own solution notebook (``solutions/<chapter>/*.ipynb``) through the same
+    pipeline as the submissions; return one line per chapter whose solution did not get full marks.
+
+    Run on every grading run, nothing cached: a broken environment (a package missing, a borrowed
+    virtual environment whose ``attention_course`` is another checkout's, a model cache the sandbox
+    cannot read...) then stops the run instead of giving every student 0 points.
+    """
+    def check(name: str) -> str | None:
+        a = assignments[name]
+        row = Row(student="(course solution)", file=f"(solution)/{name}/{a.notebook}", chapter=name,
+                  path=a.source_path)
+        read_notebook(row, max_mb=10 ** 6)
+        try:
+            result = run_one(row, a, opts, work, forbidden) if row.notebook is not None else None
+        except Exception as error:  # noqa: BLE001 - reported as a broken environment
+            log.exception("grading the solution of %s failed", name)
+            row.flag("grader_error", f"{type(error).__name__}: {error}")
+            result = None
+        if result is not None:
+            interpret(row, a, result)
+        if result is not None and row.status == "ok" and row.total == a.max_points:
+            log.info("self-check: the solution of %s gets %g/%g (%.1f s)", name, row.total, a.max_points,
+                     result.get("seconds", 0))
+            return None
+        failed = [f"{t['grade_id']}: {t['instructor'] or t['message']}"[:300] for t in (result or {}).get("tests", [])
+                  if t["outcome"] != "passed"]
+        return (f"{name}: its solution {a.source_path.relative_to(opts.course) if a.source_path.is_relative_to(opts.course) else a.source_path} "
+                f"got {row.total:g}/{a.max_points:g}, status {row.status}"
+                + (f" ({'; '.join(row.reasons)[:600]})" if row.reasons else "")
+                + (f"; failed checks: {' | '.join(failed[:3])}" if failed else ""))
+
+    if not chapters:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(opts.jobs, len(chapters)))) as pool:
+        return [line for line in pool.map(check, chapters) if line]
+
+
 # ------------------------------------------------------------------------------ writing
 def exercise_columns(rows: list[Row], assignments: dict[str, Assignment]) -> list[tuple[str, str, str]]:
     """(chapter, grade_id, column name) for every graded cell of every chapter present."""
@@ -450,6 +493,15 @@ def main(argv=None) -> int:
                 row.max = assignments[chapter].max_points
         todo = [r for r in rows if r.notebook is not None and r.chapter in assignments and not r.statuses]
         forbidden = [str(source), str(root), str(out), str(work)]
+        broken = self_check(sorted({r.chapter for r in todo}), assignments, opts, work, forbidden)
+        if broken:
+            log.error("grading stopped, nothing graded and no gradebook written: the grading environment is "
+                      "broken, not the submissions. The course's own solution notebook must get full marks "
+                      "through the same pipeline, and did not:\n  %s\nCheck that this Python (%s) imports "
+                      "attention_course from the course being graded (%s) and that the chapter's packages and "
+                      "models are installed; details above and in %s.", "\n  ".join(broken), sys.executable,
+                      opts.course, out / "grade.log")
+            return 3
 
         def task(row: Row):
             a = assignments[row.chapter]

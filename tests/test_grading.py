@@ -228,6 +228,50 @@ def test_rerun_is_idempotent(graded):
     assert first == second
 
 
+def test_solutions_are_graded_first_on_every_run(graded):
+    """The self-check ran through the same pipeline before the class (and found nothing wrong)."""
+    for chapter, points in (("ch03_general_form", "15/15"), (PROBE, "3/3")):
+        assert f"self-check: the solution of {chapter} gets {points}" in graded["stderr"], graded["stderr"][-3000:]
+
+
+def _break_a_check(course: Path) -> None:
+    """A check of the course copy that nothing can pass: the solution loses that exercise's points."""
+    path = course / "solutions" / "ch03_general_form" / "general_form.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_softmax")
+    cell["source"] = "".join(cell["source"]) + "\nassert False, 'a check broken on purpose'\n"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+
+@pytest.mark.parametrize("breakage", ["python_without_the_course", "check_that_fails"])
+def test_broken_environment_stops_instead_of_zeros(tmp_path, monkeypatch, breakage):
+    """A grading environment in which the course's own solution loses points (here: the sandboxed
+    processes start a Python that lacks the course, as a borrowed virtual environment did; or a check
+    that nothing passes) stops with exit 3 and names the chapter and the score, before any submission
+    is graded and without writing a gradebook of zeros."""
+    from attention_course import grade
+
+    course = course_copy(tmp_path)
+    write(tmp_path / "subs", "ok_general_form.ipynb", submission())
+    if breakage == "python_without_the_course":
+        monkeypatch.setattr(sys, "executable", str(Path(sys.base_prefix) / "bin" / "python3"))
+        expected = "got 0/15, status grader_error"
+    else:
+        _break_a_check(course)
+        expected = "got 12/15, status ok"
+    out = tmp_path / "out"
+    code = grade.main([str(tmp_path / "subs"), "--out", str(out), "--course", str(course), "--cell-timeout",
+                       str(CELL_TIMEOUT), "--total-timeout", "90", "--memory-mb", "1536", "--jobs", "1"])
+    log_text = (out / "grade.log").read_text(encoding="utf-8")
+    assert code == 3, log_text[-3000:]
+    assert "grading stopped" in log_text and "the grading environment is broken" in log_text
+    assert f"ch03_general_form: its solution solutions/ch03_general_form/general_form.ipynb {expected}" in log_text, \
+        log_text[-3000:]
+    if breakage == "check_that_fails":
+        assert "test_softmax" in log_text and "a check broken on purpose" in log_text
+    assert not (out / "gradebook.csv").exists() and "ok_general_form.ipynb ->" not in log_text
+
+
 def test_zip_with_student_folders_and_custom_pattern(tmp_path):
     course = course_copy(tmp_path)
     archive = tmp_path / "export.zip"

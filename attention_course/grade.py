@@ -10,7 +10,9 @@ each file inside it:
   SUBMISSIONS (with ``/`` separators) whose named group ``student`` is the id, e.g.
   ``--student-pattern '^(?P<student>[^_]+)_\\d+_'`` for Canvas's ``name_12345_678_file.ipynb``.
 
-Each notebook's chapter is found from its content (nbgrader cell ids, cell ids, the functions it
+Notebooks of older formats (nbformat 3, as old Jupyter/IPython installs save them) are converted to
+nbformat 4 and every notebook is validated, both by nbformat itself. Each notebook's chapter is found
+from its content (nbgrader cell ids, cell ids, the functions it
 defines, the course text it contains), not from its name, and matched against every assignment in
 ``COURSE/solutions/``. Each notebook is graded in its own sandboxed process (see
 :mod:`attention_course.grading`), several at a time. Output in DIR:
@@ -44,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -163,21 +166,51 @@ def read_notebook(row: Row, max_mb: int) -> None:
         else:
             row.flag("not_a_notebook", f"a {path.suffix or 'file without extension'} file, not a Jupyter notebook (.ipynb)")
         return
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        if isinstance(nb, dict) and isinstance(nb.get("worksheets"), list):
-            row.flag("malformed_notebook", "an nbformat 3 notebook: open and save it in a current Jupyter first")
-        else:
-            row.flag("not_a_notebook" if not is_ipynb else "malformed_notebook",
-                     "JSON, but not a Jupyter notebook (no list of cells)")
+    if not isinstance(nb, dict) or not (isinstance(nb.get("cells"), list) or isinstance(nb.get("worksheets"), list)):
+        row.flag("not_a_notebook" if not is_ipynb else "malformed_notebook",
+                 "JSON, but not a Jupyter notebook (no list of cells)")
         return
-    bad = [i for i, c in enumerate(nb["cells"]) if not isinstance(c, dict) or "cell_type" not in c
-           or not isinstance(c.get("source", ""), (str, list))]
-    if bad:
-        row.flag("malformed_notebook", f"cells {bad[:5]} are not valid notebook cells")
+    converted = to_nbformat4(nb)
+    if isinstance(converted, str):
+        row.flag("malformed_notebook", converted)
         return
+    if nb.get("nbformat") != 4:
+        row.reasons.append(f"an nbformat {nb.get('nbformat')} notebook (older Jupyter), converted to nbformat 4 by nbformat")
     if not is_ipynb:
         row.reasons.append(f"graded although named {path.name} (it is a notebook)")
-    row.notebook = nb
+    row.notebook = converted
+
+
+def to_nbformat4(nb: dict):
+    """The notebook as a valid nbformat 4 node, or a sentence saying why it cannot be one.
+
+    nbformat itself does the work: ``nbformat.convert`` upgrades older versions (nbformat 3's
+    ``worksheets``, written by old Jupyter/IPython installs), ``nbformat.validator.normalize`` adds
+    missing cell ids and drops invalid metadata, ``nbformat.validate`` checks the schema.
+    """
+    import nbformat
+    from nbformat.validator import normalize
+    from nbformat.warnings import MissingIDFieldWarning
+
+    version = nb.get("nbformat")
+    try:
+        node = nbformat.from_dict(nb)
+        if version != 4:
+            if not isinstance(version, int) or version > 4:
+                return f"nbformat version {version!r}: not a notebook format this grader reads (1 to 4)"
+            node = nbformat.convert(node, 4)
+        with warnings.catch_warnings():  # normalize warns about the missing ids it is adding
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            _, node = normalize(node, strip_invalid_metadata=True)
+        node = nbformat.from_dict(node)
+        nbformat.validate(node)
+    except nbformat.ValidationError as error:
+        where = "".join(f"[{p!r}]" for p in getattr(error, "absolute_path", []))
+        return (f"not a valid notebook (nbformat: {getattr(error, 'message', str(error).splitlines()[0])}"
+                f"{', at ' + where if where else ''}); ask the student to open it in Jupyter/Colab and download it again")
+    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds on broken input
+        return f"not a valid notebook (nbformat could not read it: {type(error).__name__}: {str(error)[:200]})"
+    return node
 
 
 # ------------------------------------------------------------------------------ which chapter

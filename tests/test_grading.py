@@ -15,6 +15,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course_tools import assignments
@@ -94,6 +95,10 @@ def graded(tmp_path_factory):
         "mistakes_general_form.ipynb": submission({"softmax": MISTAKES["softmax_global_max"],
                                                    "scaled_dot_product_score": MISTAKES["scaled_dot_product_score"],
                                                    **HIDDEN_ONLY_MISTAKE}),
+        # what an old Jupyter/IPython install saves: nbformat 3 (worksheets), written by nbformat itself
+        "v3_general_form.ipynb": nbformat.writes(nbformat.convert(nbformat.from_dict(submission()), 3), version=3),
+        "invalid_general_form.ipynb": {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": "c1", "metadata": {}, "source": "x = 1"}]},
         "probe_solved.ipynb": probe_notebook(),
         "probeblank_solved.ipynb": probe_notebook(solved=False),
     }
@@ -128,10 +133,19 @@ def test_solution_gets_full_marks_and_blank_zero(graded):
     ("notes_readme.txt", "not_a_notebook", "not a Jupyter notebook"),
     ("empty_general_form.ipynb", "empty_file", "empty"),
     ("other_encoder.ipynb", "unknown_chapter", "does not match any exercise notebook"),
+    ("invalid_general_form.ipynb", "malformed_notebook", "nbformat: 'outputs' is a required property"),
 ])
 def test_unreadable_or_foreign_files(graded, name, status, words):
     r = row(graded, name)
     assert r["status"] == status and words in r["reason"] and float(r["total"]) == 0, r
+
+
+def test_nbformat3_notebook_is_converted_and_graded(graded):
+    saved = json.loads((graded["subs"] / "v3_general_form.ipynb").read_text(encoding="utf-8"))
+    assert saved["nbformat"] == 3 and "worksheets" in saved and "cells" not in saved
+    r = row(graded, "v3_general_form.ipynb")
+    assert (r["status"], r["chapter"], float(r["total"]), float(r["max"])) == ("ok", "ch03_general_form", 15, 15), r
+    assert "an nbformat 3 notebook (older Jupyter), converted to nbformat 4 by nbformat" in r["reason"], r
 
 
 def test_metadata_removed_and_ids_changed_still_graded(graded):

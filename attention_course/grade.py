@@ -29,7 +29,7 @@ message names the chapter and the solution's score) without writing a gradebook.
 
 Statuses (worst first): ``empty_file``, ``not_a_notebook``, ``malformed_notebook``, ``too_large``,
 ``unknown_chapter``, ``wrong_chapter``, ``grader_error``, ``killed``, ``timeout``, ``memory``,
-``sandbox_violation``, ``tampering``, ``cell_error``, ``metadata_changed``, ``ok``.
+``sandbox_violation``, ``tampering``, ``borrowed_reference``, ``cell_error``, ``metadata_changed``, ``ok``.
 """
 from __future__ import annotations
 
@@ -52,15 +52,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attention_course.grading.borrowing import allowed_imports, borrowed
 from attention_course.grading.course import (Assignment, cell_source, cell_timeout, code_cells,
-                                             defined_names, load_course, normalise)
+                                             defined_names, is_grade, is_solution, load_course, normalise)
 
 PACKAGE_REPO = Path(__file__).resolve().parents[1]
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 SEVERITY = ["empty_file", "not_a_notebook", "malformed_notebook", "too_large", "unknown_chapter",
             "wrong_chapter", "grader_error", "killed", "timeout", "memory", "sandbox_violation",
-            "tampering", "cell_error", "metadata_changed", "ok"]
+            "tampering", "borrowed_reference", "cell_error", "metadata_changed", "ok"]
 log = logging.getLogger("attention_course.grade")
 
 
@@ -264,13 +265,15 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
            "namespaces": opts.namespaces, "result": str(job_dir / "result.json")}
     (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON"))}
+    # -I ignores PYTHONDONTWRITEBYTECODE: -B (here and for the worker) keeps an import of a module
+    # without a cached .pyc from trying to write one, which the sandbox refuses and reports
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
     # opts.jobs notebooks share the cores: more math-library threads than that only oversubscribe
     # them (a tiny torch op then takes milliseconds instead of microseconds)
     threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.jobs)))
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
     try:
-        proc = subprocess.run([sys.executable, "-I", "-m", "attention_course.grading.checker", str(job_dir / "job.json")],
+        proc = subprocess.run([sys.executable, "-I", "-B", "-m", "attention_course.grading.checker", str(job_dir / "job.json")],
                               capture_output=True, text=True, timeout=opts.total_timeout + 120, env=env,
                               cwd=str(job_dir), start_new_session=True)
         if proc.returncode != 0 or not (job_dir / "result.json").exists():
@@ -320,6 +323,39 @@ def interpret(row: Row, a: Assignment, result: dict) -> None:
     failed = [t for t in result["tests"] if t["outcome"] != "passed"]
     if row.status == "ok" and failed:
         row.reasons.append(f"{len(failed)} of {len(result['tests'])} exercises failed their checks")
+
+
+def check_borrowing(row: Row, a: Assignment) -> None:
+    """No points for an exercise whose graded function is, wraps or forwards to the course's own
+    implementation in ``attention_course`` (see :mod:`attention_course.grading.borrowing`)."""
+    trusted = [cell_source(c) for c in a.cells if c.get("cell_type") == "code" and not is_solution(c)]
+    known = {normalise(code) for code in trusted}
+    student = [cell_source(c) for _, c in code_cells(row.notebook) if normalise(cell_source(c)) not in known]
+    found = borrowed(student, a.graded_names, allowed_imports(trusted))
+    if not found:
+        return
+    owner, tests_of = None, {}
+    for c in a.cells:  # nbgrader layout: a solution cell, then the test cells that check it
+        if c.get("cell_type") != "code":
+            continue
+        if is_solution(c):
+            owner = defined_names(cell_source(c))
+        elif is_grade(c) and owner:
+            gid = c["metadata"]["nbgrader"]["grade_id"]
+            for name in owner:
+                tests_of.setdefault(name, []).append(gid)
+    for name, how in found.items():
+        lost = []
+        for t in row.tests:
+            if t["grade_id"] in tests_of.get(name, []):
+                lost.append(t["grade_id"])
+                t.update(points=0.0, outcome="failed_borrowed", instructor=f"borrowed: {how}",
+                         message=f"{name} uses the course's own implementation from attention_course "
+                                 "instead of your code: no points for this exercise")
+        row.flag("borrowed_reference", f"{name} is the course's reference implementation, not the student's "
+                 f"({how}): 0 points for {', '.join(lost) or 'its exercise'}")
+    row.points = {t["grade_id"]: t["points"] for t in row.tests}
+    row.total = float(sum(row.points.values()))
 
 
 MEM_TEXT = ""
@@ -542,6 +578,7 @@ def main(argv=None) -> int:
                 result = run_one(row, a, opts, work, forbidden)
                 if result is not None:
                     interpret(row, a, result)
+                    check_borrowing(row, a)
                     log.info("%s -> %s %s: %g/%g %s (%.1f s) %s", row.file, row.student, row.chapter, row.total,
                              row.max, row.status, result.get("seconds", 0), json.dumps(
                                  {"tests": [(t["grade_id"], t["outcome"], t["instructor"]) for t in result["tests"]],

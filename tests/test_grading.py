@@ -35,6 +35,19 @@ ZEROS = {  # wrong answers with the right shapes
     "attention_pooling": "def attention_pooling(weights, V):\n    return np.zeros(np.shape(weights)[:-1] + np.shape(V)[1:])\n",
 }
 
+# A graded function that is, or forwards to, the course's own implementation (the chapters show its
+# code with show_source), in each form a student might try.
+BORROWED = {
+    "direct": {"softmax": "from attention_course.scoring import softmax\n"},
+    "alias": {"softmax": "from attention_course import scoring as reference\nsoftmax = reference.softmax\n"},
+    "wrapper": {"softmax": "import attention_course.scoring\n\ndef softmax(x, axis=-1):\n"
+                           "    return attention_course.scoring.softmax(x, axis=axis)\n"},
+    "getattr": {"softmax": "import importlib\n\ndef softmax(x, axis=-1):\n"
+                           "    module = importlib.import_module('attention_course.' + 'scoring')\n"
+                           "    return getattr(module, 'softmax')(x, axis)\n"},
+    "star": {"cosine_score": "from attention_course.scoring import *\n"},
+}
+
 
 def run_grader(submissions: Path, out: Path, course: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "attention_course.grade", str(submissions), "--out", str(out),
@@ -99,6 +112,7 @@ def graded(tmp_path_factory):
         "v3_general_form.ipynb": nbformat.writes(nbformat.convert(nbformat.from_dict(submission()), 3), version=3),
         "invalid_general_form.ipynb": {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
             {"cell_type": "code", "id": "c1", "metadata": {}, "source": "x = 1"}]},
+        **{f"borrow{form}_general_form.ipynb": submission(answers) for form, answers in BORROWED.items()},
         "probe_solved.ipynb": probe_notebook(),
         "probeblank_solved.ipynb": probe_notebook(solved=False),
     }
@@ -146,6 +160,28 @@ def test_nbformat3_notebook_is_converted_and_graded(graded):
     r = row(graded, "v3_general_form.ipynb")
     assert (r["status"], r["chapter"], float(r["total"]), float(r["max"])) == ("ok", "ch03_general_form", 15, 15), r
     assert "an nbformat 3 notebook (older Jupyter), converted to nbformat 4 by nbformat" in r["reason"], r
+
+
+@pytest.mark.parametrize("form, lost, words", [
+    ("direct", "test_softmax", "from attention_course.scoring import softmax"),
+    ("alias", "test_softmax", "softmax uses reference (from attention_course import scoring)"),
+    ("wrapper", "test_softmax", "softmax names attention_course in its code"),
+    ("getattr", "test_softmax", "softmax names attention_course in its code"),
+    ("star", "test_cosine_score", "cosine_score is the course's reference implementation, not the student's "
+                                  "(from attention_course.scoring import *)"),
+])
+def test_borrowed_reference_implementation_gets_no_points(graded, form, lost, words):
+    """Each form of borrowing costs that exercise's points, with a status and a reason; the
+    submission's own use of the package (its check cells import attention_course.checks) does not."""
+    r = row(graded, f"borrow{form}_general_form.ipynb")
+    assert r["status"] == "borrowed_reference" and words in r["reason"] and f"0 points for {lost}" in r["reason"], r
+    assert float(r[lost]) == 0 and float(r["total"]) < 15, r
+    if form != "star":  # only softmax's own exercise is lost; the others are the student's code
+        assert float(r["total"]) == 12, r
+    page = (graded["out"] / "feedback" / f"borrow{form}" / "ch03_general_form.html").read_text(encoding="utf-8")
+    assert "uses the course&#x27;s own implementation from attention_course" in page
+    ok = row(graded, "ok_general_form.ipynb")  # imports attention_course.checks in its check cells
+    assert ok["status"] == "ok" and float(ok["total"]) == 15, ok
 
 
 def test_metadata_removed_and_ids_changed_still_graded(graded):

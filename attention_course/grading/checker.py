@@ -449,7 +449,7 @@ def grade(job: dict) -> dict:
              "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
              "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
              "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
-    python = [sys.executable, "-I", "-m", "attention_course.grading.sandbox"]
+    python = [sys.executable, "-I", "-B", "-m", "attention_course.grading.sandbox"]
     if job.get("namespaces"):
         expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
         for module in modules:

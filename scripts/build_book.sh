@@ -6,5 +6,15 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 bash scripts/vendor_static.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS="${PYTHONWARNINGS:-}"
+# jupyter-cache re-runs a chapter only when the chapter's own code changes, but its outputs
+# also come from the helper package: the explorers' JavaScript and data, the exported ONNX
+# models. When the package changes, forget every cached run (and the models those runs wrote).
+stamp=_build/.package-stamp
+want=$(find attention_course -type f ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$want" ]; then
+  echo "== attention_course/ changed since the last build: every chapter runs again"
+  rm -rf _build/.jupyter_cache _build/static_models
+fi
+mkdir -p _build && echo "$want" > "$stamp"
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "The book is at: $(pwd)/_build/html/index.html"

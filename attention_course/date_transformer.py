@@ -1,0 +1,491 @@
+"""The whole encoder-decoder Transformer, trained on the date task (Chapter 7).
+
+The model of Vaswani et al. 2017 (arXiv:1706.03762, Fig. 1), built only from the blocks the
+course wrote in Chapters 4-6, trained on the same data as Chapters 1-2's RNNsearch
+(:func:`attention_course.dates.make_date_data` with :data:`attention_course.seq2seq.COURSE_DATA`):
+
+* source characters → embedding × ``sqrt(d_model)`` + sinusoidal positional encoding (§3.4-3.5,
+  :func:`attention_course.self_attention.sinusoidal_positional_encoding`);
+* ``enc_layers`` × :class:`attention_course.transformer.TransformerBlock` (encoder
+  self-attention, padding masked), then a final LayerNorm: the **memory**;
+* target characters (shifted right, starting with ``BOS``) → the same embedding scheme, then
+  ``dec_layers`` × :class:`attention_course.transformer.DecoderBlock` (causal self-attention,
+  **cross-attention** to the memory with padding masked, MLP), a final LayerNorm and a linear
+  layer to the target vocabulary.
+
+The blocks are pre-norm (GPT-2's placement, Chapter 6), so the encoder and the decoder each end
+with a LayerNorm, as in GPT-2 (Radford et al. 2019, §2.3). There is no dropout: the blocks have
+none, and the data set is large enough for the short training.
+
+Training (:func:`train_transformer`) follows §5.3-5.4 of the paper: Adam with
+``beta = (0.9, 0.98)``, ``eps = 1e-9``, the learning rate of Eq. 3 (:func:`noam_lr`,
+``d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)``) and label smoothing
+(:func:`attention_course.transformer.label_smoothing_loss`) over the non-padding target
+positions. Like :func:`attention_course.seq2seq.train_model` it is deterministic for a given
+configuration, data, torch version and thread count, and caches its result under
+:func:`attention_course.seq2seq.cache_dir`.
+
+Shapes: ``B`` batch, ``T`` source length (padded), ``L`` target length, ``d`` = ``d_model``,
+``h`` = ``num_heads``, ``V`` target vocabulary size.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .env import torch_threads
+from .multi_head import merge_heads, split_heads
+from .self_attention import scaled_dot_product_attention, sinusoidal_positional_encoding
+from .seq2seq import batches, cache_dir, encode_batch
+from .transformer import DecoderBlock, TransformerBlock, label_smoothing_loss
+
+__all__ = ["TransformerConfig", "DateTransformer", "TransformerResult", "noam_lr",
+           "smoothed_target", "padding_mask", "sequence_loss", "build_transformer",
+           "train_transformer", "translate", "course_transformer_config"]
+
+
+# ---------------------------------------------------------------------------
+# The two training devices of §5.3-5.4
+
+
+def noam_lr(step, d_model: int, warmup: int, use_warmup: bool = True):
+    """The learning rate of Vaswani et al. 2017, Eq. 3, at optimiser step ``step`` (counted from 1).
+
+    ``lrate = d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)``: it grows linearly for the
+    first ``warmup`` steps, peaks at ``(d_model · warmup)^-0.5`` and then decays like
+    ``step^-0.5``. With ``use_warmup=False`` the ramp is removed and nothing else changed:
+    ``d_model^-0.5 · max(step, warmup)^-0.5``, i.e. the peak rate from the first step, then
+    the same decay (the ablation of Chapter 7).
+
+    Args:
+        step: a step number ``>= 1``, or a NumPy array of them.
+        d_model: model width (> 0).
+        warmup: warm-up steps (> 0).
+        use_warmup: False for the schedule without its ramp.
+
+    Returns:
+        A float (or an array of the shape of ``step``).
+
+    Raises:
+        ValueError: if a step is below 1 or ``d_model``/``warmup`` is not positive.
+    """
+    s = np.asarray(step, dtype=float)
+    if d_model <= 0 or warmup <= 0:
+        raise ValueError(f"noam_lr: d_model and warmup must be positive; got {d_model}, {warmup}")
+    if np.any(s < 1):
+        raise ValueError(f"noam_lr: steps are counted from 1; got {step}")
+    if use_warmup:
+        lr = d_model ** -0.5 * np.minimum(s ** -0.5, s * warmup ** -1.5)
+    else:
+        lr = d_model ** -0.5 * np.maximum(s, warmup) ** -0.5
+    return float(lr) if lr.ndim == 0 else lr
+
+
+def smoothed_target(targets: torch.Tensor, vocab_size: int, epsilon: float) -> torch.Tensor:
+    """The distribution label smoothing trains towards: ``(1 - epsilon) · onehot + epsilon / V``.
+
+    Szegedy et al. 2016, §7; Vaswani et al. 2017, §5.4 (``epsilon = 0.1``). The cross-entropy
+    against it is :func:`attention_course.transformer.label_smoothing_loss`.
+
+    Args:
+        targets: ``(N,)`` class indices in ``[0, vocab_size)``.
+        vocab_size: ``V``.
+        epsilon: in ``[0, 1)``.
+
+    Returns:
+        ``(N, V)`` float tensor whose rows sum to 1.
+
+    Raises:
+        ValueError: if ``epsilon`` is outside ``[0, 1)`` or an index is out of range.
+    """
+    if not 0 <= epsilon < 1:
+        raise ValueError(f"smoothed_target: epsilon must be in [0, 1); got {epsilon}")
+    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= vocab_size):
+        raise ValueError(f"smoothed_target: targets must lie in [0, {vocab_size})")
+    out = torch.full((targets.shape[0], vocab_size), epsilon / vocab_size)
+    out[torch.arange(targets.shape[0]), targets] += 1 - epsilon
+    return out
+
+
+def padding_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Key mask for attention over a padded source: bool ``(B, 1, 1, T)``, True at real tokens.
+
+    It broadcasts over heads and query positions, so one mask serves the encoder's
+    self-attention ``(B, h, T, T)`` and the decoder's cross-attention ``(B, h, L, T)``
+    (masks follow :mod:`attention_course.self_attention`: True = may attend).
+
+    Raises:
+        ValueError: if ``lengths`` is not ``(B,)`` with values in ``1..T``.
+    """
+    if lengths.dim() != 1 or int(lengths.min()) < 1 or int(lengths.max()) > T:
+        raise ValueError(f"padding_mask: lengths must be (B,) in 1..{T}; got {lengths.tolist()}")
+    return (torch.arange(T)[None, :] < lengths[:, None])[:, None, None, :]
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, epsilon: float = 0.0,
+                  pad: int = 0) -> torch.Tensor:
+    """Mean (label-smoothed) cross-entropy over the non-padding target positions.
+
+    Args:
+        logits: ``(B, L, V)``.
+        targets: ``(B, L)`` ids; positions equal to ``pad`` are left out.
+        epsilon: label smoothing (0 = plain cross-entropy).
+
+    Returns:
+        Scalar, nats per target character.
+    """
+    keep = targets != pad  # (B, L)
+    return label_smoothing_loss(logits[keep], targets[keep], epsilon)  # (N, V), (N,)
+
+
+# ---------------------------------------------------------------------------
+# The model
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Sizes and training budget of :class:`DateTransformer`.
+
+    ``steps`` is a fixed number of optimiser updates (not seconds), so the trained weights do not
+    depend on the machine's load; ``warmup`` and ``label_smoothing`` are the §5.3-5.4 devices
+    (``use_warmup=False`` and ``label_smoothing=0`` switch them off for the ablations).
+    """
+
+    d_model: int = 64
+    num_heads: int = 4
+    d_ff: int = 256
+    enc_layers: int = 2
+    dec_layers: int = 2
+    max_len: int = 256  # longest source or target the positional encoding covers
+    batch_size: int = 64
+    steps: int = 1200
+    warmup: int = 200
+    use_warmup: bool = True
+    label_smoothing: float = 0.1
+    seed: int = 0
+
+
+def course_transformer_config(**changes) -> TransformerConfig:
+    """Chapter 7's configuration, optionally with fields changed (the ablations)."""
+    from dataclasses import replace
+
+    return replace(TransformerConfig(), **changes)
+
+
+class DateTransformer(nn.Module):
+    """Encoder-decoder Transformer for character-level translation (Vaswani et al. 2017, Fig. 1).
+
+    Args:
+        src_vocab, tgt_vocab: vocabulary sizes (id 0 is padding in both).
+        config: a :class:`TransformerConfig`.
+
+    Raises:
+        ValueError: if ``num_heads`` does not divide ``d_model`` or ``d_model`` is odd.
+    """
+
+    def __init__(self, src_vocab: int, tgt_vocab: int, config: TransformerConfig):
+        super().__init__()
+        d = config.d_model
+        if d % config.num_heads or d % 2:
+            raise ValueError(f"DateTransformer: d_model={d} must be even and divisible by "
+                             f"num_heads={config.num_heads}")
+        self.config = config
+        self.src_embed = nn.Embedding(src_vocab, d, padding_idx=0)
+        self.tgt_embed = nn.Embedding(tgt_vocab, d, padding_idx=0)
+        for embedding in (self.src_embed, self.tgt_embed):
+            # N(0, 1/d): after the scaling by sqrt(d) a token vector has entries of size 1, like the
+            # positional encoding's, so neither drowns the other (nn.Embedding's N(0, 1) would make
+            # the tokens sqrt(d) = 8 times larger than the positions).
+            nn.init.normal_(embedding.weight, std=d ** -0.5)
+            embedding.weight.data[0].zero_()
+        self.register_buffer("pe", sinusoidal_positional_encoding(config.max_len, d), persistent=False)
+        self.encoder = nn.ModuleList(TransformerBlock(d, config.num_heads, config.d_ff, norm_first=True)
+                                     for _ in range(config.enc_layers))
+        self.decoder = nn.ModuleList(DecoderBlock(d, config.num_heads, config.d_ff)
+                                     for _ in range(config.dec_layers))
+        self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.out = nn.Linear(d, tgt_vocab)
+
+    def _embed(self, embedding: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+        n = ids.shape[1]
+        if n > self.config.max_len:
+            raise ValueError(f"DateTransformer: a sequence of {n} symbols is longer than "
+                             f"max_len={self.config.max_len}")
+        return embedding(ids) * math.sqrt(self.config.d_model) + self.pe[:n]  # (B, n, d)
+
+    def encode(self, src: torch.Tensor, lengths: torch.Tensor):
+        """Source ids ``(B, T)`` and lengths ``(B,)`` → ``(memory, mask, weights)``.
+
+        ``memory`` ``(B, T, d)``; ``mask`` bool ``(B, 1, 1, T)`` (True = real source
+        character); ``weights``: per encoder layer ``(B, h, T, T)``.
+
+        Raises:
+            ValueError: if the shapes or lengths do not fit.
+        """
+        if src.dim() != 2 or lengths.shape != src.shape[:1]:
+            raise ValueError(f"encode: expected src (B, T) and lengths (B,); got {tuple(src.shape)}, "
+                             f"{tuple(lengths.shape)}")
+        mask = padding_mask(lengths, src.shape[1])  # (B, 1, 1, T)
+        x = self._embed(self.src_embed, src)  # (B, T, d)
+        weights = []
+        for block in self.encoder:
+            x, w = block(x, mask)  # (B, T, d), (B, h, T, T)
+            weights.append(w)
+        return self.enc_norm(x), mask, weights
+
+    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor):
+        """Teacher-forced decoder: ids ``(B, L)`` (starting with ``BOS``) → ``(logits, self_w, cross_w)``.
+
+        ``logits`` ``(B, L, V)``; ``self_w`` per decoder layer ``(B, h, L, L)`` (lower-triangular);
+        ``cross_w`` per decoder layer ``(B, h, L, T)``, zero at padding.
+        """
+        y = self._embed(self.tgt_embed, tgt_in)  # (B, L, d)
+        self_w, cross_w = [], []
+        for block in self.decoder:
+            y, s, c = block(y, memory, mask)  # (B, L, d), (B, h, L, L), (B, h, L, T)
+            self_w.append(s)
+            cross_w.append(c)
+        return self.out(self.dec_norm(y)), self_w, cross_w
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor):
+        """Teacher forcing: logits ``(B, L, V)`` and cross-attention ``(B, dec_layers, h, L, T)``."""
+        memory, mask, _ = self.encode(src, lengths)
+        logits, _, cross = self.decode(tgt_in, memory, mask)
+        return logits, torch.stack(cross, 1)
+
+    @torch.no_grad()
+    def greedy(self, src: torch.Tensor, lengths: torch.Tensor, max_len: int = 80, bos: int = 1,
+               eos: int = 2, use_cache: bool = True):
+        """Greedy decoding, one character at a time.
+
+        The encoder runs once. With ``use_cache`` (the default) each decoder block keeps the keys and
+        values of the characters written so far (a KV cache, Chapter 6) and the cross-attention's keys
+        and values of the memory, so a step costs one position's work; without it, the decoder
+        re-reads the whole prefix at every step. Both give the same characters: the causal mask makes
+        each position's output independent of later ones, which is also why greedy decoding equals the
+        argmax of teacher forcing on its own output. Rows that have written ``EOS`` continue with
+        padding (id 0).
+
+        Returns:
+            ``(ids, cross)``: ``(B, L')`` output ids up to and including ``EOS`` (``L' <= max_len``)
+            and the cross-attention of every layer and head, ``(B, dec_layers, h, L', T)``.
+        """
+        memory, mask, _ = self.encode(src, lengths)
+        B = src.shape[0]
+        y = torch.full((B,), bos, dtype=torch.long)
+        done = torch.zeros(B, dtype=torch.bool)
+        out, cross = [], []
+        caches = [self._cross_cache(block, memory) for block in self.decoder] if use_cache else None
+        for t in range(max_len):
+            if use_cache:
+                logits, weights = self._step(y, t, caches, mask)  # (B, V), per layer (B, h, 1, T)
+            else:
+                prefix = torch.stack([torch.full((B,), bos, dtype=torch.long)] + out, 1)  # (B, t+1)
+                full, _, all_weights = self.decode(prefix, memory, mask)
+                logits, weights = full[:, -1], [w[:, :, -1:] for w in all_weights]
+            y = logits.argmax(-1).masked_fill(done, 0)  # (B,)
+            out.append(y)
+            cross.append(torch.stack(weights, 1))  # (B, dec_layers, h, 1, T)
+            done |= y == eos
+            if bool(done.all()):
+                break
+        return torch.stack(out, 1), torch.cat(cross, 3)
+
+    # The KV-cached step re-uses the blocks' own weights; tests/test_date_transformer.py checks that it
+    # equals DecoderBlock.forward (teacher forcing).
+    @staticmethod
+    def _cross_cache(block, memory):
+        """Keys and values of the memory for one block's cross-attention, plus room for self-attention's."""
+        a = block.cross_attn
+        return {"K_mem": split_heads(memory @ a.W_k, a.num_heads),  # (B, h, T, d_k)
+                "V_mem": split_heads(memory @ a.W_v, a.num_heads), "K": None, "V": None}
+
+    def _step(self, y_prev: torch.Tensor, t: int, caches: list, mask: torch.Tensor):
+        """One decoder step for the newest character ``y_prev`` ``(B,)`` at position ``t``.
+
+        Returns logits ``(B, V)`` and the cross-attention weights of each layer ``(B, h, 1, T)``.
+        """
+        x = self._embed_at(y_prev, t)  # (B, 1, d)
+        weights = []
+        for block, cache in zip(self.decoder, caches):
+            a = block.self_attn
+            h = block.ln1(x)  # (B, 1, d)
+            k, v = split_heads(h @ a.W_k, a.num_heads), split_heads(h @ a.W_v, a.num_heads)  # (B, h, 1, d_k)
+            cache["K"] = k if cache["K"] is None else torch.cat([cache["K"], k], 2)  # (B, h, t+1, d_k)
+            cache["V"] = v if cache["V"] is None else torch.cat([cache["V"], v], 2)
+            heads, _ = scaled_dot_product_attention(split_heads(h @ a.W_q, a.num_heads), cache["K"], cache["V"])
+            x = x + merge_heads(heads) @ a.W_o  # no mask: the cache holds only the past
+            c = block.cross_attn
+            q = split_heads(block.ln2(x) @ c.W_q, c.num_heads)  # (B, h, 1, d_k)
+            heads, w = scaled_dot_product_attention(q, cache["K_mem"], cache["V_mem"], mask)  # w: (B, h, 1, T)
+            x = x + merge_heads(heads) @ c.W_o
+            x = x + block.mlp(block.ln3(x))
+            weights.append(w)
+        return self.out(self.dec_norm(x))[:, 0], weights
+
+    def _embed_at(self, ids: torch.Tensor, t: int) -> torch.Tensor:
+        if t >= self.config.max_len:
+            raise ValueError(f"DateTransformer: position {t} is beyond max_len={self.config.max_len}")
+        return (self.tgt_embed(ids) * math.sqrt(self.config.d_model) + self.pe[t])[:, None, :]  # (B, 1, d)
+
+
+def build_transformer(config: TransformerConfig, src_vocab: int, tgt_vocab: int) -> DateTransformer:
+    """A fresh :class:`DateTransformer`, its parameters seeded by ``config.seed``."""
+    torch.manual_seed(config.seed)
+    return DateTransformer(src_vocab, tgt_vocab, config)
+
+
+# ---------------------------------------------------------------------------
+# Training with the seq2seq cache
+
+
+@dataclass
+class TransformerResult:
+    """A trained :class:`DateTransformer` and its training record.
+
+    Attributes:
+        model: the trained model (eval mode).
+        config: its :class:`TransformerConfig`.
+        losses: the training objective of each step (label-smoothed if ``label_smoothing > 0``).
+        nll: the plain cross-entropy of each step's batch (nats per target character),
+            comparable between runs with and without smoothing.
+        lrs: the learning rate of each step.
+        seconds: wall-clock seconds the training took when it ran.
+        cached: True if loaded from the cache instead of trained now.
+    """
+
+    model: DateTransformer
+    config: TransformerConfig
+    losses: list
+    nll: list
+    lrs: list = field(default_factory=list)
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def _cache_key(config: TransformerConfig, data) -> str:
+    text = json.dumps({"model": asdict(config), "data": data.config, "fingerprint": data.fingerprint(),
+                       "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(),
+                       "version": 1}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def train_transformer(data, config: TransformerConfig = TransformerConfig(), progress: bool = True,
+                      use_cache: bool = True, threads: int | None = 1,
+                      desc: str = "Transformer") -> TransformerResult:
+    """Train a :class:`DateTransformer` on ``data.train`` for ``config.steps`` updates.
+
+    Adam (``betas=(0.9, 0.98)``, ``eps=1e-9``, Vaswani et al. 2017, §5.3) with the learning rate
+    :func:`noam_lr` set before every step, label smoothing ``config.label_smoothing`` (§5.4),
+    gradients clipped to norm 1, batches of similar length as Chapter 2
+    (:func:`attention_course.seq2seq.batches`, seeded by ``config.seed``).
+
+    Deterministic: the same config, data, torch version and thread count give the same weights,
+    so the cached result (``transformer-<key>.pt`` under
+    :func:`attention_course.seq2seq.cache_dir`) is exactly what retraining would produce.
+
+    Args:
+        data: a :class:`attention_course.dates.DateData`.
+        config: sizes, budget and the two training devices.
+        progress: show a ``tqdm.auto`` progress bar with the running loss.
+        use_cache: read and write the cache.
+        threads: ``torch.set_num_threads`` during training (``None`` leaves it; one thread is
+            the default for the reason given in :func:`attention_course.env.torch_threads`).
+        desc: the progress bar's label.
+    """
+    with torch_threads(threads):
+        return _train(data, config, progress, use_cache, desc)
+
+
+def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, desc: str) -> TransformerResult:
+    from tqdm.auto import tqdm
+
+    path = cache_dir() / f"transformer-{_cache_key(config, data)}.pt"
+    sv, tv = data.source_vocab, data.target_vocab
+    model = build_transformer(config, len(sv), len(tv))
+    if use_cache and path.is_file():
+        stored = torch.load(path, weights_only=False)
+        model.load_state_dict(stored["state"])
+        return TransformerResult(model.eval(), config, stored["losses"], stored["nll"], stored["lrs"],
+                                 stored["seconds"], cached=True)
+
+    rng = np.random.default_rng(config.seed)
+    lengths = [len(s) for s, _ in data.train]
+    optimiser = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+    losses, nll, lrs, queue = [], [], [], []
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=True)
+    for step in range(1, config.steps + 1):
+        if not queue:
+            queue = batches(len(data.train), lengths, config.batch_size, rng)
+        src, src_len, tgt_in, tgt_out = encode_batch([data.train[i] for i in queue.pop()], sv, tv)
+        lr = noam_lr(step, config.d_model, config.warmup, config.use_warmup)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        logits, _ = model(src, src_len, tgt_in)  # (B, L, V)
+        loss = sequence_loss(logits, tgt_out, config.label_smoothing)
+        optimiser.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        with torch.no_grad():
+            keep = tgt_out != 0
+            nll.append(F.cross_entropy(logits[keep], tgt_out[keep]).item())
+        losses.append(loss.item())
+        lrs.append(lr)
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    model.eval()
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"state": model.state_dict(), "losses": losses, "nll": nll, "lrs": lrs,
+                    "seconds": seconds, "config": asdict(config)}, tmp)
+        tmp.replace(path)
+    return TransformerResult(model, config, losses, nll, lrs, seconds)
+
+
+# ---------------------------------------------------------------------------
+# Inference
+
+
+def translate(model: DateTransformer, sources, data, batch_size: int = 250, max_len: int = 80):
+    """Greedy translations of ``sources`` (strings) and their cross-attention maps.
+
+    The counterpart of :func:`attention_course.seq2seq.translate` for the Transformer.
+
+    Returns:
+        ``(translations, attentions)``: a list of strings and a list of NumPy arrays
+        ``(dec_layers, h, L_i, T_i)`` (output characters incl. ``EOS`` × source characters).
+    """
+    sv, tv = data.source_vocab, data.target_vocab
+    model.eval()
+    texts, attentions = [], []
+    with torch_threads(1):
+        for k in range(0, len(sources), batch_size):
+            chunk = list(sources[k:k + batch_size])
+            ids = [sv.encode(s, eos=False) for s in chunk]
+            lengths = torch.tensor([len(i) for i in ids])
+            src = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)  # (B, T)
+            for b, row in enumerate(ids):
+                src[b, :len(row)] = torch.tensor(row)
+            out, cross = model.greedy(src, lengths, max_len=max_len, bos=tv.BOS, eos=tv.EOS)
+            for b in range(len(chunk)):
+                row = out[b].tolist()
+                n_out = row.index(tv.EOS) + 1 if tv.EOS in row else len(row)
+                texts.append(tv.decode(row))
+                attentions.append(cross[b, :, :, :n_out, :len(ids[b])].numpy())
+    return texts, attentions

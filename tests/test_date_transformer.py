@@ -1,0 +1,179 @@
+"""The encoder-decoder Transformer of Chapter 7 (attention_course.date_transformer)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from attention_course import dates
+from attention_course import date_transformer as dt
+from attention_course.transformer import label_smoothing_loss
+
+SMALL = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, enc_layers=2, dec_layers=2,
+                             max_len=64, batch_size=8, steps=4, warmup=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return dates.make_date_data(n_train=40, n_test=8, seed=3, max_dates=2)
+
+
+@pytest.fixture()
+def model(data):
+    return dt.build_transformer(SMALL, len(data.source_vocab), len(data.target_vocab)).eval()
+
+
+def batch(data, pairs):
+    from attention_course.seq2seq import encode_batch
+
+    return encode_batch(pairs, data.source_vocab, data.target_vocab)
+
+
+def test_shapes(model, data):
+    src, lengths, tgt_in, tgt_out = batch(data, data.train[:5])
+    B, T = src.shape
+    L = tgt_in.shape[1]
+    logits, cross = model(src, lengths, tgt_in)
+    assert logits.shape == (B, L, len(data.target_vocab))
+    assert cross.shape == (B, SMALL.dec_layers, SMALL.num_heads, L, T)
+    memory, mask, enc_w = model.encode(src, lengths)
+    assert memory.shape == (B, T, SMALL.d_model) and mask.shape == (B, 1, 1, T)
+    assert [w.shape for w in enc_w] == [(B, SMALL.num_heads, T, T)] * SMALL.enc_layers
+    _, self_w, _ = model.decode(tgt_in, memory, mask)
+    assert [w.shape for w in self_w] == [(B, SMALL.num_heads, L, L)] * SMALL.dec_layers
+    assert torch.allclose(cross.sum(-1), torch.ones(B, SMALL.dec_layers, SMALL.num_heads, L), atol=1e-5)
+
+
+def test_decoder_is_causal(model, data):
+    """Changing the target at position k changes no output before k; the weights above the diagonal are 0."""
+    src, lengths, tgt_in, _ = batch(data, data.train[:3])
+    k = 4
+    changed = tgt_in.clone()
+    changed[:, k:] = (changed[:, k:] + 3) % len(data.target_vocab)
+    with torch.no_grad():
+        a, _ = model(src, lengths, tgt_in)
+        b, _ = model(src, lengths, changed)
+        memory, mask, _ = model.encode(src, lengths)
+        _, self_w, _ = model.decode(tgt_in, memory, mask)
+    assert torch.allclose(a[:, :k], b[:, :k], atol=1e-6)
+    assert not torch.allclose(a[:, k:], b[:, k:], atol=1e-3)
+    L = tgt_in.shape[1]
+    upper = ~torch.ones(L, L, dtype=torch.bool).tril()
+    assert all(float(w[..., upper].abs().max()) == 0.0 for w in self_w)
+
+
+def test_padding_is_masked_in_cross_attention(model, data):
+    """Padding gets exactly zero cross-attention, and batching with a longer input changes nothing."""
+    short, long = sorted(data.train[:10], key=lambda p: len(p[0]))[::9][:2]
+    src, lengths, tgt_in, _ = batch(data, [short, long])
+    assert lengths[0] < src.shape[1]
+    with torch.no_grad():
+        logits, cross = model(src, lengths, tgt_in)
+        alone_src, alone_len, alone_in, _ = batch(data, [short])
+        alone, alone_cross = model(alone_src, alone_len, alone_in)
+    assert float(cross[0, ..., int(lengths[0]):].abs().max()) == 0.0
+    n = alone_in.shape[1]
+    assert torch.allclose(logits[0, :n], alone[0], atol=1e-5)
+    assert torch.allclose(cross[0, :, :, :n, :int(lengths[0])], alone_cross[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["kv-cache", "recompute"])
+@pytest.mark.parametrize("trained", [False, True], ids=["random", "trained"])
+def test_greedy_equals_teacher_forced_argmax(data, trained, use_cache):
+    if trained:
+        result = dt.train_transformer(data, SMALL, progress=False, use_cache=False)
+        model = result.model
+    else:
+        model = dt.build_transformer(SMALL, len(data.source_vocab), len(data.target_vocab)).eval()
+    src, lengths, _, _ = batch(data, data.test[:6])
+    tv = data.target_vocab
+    out, cross = model.greedy(src, lengths, max_len=12, bos=tv.BOS, eos=tv.EOS, use_cache=use_cache)
+    tgt_in = torch.cat([torch.full((src.shape[0], 1), tv.BOS), out[:, :-1]], dim=1)
+    with torch.no_grad():
+        logits, teacher_cross = model(src, lengths, tgt_in)
+    for b in range(src.shape[0]):
+        row = out[b].tolist()
+        n = row.index(tv.EOS) + 1 if tv.EOS in row else len(row)
+        assert row[:n] == logits[b, :n].argmax(-1).tolist()
+        assert torch.allclose(cross[b, :, :, :n], teacher_cross[b, :, :, :n], atol=1e-5)
+        assert bool((cross[b, ..., int(lengths[b]):] == 0).all())  # padding: no weight
+
+
+def test_translate_returns_maps_of_every_head(model, data):
+    sources = [s for s, _ in data.test[:4]]
+    texts, maps = dt.translate(model, sources, data, batch_size=3, max_len=10)
+    assert len(texts) == len(maps) == 4
+    for source, w in zip(sources, maps):
+        assert w.shape[:2] == (SMALL.dec_layers, SMALL.num_heads) and w.shape[3] == len(source)
+        assert np.allclose(w.sum(-1), 1, atol=1e-5)
+
+
+def test_noam_schedule_values():
+    d, warmup = 64, 200
+    assert dt.noam_lr(1, d, warmup) == pytest.approx(d ** -0.5 * warmup ** -1.5)
+    assert dt.noam_lr(warmup, d, warmup) == pytest.approx((d * warmup) ** -0.5)  # the peak
+    assert dt.noam_lr(100, d, warmup) == pytest.approx(dt.noam_lr(200, d, warmup) / 2)  # linear ramp
+    assert dt.noam_lr(800, d, warmup) == pytest.approx(dt.noam_lr(200, d, warmup) / 2)  # 1/sqrt decay
+    steps = np.arange(1, 1001)
+    lr = dt.noam_lr(steps, d, warmup)
+    assert int(np.argmax(lr)) + 1 == warmup
+    flat = dt.noam_lr(steps, d, warmup, use_warmup=False)
+    assert np.allclose(flat[:warmup], (d * warmup) ** -0.5) and np.allclose(flat[warmup:], lr[warmup:])
+    with pytest.raises(ValueError, match="from 1"):
+        dt.noam_lr(0, d, warmup)
+    with pytest.raises(ValueError, match="positive"):
+        dt.noam_lr(1, d, 0)
+
+
+def test_label_smoothing_target_and_loss():
+    targets = torch.tensor([0, 3, 4])
+    q = dt.smoothed_target(targets, 5, 0.1)
+    assert torch.allclose(q.sum(-1), torch.ones(3))
+    assert q[1, 3] == pytest.approx(0.9 + 0.1 / 5) and q[1, 0] == pytest.approx(0.1 / 5)
+    logits = torch.randn(3, 5, generator=torch.Generator().manual_seed(0))
+    manual = -(q * F.log_softmax(logits, -1)).sum(-1).mean()
+    assert torch.allclose(label_smoothing_loss(logits, targets, 0.1), manual, atol=1e-6)
+    with pytest.raises(ValueError, match="epsilon"):
+        dt.smoothed_target(targets, 5, 1.0)
+    with pytest.raises(ValueError, match="targets"):
+        dt.smoothed_target(targets, 4, 0.1)
+
+
+def test_sequence_loss_leaves_out_padding():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(2, 4, 6, generator=g)
+    targets = torch.tensor([[5, 4, 2, 0], [3, 2, 0, 0]])
+    keep = targets != 0
+    expected = F.cross_entropy(logits[keep], targets[keep])
+    assert torch.allclose(dt.sequence_loss(logits, targets), expected, atol=1e-6)
+    noisy = logits.clone()
+    noisy[~keep] = 1e3  # whatever the model says at padding does not count
+    assert torch.allclose(dt.sequence_loss(noisy, targets, 0.1), dt.sequence_loss(logits, targets, 0.1))
+
+
+def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
+    first = dt.train_transformer(data, SMALL, progress=False)
+    again = dt.train_transformer(data, SMALL, progress=False, use_cache=False)
+    cached = dt.train_transformer(data, SMALL, progress=False)
+    assert not first.cached and cached.cached and len(first.losses) == SMALL.steps
+    assert first.losses == again.losses == cached.losses and first.nll == cached.nll
+    assert first.lrs == pytest.approx([dt.noam_lr(s, SMALL.d_model, SMALL.warmup) for s in range(1, 5)])
+    for a, b in zip(first.model.state_dict().values(), cached.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert list((tmp_path / "seq2seq").glob("transformer-*.pt"))
+    smooth = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "label_smoothing": 0.0}),
+                                  progress=False, use_cache=False)
+    assert smooth.losses == pytest.approx(smooth.nll)  # without smoothing the objective is the NLL
+    assert first.losses != pytest.approx(first.nll)
+
+
+def test_errors(model, data):
+    with pytest.raises(ValueError, match="max_len"):
+        model.encode(torch.ones(1, SMALL.max_len + 1, dtype=torch.long), torch.tensor([3]))
+    with pytest.raises(ValueError, match="lengths"):
+        dt.padding_mask(torch.tensor([0, 2]), 3)
+    with pytest.raises(ValueError, match="num_heads"):
+        dt.DateTransformer(10, 10, dt.course_transformer_config(d_model=18, num_heads=4))
+    assert math.isclose(dt.noam_lr(4000, 512, 4000), 512 ** -0.5 * 4000 ** -0.5)

@@ -30,6 +30,7 @@ Shapes: ``B`` batch, ``T`` source length (padded), ``L`` target length, ``d`` = 
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -166,12 +167,13 @@ class TransformerConfig:
     enc_layers: int = 2
     dec_layers: int = 2
     max_len: int = 256  # longest source or target the positional encoding covers
-    batch_size: int = 64
+    batch_size: int = 32
     steps: int = 1200
-    warmup: int = 200
+    warmup: int = 400
     use_warmup: bool = True
     label_smoothing: float = 0.1
     seed: int = 0
+    checkpoints: tuple = (300,)  # steps after which to keep a copy of the weights (Chapter 7's ablations)
 
 
 def course_transformer_config(**changes) -> TransformerConfig:
@@ -277,10 +279,11 @@ class DateTransformer(nn.Module):
 
         Returns:
             ``(ids, cross)``: ``(B, L')`` output ids up to and including ``EOS`` (``L' <= max_len``)
-            and the cross-attention of every layer and head, ``(B, dec_layers, h, L', T)``.
+            and the cross-attention of every layer and head, ``(B, dec_layers, h, L', T)``;
+            ``L'`` is at most ``min(max_len, config.max_len)``.
         """
         memory, mask, _ = self.encode(src, lengths)
-        B = src.shape[0]
+        B, max_len = src.shape[0], min(max_len, self.config.max_len)  # the positional encoding's reach
         y = torch.full((B,), bos, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
         out, cross = [], []
@@ -359,6 +362,7 @@ class TransformerResult:
         nll: the plain cross-entropy of each step's batch (nats per target character),
             comparable between runs with and without smoothing.
         lrs: the learning rate of each step.
+        checkpoints: ``{step: state_dict}`` kept during training (``config.checkpoints``).
         seconds: wall-clock seconds the training took when it ran.
         cached: True if loaded from the cache instead of trained now.
     """
@@ -368,8 +372,21 @@ class TransformerResult:
     losses: list
     nll: list
     lrs: list = field(default_factory=list)
+    checkpoints: dict = field(default_factory=dict)
     seconds: float = 0.0
     cached: bool = False
+
+    def at_checkpoint(self, step: int) -> DateTransformer:
+        """A copy of the model with the weights it had after ``step`` updates.
+
+        Raises:
+            KeyError: if no checkpoint was kept at ``step``.
+        """
+        if step not in self.checkpoints:
+            raise KeyError(f"no checkpoint at step {step}; kept: {sorted(self.checkpoints)}")
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.checkpoints[step])
+        return model.eval()
 
 
 def _cache_key(config: TransformerConfig, data) -> str:
@@ -416,12 +433,12 @@ def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, des
         stored = torch.load(path, weights_only=False)
         model.load_state_dict(stored["state"])
         return TransformerResult(model.eval(), config, stored["losses"], stored["nll"], stored["lrs"],
-                                 stored["seconds"], cached=True)
+                                 stored["checkpoints"], stored["seconds"], cached=True)
 
     rng = np.random.default_rng(config.seed)
     lengths = [len(s) for s, _ in data.train]
     optimiser = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
-    losses, nll, lrs, queue = [], [], [], []
+    losses, nll, lrs, checkpoints, queue = [], [], [], {}, []
     start = time.perf_counter()
     model.train()
     bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=True)
@@ -443,6 +460,8 @@ def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, des
             nll.append(F.cross_entropy(logits[keep], tgt_out[keep]).item())
         losses.append(loss.item())
         lrs.append(lr)
+        if step in config.checkpoints:
+            checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.update(1)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
@@ -453,9 +472,9 @@ def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, des
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save({"state": model.state_dict(), "losses": losses, "nll": nll, "lrs": lrs,
-                    "seconds": seconds, "config": asdict(config)}, tmp)
+                    "checkpoints": checkpoints, "seconds": seconds, "config": asdict(config)}, tmp)
         tmp.replace(path)
-    return TransformerResult(model, config, losses, nll, lrs, seconds)
+    return TransformerResult(model, config, losses, nll, lrs, checkpoints, seconds)
 
 
 # ---------------------------------------------------------------------------

@@ -19,9 +19,10 @@ def course(tmp_path_factory):
 
 
 def test_toc_lists_six_chapters_in_lecture_order():
+    """The six lecture chapters in order, then the capstone (Chapter 7, issue 15) after Chapter 6."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = [c["file"] for c in toc["parts"][0]["chapters"]]
-    assert [c.split("/")[1][:2] for c in chapters] == ["01", "02", "03", "04", "05", "06"]
+    assert [c.split("/")[1][:2] for c in chapters] == ["01", "02", "03", "04", "05", "06", "07"]
     for part in toc["parts"]:
         for entry in part["chapters"]:
             assert any((ROOT / (entry["file"] + ext)).is_file() for ext in (".md", ".ipynb")), entry

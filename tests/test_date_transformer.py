@@ -163,6 +163,14 @@ def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
     for a, b in zip(first.model.state_dict().values(), cached.model.state_dict().values()):
         assert torch.equal(a, b)
     assert list((tmp_path / "seq2seq").glob("transformer-*.pt"))
+    kept = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "checkpoints": (2,)}),
+                                progress=False, use_cache=False)
+    two = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "steps": 2}),
+                               progress=False, use_cache=False)
+    for a, b in zip(kept.at_checkpoint(2).state_dict().values(), two.model.state_dict().values()):
+        assert torch.equal(a, b)  # the schedule does not depend on the total: a short run = the start of a long one
+    with pytest.raises(KeyError, match="no checkpoint"):
+        kept.at_checkpoint(3)
     smooth = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "label_smoothing": 0.0}),
                                   progress=False, use_cache=False)
     assert smooth.losses == pytest.approx(smooth.nll)  # without smoothing the objective is the NLL
@@ -177,3 +185,46 @@ def test_errors(model, data):
     with pytest.raises(ValueError, match="num_heads"):
         dt.DateTransformer(10, 10, dt.course_transformer_config(d_model=18, num_heads=4))
     assert math.isclose(dt.noam_lr(4000, 512, 4000), 512 ** -0.5 * 4000 ** -0.5)
+
+
+# ------------------------------------------------------------------ the explorer of Chapter 7
+
+
+def test_argmax_agreement():
+    from attention_course.transformer_viewer import argmax_agreement
+
+    a = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.4]])
+    b = np.array([[0.6, 0.4], [0.7, 0.3], [0.9, 0.1]])
+    assert argmax_agreement(a, b) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="argmax_agreement"):
+        argmax_agreement(a, b[:2])
+
+
+def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch):
+    from attention_course import seq2seq
+    from attention_course.explorer import build_esm
+    from attention_course.transformer_viewer import CrossAttentionExplorer, CrossAttentionViewer
+
+    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
+    search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                           checkpoints=(0,)), progress=False)
+    sources = [s for s, _ in data.test[:3]]
+    viewer = CrossAttentionViewer(model, search, data, sources)
+    m = viewer.maps(sources[0])
+    t, r = m["transformer"], m["rnnsearch"]
+    assert t["weights"].shape == (SMALL.dec_layers, SMALL.num_heads, len(t["rows"]), len(sources[0]))
+    assert r["weights"].shape == (len(r["rows"]), len(sources[0]))
+    assert np.allclose(t["weights"].sum(-1), 1, atol=1e-5)
+    explorer = viewer.widget(layer=-1, head=1)
+    assert isinstance(explorer, CrossAttentionExplorer) and explorer.kind == "cross_attention"
+    assert explorer.controls == {"example": 0, "layer": SMALL.dec_layers - 1, "head": 1}
+    assert [e["source"] for e in explorer.data["examples"]] == sources
+    assert explorer.data["examples"][0]["transformer"]["weights"]["shape"] == list(t["weights"].shape)
+    assert "heatmaps" in explorer.alt and sources[0] in explorer.alt
+    assert "export default" in build_esm("cross_attention")
+    explorer._dispatch(explorer, {"type": "source", "text": "1. März 2024"}, None)  # a kernel request
+    assert explorer.data["examples"][-1]["source"] == "1. März 2024"
+    with pytest.raises(ValueError, match="out of range"):
+        viewer.widget(head=SMALL.num_heads)
+    with pytest.raises(ValueError, match="empty"):
+        viewer.maps("  ")

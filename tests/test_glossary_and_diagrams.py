@@ -22,6 +22,7 @@ PLACEMENT = {
     "ch4_matrix_form": ("04_self_attention", "eq-matrix-form", ("10", "11", "12")),
     "ch5_multi_head": ("05_multi_head_attention", "eq-head", ("13", "14")),
     "ch6_transformer_bert_gpt": ("06_attention_and_llms", None, ("15",)),
+    "ch7_transformer": ("07_transformer_on_dates", "eq-ch7-input", ("15",)),
 }
 
 

@@ -458,6 +458,82 @@ def transformer_bert_gpt() -> bytes:
     return c
 
 
+def transformer_encoder_decoder() -> bytes:
+    """Chapter 7: the encoder-decoder Transformer of Vaswani et al.'s Fig. 1, as the course builds it
+    (pre-norm blocks; the Transformer half of lecture fig. 15)."""
+    c = Canvas(14.6, 12.2)
+    grey = "#52606d"
+    width, half_frame = 3.4, 2.5
+
+    def sublayer(x, y, label, kind):
+        """One pre-norm sublayer at height y: LayerNorm, the sublayer, + the residual stream.
+        Returns the height of the + (the block's output)."""
+        c.box(x, y, width, 0.62, label, kind, size=10.5, pad=0.04)
+        c.text(x, y - 0.62, "LayerNorm", size=9, color=grey)
+        c.circle(x, y + 0.62, 0.2, "+", "plain", size=11)
+        c.arrow((x, y - 0.45), (x, y - 0.31), shrink=0.5, head=7)
+        c.arrow((x, y + 0.31), (x, y + 0.42), shrink=0.5, head=7)
+        left = x - width / 2 - 0.3  # the residual stream bypasses LayerNorm and the sublayer
+        c.line([x, left, left], [y - 0.95, y - 0.95, y + 0.62], color=grey, lw=1.0)
+        c.arrow((left, y + 0.62), (x - 0.2, y + 0.62), color=grey, lw=1.0, shrink=0.5, head=7)
+        return y + 0.82
+
+    def column(x, tokens, caption, rows, side):
+        """Input, embedding, positional encoding, a frame of sublayers, the final LayerNorm.
+        Returns the heights of the sublayers and the top of the final LayerNorm."""
+        c.text(x, 0.95, tokens, size=11)
+        c.text(x, 0.3, caption, size=10.5, color=grey)
+        c.box(x, 1.9, 3.2, 0.62, r"embedding $\times\sqrt{d_\mathrm{model}}$", "plain", size=10.5,
+              pad=0.04)
+        c.arrow((x, 1.17), (x, 1.59), shrink=0.5)
+        c.circle(x, 2.85, 0.24, "+", "highlight", size=12)
+        c.arrow((x, 2.21), (x, 2.61), shrink=0.5)
+        c.text(x + 0.4, 2.85, "positional encoding\n(sin, cos)", size=9.5, ha="left", color=grey)
+        bottom = 3.45
+        y, heights = bottom + 1.25, []
+        top = y + 1.87 * (len(rows) - 1) + 0.82 + 0.45
+        c.box(x, (bottom + top) / 2, 2 * half_frame, top - bottom, "", "plain", pad=0.1, lw=1.1)
+        c.arrow((x, 3.09), (x, y - 0.95), shrink=0.5)
+        for label, kind, note, note_color in rows:
+            heights.append(y)
+            out = sublayer(x, y, label, kind)
+            if note:
+                c.text(x + width / 2 + 0.08, y + 0.02, note, size=8.5, color=note_color, ha="left")
+            y = out + 1.05
+        c.text(x + side * (half_frame + 0.15), (bottom + top) / 2, "N ×" if side < 0 else "× N",
+               size=12, weight="bold", ha="right" if side < 0 else "left")
+        c.box(x, top + 0.55, 2.2, 0.55, "LayerNorm", "plain", size=10, pad=0.04)
+        c.arrow((x, out), (x, top + 0.27), shrink=0.5)
+        return heights, top + 0.83
+
+    ex, dx = 3.6, 10.3
+    _, enc_top = column(ex, "Freitag, 1. März 2024", "encoder: reads the whole source",
+                        [("multi-head self-attention", "main", "padding\nmask", grey),
+                         ("feed-forward", "muted", "", grey)], -1)
+    heights, dec_top = column(dx, "<bos> 2 0 2 4 - 0 3 …", "decoder: one character at a time",
+                              [("masked self-attention", "highlight", "causal\nmask",
+                                COLORS["highlight"]),
+                               ("cross-attention", "main", "padding\nmask", grey),
+                               ("feed-forward", "muted", "", grey)], 1)
+    c.box(dx, dec_top + 0.6, 3.0, 0.6, "linear, softmax", "plain", size=10.5, pad=0.04)
+    c.arrow((dx, dec_top), (dx, dec_top + 0.3), shrink=0.5)
+    c.text(dx, dec_top + 1.45, r"$p(y_i \mid y_{<i}, x)$: the next character", size=11,
+           weight="bold")
+    c.arrow((dx, dec_top + 0.9), (dx, dec_top + 1.2), shrink=0.5)
+
+    # the encoder's output (memory) gives every decoder block's cross-attention its keys and values
+    memory_y = enc_top + 0.45
+    c.arrow((ex, enc_top), (ex, memory_y), shrink=0.0, head=7)
+    c.line([ex, 6.4], [memory_y, memory_y], color=COLORS["main"], lw=1.6)
+    c.text(ex, memory_y + 0.4, "memory: one vector per source character", size=10,
+           color=COLORS["main"])
+    cross_y = heights[1]
+    c.arrow((6.4, memory_y), (dx - width / 2, cross_y), color=COLORS["main"], lw=1.6, rad=-0.2)
+    c.text(6.55, (memory_y + cross_y) / 2 + 0.1, "keys,\nvalues", size=10.5, color=COLORS["main"],
+           ha="left")
+    return c
+
+
 DIAGRAMS = {
     "ch1_encoder_decoder": encoder_decoder,
     "ch2_rnnsearch": rnnsearch,
@@ -467,6 +543,7 @@ DIAGRAMS = {
     "ch4_matrix_form": matrix_form,
     "ch5_multi_head": multi_head,
     "ch6_transformer_bert_gpt": transformer_bert_gpt,
+    "ch7_transformer": transformer_encoder_decoder,
 }
 
 

@@ -22,6 +22,7 @@ EXPLORERS = {
     "book/03_general_form.html": ["attention_scores"],
     "book/04_self_attention.html": ["head_viewer"],
     "book/05_multi_head_attention.html": ["head_viewer"],
+    "book/07_transformer_on_dates.html": ["cross_attention"],
 }
 CONTROLS = "select, input, button"
 

@@ -20,6 +20,7 @@ CHAPTERS = {
     "ch04": "book/04_self_attention.html",
     "ch05": "book/05_multi_head_attention.html",
     "ch06": "book/06_attention_and_llms.html",
+    "ch07": "book/07_transformer_on_dates.html",
 }
 
 

@@ -1,0 +1,193 @@
+"""Cross-attention maps of Chapter 7's Transformer beside RNNsearch's alignment (Chapter 2).
+
+For one source, the Transformer's decoder gives one cross-attention map per layer and head,
+``(dec_layers, h, L, T)``: row ``i`` is how much output character ``i`` (the query) attends to each
+source character (the keys). RNNsearch gives one alignment ``(L, T)`` (Bahdanau et al. 2015,
+Figure 3). :class:`CrossAttentionViewer` draws them side by side, measures how often a head looks
+where RNNsearch looks, and makes the kernel-free explorer of Chapter 7.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .alignment_viewer import AlignmentViewer, plot_alignment
+from .env import torch_threads
+from .explorer import Explorer, encode_unit
+
+__all__ = ["CrossAttentionViewer", "CrossAttentionExplorer", "argmax_agreement"]
+
+
+def argmax_agreement(a, b) -> float:
+    """Fraction of rows whose largest entry sits in the same column in ``a`` and ``b`` (both ``(L, T)``).
+
+    Raises:
+        ValueError: if the shapes differ.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"argmax_agreement: expected two (L, T) arrays; got {a.shape} and {b.shape}")
+    return float(np.mean(a.argmax(-1) == b.argmax(-1)))
+
+
+class CrossAttentionViewer:
+    """A trained :class:`~attention_course.date_transformer.DateTransformer` and a trained RNNsearch, on the same inputs.
+
+    Args:
+        transformer: the Transformer (eval mode).
+        search: a :class:`~attention_course.seq2seq.TrainResult` of RNNsearch.
+        data: the :class:`~attention_course.dates.DateData` both were trained on.
+        sources: inputs offered by the explorer.
+
+    Raises:
+        ValueError: if ``sources`` is empty or ``search`` has no attention.
+    """
+
+    max_len = 80
+
+    def __init__(self, transformer, search, data, sources):
+        if not sources:
+            raise ValueError("CrossAttentionViewer needs at least one source")
+        self.transformer, self.data, self.sources = transformer, data, list(dict.fromkeys(sources))
+        self.rnn = AlignmentViewer(search, data, self.sources)
+        self._cache: dict[str, dict] = {}
+
+    def maps(self, source: str) -> dict:
+        """Both models on ``source``.
+
+        Returns:
+            ``{"source", "transformer": {"output", "rows", "weights"}, "rnnsearch": {...}}``; the
+            Transformer's weights are ``(dec_layers, h, L, T)``, RNNsearch's ``(L, T)``; ``rows``
+            label the output symbols up to and including ⟨eos⟩.
+
+        Raises:
+            ValueError: if ``source`` is empty.
+        """
+        source = source.strip()
+        if not source:
+            raise ValueError("CrossAttentionViewer: the source is empty")
+        if source not in self._cache:
+            sv, tv = self.data.source_vocab, self.data.target_vocab
+            ids = sv.encode(source, eos=False)
+            with torch_threads(1):
+                out, cross = self.transformer.greedy(torch.tensor([ids]), torch.tensor([len(ids)]),
+                                                     max_len=self.max_len, bos=tv.BOS, eos=tv.EOS)
+            row = out[0].tolist()
+            n = row.index(tv.EOS) + 1 if tv.EOS in row else len(row)
+            output, weights, rows = self.rnn.align(source)
+            self._cache[source] = {
+                "source": source,
+                "transformer": {"output": tv.decode(row), "rows": [tv.symbol(i) for i in row[:n]],
+                                "weights": cross[0, :, :, :n].numpy()},
+                "rnnsearch": {"output": output, "rows": rows, "weights": weights},
+            }
+        return self._cache[source]
+
+    def agreement(self, sources=None) -> tuple[np.ndarray, int]:
+        """How often each head's strongest source character is RNNsearch's (:func:`argmax_agreement`).
+
+        Only inputs that both models translate identically count (same output rows).
+
+        Returns:
+            ``((dec_layers, h) array of mean agreement, number of inputs used)``.
+        """
+        sources = self.sources if sources is None else sources
+        scores = []
+        for source in sources:
+            m = self.maps(source)
+            t, r = m["transformer"], m["rnnsearch"]
+            if t["rows"] != r["rows"]:
+                continue
+            w = t["weights"]
+            scores.append([[argmax_agreement(w[l, h], r["weights"]) for h in range(w.shape[1])]
+                           for l in range(w.shape[0])])
+        if not scores:
+            raise ValueError("CrossAttentionViewer.agreement: no input translated alike by both models")
+        return np.mean(scores, axis=0), len(scores)
+
+    def figure(self, source: str, layer: int = -1):
+        """RNNsearch's alignment, then every head of one decoder layer, for ``source``."""
+        m = self.maps(source)
+        t, r = m["transformer"], m["rnnsearch"]
+        heads = t["weights"].shape[1]
+        layer = layer % t["weights"].shape[0]
+        fig, axes = plt.subplots(1, heads + 1, figsize=(min(4.0 + 0.09 * len(source), 6.5) * (heads + 1) / 2, 4.6),
+                                 layout="constrained", sharey=True)
+        plot_alignment(axes[0], m["source"], r["rows"], r["weights"], title=f"RNNsearch: {r['output']}")
+        for h in range(heads):
+            plot_alignment(axes[h + 1], m["source"], t["rows"], t["weights"][layer, h],
+                           title=f"Transformer layer {layer}, head {h}")
+            axes[h + 1].set_ylabel("")
+        for ax in axes:
+            ax.tick_params(axis="x", labelsize=6)
+        return fig
+
+    def describe(self, source: str, layer: int = -1) -> str:
+        """Alt text of :meth:`figure`."""
+        m = self.maps(source)
+        t, r = m["transformer"], m["rnnsearch"]
+        layers, heads = t["weights"].shape[:2]
+        layer = layer % layers
+        parts = []
+        if t["rows"] == r["rows"]:
+            parts = [f"head {h} picks RNNsearch's strongest source character for "
+                     f"{argmax_agreement(t['weights'][layer, h], r['weights']):.0%} of the output characters"
+                     for h in range(heads)]
+        return (f"{heads + 1} grey-scale heatmaps for the input '{source}', output characters down the side, "
+                f"source characters along the top. The first is RNNsearch's alignment (output '{r['output']}'); "
+                f"the others are the {heads} cross-attention heads of the Transformer's decoder layer {layer} "
+                f"(output '{t['output']}')" + (": " + "; ".join(parts) + "." if parts else "."))
+
+    def explorer_data(self, sources=None) -> dict:
+        """What the browser draws: both models' maps for every source (weights one byte each)."""
+        sources = self.sources if sources is None else sources
+        items = []
+        for source in sources:
+            m = self.maps(source)
+            t, r = m["transformer"], m["rnnsearch"]
+            items.append({"source": m["source"],
+                          "transformer": {"output": t["output"], "rows": t["rows"],
+                                          "weights": encode_unit(t["weights"])},
+                          "rnnsearch": {"output": r["output"], "rows": r["rows"],
+                                        "weights": encode_unit(r["weights"])}})
+        layers, heads = self.maps(sources[0])["transformer"]["weights"].shape[:2]
+        return {"layers": int(layers), "heads": int(heads), "examples": items}
+
+    def widget(self, source: str | None = None, layer: int = -1, head: int = 0) -> "CrossAttentionExplorer":
+        """The explorer: input, decoder layer and head; RNNsearch's alignment beside the head's map.
+
+        Every map of every preset input is computed here and saved in the page, so the explorer works
+        in the static book with no kernel; with a kernel, dates typed into it are translated by both
+        models in Python and added.
+
+        Raises:
+            ValueError: if ``source`` is not one of the viewer's or the layer or head is out of range.
+        """
+        source = source or self.sources[0]
+        if source not in self.sources:
+            raise ValueError(f"{source!r} is not one of the viewer's sources: {self.sources}")
+        data = self.explorer_data()
+        layer = layer % data["layers"] if -data["layers"] <= layer < data["layers"] else layer
+        if not (0 <= layer < data["layers"] and 0 <= head < data["heads"]):
+            raise ValueError(f"layer {layer}, head {head} out of range: the decoder has "
+                             f"{data['layers']} layers of {data['heads']} heads")
+        explorer = CrossAttentionExplorer(
+            data=data, controls={"example": self.sources.index(source), "layer": int(layer), "head": int(head)},
+            alt=self.describe(source, layer))
+        extra: list[str] = []
+
+        def add_source(message: dict) -> None:
+            text = str(message.get("text", "")).strip()
+            self.maps(text)  # raises on an empty source; the explorer shows the error
+            if text not in self.sources and text not in extra:
+                extra.append(text)
+                del extra[:-12]
+            explorer.data = self.explorer_data(self.sources + extra)
+
+        explorer.on_request("source", add_source)
+        return explorer
+
+
+class CrossAttentionExplorer(Explorer, kind="cross_attention"):
+    """Chapter 7's explorer (front-end: ``static/explorers/cross_attention.js``)."""

@@ -1,0 +1,82 @@
+"""Chapter 7: the encoder-decoder Transformer against Chapter 2's RNNsearch on the date task.
+
+    .venv/bin/python benchmarks/date_transformer.py            # fresh training of both (no cache)
+    .venv/bin/python benchmarks/date_transformer.py --cache    # reuse cached models if present
+
+Trains both models on the same data (``seq2seq.COURSE_DATA``) on one thread, then prints for each
+the number of steps, the training time (wall-clock and CPU seconds of this process: on a machine
+shared with other jobs the wall-clock time is inflated, the CPU time much less so) and exact match
+per number of dates on the held-out set, greedy decoding for both. Also prints the machine's load
+average before and after, and whether the issue's target holds (at least 99 % exact match overall,
+training under 90 s and within RNNsearch's training time).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from attention_course import date_transformer as dt  # noqa: E402
+from attention_course import seed_everything, seq2seq  # noqa: E402
+from attention_course.dates import count_dates, make_date_data  # noqa: E402
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", action="store_true", help="reuse cached models if present")
+    args = parser.parse_args(argv)
+    seed_everything(0)
+    print(f"before: {load()}")
+    data = make_date_data(**seq2seq.COURSE_DATA)
+    sources = [s for s, _ in data.test]
+    targets = [t for _, t in data.test]
+    groups = [count_dates(t) for t in targets]
+
+    runs = {}
+    cpu = time.process_time()
+    rnn = seq2seq.train_model(data, seq2seq.course_config(True), progress=False, use_cache=args.cache)
+    runs["RNNsearch"] = (rnn, len(rnn.losses), time.process_time() - cpu)
+    cpu = time.process_time()
+    transformer = dt.train_transformer(data, dt.course_transformer_config(), progress=False,
+                                       use_cache=args.cache)
+    runs["Transformer"] = (transformer, len(transformer.losses), time.process_time() - cpu)
+    print(f"after training: {load()}")
+
+    tables, overall = {}, {}
+    for name, (result, steps, cpu_s) in runs.items():
+        t0 = time.perf_counter()
+        translate = dt.translate if name == "Transformer" else seq2seq.translate
+        predictions, _ = translate(result.model, sources, data)
+        tables[name] = seq2seq.quality_by_length(predictions, targets, groups)
+        overall[name] = 100 * sum(p == t for p, t in zip(predictions, targets)) / len(targets)
+        params = sum(p.numel() for p in result.model.parameters())
+        cached = " (cached: seconds of the run that trained it; CPU time not measured)" if result.cached else ""
+        print(f"\n{name}: {params:,} parameters, {steps} steps of {result.config.batch_size}, "
+              f"trained in {result.seconds:.1f} s wall-clock, {cpu_s:.1f} s CPU{cached}; "
+              f"held-out decoding {time.perf_counter() - t0:.1f} s; exact match {overall[name]:.2f} %")
+    print(f"\n{'dates':>5} {'n':>5} | {'RNNsearch exact %':>17} | {'Transformer exact %':>19}")
+    for a, b in zip(tables["RNNsearch"], tables["Transformer"]):
+        print(f"{a['group']:>5} {a['n']:>5} | {a['exact']:>17.2f} | {b['exact']:>19.2f}")
+    print(f"{'all':>5} {len(targets):>5} | {overall['RNNsearch']:>17.2f} | {overall['Transformer']:>19.2f}")
+    print(f"\nafter decoding: {load()}")
+    t_seconds, r_seconds = transformer.seconds, rnn.seconds
+    checks = {
+        "Transformer exact match >= 99 %": overall["Transformer"] >= 99.0,
+        "Transformer trained in < 90 s (wall-clock)": t_seconds < 90,
+        "Transformer trained within RNNsearch's time (wall-clock)": t_seconds <= r_seconds,
+    }
+    for what, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {what}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

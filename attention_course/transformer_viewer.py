@@ -87,21 +87,25 @@ class CrossAttentionViewer:
     def agreement(self, sources=None) -> tuple[np.ndarray, int]:
         """How often each head's strongest source character is RNNsearch's (:func:`argmax_agreement`).
 
-        Only inputs that both models translate identically count (same output rows).
+        Both models translate ``sources`` in batches (greedy decoding); only inputs that both
+        translate identically count, so that their rows correspond.
 
         Returns:
             ``((dec_layers, h) array of mean agreement, number of inputs used)``.
+
+        Raises:
+            ValueError: if no input is translated alike by both models.
         """
-        sources = self.sources if sources is None else sources
+        from . import date_transformer, seq2seq
+
+        sources = self.sources if sources is None else list(sources)
+        t_out, t_maps = date_transformer.translate(self.transformer, sources, self.data, max_len=self.max_len)
+        r_out, r_maps = seq2seq.translate(self.rnn.result.model, sources, self.data, max_len=self.max_len)
         scores = []
-        for source in sources:
-            m = self.maps(source)
-            t, r = m["transformer"], m["rnnsearch"]
-            if t["rows"] != r["rows"]:
+        for t_text, w, r_text, r in zip(t_out, t_maps, r_out, r_maps):
+            if t_text != r_text or w.shape[2:] != r.shape:
                 continue
-            w = t["weights"]
-            scores.append([[argmax_agreement(w[l, h], r["weights"]) for h in range(w.shape[1])]
-                           for l in range(w.shape[0])])
+            scores.append([[argmax_agreement(w[l, h], r) for h in range(w.shape[1])] for l in range(w.shape[0])])
         if not scores:
             raise ValueError("CrossAttentionViewer.agreement: no input translated alike by both models")
         return np.mean(scores, axis=0), len(scores)

@@ -23,7 +23,7 @@ if ! command -v chromium >/dev/null; then
 fi
 
 echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
-.venv/bin/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+.venv/bin/python -m pytest -p no:cacheprovider --durations=15 --nbval-lax --nbval-current-env \
   --ignore=tests/browser tests solutions
 
 echo "== book build (-W: warnings fail it)"

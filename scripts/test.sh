@@ -30,7 +30,7 @@ build_log=$(mktemp)
 echo "== book build (-W: warnings fail it), in the background: its log follows pytest's"
 bash scripts/build_book.sh >"$build_log" 2>&1 &
 build_pid=$!
-trap 'pkill -TERM -P "$build_pid" 2>/dev/null; kill "$build_pid" 2>/dev/null; rm -f "$build_log"' EXIT
+trap 'pkill -TERM -P "$build_pid" 2>/dev/null || true; kill "$build_pid" 2>/dev/null || true; rm -f "$build_log"' EXIT
 
 echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
 pytest_status=0

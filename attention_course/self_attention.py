@@ -18,6 +18,7 @@ import math
 import torch
 
 __all__ = [
+    "masked_softmax",
     "scaled_dot_product_attention",
     "self_attention",
     "causal_mask",
@@ -42,6 +43,38 @@ def _check_mask(mask: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor
     return mask
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis (the keys) in which disallowed positions get weight exactly 0.
+
+    The package's one masked softmax: Bahdanau's attention over real source tokens (Chapter 2),
+    causal and padding masks in self-attention (Chapters 4 to 6) all call it. Disallowed scores
+    are set to ``-inf`` *before* the softmax, so they drop out of the normalising sum.
+
+    **A row with no allowed position** (every key masked) gets weight 0 everywhere, so its
+    attention output is the zero vector; never NaN (a plain softmax of a row of ``-inf`` is NaN,
+    which would then spread through every later computation, even through a loss that ignores the
+    row). With a causal mask or a padding mask on the keys this never happens: every query may at
+    least see itself or a real token.
+
+    Args:
+        scores: ``(..., n_k)``.
+        mask: optional bool, broadcastable to ``scores``' shape; True = may attend. ``None``: a
+            plain softmax.
+
+    Returns:
+        Weights shaped like ``scores``: each row sums to 1 over its allowed positions (0 for a row
+        with none), exactly 0 at the disallowed ones.
+
+    Raises:
+        ValueError: if ``mask`` is not boolean or does not broadcast to ``scores``.
+    """
+    mask = _check_mask(mask, scores)
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return weights.masked_fill(~mask, 0.0)  # exact zeros; a row with nothing allowed: 0, not NaN
+
+
 def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
                                  mask: torch.Tensor | None = None):
     """``softmax(Q K^T / sqrt(d_k)) V`` (Vaswani et al. 2017, Eq. 1).
@@ -54,7 +87,8 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
 
     Returns:
         ``(output, weights)``: ``(..., n_q, d_v)`` and ``(..., n_q, n_k)``; each row of
-        ``weights`` sums to 1 over the allowed keys.
+        ``weights`` sums to 1 over the allowed keys (a query with no allowed key gets zero
+        weights and a zero output: see :func:`masked_softmax`).
 
     Raises:
         ValueError: if the last dimensions of Q and K differ, K and V hold different
@@ -66,10 +100,7 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
             f"K {tuple(K.shape)}, V {tuple(V.shape)}"
         )
     scores = Q @ K.transpose(-2, -1) / math.sqrt(K.shape[-1])  # (..., n_q, n_k)
-    mask = _check_mask(mask, scores)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # over the keys
+    weights = masked_softmax(scores, mask)  # over the keys; 0 where masked
     return weights @ V, weights
 
 

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from .env import torch_threads
+from .self_attention import masked_softmax  # the package's one masked softmax (also Chapters 4-6)
 
 __all__ = [
     "additive_score", "masked_softmax", "context_vector", "decoder_step",
@@ -51,13 +52,17 @@ __all__ = [
 
 
 def additive_score(s_prev: torch.Tensor, H: torch.Tensor, W_s: torch.Tensor,
-                   W_h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+                   W_h: torch.Tensor, v: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
     """Bahdanau's alignment model ``e_ij = v^T tanh(W_s s_{i-1} + W_h h_j)`` for all ``j``.
+
+    :class:`RNNsearch` calls this at every decoder step; ``W_h h_j`` does not depend on the step,
+    so it computes ``keys = H @ W_h.T`` once per sentence and passes it in.
 
     Args:
         s_prev: decoder state ``s_{i-1}``, shape ``(B, d_s)``.
         H: encoder annotations, shape ``(B, T, d_H)``.
         W_s: ``(d_a, d_s)``; W_h: ``(d_a, d_H)``; v: ``(d_a,)``.
+        keys: optional ``H @ W_h.T``, ``(B, T, d_a)``, computed beforehand.
 
     Returns:
         Scores ``e_i``, shape ``(B, T)``.
@@ -74,30 +79,9 @@ def additive_score(s_prev: torch.Tensor, H: torch.Tensor, W_s: torch.Tensor,
                          f"{H.shape[2]}), v (d_a,); got W_s {tuple(W_s.shape)}, W_h "
                          f"{tuple(W_h.shape)}, v {tuple(v.shape)}")
     query = s_prev @ W_s.T  # (B, d_a)
-    keys = H @ W_h.T  # (B, T, d_a)
+    if keys is None:
+        keys = H @ W_h.T  # (B, T, d_a)
     return torch.tanh(query[:, None, :] + keys) @ v  # (B, T)
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis that gives padding exactly zero weight.
-
-    Args:
-        scores: ``(B, T)``.
-        mask: boolean ``(B, T)``, ``True`` where a real source token is.
-
-    Returns:
-        Weights ``(B, T)``: each row sums to 1 over its real positions, 0 elsewhere.
-
-    Raises:
-        ValueError: if ``mask`` is not boolean of the same shape, or a row has no real token.
-    """
-    if mask.shape != scores.shape or mask.dtype != torch.bool:
-        raise ValueError(f"masked_softmax: mask must be a bool tensor shaped like the scores "
-                         f"{tuple(scores.shape)}; got {mask.dtype} {tuple(mask.shape)}")
-    if not bool(mask.any(dim=-1).all()):
-        raise ValueError("masked_softmax: every row of the mask needs at least one True")
-    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-    return weights.masked_fill(~mask, 0.0)  # exact zeros (already 0; also drops any nan)
 
 
 def context_vector(weights: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
@@ -114,7 +98,7 @@ def context_vector(weights: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
 
 def decoder_step(y_prev: torch.Tensor, s_prev: torch.Tensor, H: torch.Tensor,
                  mask: torch.Tensor, W_s: torch.Tensor, W_h: torch.Tensor, v: torch.Tensor,
-                 cell: nn.GRUCell):
+                 cell: nn.GRUCell, keys: torch.Tensor | None = None):
     """One RNNsearch decoder step (Bahdanau et al. 2015, Eqs. 4-6).
 
     Scores with the *previous* state ``s_{i-1}``, normalises over the real source
@@ -127,6 +111,7 @@ def decoder_step(y_prev: torch.Tensor, s_prev: torch.Tensor, H: torch.Tensor,
         H: annotations ``(B, T, d_H)``; mask: bool ``(B, T)``.
         W_s, W_h, v: alignment-model parameters (see :func:`additive_score`).
         cell: a ``GRUCell(d_y + d_H, d_s)``.
+        keys: optional precomputed ``H @ W_h.T`` (see :func:`additive_score`).
 
     Returns:
         ``(s_i, c_i, alpha_i)`` of shapes ``(B, d_s)``, ``(B, d_H)``, ``(B, T)``.
@@ -134,7 +119,7 @@ def decoder_step(y_prev: torch.Tensor, s_prev: torch.Tensor, H: torch.Tensor,
     if y_prev.dim() != 2 or y_prev.shape[0] != s_prev.shape[0]:
         raise ValueError(f"decoder_step: expected y_prev (B, d_y) for B = {s_prev.shape[0]}; "
                          f"got {tuple(y_prev.shape)}")
-    alpha = masked_softmax(additive_score(s_prev, H, W_s, W_h, v), mask)  # (B, T)
+    alpha = masked_softmax(additive_score(s_prev, H, W_s, W_h, v, keys), mask)  # (B, T)
     c = context_vector(alpha, H)  # (B, d_H)
     s = cell(torch.cat([y_prev, c], dim=-1), s_prev)  # (B, d_s)
     return s, c, alpha
@@ -423,12 +408,9 @@ class RNNsearch(_Seq2Seq):
         return {"s": s, "H": H, "mask": mask, "keys": H @ self.W_h.T}  # keys: U h_j, computed once
 
     def advance(self, y_prev, state):
-        H, mask, s_prev = state["H"], state["mask"], state["s"]
-        # decoder_step, with U h_j precomputed once per sentence instead of at every step
-        e = torch.tanh((s_prev @ self.W_s.T)[:, None, :] + state["keys"]) @ self.v  # (B, T)
-        alpha = masked_softmax(e, mask)  # (B, T)
-        c = context_vector(alpha, H)  # (B, 2 d_h)
-        s = self.cell(torch.cat([y_prev, c], dim=-1), s_prev)  # (B, d_s)
+        # Chapter 2's decoder_step, with U h_j (the keys) computed once per sentence in start()
+        s, c, alpha = decoder_step(y_prev, state["s"], state["H"], state["mask"], self.W_s, self.W_h,
+                                   self.v, self.cell, keys=state["keys"])  # (B, d_s), (B, 2 d_h), (B, T)
         return s, c, alpha, {**state, "s": s}
 
 

@@ -1,9 +1,10 @@
 """The refactored models give the same outputs as before the refactor (issue 15, point 3).
 
-``RECORDED`` was computed by the code of commit 1bf8efe (before one masked softmax, one additive score
-and one attention served the whole package), with one thread, for fixed seeds and inputs: a small
+``RECORDED`` was computed by the package as it was at bf9bade (main, before one masked softmax, one
+additive score and one attention served the whole package), with one thread, for fixed seeds and inputs: a small
 GPT (seeded init, forward with attention weights, 12 training steps, sampling with a KV cache) and
-both encoder-decoders (seeded init, teacher forcing, greedy decoding, one Adam step). If a
+both encoder-decoders (seeded init, teacher forcing, greedy decoding, one Adam step), and the
+Chapter 5/6 modules (multi-head self- and cross-attention, pre- and post-norm blocks, decoder block). If a
 refactor changes the order in which parameters are created, their shapes, or the arithmetic, these
 numbers move, and with them the chapters' numbers and the cached trained models.
 """
@@ -13,7 +14,26 @@ import torch
 from attention_course import gpt, seq2seq
 from attention_course.env import torch_threads
 
-RECORDED = {'encdec_after_step': {'abs': 43.43985129613429,
+RECORDED = {'block_post': {'abs': 154.75432117190212,
+                'picks': [0.7251555919647217, -0.2275400012731552, -0.8035812973976135, -0.5972800254821777,
+                          -2.0475473403930664, -0.830299973487854, 0.18452921509742737],
+                'shape': [2, 6, 16],
+                'sum': 7.60890543460846e-07},
+ 'block_pre': {'abs': 451.04006576538086,
+               'picks': [2.7172300815582275, 1.9305499792099, -0.5886352062225342, 0.9169631004333496,
+                         -5.880204677581787, -1.8975948095321655, 2.7123513221740723],
+               'shape': [2, 6, 16],
+               'sum': 208.87215258181095},
+ 'decoder_block': {'abs': 155.00864525139332,
+                   'picks': [0.7170653343200684, 0.9247705936431885, -0.3327063322067261, 0.21433359384536743,
+                             -1.9086549282073975, -0.9116026163101196, 0.6842429637908936],
+                   'shape': [2, 6, 16],
+                   'sum': 25.375435173511505},
+ 'decoder_cross_weights': {'abs': 48.000000178813934,
+                           'picks': [0.3262433409690857, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                           'shape': [2, 4, 6, 5],
+                           'sum': 48.000000178813934},
+ 'encdec_after_step': {'abs': 43.43985129613429,
                        'picks': [0.25517791509628296, -0.1887987107038498, -0.18201814591884613,
                                  -0.14402464032173157, -0.15148918330669403, -0.39348602294921875,
                                  -0.14951632916927338],
@@ -62,6 +82,21 @@ RECORDED = {'encdec_after_step': {'abs': 43.43985129613429,
                  'picks': [1.0, 0.0, 0.0, 0.08193370699882507, 0.0, 0.0, 0.08274656534194946],
                  'shape': [2, 2, 4, 12, 12],
                  'sum': 191.99999971687794},
+ 'mha_cross_out': {'abs': 19.20119771210011,
+                   'picks': [-0.12415800243616104, -0.0216507725417614, -0.03166830167174339,
+                             -0.06340665370225906, 0.26714012026786804, 0.277396023273468,
+                             0.2508135437965393],
+                   'shape': [2, 6, 16],
+                   'sum': 0.9477157386718318},
+ 'mha_out': {'abs': 33.684026798960986,
+             'picks': [0.006691966205835342, 0.39982450008392334, 0.24732908606529236, 0.1864040195941925,
+                       -0.07846968621015549, -0.09991766512393951, -0.13436844944953918],
+             'shape': [2, 6, 16],
+             'sum': 11.282465678901644},
+ 'mha_weights': {'abs': 48.00000011175871,
+                 'picks': [1.0, 0.0, 0.0, 0.17959603667259216, 0.0, 0.0, 0.09732560813426971],
+                 'shape': [2, 4, 6, 6],
+                 'sum': 48.00000011175871},
  'rnnsearch_after_step': {'abs': 44.197833919897676,
                           'picks': [0.3370274603366852, -0.1495068371295929, -0.14569684863090515,
                                     -0.12390715628862381, -0.1068754717707634, -0.40069782733917236,
@@ -135,6 +170,26 @@ def outputs():
         loss.backward(); opt.step()
         out[name + "_after_step"] = stats(m(src, lengths, tgt)[0])
         out[name + "_state_keys"] = list(m.state_dict().keys())
+    # The Chapter 5/6 modules: multi-head attention, encoder block (pre/post), decoder block
+    from attention_course.multi_head import MultiHeadSelfAttention
+    from attention_course.transformer import DecoderBlock, TransformerBlock
+    torch.manual_seed(5)
+    mha = MultiHeadSelfAttention(16, 4)
+    x = torch.randn(2, 6, 16)
+    causal = torch.ones(6, 6, dtype=torch.bool).tril()
+    y, w = mha(x, causal)
+    out["mha_out"] = stats(y); out["mha_weights"] = stats(w)
+    y, w = mha(x, None, memory=torch.randn(2, 4, 16))
+    out["mha_cross_out"] = stats(y)
+    for norm_first in (True, False):
+        torch.manual_seed(6)
+        block = TransformerBlock(16, 4, norm_first=norm_first)
+        y, _ = block(3 * x + 1, causal)
+        out[f"block_{'pre' if norm_first else 'post'}"] = stats(y)
+    torch.manual_seed(7)
+    dec = DecoderBlock(16, 4)
+    y, sw, cw = dec(x, torch.randn(2, 5, 16), torch.tensor([True, True, True, False, False])[None, None, None])
+    out["decoder_block"] = stats(y); out["decoder_cross_weights"] = stats(cw)
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 
 import torch
@@ -25,13 +25,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from .env import torch_threads
-from .multi_head import merge_heads, split_heads
-from .self_attention import causal_mask, scaled_dot_product_attention
-from .transformer import PositionwiseMLP
+from .multi_head import KVCache, MultiHeadSelfAttention
+from .transformer import TransformerBlock
 
 __all__ = ["FORTUNE_DIR", "FORTUNE_FILES", "load_fortunes", "CharTokenizer", "split_quotes",
-           "GPTConfig", "KVCache", "CausalSelfAttention", "GPT", "sample_next_token", "generate",
-           "get_batch", "evaluate", "train_gpt", "ngram_baseline"]
+           "GPTConfig", "KVCache", "GPT", "sample_next_token", "generate",
+           "get_batch", "evaluate", "train_gpt", "clip_gradients", "ngram_baseline"]
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 # Every text file of Debian's `fortunes` package except `ascii-art` (pictures, not language).
@@ -112,89 +111,21 @@ class CharTokenizer:
 
 @dataclass
 class GPTConfig:
-    """Sizes of :class:`GPT` (defaults: nanoGPT's CPU character-level recipe)."""
+    """Sizes of :class:`GPT` (defaults: nanoGPT's CPU character-level recipe).
+
+    ``n_head`` is accepted as the old name of ``num_heads``.
+    """
 
     vocab_size: int
     block_size: int = 64  # longest context, in tokens
     n_layer: int = 4
-    n_head: int = 4
+    num_heads: int = 4
     d_model: int = 128
+    n_head: InitVar[int | None] = None
 
-
-@dataclass
-class KVCache:
-    """Per-layer keys and values of the tokens seen so far.
-
-    ``keys[l]`` and ``values[l]`` have shape ``(batch, n_head, length, d_head)``; empty lists
-    before the first call.
-    """
-
-    keys: list = field(default_factory=list)
-    values: list = field(default_factory=list)
-
-    @property
-    def length(self) -> int:
-        """Number of cached positions."""
-        return 0 if not self.keys else self.keys[0].shape[2]
-
-
-class CausalSelfAttention(nn.Module):
-    """Causal multi-head self-attention with an optional KV cache.
-
-    Uses the course's :func:`split_heads` / :func:`merge_heads`; the attention itself is
-    ``torch.nn.functional.scaled_dot_product_attention`` (fused, fast) or, when the weights are
-    wanted, :func:`attention_course.self_attention.scaled_dot_product_attention` (same maths).
-    """
-
-    def __init__(self, d_model: int, n_head: int):
-        super().__init__()
-        if d_model % n_head:
-            raise ValueError(f"n_head={n_head} must divide d_model={d_model}")
-        self.n_head = n_head
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                need_weights: bool = False):
-        """``x``: ``(batch, n_new, d_model)``, the new positions only when a cache is given.
-
-        Returns:
-            ``(output, weights)``: ``(batch, n_new, d_model)`` and ``(batch, h, n_new, n_total)``
-            or ``None`` when ``need_weights`` is False.
-        """
-        q, k, v = self.qkv(x).split(x.shape[-1], dim=-1)  # 3 x (batch, n_new, d_model)
-        q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))  # (batch, h, n_new, d_head)
-        if cache is not None:
-            if len(cache.keys) > layer:  # append the new keys/values to the stored ones
-                k = torch.cat([cache.keys[layer], k], dim=2)  # (batch, h, n_total, d_head)
-                v = torch.cat([cache.values[layer], v], dim=2)
-                cache.keys[layer], cache.values[layer] = k, v
-            else:
-                cache.keys.append(k)
-                cache.values.append(v)
-        n_new, n_total = q.shape[2], k.shape[2]
-        # new token i sits at absolute position n_total - n_new + i: it may see keys 0..that
-        mask = causal_mask(n_total, x.device)[n_total - n_new:]  # (n_new, n_total)
-        if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask)
-        else:
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None
-        return self.proj(merge_heads(out)), weights
-
-
-class Block(nn.Module):
-    """Pre-norm GPT block: ``x + attn(LN(x))`` then ``x + MLP(LN(x))``."""
-
-    def __init__(self, config: GPTConfig):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(config.d_model), nn.LayerNorm(config.d_model)
-        self.attn = CausalSelfAttention(config.d_model, config.n_head)
-        self.mlp = PositionwiseMLP(config.d_model)
-
-    def forward(self, x, cache=None, layer=0, need_weights=False):
-        a, weights = self.attn(self.ln1(x), cache, layer, need_weights)
-        x = x + a
-        return x + self.mlp(self.ln2(x)), weights
+    def __post_init__(self, n_head):
+        if n_head is not None:
+            self.num_heads = n_head
 
 
 class GPT(nn.Module):
@@ -209,21 +140,43 @@ class GPT(nn.Module):
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
         self.pos_emb = nn.Embedding(config.block_size, config.d_model)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(TransformerBlock(config.d_model, config.num_heads, norm_first=True, bias=True)
+                                    for _ in range(config.n_layer))  # pre-norm, GELU MLP, LayerNorm
         self.ln_f = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # weight tying (Press & Wolf 2017)
         self.apply(self._init)
-        for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
-            if name.endswith(("proj.weight", "fc2.weight")):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer))
+        std = 0.02 / math.sqrt(2 * config.n_layer)
+        with torch.no_grad():  # GPT-2's scaled init of the residual projections W_o and fc2
+            for block in self.blocks:
+                block.attn.W_o.copy_(nn.init.normal_(torch.empty_like(block.attn.W_o), 0.0, std).T)
+                nn.init.normal_(block.mlp.fc2.weight, 0.0, std)
 
     @staticmethod
     def _init(module):
+        """GPT-2's initialisation: normal(0, 0.02) weights, zero biases.
+
+        The attention's ``W_q, W_k, W_v`` are drawn as one ``(3 d_model, d_model)`` matrix and
+        ``W_o`` as one ``(d_model, d_model)``, in ``nn.Linear``'s (out, in) layout, and transposed:
+        the same random numbers, in the same order, as the earlier layout of this GPT (a packed
+        ``qkv`` and a ``proj`` ``nn.Linear``), so a seeded model is the same model. State-dict
+        mapping from that layout: ``attn.qkv.weight = cat([W_q, W_k, W_v], 1).T``,
+        ``attn.qkv.bias = cat([b_q, b_k, b_v])``, ``attn.proj.weight = W_o.T``,
+        ``attn.proj.bias = b_o``.
+        """
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, 0.0, 0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+        if isinstance(module, MultiHeadSelfAttention):
+            d = module.d_model
+            with torch.no_grad():
+                qkv = nn.init.normal_(torch.empty(3 * d, d), 0.0, 0.02)  # (3 d_model, d_model)
+                for W, rows in zip((module.W_q, module.W_k, module.W_v), qkv.split(d)):
+                    W.copy_(rows.T)
+                module.W_o.copy_(nn.init.normal_(torch.empty(d, d), 0.0, 0.02).T)
+                for b in (module.b_q, module.b_k, module.b_v, module.b_o):
+                    b.zero_()
 
     def num_parameters(self) -> int:
         """Number of trainable numbers (the tied embedding counted once)."""
@@ -256,7 +209,7 @@ class GPT(nn.Module):
         x = self.tok_emb(idx) + self.pos_emb(positions)  # (batch, n, d_model)
         all_weights = []
         for layer, block in enumerate(self.blocks):
-            x, weights = block(x, cache, layer, need_weights)
+            x, weights = block(x, cache=cache, layer=layer, causal=True, need_weights=need_weights)
             all_weights.append(weights)
         logits = self.head(self.ln_f(x))  # (batch, n, vocab)
         loss = None
@@ -412,6 +365,38 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
     return history
 
 
+def clip_gradients(model: GPT, max_norm: float = 1.0) -> torch.Tensor:
+    """``clip_grad_norm_``, with the norm summed over GPT-2's grouping of the attention's parameters.
+
+    Scaling every gradient by ``min(1, max_norm / norm)`` does not depend on how the numbers are
+    grouped into tensors, but the float rounding of the total norm does. The attention used to be a
+    packed ``qkv`` and a ``proj`` ``nn.Linear``; this sums the norm over those same tensors
+    (``cat([W_q, W_k, W_v], 1).T``, ``cat([b_q, b_k, b_v])``, ``W_o.T``, ``b_o``), in the same order,
+    so that training gives the same model, to the last bit, as before the package had one attention.
+
+    Returns:
+        The total gradient norm before clipping.
+    """
+    params = dict(model.named_parameters())
+    grouped, done = [], set()
+    for name, p in params.items():
+        if name in done or p.grad is None:
+            continue
+        if name.endswith("attn.W_q"):
+            prefix = name[: -len("W_q")]
+            g = {k: params[prefix + k].grad for k in ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")}
+            grouped += [torch.cat([g["W_q"].T, g["W_k"].T, g["W_v"].T]), torch.cat([g["b_q"], g["b_k"], g["b_v"]]),
+                        g["W_o"].T.contiguous(), g["b_o"]]
+            done |= {prefix + k for k in g}
+        else:
+            grouped.append(p.grad)
+    if not hasattr(torch.nn.utils, "get_total_norm"):  # PyTorch < 2.6: the plain grouping
+        return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    total = torch.nn.utils.get_total_norm(grouped)
+    torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total)
+    return total
+
+
 def _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval_windows, optimizer,
                 rate, generator, history, bar):
     seconds = 0.0
@@ -429,7 +414,7 @@ def _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval
         _, loss = model(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        clip_gradients(model, 1.0)
         optimizer.step()
         seconds += time.perf_counter() - start
         history["seconds"] = seconds

@@ -52,41 +52,61 @@ class PositionwiseMLP(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """Encoder-style block: self-attention and MLP, residuals, LayerNorm (pre- or post-norm).
+    """The package's one Transformer block: self-attention and MLP, each in a residual with a norm.
+
+    Used by the chapters (encoder block, §6.1) and by the GPT (:mod:`attention_course.gpt`, pre-norm,
+    causal, with biases and a KV cache). The 2025 pieces of §6.9 are options: RMSNorm instead of
+    LayerNorm, SwiGLU instead of the GELU MLP.
 
     Args:
         d_model: width.
         num_heads: attention heads; must divide ``d_model``.
-        d_ff: MLP hidden width (default ``4 * d_model``).
+        d_ff: MLP hidden width (default ``4 * d_model``; SwiGLU: ``8/3 d_model`` rounded up to 64).
         norm_first: True for pre-norm (GPT-2), False for post-norm (2017 paper).
-        activation: MLP activation, ``"gelu"`` or ``"relu"``.
+        activation: MLP, ``"gelu"`` or ``"relu"`` (:class:`PositionwiseMLP`) or ``"swiglu"``
+            (:class:`attention_course.modern.SwiGLU`).
+        norm: ``"layer"`` (LayerNorm) or ``"rms"`` (:class:`attention_course.modern.RMSNorm`).
+        bias: biases in the attention's projections (GPT-2 has them).
 
     Raises:
-        ValueError: if ``num_heads`` does not divide ``d_model``.
+        ValueError: if ``num_heads`` does not divide ``d_model``, or for an unknown ``norm`` or
+            ``activation``.
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int | None = None, norm_first: bool = True,
-                 activation: str = "gelu"):
+                 activation: str = "gelu", norm: str = "layer", bias: bool = False):
         super().__init__()
-        self.norm_first = norm_first
-        self.attn = MultiHeadSelfAttention(d_model, num_heads)
-        self.mlp = PositionwiseMLP(d_model, d_ff, activation)
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        from .modern import RMSNorm, SwiGLU
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+        if norm not in ("layer", "rms"):
+            raise ValueError(f"norm must be 'layer' or 'rms'; got {norm!r}")
+        self.norm_first = norm_first
+        Norm = nn.LayerNorm if norm == "layer" else RMSNorm
+        self.ln1, self.ln2 = Norm(d_model), Norm(d_model)
+        self.attn = MultiHeadSelfAttention(d_model, num_heads, bias=bias)
+        self.mlp = SwiGLU(d_model, d_ff) if activation == "swiglu" else PositionwiseMLP(d_model, d_ff, activation)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache=None, layer: int = 0,
+                causal: bool = False, need_weights: bool = True):
         """``x``: ``(batch, seq_len, d_model)``; ``mask``: bool, True = may attend.
 
+        Args:
+            cache, layer, causal, need_weights: passed to the attention
+                (:func:`attention_course.multi_head.multi_head_attention`).
+
         Returns:
-            ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len)``.
+            ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len_k)``
+            (``None`` when ``need_weights`` is False).
         """
         if x.dim() != 3 or x.shape[-1] != self.attn.d_model:
             raise ValueError(f"x must be (batch, seq_len, {self.attn.d_model}); got {tuple(x.shape)}")
+        options = dict(cache=cache, layer=layer, causal=causal, need_weights=need_weights)
         if self.norm_first:  # x + Sublayer(LN(x))
-            a, weights = self.attn(self.ln1(x), mask)
+            a, weights = self.attn(self.ln1(x), mask, **options)
             x = x + a
             x = x + self.mlp(self.ln2(x))
         else:  # LN(x + Sublayer(x))
-            a, weights = self.attn(x, mask)
+            a, weights = self.attn(x, mask, **options)
             x = self.ln1(x + a)
             x = self.ln2(x + self.mlp(x))
         return x, weights

@@ -25,8 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .multi_head import merge_heads
-from .self_attention import causal_mask, scaled_dot_product_attention
+from .multi_head import multi_head_attention
 
 __all__ = ["rms_norm", "RMSNorm", "rope_frequencies", "rope_cos_sin", "rotate_half", "apply_rope",
            "repeat_kv", "grouped_query_attention", "GroupedQueryAttention", "SwiGLU",
@@ -154,11 +153,6 @@ def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x if groups == 1 else x.repeat_interleave(groups, dim=1)
 
 
-def _heads(x: torch.Tensor, n: int, head_dim: int) -> torch.Tensor:
-    batch, seq_len, _ = x.shape
-    return x.reshape(batch, seq_len, n, head_dim).transpose(1, 2)  # (batch, n, seq_len, head_dim)
-
-
 def grouped_query_attention(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor,
                             W_o: torch.Tensor, num_heads: int, num_kv_heads: int,
                             positions: torch.Tensor | None = None, rope_base: float | None = 10000.0,
@@ -166,8 +160,11 @@ def grouped_query_attention(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tenso
     """Causal grouped-query self-attention with rotary positions (Ainslie et al. 2023; Su et al. 2021).
 
     ``num_heads`` query heads, ``num_kv_heads`` key/value heads; query head ``h`` attends with
-    key/value head ``h // (num_heads // num_kv_heads)``. ``num_kv_heads == num_heads`` is ordinary
-    multi-head attention, ``num_kv_heads == 1`` multi-query attention (Shazeer 2019).
+    key/value head ``h // (num_heads // num_kv_heads)`` (:func:`repeat_kv`). ``num_kv_heads ==
+    num_heads`` is ordinary multi-head attention, ``num_kv_heads == 1`` multi-query attention
+    (Shazeer 2019). It is the package's one multi-head attention,
+    :func:`attention_course.multi_head.multi_head_attention`, with grouped heads, RoPE tables and
+    the causal mask.
 
     Args:
         x: ``(batch, seq_len, d_model)``.
@@ -177,8 +174,8 @@ def grouped_query_attention(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tenso
         num_heads, num_kv_heads: ``num_kv_heads`` must divide ``num_heads``.
         positions: int ``(seq_len,)`` absolute positions (default ``0 .. seq_len-1``).
         rope_base: RoPE's base; ``None`` for no rotation.
-        mask: bool, True = may attend, broadcastable to ``(batch, num_heads, seq_len, seq_len)``;
-            default the causal mask.
+        mask: optional extra bool mask, True = may attend, broadcastable to
+            ``(batch, num_heads, seq_len, seq_len)``; the causal mask is always applied.
 
     Returns:
         ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, num_heads, seq_len, seq_len)``.
@@ -188,32 +185,16 @@ def grouped_query_attention(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tenso
     """
     if x.dim() != 3:
         raise ValueError(f"x must be (batch, seq_len, d_model); got shape {tuple(x.shape)}")
-    d_model = x.shape[-1]
-    if num_kv_heads < 1 or num_heads % num_kv_heads or W_q.shape[-1] % num_heads:
-        raise ValueError(f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}, and num_heads "
-                         f"must divide W_q's {W_q.shape[-1]} columns")
-    head_dim = W_q.shape[-1] // num_heads
-    want = {"W_q": (d_model, num_heads * head_dim), "W_k": (d_model, num_kv_heads * head_dim),
-            "W_v": (d_model, num_kv_heads * head_dim), "W_o": (num_heads * head_dim, d_model)}
-    for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v), ("W_o", W_o)):
-        if tuple(W.shape) != want[name]:
-            raise ValueError(f"{name} must be {want[name]} (d_model={d_model}, num_heads={num_heads}, "
-                             f"num_kv_heads={num_kv_heads}, head_dim={head_dim}); got {tuple(W.shape)}")
-    seq_len = x.shape[1]
-    q = _heads(x @ W_q, num_heads, head_dim)  # (batch, num_heads, seq_len, head_dim)
-    k = _heads(x @ W_k, num_kv_heads, head_dim)  # (batch, num_kv_heads, seq_len, head_dim)
-    v = _heads(x @ W_v, num_kv_heads, head_dim)  # (batch, num_kv_heads, seq_len, head_dim)
+    rope = None
     if rope_base is not None:
+        if num_heads < 1 or W_q.shape[-1] % num_heads:
+            raise ValueError(f"num_heads={num_heads} must divide W_q's {W_q.shape[-1]} columns")
         if positions is None:
-            positions = torch.arange(seq_len, device=x.device)
-        cos, sin = rope_cos_sin(positions, head_dim, rope_base)  # (seq_len, head_dim)
-        q, k = apply_rope(q, cos.to(x.dtype), sin.to(x.dtype)), apply_rope(k, cos.to(x.dtype), sin.to(x.dtype))
-    groups = num_heads // num_kv_heads
-    k, v = repeat_kv(k, groups), repeat_kv(v, groups)  # (batch, num_heads, seq_len, head_dim)
-    if mask is None:
-        mask = causal_mask(seq_len, x.device)
-    heads, weights = scaled_dot_product_attention(q, k, v, mask)  # (batch, num_heads, seq_len, head_dim)
-    return merge_heads(heads) @ W_o, weights
+            positions = torch.arange(x.shape[1], device=x.device)
+        cos, sin = rope_cos_sin(positions, W_q.shape[-1] // num_heads, rope_base)  # (seq_len, head_dim)
+        rope = (cos.to(x.dtype), sin.to(x.dtype))
+    return multi_head_attention(x, W_q, W_k, W_v, W_o, num_heads, mask, num_kv_heads=num_kv_heads,
+                                rope=rope, causal=True)
 
 
 class GroupedQueryAttention(nn.Module):

@@ -93,10 +93,11 @@ def _affine(Z: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.T
 def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor,
                          W_o: torch.Tensor, num_heads: int, mask: torch.Tensor | None = None,
                          memory: torch.Tensor | None = None, *, biases=None, cache: KVCache | None = None,
-                         layer: int = 0, causal: bool = False, need_weights: bool = True):
+                         layer: int = 0, causal: bool = False, need_weights: bool = True,
+                         num_kv_heads: int | None = None, rope=None):
     """Multi-head attention with the heads' projections packed in one matrix each.
 
-    Project (``X W_q`` etc., each ``(d_model, d_model)``), split into heads, attend in
+    Project (``X W_q`` etc., each ``(d_model, d_model)`` unless grouped), split into heads, attend in
     parallel, concatenate, multiply by ``W_o``. With ``memory`` given, keys and values
     come from it (encoder-decoder "cross" attention); otherwise from ``X`` (self-attention),
     and the three projections are one product ``X [W_q | W_k | W_v]``.
@@ -114,6 +115,12 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
             positions ``0 .. t_before + i``.
         need_weights: False uses PyTorch's fused ``F.scaled_dot_product_attention`` (same maths,
             faster) and returns ``None`` for the weights.
+        num_kv_heads: grouped-query attention (Ainslie et al. 2023; Chapter 6, §6.9): ``g`` key/value
+            heads shared by groups of ``num_heads / g`` query heads; then ``W_k, W_v`` are
+            ``(d_model, g * d_k)`` and the cache holds ``g`` heads. Default: ``num_heads``.
+        rope: optional ``(cos, sin)`` tables ``(seq_len, d_k)`` of the new positions
+            (:func:`attention_course.modern.rope_cos_sin`): queries and keys are rotated before the
+            scores (Su et al. 2021).
 
     Returns:
         ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len_k)``
@@ -123,31 +130,48 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
         ValueError: if the weight or bias shapes do not match ``d_model`` or the mask does not fit.
     """
     d_model = X.shape[-1]
+    num_kv_heads = num_kv_heads or num_heads
+    if num_heads < 1 or num_heads % num_kv_heads or W_q.shape[-1] % num_heads:
+        raise ValueError(f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}, and num_heads must "
+                         f"divide W_q's {W_q.shape[-1]} columns")
+    d_k = W_q.shape[-1] // num_heads
+    want = {"W_q": (d_model, num_heads * d_k), "W_k": (d_model, num_kv_heads * d_k),
+            "W_v": (d_model, num_kv_heads * d_k), "W_o": (num_heads * d_k, d_model)}
     for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v), ("W_o", W_o)):
-        if tuple(W.shape) != (d_model, d_model):
-            raise ValueError(f"{name} must be (d_model, d_model) = ({d_model}, {d_model}); got {tuple(W.shape)}")
+        if tuple(W.shape) != want[name]:
+            raise ValueError(f"{name} must be {want[name]} (d_model={d_model}, num_heads={num_heads}, "
+                             f"num_kv_heads={num_kv_heads}, d_k={d_k}); got {tuple(W.shape)}")
     b_q, b_k, b_v, b_o = (None,) * 4 if biases is None else biases
-    if biases is not None and any(tuple(b.shape) != (d_model,) for b in biases):
-        raise ValueError(f"biases must be four (d_model,) = ({d_model},) vectors; got "
+    if biases is not None and [tuple(b.shape) for b in biases] != [(W.shape[1],) for W in (W_q, W_k, W_v, W_o)]:
+        raise ValueError(f"biases must match the columns of W_q, W_k, W_v, W_o; got "
                          f"{[tuple(b.shape) for b in biases]}")
 
     def packed(*bs):  # several biases side by side, or None
         return None if bs[0] is None else torch.cat(bs)
 
+    widths = [num_heads * d_k, num_kv_heads * d_k, num_kv_heads * d_k]
     if memory is None:  # self-attention: Q, K and V from one product
-        Q, K, V = _affine(X, torch.cat([W_q, W_k, W_v], dim=1), packed(b_q, b_k, b_v)).split(d_model, dim=-1)
+        Q, K, V = _affine(X, torch.cat([W_q, W_k, W_v], dim=1), packed(b_q, b_k, b_v)).split(widths, dim=-1)
     else:
         Q = _affine(X, W_q, b_q)
-        K, V = _affine(memory, torch.cat([W_k, W_v], dim=1), packed(b_k, b_v)).split(d_model, dim=-1)
+        K, V = _affine(memory, torch.cat([W_k, W_v], dim=1), packed(b_k, b_v)).split(widths[1:], dim=-1)
     Q = split_heads(Q, num_heads)  # (batch, h, seq_len, d_k)
-    K = split_heads(K, num_heads)  # (batch, h, seq_len_k, d_k)
-    V = split_heads(V, num_heads)  # (batch, h, seq_len_k, d_k)
+    K = split_heads(K, num_kv_heads)  # (batch, g, seq_len_k, d_k)
+    V = split_heads(V, num_kv_heads)  # (batch, g, seq_len_k, d_k)
+    if rope is not None:
+        from .modern import apply_rope
+
+        Q, K = apply_rope(Q, *rope), apply_rope(K, *rope)
     if cache is not None:
         K, V = cache.extend(layer, K, V)  # (batch, h, n_total, d_k)
     if causal:
         n_new, n_total = Q.shape[2], K.shape[2]
         allowed = causal_mask(n_total, X.device)[n_total - n_new:]  # (n_new, n_total)
         mask = allowed if mask is None else mask & allowed
+    if num_kv_heads != num_heads:  # each key/value head serves num_heads / g query heads
+        from .modern import repeat_kv
+
+        K, V = repeat_kv(K, num_heads // num_kv_heads), repeat_kv(V, num_heads // num_kv_heads)
     if need_weights:
         heads, weights = scaled_dot_product_attention(Q, K, V, mask)  # (batch, h, seq_len, d_k)
     else:

@@ -155,6 +155,8 @@ def transformer_block(x: torch.Tensor, params: dict, mask: torch.Tensor | None =
                       norm_first: bool = True) -> torch.Tensor:
     """Functional Transformer block (the exercise's reference), GELU MLP, LayerNorm eps 1e-5.
 
+    :class:`TransformerBlock` run with the weights given in ``params`` (``torch.func.functional_call``).
+
     Args:
         x: ``(batch, seq_len, d_model)``.
         params: ``num_heads``; ``W_q, W_k, W_v, W_o`` ``(d_model, d_model)`` (row-vector
@@ -169,30 +171,21 @@ def transformer_block(x: torch.Tensor, params: dict, mask: torch.Tensor | None =
     Raises:
         KeyError: naming a missing parameter.
     """
-    from .multi_head import multi_head_attention
-
     needed = ["num_heads", "W_q", "W_k", "W_v", "W_o", "ln1_weight", "ln1_bias", "ln2_weight",
               "ln2_bias", "W_1", "b_1", "W_2", "b_2"]
     missing = [k for k in needed if k not in params]
     if missing:
         raise KeyError(f"transformer_block: params lacks {missing}")
     p = params
-    d = x.shape[-1]
-
-    def ln(z, i):
-        return F.layer_norm(z, (d,), p[f"ln{i}_weight"], p[f"ln{i}_bias"], 1e-5)
-
-    def attn(z):
-        return multi_head_attention(z, p["W_q"], p["W_k"], p["W_v"], p["W_o"], p["num_heads"], mask)[0]
-
-    def mlp(z):
-        return F.gelu(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
-
-    if norm_first:
-        x = x + attn(ln(x, 1))
-        return x + mlp(ln(x, 2))
-    x = ln(x + attn(x), 1)
-    return ln(x + mlp(x), 2)
+    # Not a second block: TransformerBlock itself, built without memory or random numbers (on the
+    # "meta" device) and run with these weights (nn.Linear stores W_1, W_2 transposed).
+    with torch.device("meta"):
+        block = TransformerBlock(x.shape[-1], p["num_heads"], p["W_1"].shape[1], norm_first=norm_first)
+    weights = {"attn.W_q": p["W_q"], "attn.W_k": p["W_k"], "attn.W_v": p["W_v"], "attn.W_o": p["W_o"],
+               "ln1.weight": p["ln1_weight"], "ln1.bias": p["ln1_bias"], "ln2.weight": p["ln2_weight"],
+               "ln2.bias": p["ln2_bias"], "mlp.fc1.weight": p["W_1"].T, "mlp.fc1.bias": p["b_1"],
+               "mlp.fc2.weight": p["W_2"].T, "mlp.fc2.bias": p["b_2"]}
+    return torch.func.functional_call(block, weights, (x, mask))[0]
 
 
 def params_from_block(block: TransformerBlock) -> dict:

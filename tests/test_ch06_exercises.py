@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from course_tools import ROOT, ExerciseNotebook, course_imports
+from course_tools import INTERLEAVED_ROPE, ROOT, ExerciseNotebook, course_imports, rope_source
 
 NOTEBOOK = ROOT / "solutions" / "ch06_attention_and_llms" / "attention_and_llms.ipynb"
 CELLS = ExerciseNotebook(NOTEBOOK).sources  # grade_id -> source
@@ -154,17 +154,6 @@ def test_sampling_check_catches(name):
         run_check("test_sample_next_token", SAMPLE_BODY.replace("BODY", SAMPLE_MUTANTS[name]))
 
 
-ROPE_BODY = '''
-def apply_rope(x, positions, base=10000.0):
-    d = x.shape[-1]
-    theta = BASE ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    angles = POSITIONS.to(torch.float64)[:, None] * theta
-    angles = torch.cat([angles, angles], dim=-1)
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    x1, x2 = x[..., : d // 2], x[..., d // 2:]
-    return ROTATED
-'''
-GOOD_ROPE = {"BASE": "base", "POSITIONS": "positions", "ROTATED": "x * cos + torch.cat([-x2, x1], dim=-1) * sin"}
 ROPE_MUTANTS = {
     "pairs rotated the wrong way": {"ROTATED": "x * cos + torch.cat([x2, -x1], dim=-1) * sin"},
     "rotated by minus the angle": {"POSITIONS": "-positions"},
@@ -175,22 +164,8 @@ ROPE_MUTANTS = {
     "cos and sin swapped": {"ROTATED": "x * sin + torch.cat([-x2, x1], dim=-1) * cos"},
     "nothing rotated": {"ROTATED": "x"},
 }
-INTERLEAVED_ROPE = '''
-def apply_rope(x, positions, base=10000.0):
-    d = x.shape[-1]
-    theta = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    angles = positions.to(torch.float64)[:, None] * theta
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    a, b = x[..., 0::2], x[..., 1::2]
-    return torch.stack([a * cos - b * sin, b * cos + a * sin], dim=-1).flatten(-2)
-'''
-
-
 def rope(**change):
-    body = ROPE_BODY
-    for key, value in {**GOOD_ROPE, **change}.items():
-        body = body.replace(key, value)
-    return body
+    return rope_source(**change)
 
 
 ROPE_ATTENTION_BODY = '''

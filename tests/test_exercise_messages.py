@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from course_tools import ROOT, ExerciseNotebook
+from course_tools import INTERLEAVED_ROPE, ROOT, ExerciseNotebook, rope_source
 
 NOTEBOOKS = {
     "ch01": "ch01_origin/origin.ipynb",
@@ -616,31 +616,9 @@ def sampler(body):
 
 GOOD_DRAW = "torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)"
 
-ROPE = """
-    def apply_rope(x, positions, base=10000.0):
-        d = x.shape[-1]
-        theta = BASE ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-        angles = POSITIONS.to(torch.float64)[:, None] * theta
-        angles = torch.cat([angles, angles], dim=-1)
-        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-        x1, x2 = x[..., : d // 2], x[..., d // 2:]
-        return ROTATED
-"""
-
-
 def rope(base="base", positions="positions", rotated="x * cos + torch.cat([-x2, x1], dim=-1) * sin"):
-    return ROPE.replace("BASE", base).replace("POSITIONS", positions).replace("ROTATED", rotated)
+    return textwrap.indent(rope_source(BASE=base, POSITIONS=positions, ROTATED=rotated), "    ")
 
-
-INTERLEAVED = """
-    def apply_rope(x, positions, base=10000.0):
-        d = x.shape[-1]
-        theta = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-        angles = positions.to(torch.float64)[:, None] * theta
-        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-        a, b = x[..., 0::2], x[..., 1::2]
-        return torch.stack([a * cos - b * sin, b * cos + a * sin], dim=-1).flatten(-2)
-"""
 
 ROPE_ATTENTION = """
     def rope_attention(q, k, v, positions, base=10000.0):
@@ -709,7 +687,7 @@ WRONG["ch06"] = {
         f"if temperature == 0:\n            return logits.argmax(0)\n        return {GOOD_DRAW}[:, 0]"), ("(2,)",)),
     "RoPE: pairs rotated the wrong way": ("test_apply_rope", rope(
         rotated="x * cos + torch.cat([x2, -x1], dim=-1) * sin"), ("wrong way",)),
-    "RoPE: interleaved pairs (2i, 2i+1) instead of the halves": ("test_apply_rope", INTERLEAVED,
+    "RoPE: interleaved pairs (2i, 2i+1) instead of the halves": ("test_apply_rope", INTERLEAVED_ROPE,
                                                                  ("neighbouring", "halves")),
     "RoPE: base 10000 whatever the argument": ("test_apply_rope", rope(base="10000.0"),
                                                ("wrong frequency base", "100.0")),

@@ -86,8 +86,8 @@ def merge_heads(X: torch.Tensor) -> torch.Tensor:
 
 
 def _affine(Z: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """``Z @ W + b`` (row convention), as ``F.linear`` computes it."""
-    return F.linear(Z, W.T, b)
+    """``Z @ W + b`` (row convention); with a bias as ``F.linear`` computes it."""
+    return Z @ W if b is None else F.linear(Z, W.T, b)
 
 
 def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor,
@@ -99,8 +99,8 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
 
     Project (``X W_q`` etc., each ``(d_model, d_model)`` unless grouped), split into heads, attend in
     parallel, concatenate, multiply by ``W_o``. With ``memory`` given, keys and values
-    come from it (encoder-decoder "cross" attention); otherwise from ``X`` (self-attention),
-    and the three projections are one product ``X [W_q | W_k | W_v]``.
+    come from it (encoder-decoder "cross" attention); otherwise from ``X`` (self-attention). With
+    biases (the GPT), the three projections are one product ``X [W_q | W_k | W_v] + b`` as in GPT-2.
 
     Args:
         X: ``(batch, seq_len, d_model)``; with a ``cache``, only the new positions.
@@ -149,12 +149,12 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
     def packed(*bs):  # several biases side by side, or None
         return None if bs[0] is None else torch.cat(bs)
 
-    widths = [num_heads * d_k, num_kv_heads * d_k, num_kv_heads * d_k]
-    if memory is None:  # self-attention: Q, K and V from one product
+    if memory is None and biases is not None:  # GPT-2's layout: Q, K and V from one product
+        widths = [num_heads * d_k, num_kv_heads * d_k, num_kv_heads * d_k]
         Q, K, V = _affine(X, torch.cat([W_q, W_k, W_v], dim=1), packed(b_q, b_k, b_v)).split(widths, dim=-1)
-    else:
-        Q = _affine(X, W_q, b_q)
-        K, V = _affine(memory, torch.cat([W_k, W_v], dim=1), packed(b_k, b_v)).split(widths[1:], dim=-1)
+    else:  # one product each (the same numbers up to float rounding; each layout keeps its own history)
+        source = X if memory is None else memory  # cross-attention: keys and values from the memory
+        Q, K, V = _affine(X, W_q, b_q), _affine(source, W_k, b_k), _affine(source, W_v, b_v)
     Q = split_heads(Q, num_heads)  # (batch, h, seq_len, d_k)
     K = split_heads(K, num_kv_heads)  # (batch, g, seq_len_k, d_k)
     V = split_heads(V, num_kv_heads)  # (batch, g, seq_len_k, d_k)

@@ -71,8 +71,11 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
     mask = _check_mask(mask, scores)
     if mask is None:
         return torch.softmax(scores, dim=-1)
-    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-    return weights.masked_fill(~mask, 0.0)  # exact zeros; a row with nothing allowed: 0, not NaN
+    scores = scores.masked_fill(~mask, float("-inf"))  # a copy; the unmasked scores can be freed
+    weights = torch.softmax(scores, dim=-1)  # exactly 0 where masked
+    if not bool(mask.any(dim=-1).all()):  # a row with nothing allowed is all NaN: make it 0
+        weights = weights.masked_fill(~mask, 0.0)
+    return weights
 
 
 def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
@@ -99,8 +102,8 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
             f"expected Q (..., n_q, d_k), K (..., n_k, d_k), V (..., n_k, d_v); got Q {tuple(Q.shape)}, "
             f"K {tuple(K.shape)}, V {tuple(V.shape)}"
         )
-    scores = Q @ K.transpose(-2, -1) / math.sqrt(K.shape[-1])  # (..., n_q, n_k)
-    weights = masked_softmax(scores, mask)  # over the keys; 0 where masked
+    # scores (..., n_q, n_k), passed without keeping a name, so that only one n x n copy lives at a time
+    weights = masked_softmax(Q @ K.transpose(-2, -1) / math.sqrt(K.shape[-1]), mask)  # over the keys
     return weights @ V, weights
 
 

@@ -13,7 +13,7 @@ TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40)
 def tiny():
     torch.manual_seed(0)
     tok = CharTokenizer(TEXT)
-    model = GPT(GPTConfig(tok.vocab_size, block_size=16, n_layer=2, n_head=2, d_model=32))
+    model = GPT(GPTConfig(tok.vocab_size, block_size=16, n_layer=2, num_heads=2, d_model=32))
     return tok, model
 
 

@@ -5,10 +5,20 @@ import contextlib
 import os
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["seed_everything", "in_colab", "torch_threads"]
+__all__ = ["seed_everything", "in_colab", "torch_threads", "cache_root"]
+
+
+def cache_root() -> Path:
+    """Where trained models and converted checkpoints are kept between runs.
+
+    ``$ATTENTION_COURSE_CACHE`` if set, else ``~/.cache/attention_course``: outside the
+    repository, so a clone stays clean and a fresh runtime (Colab) simply trains again.
+    """
+    return Path(os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course")
 
 
 def in_colab() -> bool:

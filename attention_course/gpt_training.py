@@ -6,12 +6,16 @@ what a loss means.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
+import os
 import time
 
 import torch
 
-from .env import torch_threads
+from .env import cache_root, torch_threads
 from .gpt import GPT
 
 __all__ = ["get_batch", "evaluate", "train_gpt", "clip_gradients", "ngram_baseline"]
@@ -54,17 +58,37 @@ def _evaluate(model, data, max_windows, batch_size):
 def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, steps: int = 2000,
               batch_size: int = 12, lr: float = 1e-3, min_lr: float = 1e-4, warmup: int = 100,
               eval_every: int = 250, eval_windows: int = 200, seed: int = 0,
-              progress: bool = True) -> dict:
+              progress: bool = True, use_cache: bool = True) -> dict:
     """Train with AdamW and a warm-up + cosine learning-rate schedule (nanoGPT's CPU recipe).
 
     A fixed number of ``steps`` (not a time budget), so the result does not depend on the
-    machine's load.
+    machine's load. Training is deterministic (seeded batches, one thread), so the trained weights
+    are cached under ``cache_root()/gpt``, keyed by the model's configuration and initial weights,
+    the data, every argument here, the torch version and the thread count: a second run loads
+    exactly what retraining would produce (and the global random state training left behind).
+
+    Args:
+        model: the GPT to train in place (its initial weights are part of the cache key).
+        train_data, val_data: token ids ``(n,)``.
+        use_cache: read and write the cache.
 
     Returns:
         ``history``: ``step``, ``train_loss``, ``val_loss`` (lists, every ``eval_every`` steps,
-        on the first ``eval_windows`` windows of each set), ``seconds`` (training time only).
+        on the first ``eval_windows`` windows of each set), ``seconds`` (training time only, of the
+        run that trained it), ``cached`` (True when loaded from the cache).
     """
     from tqdm.auto import tqdm
+
+    settings = dict(steps=steps, batch_size=batch_size, lr=lr, min_lr=min_lr, warmup=warmup, eval_every=eval_every,
+                    eval_windows=eval_windows, seed=seed)
+    with torch_threads():
+        path = cache_root() / "gpt" / f"gpt-{_cache_key(model, train_data, val_data, settings)}.pt"
+    if use_cache and path.is_file():
+        stored = torch.load(path, weights_only=False)
+        model.load_state_dict(stored["state"])
+        torch.set_rng_state(stored["rng_state"])
+        model.eval()
+        return {**stored["history"], "cached": True}
 
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
@@ -77,7 +101,6 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
 
     history = {"step": [], "train_loss": [], "val_loss": [], "seconds": 0.0}
     bar = tqdm(range(steps), desc="training", disable=not progress)
-    seconds = 0.0
     with torch_threads():
         _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval_windows,
                     optimizer, rate, generator, history, bar)
@@ -86,7 +109,23 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
     history["train_loss"].append(evaluate(model, train_data, eval_windows))
     history["val_loss"].append(evaluate(model, val_data, eval_windows))
     model.eval()
-    return history
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"state": model.state_dict(), "history": history, "rng_state": torch.get_rng_state()}, tmp)
+        tmp.replace(path)
+    return {**history, "cached": False}
+
+
+def _cache_key(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, settings: dict) -> str:
+    """What the trained weights depend on, hashed (call inside the thread setting training uses)."""
+    digest = hashlib.sha256()
+    for tensor in [*model.state_dict().values(), train_data, val_data]:
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    text = json.dumps({"config": dataclasses.asdict(model.config), "tensors": digest.hexdigest(), **settings,
+                       "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(), "version": 1},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def clip_gradients(model: GPT, max_norm: float = 1.0) -> torch.Tensor:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .env import torch_threads
+from .env import cache_root, torch_threads
 from .seq2seq import ModelConfig, _Seq2Seq, build_model
 
 __all__ = ["encode_batch", "batches", "cache_dir", "TrainResult", "train_model", "translate"]
@@ -55,8 +55,7 @@ def batches(n_items: int, lengths, batch_size: int, rng: np.random.Generator):
 
 def cache_dir() -> Path:
     """``$ATTENTION_COURSE_CACHE`` or ``~/.cache/attention_course/seq2seq`` (outside the repository)."""
-    root = os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course"
-    return Path(root) / "seq2seq"
+    return cache_root() / "seq2seq"
 
 
 @dataclass

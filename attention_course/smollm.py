@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .env import cache_root
 from .pretrained import WordAttention, model_attentions
 
 __all__ = ["SMOLLM_PACKAGE", "smollm_gguf_path", "smollm_cache_dir", "load_smollm",
@@ -60,8 +61,7 @@ def smollm_gguf_path() -> Path:
 
 def smollm_cache_dir() -> Path:
     """Where the converted model is kept: ``$ATTENTION_COURSE_CACHE`` or ``~/.cache/attention_course``."""
-    root = os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course"
-    return Path(root) / CACHE_NAME
+    return cache_root() / CACHE_NAME
 
 
 def _quiet_transformers():

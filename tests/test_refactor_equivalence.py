@@ -143,7 +143,7 @@ def outputs():
     logits, loss, weights = model(idx, idx.roll(-1, 1), need_weights=True)
     out["gpt_init_logits"] = stats(logits); out["gpt_init_loss"] = float(loss.detach()); out["gpt_weights"] = stats(weights)
     data = torch.arange(400).remainder(17) * 7 % 20
-    hist = gpt.train_gpt(model, data, data, steps=12, batch_size=4, lr=3e-3, eval_every=6, eval_windows=5, progress=False)
+    hist = gpt.train_gpt(model, data, data, steps=12, batch_size=4, lr=3e-3, eval_every=6, eval_windows=5, progress=False, use_cache=False)
     out["gpt_train_loss"] = hist["train_loss"]; out["gpt_val_loss"] = hist["val_loss"]
     logits, _ = model(idx)
     out["gpt_trained_logits"] = stats(logits)

@@ -138,6 +138,7 @@ def test_models_shapes_and_padding_independence(attention, gen):
     assert torch.allclose(alone, logits[:1, : alone.shape[1]], atol=1e-5)
 
 
+@pytest.mark.slow  # trains or generates for tens of seconds: not in the contributor tier
 @pytest.mark.parametrize("attention", [True, False])
 def test_tiny_overfit_and_translate(attention, tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))

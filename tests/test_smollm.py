@@ -55,6 +55,7 @@ def test_a_head_links_it_to_animal(animal):
     assert (best["layer"], best["head"]) == (13, 8)
 
 
+@pytest.mark.slow  # trains or generates for tens of seconds: not in the contributor tier
 def test_generation_is_repeatable_text():
     a = smollm.generate_text("Name a colour.", max_new_tokens=8)
     b = smollm.generate_text("Name a colour.", max_new_tokens=8)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Run every test: helper package, notebook freshness and grading, the solution notebooks
 # executed (nbval), the book build with warnings as errors (its execution is the check of
-# book/: each chapter runs once), then the browser tests of the built book. The book build
-# and pytest need nothing from each other, so they run side by side (one core each); the
-# browser tests wait for both. Every tests/test_*.py and tests/browser/test_*.py is
-# collected, new files included.
+# book/: each chapter runs once), and the browser tests of the built book. Two lanes run side
+# by side, one core each, because neither needs the other: pytest in the foreground; the book
+# build followed by the browser tests in the background. Every tests/test_*.py and
+# tests/browser/test_*.py is collected, new files included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
@@ -24,27 +24,32 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
-# The book build runs in the background; both it and pytest always run to the end and both
-# are reported. If this script is interrupted, the build is stopped with it.
-build_log=$(mktemp)
-echo "== book build (-W: warnings fail it), in the background: its log follows pytest's"
-bash scripts/build_book.sh >"$build_log" 2>&1 &
-build_pid=$!
-trap 'pkill -TERM -P "$build_pid" 2>/dev/null || true; kill "$build_pid" 2>/dev/null || true; rm -f "$build_log"' EXIT
+# The background lane: the book build, then the browser tests. Both lanes always run to the
+# end and both are reported; the lane's log is printed after pytest's. If this script is
+# interrupted, the lane (its own process group) is stopped with it.
+book_log=$(mktemp)
+echo "== in the background: the book build (-W: warnings fail it), then the browser tests"
+set -m
+(
+  bash scripts/build_book.sh
+  echo "== browser tests of the built book (offline: only localhost is reachable)"
+  .venv/bin/python -m pytest -p no:cacheprovider tests/browser
+) >"$book_log" 2>&1 &
+book_pid=$!
+set +m
+trap 'kill -TERM -- -"$book_pid" 2>/dev/null || true; rm -f "$book_log"' EXIT
 
 echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
 pytest_status=0
 .venv/bin/python -m pytest -p no:cacheprovider --durations=15 --nbval-lax --nbval-current-env \
   --ignore=tests/browser tests solutions || pytest_status=$?
 
-build_status=0
-wait "$build_pid" || build_status=$?
-echo "== book build log"
-cat "$build_log"
-if [ "$pytest_status" != 0 ] || [ "$build_status" != 0 ]; then
-  echo "!! pytest exited $pytest_status, the book build $build_status" >&2
+book_status=0
+wait "$book_pid" || book_status=$?
+echo "== background lane: book build and browser tests"
+cat "$book_log"
+if [ "$pytest_status" != 0 ] || [ "$book_status" != 0 ]; then
+  echo "!! pytest exited $pytest_status; the book build and browser tests $book_status" >&2
   exit 1
 fi
-
-echo "== browser tests of the built book (offline: only localhost is reachable)"
-.venv/bin/python -m pytest -p no:cacheprovider tests/browser
+echo "== all tests passed"

@@ -214,3 +214,122 @@ def torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads: int, allowed=None, real=N
         return mha(X, X, X, average_attn_weights=False,
                    attn_mask=None if allowed is None else ~allowed,
                    key_padding_mask=None if real is None else ~real)
+
+
+def rope_reference(x, positions, base: float = 10000.0, *, pairing: str = "half", direction: int = 1,
+                   exponent: float = 2.0, swap: bool = False):
+    """Rotary position embedding computed as a complex multiplication: the reference of the RoPE checks.
+
+    Pair ``i`` of a vector at position ``m`` is read as the complex number ``x_a + i x_b`` and
+    multiplied by ``exp(i * direction * m * theta_i)`` with ``theta_i = base^(-exponent * i / d)``.
+    The correct rotation (Su et al. 2021, with LLaMA's "rotate half" pairing) is the default; the
+    keyword arguments produce the typical mistakes, for the checks to recognise them.
+
+    Args:
+        x: ``(..., seq_len, d)`` with ``d`` even.
+        positions: ``(seq_len,)`` integer positions.
+        base: RoPE's base.
+        pairing: ``"half"`` pairs feature ``i`` with ``i + d/2``; ``"interleaved"`` pairs ``2i`` with ``2i+1``.
+        direction: ``1``, or ``-1`` for a rotation the wrong way round.
+        exponent: ``2`` (correct) or ``1`` (``theta_i = base^(-i/d)``, a common slip).
+        swap: use sine where cosine belongs and vice versa.
+
+    Returns:
+        A tensor shaped like ``x`` (its dtype).
+    """
+    import torch
+
+    d = x.shape[-1]
+    half = d // 2
+    xd = x.detach().double()
+    if pairing == "half":
+        a, b = xd[..., :half], xd[..., half:]
+    else:
+        a, b = xd[..., 0::2], xd[..., 1::2]
+    theta = float(base) ** (-exponent * torch.arange(half, dtype=torch.float64) / d)  # (d/2,)
+    angle = direction * torch.as_tensor(positions).double()[:, None] * theta  # (seq_len, d/2)
+    cos, sin = (angle.sin(), angle.cos()) if swap else (angle.cos(), angle.sin())
+    ra, rb = a * cos - b * sin, b * cos + a * sin
+    if pairing == "half":
+        out = torch.cat([ra, rb], dim=-1)
+    else:
+        out = torch.stack([ra, rb], dim=-1).flatten(-2)
+    return out.to(x.dtype)
+
+
+def rope_mistakes(x, positions, base: float = 10000.0) -> dict:
+    """Explanation -> the result of :func:`rope_reference` with that mistake (for :func:`first_match`)."""
+    import torch
+
+    n = len(positions)
+    return {
+        "you rotated each pair the WRONG WAY (by -m*theta): the first half becomes x1*cos - x2*sin and the "
+        "second half x2*cos + x1*sin, i.e. rotate_half(x) = cat([-x2, x1])":
+            lambda: rope_reference(x, positions, base, direction=-1),
+        "you paired NEIGHBOURING features (2i, 2i+1), the RoFormer paper's interleaved layout; this exercise "
+        "(like LLaMA, SmolLM2 and Hugging Face's rotate_half) pairs feature i with feature i + d/2, the two HALVES":
+            lambda: rope_reference(x, positions, base, pairing="interleaved"),
+        "the interleaved pairing (2i, 2i+1) rotated the wrong way round; pair feature i with i + d/2 and rotate "
+        "(x1, x2) to (x1*cos - x2*sin, x2*cos + x1*sin)":
+            lambda: rope_reference(x, positions, base, pairing="interleaved", direction=-1),
+        "wrong frequencies: theta_i = base ** (-2i / d) for i = 0 .. d/2 - 1 (use torch.arange(0, d, 2) / d); "
+        "yours look like base ** (-i / d)":
+            lambda: rope_reference(x, positions, base, exponent=1.0),
+        f"wrong frequency base: you used 10000 instead of the base argument ({base}); theta_i = base ** (-2i / d)":
+            lambda: rope_reference(x, positions, 10000.0),
+        "cos and sin are swapped: x' = x * cos(m*theta) + rotate_half(x) * sin(m*theta)":
+            lambda: rope_reference(x, positions, base, swap=True),
+        "you used the positions 0 .. seq_len-1 instead of the positions argument (after a KV cache the new "
+        "tokens do not start at 0): the angle is positions[m] * theta_i":
+            lambda: rope_reference(x, torch.arange(n), base),
+        "you used the positions 1 .. seq_len (off by one): the first token sits at positions[0]":
+            lambda: rope_reference(x, torch.as_tensor(positions) + 1, base),
+        "nothing was rotated: you returned x unchanged": lambda: x,
+    }
+
+
+def rope_attention_reference(q, k, v, positions, base: float = 10000.0, *, rotate=("q", "k"),
+                             causal: bool = True, scale: bool = True):
+    """Causal attention after rotating queries and keys with :func:`rope_reference` (the RoPE checks' reference).
+
+    Args:
+        q, k, v: ``(batch, heads, seq_len, d)``.
+        positions: ``(seq_len,)``.
+        rotate: which of ``"q"``, ``"k"``, ``"v"`` are rotated (correct: queries and keys only).
+        causal: apply the causal mask (query ``i`` sees keys ``j <= i``).
+        scale: divide the scores by ``sqrt(d)``.
+
+    Returns:
+        ``(batch, heads, seq_len, d)``.
+    """
+    import math
+
+    import torch
+
+    q, k, v = (rope_reference(t, positions, base) if name in rotate else t
+               for name, t in (("q", q), ("k", k), ("v", v)))
+    n, d = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale else 1.0)  # (batch, heads, n, n)
+    if causal:
+        scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def rope_attention_mistakes(q, k, v, positions, base: float = 10000.0) -> dict:
+    """Explanation -> the output of :func:`rope_attention_reference` with that mistake."""
+    return {
+        "you rotated the VALUES too: RoPE rotates only the queries and the keys (it is there to make the SCORE "
+        "depend on the distance); the values are averaged as they are":
+            lambda: rope_attention_reference(q, k, v, positions, base, rotate=("q", "k", "v")),
+        "the keys are not rotated: rotate both the queries and the keys with apply_rope":
+            lambda: rope_attention_reference(q, k, v, positions, base, rotate=("q",)),
+        "the queries are not rotated: rotate both the queries and the keys with apply_rope":
+            lambda: rope_attention_reference(q, k, v, positions, base, rotate=("k",)),
+        "nothing is rotated: call apply_rope on the queries and on the keys before the scores":
+            lambda: rope_attention_reference(q, k, v, positions, base, rotate=()),
+        "the causal mask is missing: token i may only attend to tokens j <= i; set the other scores to -inf "
+        "before the softmax":
+            lambda: rope_attention_reference(q, k, v, positions, base, causal=False),
+        "the scores are not divided by sqrt(d)":
+            lambda: rope_attention_reference(q, k, v, positions, base, scale=False),
+    }

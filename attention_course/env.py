@@ -5,10 +5,20 @@ import contextlib
 import os
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["seed_everything", "in_colab", "torch_threads"]
+__all__ = ["seed_everything", "in_colab", "torch_threads", "cache_root"]
+
+
+def cache_root() -> Path:
+    """Where trained models and converted checkpoints are kept between runs.
+
+    ``$ATTENTION_COURSE_CACHE`` if set, else ``~/.cache/attention_course``: outside the
+    repository, so a clone stays clean and a fresh runtime (Colab) simply trains again.
+    """
+    return Path(os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course")
 
 
 def in_colab() -> bool:
@@ -40,7 +50,14 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
         pass
     else:
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        # torch.use_deterministic_algorithms(True, warn_only=True) minus its first line, which
+        # imports torch.compile's configuration (1.5 s of CPU at every start, in every notebook
+        # and every graded submission) to set a flag only torch.compile reads.
+        set_deterministic = getattr(torch._C, "_set_deterministic_algorithms", None)
+        if set_deterministic is None:  # pragma: no cover - a torch without the private setter
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            set_deterministic(True, warn_only=True)
         # Deterministic mode also fills every new tensor with NaN by default, to expose
         # reads of uninitialised memory; on the CPU that doubled training time in
         # Chapter 6 and makes no result more repeatable. (torch >= 2.1)

@@ -51,7 +51,7 @@ class GPTPlayground:
         Returns:
             ``(text, context, weights)``: the generated continuation, the last ``block_size``
             characters the model saw for its final prediction, and that prediction's attention
-            weights ``(n_layer, n_head, len(context))``.
+            weights ``(n_layer, num_heads, len(context))``.
 
         Raises:
             ValueError: for an empty prompt, a negative temperature or a length < 1.
@@ -94,7 +94,7 @@ class GPTPlayground:
 
         Yields:
             ``(char, context, attention)``: the new character, the context the model read to choose
-            it, and that choice's attention weights ``(n_layer, n_head, len(context))``.
+            it, and that choice's attention weights ``(n_layer, num_heads, len(context))``.
 
         Raises:
             ValueError: for an empty prompt, a negative temperature or a length < 1.
@@ -137,7 +137,7 @@ class GPTPlayground:
             "model": None if model_file is None else {k: model_file[k] for k in ("path", "bytes")},
             "runtime_bytes": onnx_export.runtime_bytes(),
             "chars": self.tokenizer.chars, "unknown": self.tokenizer.unknown,
-            "block_size": config.block_size, "n_layer": config.n_layer, "n_head": config.n_head,
+            "block_size": config.block_size, "n_layer": config.n_layer, "num_heads": config.num_heads,
             "sample": {"prompt": prompt, "text": text, "context": context,
                        "attention": encode_unit(attention)},
         }

@@ -8,7 +8,7 @@ in their saved state and load them, with onnxruntime-web, the first time a reade
 The graphs are cut for the browser's loop:
 
 * **GPT**, one graph ``window``: token ids ``(1, n)``, ``1 <= n <= block_size`` (int64) →
-  ``logits`` ``(1, vocab)`` of the *last* position and ``attention`` ``(n_layer, n_head, n)``,
+  ``logits`` ``(1, vocab)`` of the *last* position and ``attention`` ``(n_layer, num_heads, n)``,
   the last position's attention weights in every head. The browser feeds the last
   ``block_size`` tokens at each step, which is what :func:`attention_course.gpt.generate` computes
   (its KV cache only saves work, and is rebuilt from the window once the context is full).
@@ -83,7 +83,7 @@ class _GPTWindow(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, ids):  # (1, n) -> (1, vocab), (n_layer, n_head, n)
+    def forward(self, ids):  # (1, n) -> (1, vocab), (n_layer, num_heads, n)
         logits, _, weights = self.model(ids, need_weights=True)  # weights (layers, 1, h, n, n)
         return logits[:, -1], weights[:, 0, :, -1]
 
@@ -97,7 +97,7 @@ def window_step(model, ids: torch.Tensor):
         ids: ``(1, n)`` token ids, ``1 <= n <= block_size``.
 
     Returns:
-        ``(logits (1, vocab), attention (n_layer, n_head, n))``.
+        ``(logits (1, vocab), attention (n_layer, num_heads, n))``.
     """
     return _GPTWindow(model).eval()(ids)
 
@@ -177,7 +177,7 @@ def export_gpt(model, tokenizer, directory: str | Path, prefix: str = "gpt") -> 
     out.mkdir(parents=True, exist_ok=True)
     config = model.config
     meta = {"model": "gpt", "config": {k: getattr(config, k) for k in
-                                         ("vocab_size", "block_size", "n_layer", "n_head", "d_model")},
+                                         ("vocab_size", "block_size", "n_layer", "num_heads", "d_model")},
             "chars": tokenizer.chars, "unknown": tokenizer.unknown}
     tmp = out / f".{prefix}.tmp.onnx"
     example = torch.zeros(1, min(8, config.block_size), dtype=torch.long)

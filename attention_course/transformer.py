@@ -52,41 +52,61 @@ class PositionwiseMLP(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """Encoder-style block: self-attention and MLP, residuals, LayerNorm (pre- or post-norm).
+    """The package's one Transformer block: self-attention and MLP, each in a residual with a norm.
+
+    Used by the chapters (encoder block, §6.1) and by the GPT (:mod:`attention_course.gpt`, pre-norm,
+    causal, with biases and a KV cache). The 2025 pieces of §6.9 are options: RMSNorm instead of
+    LayerNorm, SwiGLU instead of the GELU MLP.
 
     Args:
         d_model: width.
         num_heads: attention heads; must divide ``d_model``.
-        d_ff: MLP hidden width (default ``4 * d_model``).
+        d_ff: MLP hidden width (default ``4 * d_model``; SwiGLU: ``8/3 d_model`` rounded up to 64).
         norm_first: True for pre-norm (GPT-2), False for post-norm (2017 paper).
-        activation: MLP activation, ``"gelu"`` or ``"relu"``.
+        activation: MLP, ``"gelu"`` or ``"relu"`` (:class:`PositionwiseMLP`) or ``"swiglu"``
+            (:class:`attention_course.modern.SwiGLU`).
+        norm: ``"layer"`` (LayerNorm) or ``"rms"`` (:class:`attention_course.modern.RMSNorm`).
+        bias: biases in the attention's projections (GPT-2 has them).
 
     Raises:
-        ValueError: if ``num_heads`` does not divide ``d_model``.
+        ValueError: if ``num_heads`` does not divide ``d_model``, or for an unknown ``norm`` or
+            ``activation``.
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int | None = None, norm_first: bool = True,
-                 activation: str = "gelu"):
+                 activation: str = "gelu", norm: str = "layer", bias: bool = False):
         super().__init__()
-        self.norm_first = norm_first
-        self.attn = MultiHeadSelfAttention(d_model, num_heads)
-        self.mlp = PositionwiseMLP(d_model, d_ff, activation)
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        from .modern import RMSNorm, SwiGLU
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+        if norm not in ("layer", "rms"):
+            raise ValueError(f"norm must be 'layer' or 'rms'; got {norm!r}")
+        self.norm_first = norm_first
+        Norm = nn.LayerNorm if norm == "layer" else RMSNorm
+        self.ln1, self.ln2 = Norm(d_model), Norm(d_model)
+        self.attn = MultiHeadSelfAttention(d_model, num_heads, bias=bias)
+        self.mlp = SwiGLU(d_model, d_ff) if activation == "swiglu" else PositionwiseMLP(d_model, d_ff, activation)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache=None, layer: int = 0,
+                causal: bool = False, need_weights: bool = True):
         """``x``: ``(batch, seq_len, d_model)``; ``mask``: bool, True = may attend.
 
+        Args:
+            cache, layer, causal, need_weights: passed to the attention
+                (:func:`attention_course.multi_head.multi_head_attention`).
+
         Returns:
-            ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len)``.
+            ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len_k)``
+            (``None`` when ``need_weights`` is False).
         """
         if x.dim() != 3 or x.shape[-1] != self.attn.d_model:
             raise ValueError(f"x must be (batch, seq_len, {self.attn.d_model}); got {tuple(x.shape)}")
+        options = dict(cache=cache, layer=layer, causal=causal, need_weights=need_weights)
         if self.norm_first:  # x + Sublayer(LN(x))
-            a, weights = self.attn(self.ln1(x), mask)
+            a, weights = self.attn(self.ln1(x), mask, **options)
             x = x + a
             x = x + self.mlp(self.ln2(x))
         else:  # LN(x + Sublayer(x))
-            a, weights = self.attn(x, mask)
+            a, weights = self.attn(x, mask, **options)
             x = self.ln1(x + a)
             x = self.ln2(x + self.mlp(x))
         return x, weights
@@ -135,6 +155,8 @@ def transformer_block(x: torch.Tensor, params: dict, mask: torch.Tensor | None =
                       norm_first: bool = True) -> torch.Tensor:
     """Functional Transformer block (the exercise's reference), GELU MLP, LayerNorm eps 1e-5.
 
+    :class:`TransformerBlock` run with the weights given in ``params`` (``torch.func.functional_call``).
+
     Args:
         x: ``(batch, seq_len, d_model)``.
         params: ``num_heads``; ``W_q, W_k, W_v, W_o`` ``(d_model, d_model)`` (row-vector
@@ -149,30 +171,21 @@ def transformer_block(x: torch.Tensor, params: dict, mask: torch.Tensor | None =
     Raises:
         KeyError: naming a missing parameter.
     """
-    from .multi_head import multi_head_attention
-
     needed = ["num_heads", "W_q", "W_k", "W_v", "W_o", "ln1_weight", "ln1_bias", "ln2_weight",
               "ln2_bias", "W_1", "b_1", "W_2", "b_2"]
     missing = [k for k in needed if k not in params]
     if missing:
         raise KeyError(f"transformer_block: params lacks {missing}")
     p = params
-    d = x.shape[-1]
-
-    def ln(z, i):
-        return F.layer_norm(z, (d,), p[f"ln{i}_weight"], p[f"ln{i}_bias"], 1e-5)
-
-    def attn(z):
-        return multi_head_attention(z, p["W_q"], p["W_k"], p["W_v"], p["W_o"], p["num_heads"], mask)[0]
-
-    def mlp(z):
-        return F.gelu(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
-
-    if norm_first:
-        x = x + attn(ln(x, 1))
-        return x + mlp(ln(x, 2))
-    x = ln(x + attn(x), 1)
-    return ln(x + mlp(x), 2)
+    # Not a second block: TransformerBlock itself, built without memory or random numbers (on the
+    # "meta" device) and run with these weights (nn.Linear stores W_1, W_2 transposed).
+    with torch.device("meta"):
+        block = TransformerBlock(x.shape[-1], p["num_heads"], p["W_1"].shape[1], norm_first=norm_first)
+    weights = {"attn.W_q": p["W_q"], "attn.W_k": p["W_k"], "attn.W_v": p["W_v"], "attn.W_o": p["W_o"],
+               "ln1.weight": p["ln1_weight"], "ln1.bias": p["ln1_bias"], "ln2.weight": p["ln2_weight"],
+               "ln2.bias": p["ln2_bias"], "mlp.fc1.weight": p["W_1"].T, "mlp.fc1.bias": p["b_1"],
+               "mlp.fc2.weight": p["W_2"].T, "mlp.fc2.bias": p["b_2"]}
+    return torch.func.functional_call(block, weights, (x, mask))[0]
 
 
 def params_from_block(block: TransformerBlock) -> dict:

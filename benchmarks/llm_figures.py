@@ -35,7 +35,7 @@ def train(steps: int, batch: int, lr: float) -> gpt.GPT:
     model = gpt.GPT(gpt.GPTConfig(vocab_size=tok.vocab_size))
     cpu0, wall0 = time.process_time(), time.perf_counter()
     history = gpt.train_gpt(model, train_ids, val_ids, steps=steps, batch_size=batch, lr=lr,
-                            eval_every=150, progress=False)
+                            eval_every=150, progress=False, use_cache=False)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     val = gpt.evaluate(model, val_ids)
     print(f"text: Debian fortunes, {len(train_ids):,} train / {len(val_ids):,} val characters, "

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every test: helper package, notebook freshness and grading, the solution notebooks
-# executed (nbval), then the book build with warnings as errors (its execution is the check
-# of book/: each chapter runs once), then the browser tests. Every tests/test_*.py and
+# executed (nbval), the book build with warnings as errors (its execution is the check of
+# book/: each chapter runs once), and the browser tests of the built book. Two lanes run side
+# by side, one core each, because neither needs the other: pytest in the foreground; the book
+# build followed by the browser tests in the background. Every tests/test_*.py and
 # tests/browser/test_*.py is collected, new files included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +24,32 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
+# The background lane: the book build, then the browser tests. Both lanes always run to the
+# end and both are reported; the lane's log is printed after pytest's. If this script is
+# interrupted, the lane (its own process group) is stopped with it.
+book_log=$(mktemp)
+echo "== in the background: the book build (-W: warnings fail it), then the browser tests"
+set -m
+(
+  bash scripts/build_book.sh
+  echo "== browser tests of the built book (offline: only localhost is reachable)"
+  .venv/bin/python -m pytest -p no:cacheprovider tests/browser
+) >"$book_log" 2>&1 &
+book_pid=$!
+set +m
+trap 'kill -TERM -- -"$book_pid" 2>/dev/null || true; rm -f "$book_log"' EXIT
+
 echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
-.venv/bin/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
-  --ignore=tests/browser tests solutions
+pytest_status=0
+.venv/bin/python -m pytest -p no:cacheprovider --durations=15 --nbval-lax --nbval-current-env \
+  --ignore=tests/browser tests solutions || pytest_status=$?
 
-echo "== book build (-W: warnings fail it)"
-bash scripts/build_book.sh
-
-echo "== browser tests of the built book (offline: only localhost is reachable)"
-.venv/bin/python -m pytest -p no:cacheprovider tests/browser
+book_status=0
+wait "$book_pid" || book_status=$?
+echo "== background lane: book build and browser tests"
+cat "$book_log"
+if [ "$pytest_status" != 0 ] || [ "$book_status" != 0 ]; then
+  echo "!! pytest exited $pytest_status; the book build and browser tests $book_status" >&2
+  exit 1
+fi
+echo "== all tests passed"

@@ -112,3 +112,36 @@ def course_imports(path: Path) -> set[str]:
                 found |= {f"{node.module}.{a.name}" if node.module == "attention_course" else node.module
                           for a in node.names}
     return found
+
+
+# ---------------------------------------------------------------------------- Chapter 6, exercise 4 (RoPE)
+# A correct apply_rope with named parts to replace, for the wrong-answer tests of test_ch06_exercises.py and
+# test_exercise_messages.py: BASE (the frequency base), POSITIONS (the positions used), ROTATED (the result).
+ROPE_TEMPLATE = """
+def apply_rope(x, positions, base=10000.0):
+    d = x.shape[-1]
+    theta = BASE ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = POSITIONS.to(torch.float64)[:, None] * theta
+    angles = torch.cat([angles, angles], dim=-1)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return ROTATED
+"""
+GOOD_ROPE = {"BASE": "base", "POSITIONS": "positions", "ROTATED": "x * cos + torch.cat([-x2, x1], dim=-1) * sin"}
+INTERLEAVED_ROPE = """
+def apply_rope(x, positions, base=10000.0):
+    d = x.shape[-1]
+    theta = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = positions.to(torch.float64)[:, None] * theta
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.stack([a * cos - b * sin, b * cos + a * sin], dim=-1).flatten(-2)
+"""
+
+
+def rope_source(**change) -> str:
+    """ROPE_TEMPLATE with the correct parts, except those given (e.g. ``BASE="10000.0"``)."""
+    body = ROPE_TEMPLATE
+    for key, value in {**GOOD_ROPE, **change}.items():
+        body = body.replace(key, value)
+    return body

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from course_tools import ROOT, ExerciseNotebook, course_imports
+from course_tools import INTERLEAVED_ROPE, ROOT, ExerciseNotebook, course_imports, rope_source
 
 NOTEBOOK = ROOT / "solutions" / "ch06_attention_and_llms" / "attention_and_llms.ipynb"
 CELLS = ExerciseNotebook(NOTEBOOK).sources  # grade_id -> source
@@ -105,6 +105,8 @@ def test_the_checks_pass_on_the_reference_solutions():
     run_check("test_transformer_block", CELLS["transformer_block"])
     run_check("test_causal_self_attention_with_cache", CELLS["causal_self_attention_with_cache"])
     run_check("test_sample_next_token", CELLS["sample_next_token"])
+    run_check("test_apply_rope", CELLS["apply_rope"])
+    run_check("test_rope_attention", CELLS["apply_rope"] + "\n" + CELLS["rope_attention"])
 
 
 def test_the_mutant_scaffolding_is_correct_when_not_mutated():
@@ -150,6 +152,76 @@ def test_cache_check_catches(name):
 def test_sampling_check_catches(name):
     with pytest.raises(AssertionError):
         run_check("test_sample_next_token", SAMPLE_BODY.replace("BODY", SAMPLE_MUTANTS[name]))
+
+
+ROPE_MUTANTS = {
+    "pairs rotated the wrong way": {"ROTATED": "x * cos + torch.cat([x2, -x1], dim=-1) * sin"},
+    "rotated by minus the angle": {"POSITIONS": "-positions"},
+    "base argument ignored (10000)": {"BASE": "10000.0"},
+    "frequency base 10 instead of base": {"BASE": "10.0"},
+    "positions replaced by arange": {"POSITIONS": "torch.arange(x.shape[-2])"},
+    "positions off by one": {"POSITIONS": "(positions + 1)"},
+    "cos and sin swapped": {"ROTATED": "x * sin + torch.cat([-x2, x1], dim=-1) * cos"},
+    "nothing rotated": {"ROTATED": "x"},
+}
+def rope(**change):
+    return rope_source(**change)
+
+
+ROPE_ATTENTION_BODY = '''
+def rope_attention(q, k, v, positions, base=10000.0):
+    ROTATE
+    n, d = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / SCALE
+    if MASKED:
+        scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+'''
+GOOD_ROTATE = "q, k = apply_rope(q, positions, base), apply_rope(k, positions, base)"
+ROPE_ATTENTION_MUTANTS = {
+    "values rotated too": ("q, k, v = (apply_rope(t, positions, base) for t in (q, k, v))", "math.sqrt(d)", True),
+    "values rotated instead of keys": ("q, v = apply_rope(q, positions, base), apply_rope(v, positions, base)", "math.sqrt(d)", True),
+    "keys not rotated": ("q = apply_rope(q, positions, base)", "math.sqrt(d)", True),
+    "nothing rotated": ("pass", "math.sqrt(d)", True),
+    "no causal mask": (GOOD_ROTATE, "math.sqrt(d)", False),
+    "no scaling": (GOOD_ROTATE, "1.0", True),
+}
+# Not a mistake: rotating q and k with positions 0..n-1 instead of `positions` gives the same output,
+# since RoPE scores depend only on the distance; that is what the check's "move by 10" test relies on.
+
+
+def rope_attention(rotate=GOOD_ROTATE, scale="math.sqrt(d)", masked=True):
+    return ROPE_ATTENTION_BODY.replace("ROTATE", rotate).replace("SCALE", scale).replace("MASKED", str(masked))
+
+
+def test_rope_scaffolding_is_correct_when_not_mutated():
+    run_check("test_apply_rope", rope())
+    run_check("test_rope_attention", rope() + rope_attention())
+
+
+@pytest.mark.parametrize("name", sorted(ROPE_MUTANTS) + ["interleaved pairs"])
+def test_rope_check_catches(name):
+    impl = INTERLEAVED_ROPE if name == "interleaved pairs" else rope(**ROPE_MUTANTS[name])
+    with pytest.raises(AssertionError):
+        run_check("test_apply_rope", impl)
+
+
+@pytest.mark.parametrize("name", sorted(ROPE_ATTENTION_MUTANTS))
+def test_rope_attention_check_catches(name):
+    with pytest.raises(AssertionError):
+        run_check("test_rope_attention", rope() + rope_attention(*ROPE_ATTENTION_MUTANTS[name]))
+
+
+def test_rope_attention_check_blames_a_wrong_apply_rope():
+    with pytest.raises(AssertionError, match="fix apply_rope first"):
+        run_check("test_rope_attention", INTERLEAVED_ROPE + rope_attention())
+
+
+def test_rope_check_catches_a_float64_result():
+    """Right numbers in the wrong dtype (float64 for a float32 input) are named as a dtype mistake."""
+    impl = rope(ROTATED="(x.double() * cos.double() + torch.cat([-x2, x1], dim=-1).double() * sin.double())")
+    with pytest.raises(AssertionError, match="dtype"):
+        run_check("test_apply_rope", impl)
 
 
 def test_student_notebook_does_not_import_the_answers():

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from course_tools import ROOT, ExerciseNotebook
+from course_tools import INTERLEAVED_ROPE, ROOT, ExerciseNotebook, rope_source
 
 NOTEBOOKS = {
     "ch01": "ch01_origin/origin.ipynb",
@@ -615,6 +615,24 @@ def sampler(body):
 
 
 GOOD_DRAW = "torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)"
+
+def rope(base="base", positions="positions", rotated="x * cos + torch.cat([-x2, x1], dim=-1) * sin"):
+    return textwrap.indent(rope_source(BASE=base, POSITIONS=positions, ROTATED=rotated), "    ")
+
+
+ROPE_ATTENTION = """
+    def rope_attention(q, k, v, positions, base=10000.0):
+        ROTATE
+        n, d = q.shape[-2], q.shape[-1]
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d)
+        scores = MASKED
+        return torch.softmax(scores, dim=-1) @ v
+"""
+
+
+def rope_attention(rotate="q, k = apply_rope(q, positions, base), apply_rope(k, positions, base)",
+                   masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float('-inf'))"):
+    return ROPE_ATTENTION.replace("ROTATE", rotate).replace("MASKED", masked)
 WRONG["ch06"] = {
     "residual added to the normalised input": ("test_transformer_block", transformer(
         "z = ln(x, 1)\n        x = z + attention(z)\n        z = ln(x, 2)\n        return z + ffn(z)"), ("normalised input",)),
@@ -667,6 +685,31 @@ WRONG["ch06"] = {
         "q, k, v = heads(x_t @ W_q)", "x_t = x_t[:1]\n        q, k, v = heads(x_t @ W_q)"), ("stopped with an error", "batch = 2")),
     "argmax over the batch axis": ("test_sample_next_token", sampler(
         f"if temperature == 0:\n            return logits.argmax(0)\n        return {GOOD_DRAW}[:, 0]"), ("(2,)",)),
+    "RoPE: pairs rotated the wrong way": ("test_apply_rope", rope(
+        rotated="x * cos + torch.cat([x2, -x1], dim=-1) * sin"), ("wrong way",)),
+    "RoPE: interleaved pairs (2i, 2i+1) instead of the halves": ("test_apply_rope", INTERLEAVED_ROPE,
+                                                                 ("neighbouring", "halves")),
+    "RoPE: base 10000 whatever the argument": ("test_apply_rope", rope(base="10000.0"),
+                                               ("wrong frequency base", "100.0")),
+    "RoPE: frequencies base ** (-i / d)": ("test_apply_rope", rope().replace(
+        "torch.arange(0, d, 2, dtype=torch.float64) / d", "torch.arange(d // 2, dtype=torch.float64) / d"),
+        ("wrong frequencies",)),
+    "RoPE: positions ignored, arange used": ("test_apply_rope", rope(positions="torch.arange(x.shape[-2])"),
+                                             ("positions argument",)),
+    "RoPE: cos and sin swapped": ("test_apply_rope", rope(rotated="x * sin + torch.cat([-x2, x1], dim=-1) * cos"),
+                                  ("swapped",)),
+    "RoPE: the sine term added without rotate_half": ("test_apply_rope", rope(rotated="x * cos + x * sin"),
+                                                      ("changed length",)),
+    "RoPE: float64 returned for float32 input": ("test_apply_rope", rope(
+        rotated="x * angles.cos() + torch.cat([-x2, x1], dim=-1) * angles.sin()"), ("dtype torch.float32",)),
+    "RoPE attention: values rotated too": ("test_rope_attention", rope_attention(
+        rotate="q, k, v = (apply_rope(t, positions, base) for t in (q, k, v))"), ("values",)),
+    "RoPE attention: keys not rotated": ("test_rope_attention", rope_attention(
+        rotate="q = apply_rope(q, positions, base)"), ("keys are not rotated",)),
+    "RoPE attention: nothing rotated": ("test_rope_attention", rope_attention(rotate="pass"), ("nothing is rotated",)),
+    "RoPE attention: no causal mask": ("test_rope_attention", rope_attention(masked="scores"), ("causal mask",)),
+    "RoPE attention: a wrong apply_rope is blamed first": ("test_rope_attention", rope(
+        rotated="x * cos + torch.cat([x2, -x1], dim=-1) * sin") + rope_attention(), ("fix apply_rope first",)),
 }
 
 

@@ -13,7 +13,7 @@ TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40)
 def tiny():
     torch.manual_seed(0)
     tok = CharTokenizer(TEXT)
-    model = GPT(GPTConfig(tok.vocab_size, block_size=16, n_layer=2, n_head=2, d_model=32))
+    model = GPT(GPTConfig(tok.vocab_size, block_size=16, n_layer=2, num_heads=2, d_model=32))
     return tok, model
 
 
@@ -93,12 +93,38 @@ def test_sample_next_token_temperature():
         sample_next_token(logits, -1.0)
 
 
+def test_trained_weights_are_cached_and_reused_exactly(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
+    tok, model = tiny
+    data = tok.encode(TEXT)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    options = dict(steps=6, batch_size=4, warmup=2, eval_every=3, eval_windows=2, progress=False)
+    first = train_gpt(model, data, data, **options)
+    assert not first["cached"] and list((tmp_path / "gpt").glob("gpt-*.pt"))
+    trained = model.state_dict()
+
+    again = GPT(model.config)
+    again.load_state_dict(initial)
+    second = train_gpt(again, data, data, **options)
+    assert second["cached"] and second["val_loss"] == first["val_loss"]
+    assert all(torch.equal(again.state_dict()[k], trained[k]) for k in trained)
+
+    retrained = GPT(model.config)
+    retrained.load_state_dict(initial)
+    third = train_gpt(retrained, data, data, **options, use_cache=False)  # what the cache stands for
+    assert not third["cached"] and all(torch.equal(retrained.state_dict()[k], trained[k]) for k in trained)
+
+    other = GPT(model.config)  # other initial weights: not the cached model
+    assert not train_gpt(other, data, data, **options)["cached"]
+    assert not train_gpt(GPT(model.config), data, data, **{**options, "steps": 7})["cached"]
+
+
 def test_training_beats_the_bigram_baseline(tiny):
     tok, model = tiny
     data = tok.encode(TEXT)
     train, val = data[:1600], data[1600:]
     history = train_gpt(model, train, val, steps=150, batch_size=16, lr=3e-3, warmup=10,
-                        eval_every=50, eval_windows=20, progress=False)
+                        eval_every=50, eval_windows=20, progress=False, use_cache=False)
     assert history["step"][-1] == 150 and history["seconds"] > 0
     assert history["val_loss"][-1] < history["val_loss"][0] - 1.0
     assert evaluate(model, val) < ngram_baseline(train, val, tok.vocab_size, 2)

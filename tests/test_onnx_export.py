@@ -29,7 +29,7 @@ def small_gpt():
     model = gpt.GPT(gpt.GPTConfig(vocab_size=tok.vocab_size))
     data = tok.encode(TEXT * 20)
     gpt.train_gpt(model, data, data, steps=30, batch_size=4, warmup=5, eval_every=100,
-                  eval_windows=2, progress=False)
+                  eval_windows=2, progress=False, use_cache=False)
     return model.eval(), tok
 
 

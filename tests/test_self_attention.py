@@ -81,3 +81,18 @@ def test_clear_errors():
         self_attention(X, rand(4, 2), rand(4, 2), rand(4, 2), mask=causal_mask(5))
     with pytest.raises(ValueError, match="bool"):
         self_attention(X, rand(4, 2), rand(4, 2), rand(4, 2), mask=torch.ones(3, 3))
+
+
+def test_a_query_with_nothing_to_attend_to_gets_zero_weights_not_nan():
+    """masked_softmax's documented behaviour, shared by every attention of the package."""
+    from attention_course.self_attention import masked_softmax
+
+    torch.manual_seed(0)
+    Q, K, V = torch.randn(1, 3, 4), torch.randn(1, 3, 4), torch.randn(1, 3, 2)
+    mask = torch.tensor([[True, False, False], [False, False, False], [True, True, True]])
+    out, w = scaled_dot_product_attention(Q, K, V, mask)
+    assert torch.isfinite(out).all() and torch.equal(w[0, 1], torch.zeros(3)) and torch.equal(out[0, 1], torch.zeros(2))
+    assert torch.allclose(w[0, 2], torch.softmax(Q[0, 2] @ K[0].T / 2, -1))
+    assert torch.equal(masked_softmax(torch.zeros(2, 3)), torch.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match="bool"):
+        masked_softmax(torch.zeros(2, 3), torch.ones(2, 3))

@@ -40,8 +40,24 @@ def test_masked_softmax_gives_padding_exactly_zero(gen):
         masked_softmax(scores, mask[:, :4])
     with pytest.raises(ValueError, match="mask"):
         masked_softmax(scores, mask.float())
-    with pytest.raises(ValueError, match="at least one"):
-        masked_softmax(scores, torch.zeros(2, 5, dtype=torch.bool))
+    # the package's one documented behaviour on a row with nothing to attend to: zero weights, no NaN
+    none = masked_softmax(scores, torch.tensor([[False] * 5, [True] * 5]))
+    assert torch.equal(none[0], torch.zeros(5)) and torch.allclose(none[1], torch.softmax(scores[1], -1))
+
+
+def test_one_masked_softmax_and_one_additive_score_serve_the_package(gen):
+    """RNNsearch scores with Chapter 2's additive_score / decoder_step; every masked softmax is the same one."""
+    import inspect
+
+    from attention_course import self_attention
+
+    assert seq2seq.masked_softmax is self_attention.masked_softmax
+    assert "decoder_step(" in inspect.getsource(seq2seq.RNNsearch.advance)
+    assert "@ self.v" not in inspect.getsource(seq2seq.RNNsearch)  # no second copy of the score
+    B, T, d_s, d_H, d_a = 2, 5, 4, 6, 3
+    s, H = torch.randn(B, d_s, generator=gen), torch.randn(B, T, d_H, generator=gen)
+    W_s, W_h, v = torch.randn(d_a, d_s, generator=gen), torch.randn(d_a, d_H, generator=gen), torch.randn(d_a, generator=gen)
+    assert torch.equal(additive_score(s, H, W_s, W_h, v), additive_score(s, H, W_s, W_h, v, keys=H @ W_h.T))
 
 
 def test_context_vector_and_errors(gen):
@@ -122,6 +138,7 @@ def test_models_shapes_and_padding_independence(attention, gen):
     assert torch.allclose(alone, logits[:1, : alone.shape[1]], atol=1e-5)
 
 
+@pytest.mark.slow  # trains or generates for tens of seconds: not in the contributor tier
 @pytest.mark.parametrize("attention", [True, False])
 def test_tiny_overfit_and_translate(attention, tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))

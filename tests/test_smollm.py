@@ -5,6 +5,7 @@ The first run converts the GGUF file (about 30 s) and caches it; later runs take
 import sys
 
 import numpy as np
+import torch
 import pytest
 
 from attention_course import smollm
@@ -54,6 +55,7 @@ def test_a_head_links_it_to_animal(animal):
     assert (best["layer"], best["head"]) == (13, 8)
 
 
+@pytest.mark.slow  # trains or generates for tens of seconds: not in the contributor tier
 def test_generation_is_repeatable_text():
     a = smollm.generate_text("Name a colour.", max_new_tokens=8)
     b = smollm.generate_text("Name a colour.", max_new_tokens=8)
@@ -62,3 +64,61 @@ def test_generation_is_repeatable_text():
         smollm.generate_text("x", temperature=-1)
     with pytest.raises(ValueError, match="empty"):
         smollm.causal_attentions("  ")
+
+
+# ---------------------------------------------------------------- the 2025 pieces (issue 15, point 2)
+from attention_course import modern  # noqa: E402
+
+TEXT = "The animal didn't cross the street because it was too tired."
+
+
+@pytest.fixture(scope="module")
+def agreement():
+    return {layer: smollm.modern_agreement(TEXT, layer) for layer in (0, 13, 29)}
+
+
+@pytest.mark.parametrize("piece", ["rmsnorm", "rope_cos_sin", "rope_q", "rope_k", "gqa", "swiglu"])
+def test_course_pieces_agree_with_smollm2_to_1e5(agreement, piece):
+    """RMSNorm vs input_layernorm, RoPE vs apply_rotary_pos_emb, GQA vs self_attn, SwiGLU vs mlp."""
+    for layer, errors in agreement.items():
+        assert errors[piece] < 1e-5, f"layer {layer}: {piece} differs from SmolLM2 by {errors[piece]:.2e}"
+
+
+def test_captured_layer_is_what_the_model_computed():
+    seen = smollm.capture_layer(TEXT, 0)
+    _, model = smollm.load_smollm()
+    assert seen["norm_in"].shape == seen["attn_out"].shape == (1, len(seen["positions"]), 576)
+    with torch.no_grad():  # layer 0's RMSNorm input is the token embedding itself
+        ids = smollm.load_smollm()[0](TEXT, return_tensors="pt")["input_ids"]
+        assert torch.equal(seen["norm_in"], model.model.embed_tokens(ids))
+    # the attention sublayer receives the normalised stream; the MLP's input is not the attention's
+    assert torch.equal(seen["attn_in"], seen["norm_out"])
+    assert not torch.allclose(seen["mlp_in"], seen["attn_in"])
+
+
+def test_the_comparison_can_fail():
+    """Negative controls: the usual RoPE mistakes are far from SmolLM2, so 1e-5 is a real test."""
+    seen = smollm.capture_layer(TEXT, 0)
+    attn = smollm.course_layer(0)["attn"]
+    x, positions = seen["attn_in"], seen["positions"]
+    with torch.no_grad():
+        assert (attn(x, positions)[0] - seen["attn_out"]).abs().max() < 1e-5
+        attn.rope_base = 10000.0  # RoFormer's base, not SmolLM2's rope_theta
+        assert (attn(x, positions)[0] - seen["attn_out"]).abs().max() > 1e-3
+        attn.rope_base = None  # no rotation at all
+        assert (attn(x, positions)[0] - seen["attn_out"]).abs().max() > 1e-3
+        norm = smollm.course_layer(0)["norm"]
+        layer_norm = torch.nn.functional.layer_norm(seen["norm_in"], (576,), norm.weight, None, norm.eps)
+        assert (layer_norm - seen["norm_out"]).abs().max() > 1e-3  # LayerNorm is not RMSNorm
+
+
+def test_gqa_shapes_come_from_the_config():
+    _, model = smollm.load_smollm()
+    c = model.config
+    attn = smollm.course_layer(0)["attn"]
+    assert (attn.num_heads, attn.num_kv_heads, attn.head_dim) == (c.num_attention_heads, c.num_key_value_heads, 64)
+    assert tuple(attn.W_k.shape) == (576, 3 * 64) and tuple(attn.W_q.shape) == (576, 9 * 64)
+    assert smollm.rope_base(c) == 100000.0
+    mha = modern.kv_cache_bytes(c.num_hidden_layers, c.num_attention_heads, 64, 8192)
+    gqa = modern.kv_cache_bytes(c.num_hidden_layers, c.num_key_value_heads, 64, 8192)
+    assert mha == 3 * gqa == 2 * 30 * 9 * 64 * 8192 * 4

@@ -268,6 +268,25 @@ const core = (() => {
   }
 
   // ---- drawings ---------------------------------------------------------------------------
+  // PNG data URL of a heatmap's cells: pixel (i, j) is the main colour with opacity value / vmax.
+  function cellImage(matrix, vmax) {
+    const rows = matrix.length;
+    const cols = matrix[0].length;
+    const canvas = h("canvas", { width: cols, height: rows });
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(cols, rows);
+    const rgb = [1, 3, 5].map((k) => parseInt(COLORS.main.slice(k, k + 2), 16));
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        const k = 4 * (i * cols + j);
+        image.data.set(rgb, k);
+        image.data[k + 3] = Math.round(255 * Math.max(0, Math.min(1, matrix[i][j] / vmax)));
+      }
+    }
+    context.putImageData(image, 0, 0);
+    return canvas.toDataURL("image/png");
+  }
+
   function heatmap(matrix, { rowLabels = [], colLabels = [], cell = 22, vmax = 1, title, label, highlight, labelChars = 12, showLabels = true } = {}) {
     const rows = matrix.length;
     const cols = rows ? matrix[0].length : 0;
@@ -279,11 +298,11 @@ const core = (() => {
     if (title) root.append(svg("text", { x: left, y: 13, class: "ac-svg-title", text: title }));
     const grid = svg("g", { transform: `translate(${left},${top})` });
     grid.append(svg("rect", { x: 0, y: 0, width: cols * cell, height: rows * cell, class: "ac-cell-bg" }));
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < cols; j++) {
-        const v = Math.max(0, Math.min(1, matrix[i][j] / vmax));
-        grid.append(svg("rect", { x: j * cell, y: i * cell, width: cell, height: cell, fill: COLORS.main, "fill-opacity": v.toFixed(3), class: "ac-cell" }));
-      }
+    if (rows && cols) {
+      // The cells are one picture (one pixel per cell, scaled up without smoothing), not one
+      // <rect> each: a layer's twelve maps or a long alignment then redraw in a few milliseconds.
+      grid.append(svg("image", { href: cellImage(matrix, vmax), x: 0, y: 0, width: cols * cell, height: rows * cell,
+                                 preserveAspectRatio: "none", class: "ac-cells" }));
     }
     if (highlight !== undefined && highlight !== null && highlight >= 0 && highlight < rows) {
       grid.append(svg("rect", { x: 0, y: highlight * cell, width: cols * cell, height: cell, class: "ac-row-highlight" }));

@@ -2,8 +2,8 @@
  * Chapter 6: the small character GPT writes, and the newest character's attention is drawn per head
  * (Python: attention_course.gpt_widget.GPTPlayground.widget()).
  *
- * data: {model: {path, bytes}, runtime_bytes, chars[vocab], unknown, block_size, n_layer, n_head,
- *        sample: {prompt, text, context, attention: {b64, shape: [n_layer, n_head, n]}}}
+ * data: {model: {path, bytes}, runtime_bytes, chars[vocab], unknown, block_size, n_layer, num_heads,
+ *        sample: {prompt, text, context, attention: {b64, shape: [n_layer, num_heads, n]}}}
  *   sample: a continuation written by Python when the notebook ran, shown until Generate is pressed.
  * controls: {prompt, temperature, length, layer}
  *
@@ -162,9 +162,9 @@ export default {
         if (me !== run) return;
         const next = pick(out.logits.data, temperature.value, rand);
         const n = window.length;
-        const a = out.attention.data;  // (n_layer, n_head, n), row-major
+        const a = out.attention.data;  // (n_layer, num_heads, n), row-major
         view.attention = Array.from({ length: data.n_layer }, (_, l) =>
-          Array.from({ length: data.n_head }, (_, h) => Array.from(a.subarray((l * data.n_head + h) * n, (l * data.n_head + h + 1) * n))));
+          Array.from({ length: data.num_heads }, (_, h) => Array.from(a.subarray((l * data.num_heads + h) * n, (l * data.num_heads + h + 1) * n))));
         view.context = window.map((i) => data.chars[i]).join("");
         ids.push(next);
         view.text += data.chars[next];

@@ -23,7 +23,7 @@ Training (:func:`train_transformer`) follows §5.3-5.4 of the paper: Adam with
 (:func:`attention_course.transformer.label_smoothing_loss`) over the non-padding target
 positions. Like :func:`attention_course.seq2seq.train_model` it is deterministic for a given
 configuration, data, torch version and thread count, and caches its result under
-:func:`attention_course.seq2seq.cache_dir`.
+``cache_root()/date_transformer`` (:func:`attention_course.env.cache_root`).
 
 Shapes: ``B`` batch, ``T`` source length (padded), ``L`` target length, ``d`` = ``d_model``,
 ``h`` = ``num_heads``, ``V`` target vocabulary size.
@@ -43,13 +43,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .env import torch_threads
+from .env import cache_root, torch_threads
 from .multi_head import merge_heads, split_heads
 from .self_attention import scaled_dot_product_attention, sinusoidal_positional_encoding
-from .seq2seq import batches, cache_dir, encode_batch
+from .seq2seq import batches, encode_batch
 from .transformer import DecoderBlock, TransformerBlock, label_smoothing_loss
 
-__all__ = ["TransformerConfig", "DateTransformer", "TransformerResult", "noam_lr",
+__all__ = ["TransformerConfig", "DateTransformer", "TransformerResult", "noam_lr", "scheduled_lr",
            "smoothed_target", "padding_mask", "sequence_loss", "build_transformer",
            "train_transformer", "translate", "course_transformer_config"]
 
@@ -89,6 +89,43 @@ def noam_lr(step, d_model: int, warmup: int, use_warmup: bool = True):
     else:
         lr = d_model ** -0.5 * np.maximum(s, warmup) ** -0.5
     return float(lr) if lr.ndim == 0 else lr
+
+
+def scheduled_lr(step, config: "TransformerConfig"):
+    """The learning rate :func:`train_transformer` uses at ``step`` (from 1) for ``config``.
+
+    ``config.lr_factor`` times:
+
+    * ``decay="inverse_sqrt"``: Eq. 3, :func:`noam_lr` (``use_warmup`` as there);
+    * ``decay="linear"``: the same ramp to the same peak ``(d_model · warmup)^-0.5``, then a
+      straight line from the peak at step ``warmup`` to zero after the last step (``config.steps``),
+      like the schedule of :func:`attention_course.seq2seq.train_model` (Chapter 2) and BERT's
+      (Devlin et al. 2019). Without the warm-up the rate is the peak until step ``warmup``.
+
+    Args:
+        step: a step number ``>= 1``, or a NumPy array of them.
+        config: a :class:`TransformerConfig`.
+
+    Returns:
+        A float (or an array of the shape of ``step``).
+
+    Raises:
+        ValueError: for an unknown ``decay``, ``warmup >= steps`` with ``decay="linear"``, or as
+            :func:`noam_lr`.
+    """
+    lr = noam_lr(step, config.d_model, config.warmup, config.use_warmup)
+    if config.decay == "linear":
+        if config.warmup >= config.steps:
+            raise ValueError(f"scheduled_lr: warmup={config.warmup} must be below steps={config.steps}")
+        s = np.asarray(step, dtype=float)
+        peak = (config.d_model * config.warmup) ** -0.5
+        ramp = np.minimum(1.0, s / config.warmup) if config.use_warmup else 1.0
+        fall = np.clip((config.steps - s + 1) / (config.steps - config.warmup + 1), 0.0, 1.0)
+        lr = peak * np.minimum(ramp, fall)
+        lr = float(lr) if np.ndim(lr) == 0 else lr
+    elif config.decay != "inverse_sqrt":
+        raise ValueError(f"scheduled_lr: decay must be 'inverse_sqrt' or 'linear'; got {config.decay!r}")
+    return config.lr_factor * lr
 
 
 def smoothed_target(targets: torch.Tensor, vocab_size: int, epsilon: float) -> torch.Tensor:
@@ -159,6 +196,9 @@ class TransformerConfig:
     ``steps`` is a fixed number of optimiser updates (not seconds), so the trained weights do not
     depend on the machine's load; ``warmup`` and ``label_smoothing`` are the §5.3-5.4 devices
     (``use_warmup=False`` and ``label_smoothing=0`` switch them off for the ablations).
+    ``decay`` and ``lr_factor`` choose the learning rate after the warm-up (:func:`scheduled_lr`):
+    ``"inverse_sqrt"`` is Eq. 3 itself, ``"linear"`` falls from the same peak to zero at the last
+    step, as Chapter 2's RNNsearch schedule does.
     """
 
     d_model: int = 64
@@ -171,6 +211,8 @@ class TransformerConfig:
     steps: int = 1200
     warmup: int = 400
     use_warmup: bool = True
+    decay: str = "inverse_sqrt"  # or "linear" (see scheduled_lr)
+    lr_factor: float = 1.0  # multiplies the whole schedule (the "factor" of the Annotated Transformer)
     label_smoothing: float = 0.1
     seed: int = 0
     checkpoints: tuple = (300,)  # steps after which to keep a copy of the weights (Chapter 7's ablations)
@@ -402,13 +444,13 @@ def train_transformer(data, config: TransformerConfig = TransformerConfig(), pro
     """Train a :class:`DateTransformer` on ``data.train`` for ``config.steps`` updates.
 
     Adam (``betas=(0.9, 0.98)``, ``eps=1e-9``, Vaswani et al. 2017, §5.3) with the learning rate
-    :func:`noam_lr` set before every step, label smoothing ``config.label_smoothing`` (§5.4),
+    :func:`scheduled_lr` (by default Eq. 3, :func:`noam_lr`) set before every step, label smoothing ``config.label_smoothing`` (§5.4),
     gradients clipped to norm 1, batches of similar length as Chapter 2
     (:func:`attention_course.seq2seq.batches`, seeded by ``config.seed``).
 
     Deterministic: the same config, data, torch version and thread count give the same weights,
-    so the cached result (``transformer-<key>.pt`` under
-    :func:`attention_course.seq2seq.cache_dir`) is exactly what retraining would produce.
+    so the cached result (``transformer-<key>.pt`` under ``cache_root()/date_transformer``,
+    :func:`attention_course.env.cache_root`) is exactly what retraining would produce.
 
     Args:
         data: a :class:`attention_course.dates.DateData`.
@@ -426,7 +468,7 @@ def train_transformer(data, config: TransformerConfig = TransformerConfig(), pro
 def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, desc: str) -> TransformerResult:
     from tqdm.auto import tqdm
 
-    path = cache_dir() / f"transformer-{_cache_key(config, data)}.pt"
+    path = cache_root() / "date_transformer" / f"transformer-{_cache_key(config, data)}.pt"
     sv, tv = data.source_vocab, data.target_vocab
     model = build_transformer(config, len(sv), len(tv))
     if use_cache and path.is_file():
@@ -446,7 +488,7 @@ def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, des
         if not queue:
             queue = batches(len(data.train), lengths, config.batch_size, rng)
         src, src_len, tgt_in, tgt_out = encode_batch([data.train[i] for i in queue.pop()], sv, tv)
-        lr = noam_lr(step, config.d_model, config.warmup, config.use_warmup)
+        lr = scheduled_lr(step, config)
         for group in optimiser.param_groups:
             group["lr"] = lr
         logits, _ = model(src, src_len, tgt_in)  # (B, L, V)

@@ -126,6 +126,28 @@ def test_noam_schedule_values():
         dt.noam_lr(1, d, 0)
 
 
+def test_scheduled_lr_inverse_sqrt_is_eq3_and_linear_falls_to_zero():
+    steps = np.arange(1, 1001)
+    config = dt.TransformerConfig(d_model=64, warmup=200, steps=1000)
+    assert np.allclose(dt.scheduled_lr(steps, config), dt.noam_lr(steps, 64, 200))  # the default
+    doubled = dt.TransformerConfig(d_model=64, warmup=200, steps=1000, lr_factor=2.0)
+    assert np.allclose(dt.scheduled_lr(steps, doubled), 2 * dt.noam_lr(steps, 64, 200))
+    linear = dt.TransformerConfig(d_model=64, warmup=200, steps=1000, decay="linear")
+    lr = dt.scheduled_lr(steps, linear)
+    assert np.allclose(lr[:200], dt.noam_lr(steps[:200], 64, 200))  # Eq. 3's ramp to the same peak
+    assert lr[199] == pytest.approx((64 * 200) ** -0.5) and int(np.argmax(lr)) + 1 == 200
+    assert np.all(np.diff(lr[199:]) < 0) and 0 < lr[-1] < lr[199] / 500  # a straight fall to almost 0
+    assert np.allclose(np.diff(lr[199:], 2), 0, atol=1e-12)
+    assert isinstance(dt.scheduled_lr(5, linear), float)
+    flat = dt.scheduled_lr(steps, dt.TransformerConfig(d_model=64, warmup=200, steps=1000, decay="linear",
+                                                       use_warmup=False))
+    assert np.allclose(flat[:200], lr[199]) and np.allclose(flat[200:], lr[200:])
+    with pytest.raises(ValueError, match="decay"):
+        dt.scheduled_lr(1, dt.TransformerConfig(decay="cosine"))
+    with pytest.raises(ValueError, match="below steps"):
+        dt.scheduled_lr(1, dt.TransformerConfig(decay="linear", warmup=10, steps=10))
+
+
 def test_label_smoothing_target_and_loss():
     targets = torch.tensor([0, 3, 4])
     q = dt.smoothed_target(targets, 5, 0.1)
@@ -160,9 +182,13 @@ def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
     assert not first.cached and cached.cached and len(first.losses) == SMALL.steps
     assert first.losses == again.losses == cached.losses and first.nll == cached.nll
     assert first.lrs == pytest.approx([dt.noam_lr(s, SMALL.d_model, SMALL.warmup) for s in range(1, 5)])
+    linear = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "decay": "linear"}),
+                                  progress=False, use_cache=False)
+    assert linear.lrs == pytest.approx([dt.scheduled_lr(s, linear.config) for s in range(1, 5)])
+    assert linear.lrs[-1] < linear.lrs[1] and linear.losses != first.losses
     for a, b in zip(first.model.state_dict().values(), cached.model.state_dict().values()):
         assert torch.equal(a, b)
-    assert list((tmp_path / "seq2seq").glob("transformer-*.pt"))
+    assert list((tmp_path / "date_transformer").glob("transformer-*.pt"))
     kept = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "checkpoints": (2,)}),
                                 progress=False, use_cache=False)
     two = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "steps": 2}),

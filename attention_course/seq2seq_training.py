@@ -177,7 +177,6 @@ def translate(model: _Seq2Seq, sources, data, batch_size: int = 250, max_len: in
         NumPy arrays (output characters incl. ``EOS`` × source characters), or
         ``None`` entries for a model without attention.
     """
-    sv, tv = data.source_vocab, data.target_vocab
     model.eval()
     texts, attentions = [], []
     with torch_threads(1):  # small sequential operations: see train_model

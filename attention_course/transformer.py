@@ -130,12 +130,16 @@ class DecoderBlock(nn.Module):
         self.mlp = PositionwiseMLP(d_model, d_ff)
         self.ln1, self.ln2, self.ln3 = (nn.LayerNorm(d_model) for _ in range(3))
 
-    def forward(self, y: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None):
+    def forward(self, y: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
+                need_weights: bool = True):
         """``y``: target ``(batch, m, d_model)``; ``memory``: source ``(batch, n, d_model)``.
 
         Args:
             memory_mask: optional bool ``(batch, 1, 1, n)`` or broadcastable; True = a real
                 (non-padding) source position.
+            need_weights: False uses PyTorch's fused attention (same maths, faster, as in
+                :func:`attention_course.multi_head.multi_head_attention`) and returns ``None``
+                for both weights.
 
         Returns:
             ``(output, self_weights, cross_weights)``: ``(batch, m, d_model)``,
@@ -144,9 +148,9 @@ class DecoderBlock(nn.Module):
         if y.dim() != 3 or memory.dim() != 3 or y.shape[0] != memory.shape[0] or y.shape[2] != memory.shape[2]:
             raise ValueError(f"y (batch, m, d) and memory (batch, n, d) must agree; got {tuple(y.shape)} "
                              f"and {tuple(memory.shape)}")
-        a, self_weights = self.self_attn(self.ln1(y), causal_mask(y.shape[1], y.device))
+        a, self_weights = self.self_attn(self.ln1(y), causal_mask(y.shape[1], y.device), need_weights=need_weights)
         y = y + a
-        c, cross_weights = self.cross_attn(self.ln2(y), memory_mask, memory=memory)
+        c, cross_weights = self.cross_attn(self.ln2(y), memory_mask, memory=memory, need_weights=need_weights)
         y = y + c
         return y + self.mlp(self.ln3(y)), self_weights, cross_weights
 

@@ -19,9 +19,18 @@ def data():
     return dates.make_date_data(n_train=40, n_test=8, seed=3, max_dates=2)
 
 
-@pytest.fixture()
-def model(data):
-    return dt.build_transformer(SMALL, len(data.source_vocab), len(data.target_vocab)).eval()
+#: the same with Chapter 7's date-index features (segment embedding, positions within each date)
+SEGMENTED = dt.TransformerConfig(**{**SMALL.__dict__, "segments": True, "segment_positions": True})
+
+
+def build(config, data):
+    return dt.build_transformer(config, len(data.source_vocab), len(data.target_vocab),
+                                dt.separator_ids(data)).eval()
+
+
+@pytest.fixture(params=[SMALL, SEGMENTED], ids=["plain", "segments"])
+def model(data, request):
+    return build(request.param, data)
 
 
 def batch(data, pairs):
@@ -34,6 +43,7 @@ def test_shapes(model, data):
     src, lengths, tgt_in, tgt_out = batch(data, data.train[:5])
     B, T = src.shape
     L = tgt_in.shape[1]
+    SMALL = model.config  # noqa: N806 (the sizes are the same in both configurations)
     logits, cross = model(src, lengths, tgt_in)
     assert logits.shape == (B, L, len(data.target_vocab))
     assert cross.shape == (B, SMALL.dec_layers, SMALL.num_heads, L, T)
@@ -78,14 +88,15 @@ def test_padding_is_masked_in_cross_attention(model, data):
     assert torch.allclose(cross[0, :, :, :n, :int(lengths[0])], alone_cross[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("config", [SMALL, SEGMENTED], ids=["plain", "segments"])
 @pytest.mark.parametrize("use_cache", [True, False], ids=["kv-cache", "recompute"])
 @pytest.mark.parametrize("trained", [False, True], ids=["random", "trained"])
-def test_greedy_equals_teacher_forced_argmax(data, trained, use_cache):
+def test_greedy_equals_teacher_forced_argmax(data, trained, use_cache, config):
     if trained:
-        result = dt.train_transformer(data, SMALL, progress=False, use_cache=False)
+        result = dt.train_transformer(data, config, progress=False, use_cache=False)
         model = result.model
     else:
-        model = dt.build_transformer(SMALL, len(data.source_vocab), len(data.target_vocab)).eval()
+        model = build(config, data)
     src, lengths, _, _ = batch(data, data.test[:6])
     tv = data.target_vocab
     out, cross = model.greedy(src, lengths, max_len=12, bos=tv.BOS, eos=tv.EOS, use_cache=use_cache)
@@ -105,7 +116,7 @@ def test_translate_returns_maps_of_every_head(model, data):
     texts, maps = dt.translate(model, sources, data, batch_size=3, max_len=10)
     assert len(texts) == len(maps) == 4
     for source, w in zip(sources, maps):
-        assert w.shape[:2] == (SMALL.dec_layers, SMALL.num_heads) and w.shape[3] == len(source)
+        assert w.shape[:2] == (model.config.dec_layers, SMALL.num_heads) and w.shape[3] == len(source)
         assert np.allclose(w.sum(-1), 1, atol=1e-5)
 
 
@@ -182,25 +193,99 @@ def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
     assert not first.cached and cached.cached and len(first.losses) == SMALL.steps
     assert first.losses == again.losses == cached.losses and first.nll == cached.nll
     assert first.lrs == pytest.approx([dt.noam_lr(s, SMALL.d_model, SMALL.warmup) for s in range(1, 5)])
-    linear = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "decay": "linear"}),
+    linear = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "decay": "linear"}),
                                   progress=False, use_cache=False)
     assert linear.lrs == pytest.approx([dt.scheduled_lr(s, linear.config) for s in range(1, 5)])
     assert linear.lrs[-1] < linear.lrs[1] and linear.losses != first.losses
     for a, b in zip(first.model.state_dict().values(), cached.model.state_dict().values()):
         assert torch.equal(a, b)
     assert list((tmp_path / "date_transformer").glob("transformer-*.pt"))
-    kept = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "checkpoints": (2,)}),
+    kept = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "checkpoints": (2,)}),
                                 progress=False, use_cache=False)
-    two = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "steps": 2}),
+    two = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "steps": 2}),
                                progress=False, use_cache=False)
     for a, b in zip(kept.at_checkpoint(2).state_dict().values(), two.model.state_dict().values()):
-        assert torch.equal(a, b)  # the schedule does not depend on the total: a short run = the start of a long one
+        assert torch.equal(a, b)  # Eq. 3 does not depend on the total: a short run = the start of a long one
     with pytest.raises(KeyError, match="no checkpoint"):
         kept.at_checkpoint(3)
-    smooth = dt.train_transformer(data, dt.course_transformer_config(**{**SMALL.__dict__, "label_smoothing": 0.0}),
+    # the linear decay does depend on the total; stop_after runs the start of the planned schedule
+    long = dt.TransformerConfig(**{**SEGMENTED.__dict__, "decay": "linear", "steps": 6, "checkpoints": (3,)})
+    kept = dt.train_transformer(data, long, progress=False, use_cache=False)
+    start = dt.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "stop_after": 3, "checkpoints": ()}),
+                                 progress=False, use_cache=False)
+    replanned = dt.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "steps": 4, "checkpoints": ()}),
+                                     progress=False, use_cache=False)
+    assert len(start.losses) == 3 and start.lrs == kept.lrs[:3] and replanned.lrs[2] < kept.lrs[2]
+    for a, b in zip(kept.at_checkpoint(3).state_dict().values(), start.model.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="stop_after"):
+        dt.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "stop_after": 7}), progress=False,
+                             use_cache=False)
+    smooth = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "label_smoothing": 0.0}),
                                   progress=False, use_cache=False)
     assert smooth.losses == pytest.approx(smooth.nll)  # without smoothing the objective is the NLL
     assert first.losses != pytest.approx(first.nll)
+
+
+def test_segment_ids():
+    sep = 9
+    ids = torch.tensor([[5, 6, 9, 4, 7, 9, 8, 0],
+                        [9, 5, 5, 5, 5, 5, 5, 5]])
+    segments, offsets = dt.segment_ids(ids, sep)
+    assert segments.tolist() == [[0, 0, 1, 1, 1, 2, 2, 2], [1, 1, 1, 1, 1, 1, 1, 1]]
+    assert offsets.tolist() == [[0, 1, 0, 1, 2, 0, 1, 2], [0, 1, 2, 3, 4, 5, 6, 7]]
+    with pytest.raises(ValueError, match="segment_ids"):
+        dt.segment_ids(ids[0], sep)
+
+
+def test_separators_of_the_date_data(data):
+    source_sep, target_sep = dt.separator_ids(data)
+    assert data.source_vocab.tokens[source_sep] == ";" and data.target_vocab.tokens[target_sep] == ";"
+    two = [(s, t) for s, t in data.train if dates.count_dates(t) == 2][0]
+    segments, _ = dt.segment_ids(torch.tensor([data.source_vocab.encode(two[0], eos=False)]), source_sep)
+    first = two[0].index(";")
+    assert segments[0, :first].eq(0).all() and segments[0, first:].eq(1).all()
+
+
+def test_segment_input_is_token_plus_position_in_date_plus_segment(data):
+    """The input of Chapter 7's model, written out: sqrt(d) E[x_t] + PE(offset_t) + S[segment_t]."""
+    model = build(SEGMENTED, data)
+    with torch.no_grad():
+        model.segment_embed.weight.copy_(torch.randn_like(model.segment_embed.weight))
+    source = "3/1/24; 17.06.91; 1999年12月31日"
+    ids = torch.tensor([data.source_vocab.encode(source, eos=False)])
+    x = model._embed(model.src_embed, ids, 0)  # (1, T, d)
+    d = SEGMENTED.d_model
+    t = source.index("17.06.91")  # second date, third character of its segment ("; " opens it)
+    expected = (model.src_embed.weight[ids[0, t]] * math.sqrt(d) + model.pe[2]
+                + model.segment_embed.weight[1])
+    assert torch.allclose(x[0, t], expected, atol=1e-6)
+    plain = build(SMALL, data)
+    assert torch.allclose(plain._embed(plain.src_embed, ids, 0)[0, t],
+                          plain.src_embed.weight[ids[0, t]] * math.sqrt(d) + plain.pe[t], atol=1e-6)
+    # the same date in a different place of the list is embedded differently only through S
+    tgt = torch.tensor([[data.target_vocab.BOS] + data.target_vocab.encode("2024-03-01;1991-06-17", eos=False)])
+    y = model._embed(model.tgt_embed, tgt, 1)
+    k = 1 + len("2024-03-01;")  # the "1" of 1991, second character of segment 1 (after ";")
+    assert torch.allclose(y[0, k], model.tgt_embed.weight[tgt[0, k]] * math.sqrt(d) + model.pe[1]
+                          + model.segment_embed.weight[1], atol=1e-6)
+
+
+def test_fused_attention_gives_the_same_logits(model, data):
+    src, lengths, tgt_in, _ = batch(data, data.train[:5])
+    with torch.no_grad():
+        a, cross = model(src, lengths, tgt_in)
+        b, none = model(src, lengths, tgt_in, need_weights=False)
+    assert cross is not None and none is None
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_course_configuration():
+    config = dt.course_transformer_config()
+    assert config.segments and config.segment_positions and config.decay == "linear"
+    assert config.use_warmup and config.label_smoothing == 0.1  # the two devices of the paper stay
+    assert dt.course_transformer_config(steps=10).steps == 10 and config.checkpoints[0] < config.steps
+    assert not dt.TransformerConfig().segments  # the defaults are the plain model
 
 
 def test_errors(model, data):
@@ -209,7 +294,9 @@ def test_errors(model, data):
     with pytest.raises(ValueError, match="lengths"):
         dt.padding_mask(torch.tensor([0, 2]), 3)
     with pytest.raises(ValueError, match="num_heads"):
-        dt.DateTransformer(10, 10, dt.course_transformer_config(d_model=18, num_heads=4))
+        dt.DateTransformer(10, 10, dt.TransformerConfig(d_model=18, num_heads=4))
+    with pytest.raises(ValueError, match="separator"):
+        dt.DateTransformer(10, 10, SEGMENTED)
     assert math.isclose(dt.noam_lr(4000, 512, 4000), 512 ** -0.5 * 4000 ** -0.5)
 
 
@@ -238,12 +325,12 @@ def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch)
     viewer = CrossAttentionViewer(model, search, data, sources)
     m = viewer.maps(sources[0])
     t, r = m["transformer"], m["rnnsearch"]
-    assert t["weights"].shape == (SMALL.dec_layers, SMALL.num_heads, len(t["rows"]), len(sources[0]))
+    assert t["weights"].shape == (model.config.dec_layers, SMALL.num_heads, len(t["rows"]), len(sources[0]))
     assert r["weights"].shape == (len(r["rows"]), len(sources[0]))
     assert np.allclose(t["weights"].sum(-1), 1, atol=1e-5)
     explorer = viewer.widget(layer=-1, head=1)
     assert isinstance(explorer, CrossAttentionExplorer) and explorer.kind == "cross_attention"
-    assert explorer.controls == {"example": 0, "layer": SMALL.dec_layers - 1, "head": 1}
+    assert explorer.controls == {"example": 0, "layer": model.config.dec_layers - 1, "head": 1}
     assert [e["source"] for e in explorer.data["examples"]] == sources
     assert explorer.data["examples"][0]["transformer"]["weights"]["shape"] == list(t["weights"].shape)
     assert "heatmaps" in explorer.alt and sources[0] in explorer.alt
@@ -271,7 +358,7 @@ def test_agreement_counts_only_inputs_translated_alike(data, model, tmp_path, mo
     fake = (["x"] + texts[1:], [m[1, 0] for m in maps])
     monkeypatch.setattr(seq2seq, "translate", lambda *args, **kwargs: fake)
     agreement, used = viewer.agreement()
-    assert used == len(sources) - 1 and agreement.shape == (SMALL.dec_layers, SMALL.num_heads)
+    assert used == len(sources) - 1 and agreement.shape == (model.config.dec_layers, SMALL.num_heads)
     assert agreement[1, 0] == pytest.approx(1.0) and agreement.max() == pytest.approx(1.0)
     monkeypatch.setattr(seq2seq, "translate", lambda *args, **kwargs: (["x"] * 4, fake[1]))
     with pytest.raises(ValueError, match="no input translated alike"):

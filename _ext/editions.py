@@ -1,0 +1,113 @@
+"""Two editions of the book from one source: English, and Chinese through Sphinx's gettext.
+
+The English build (``language = "en"``) writes ``_build/html/``; the Chinese build
+(``tools/i18n.py build``, ``language = "zh_CN"``, catalogues in ``locales/zh_CN/LC_MESSAGES/``)
+writes ``_build/html/zh_CN/``. This extension does two things in both builds:
+
+* **The switcher.** Every page gets a link, in the article header beside the theme's buttons,
+  to the same page in the other edition. Links are relative, so both editions work from any
+  folder or host: from ``book/01_origin.html`` to ``zh_CN/book/01_origin.html`` and back.
+* **No silent drift** (Chinese build only). Sphinx's ``Locale`` transform marks every
+  translatable node ``translated=True`` or ``False``. A message with no translation, a fuzzy one
+  (sphinx-intl leaves fuzzy entries out of the compiled catalogue) or a page with no catalogue
+  at all is a warning naming the page and the English text, and the build runs with ``-W``, so
+  a change to the English text fails CI until its translation is updated
+  (``tools/i18n.py update``, then translate the new entries).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+from sphinx.util.nodes import extract_messages
+
+logger = logging.getLogger(__name__)
+
+SOURCE_LANGUAGE = "en"
+TRANSLATED = "zh_CN"  # the other edition, built into <English root>/zh_CN/
+SWITCH = {
+    # language of this build: (label of the link, its language tag, its accessible name)
+    SOURCE_LANGUAGE: ("中文", "zh-CN", "阅读本页的中文版"),
+    TRANSLATED: ("English", "en", "Read this page in English"),
+}
+
+
+def other_edition_href(pagename: str, language: str) -> str:
+    """Relative link from page ``pagename`` of the ``language`` edition to the same page in the other.
+
+    >>> other_edition_href("book/01_origin", "en")
+    '../zh_CN/book/01_origin.html'
+    >>> other_edition_href("book/01_origin", "zh_CN")
+    '../../book/01_origin.html'
+
+    Raises:
+        ValueError: ``language`` is not one of the two editions.
+    """
+    up = "../" * pagename.count("/")
+    if language == SOURCE_LANGUAGE:
+        return f"{up}{TRANSLATED}/{pagename}.html"
+    if language == TRANSLATED:
+        return f"{up}../{pagename}.html"
+    raise ValueError(f"no edition for language {language!r}: expected {SOURCE_LANGUAGE!r} or {TRANSLATED!r}")
+
+
+class UntranslatedMessages(SphinxTransform):
+    """Warn about every translatable node the Locale transform (priority 20) left in English."""
+
+    default_priority = 26  # after Locale and TranslationProgressTotaliser
+
+    def apply(self, **kwargs) -> None:
+        if self.config.language in (None, SOURCE_LANGUAGE):
+            return
+        source = self.document.get("source", "")
+        if source.endswith("<translated>"):  # a message being parsed, not a page
+            return
+        missing = [(node, msg) for node, msg in extract_messages(self.document)
+                   if not node.get("translated")]
+        if not missing:
+            return
+        if all("translated" not in node for node, _ in missing):
+            logger.warning("%s: no %s catalogue for this page (tools/i18n.py update, then translate it)",
+                           self.env.docname, self.config.language, location=self.env.docname,
+                           type="i18n", subtype="catalogue")
+            return
+        for node, msg in missing:
+            logger.warning("untranslated or fuzzy message (%s): %s", self.config.language,
+                           _shorten(msg), location=node, type="i18n", subtype="untranslated")
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _add_switch(app, pagename, templatename, context, doctree):
+    language = app.config.language or SOURCE_LANGUAGE
+    if language not in SWITCH:
+        return
+    label, hreflang, title = SWITCH[language]
+    context["edition_switch"] = {
+        "href": other_edition_href(pagename, language),
+        "label": label,
+        "hreflang": hreflang,
+        "title": title,
+    }
+
+
+def _register_template(app, config):
+    config.templates_path.append(str(Path(__file__).parent / "templates"))
+    options = config.html_theme_options
+    end = list(options.get("article_header_end") or ["article-header-buttons.html"])
+    if "edition-switch.html" not in end:
+        end.append("edition-switch.html")
+    options["article_header_end"] = end
+
+
+def setup(app):
+    app.connect("config-inited", _register_template)
+    app.connect("html-page-context", _add_switch)
+    app.add_transform(UntranslatedMessages)
+    app.add_css_file("editions.css")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -7,6 +7,10 @@ writes ``_build/html/zh_CN/``. This extension does two things in both builds:
 * **The switcher.** Every page gets a link, in the article header beside the theme's buttons,
   to the same page in the other edition. Links are relative, so both editions work from any
   folder or host: from ``book/01_origin.html`` to ``zh_CN/book/01_origin.html`` and back.
+* **Chinese labels** (Chinese build only). Sphinx reads ``locales/zh_CN/LC_MESSAGES/sphinx.po``
+  before its own catalogue; ``booktheme.po`` is put before sphinx-book-theme's (which leaves
+  several labels in English and some in traditional characters); the search box's placeholder
+  is a theme option, set here.
 * **No silent drift** (Chinese build only). Sphinx's ``Locale`` transform marks every
   translatable node ``translated=True`` or ``False``. A message with no translation, a fuzzy one
   (sphinx-intl leaves fuzzy entries out of the compiled catalogue) or a page with no catalogue
@@ -96,16 +100,43 @@ def _add_switch(app, pagename, templatename, context, doctree):
     }
 
 
+SEARCH_PLACEHOLDER = {TRANSLATED: "搜索本书……"}
+
+
 def _register_template(app, config):
-    config.templates_path.append(str(Path(__file__).parent / "templates"))
+    # first, before the themes' component folders: two of their templates are overridden here
+    config.templates_path.insert(0, str(Path(__file__).parent / "templates"))
     options = config.html_theme_options
+    if config.language in SEARCH_PLACEHOLDER:
+        options["search_bar_text"] = SEARCH_PLACEHOLDER[config.language]
     end = list(options.get("article_header_end") or ["article-header-buttons.html"])
     if "edition-switch.html" not in end:
         end.append("edition-switch.html")
     options["article_header_end"] = end
 
 
+def _theme_labels_first(app):
+    """Put ``locales/<language>/LC_MESSAGES/booktheme.po`` before sphinx-book-theme's catalogue.
+
+    The first catalogue registered for a domain is the one consulted first; this extension is
+    set up before the theme's, so its translations win and the theme's remain the fallback.
+    """
+    from sphinx.util.i18n import CatalogInfo
+
+    language = app.config.language
+    if language in (None, SOURCE_LANGUAGE):
+        return
+    for directory in app.config.locale_dirs:
+        folder = Path(app.srcdir, directory, language, "LC_MESSAGES")
+        if (folder / "booktheme.po").is_file():
+            catalogue = CatalogInfo(str(folder), "booktheme", app.config.source_encoding)
+            if catalogue.is_outdated():
+                catalogue.write_mo(language)
+            app.add_message_catalog("booktheme", str(Path(app.srcdir, directory)))
+
+
 def setup(app):
+    _theme_labels_first(app)
     app.connect("config-inited", _register_template)
     app.connect("html-page-context", _add_switch)
     app.add_transform(UntranslatedMessages)

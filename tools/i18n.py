@@ -42,6 +42,7 @@ BUILD = ROOT / "_build"
 GETTEXT = BUILD / "gettext"
 CHINESE_HTML = BUILD / "html" / LANGUAGE
 CHINESE_TITLE = "注意力机制"
+CHINESE_AUTHOR = "注意力机制课程作者"
 
 # What a translation must carry over unchanged. Display maths first, so that its dollars are
 # not read as two inline spans.
@@ -185,6 +186,7 @@ def build() -> int:
     overrides = _overrides(
         language=LANGUAGE,
         html_title=CHINESE_TITLE,
+        author=CHINESE_AUTHOR,
         # The English build's cache: every chapter is a cache hit, nothing runs a second time.
         nb_execution_cache_path=str(BUILD / ".jupyter_cache"),
     )

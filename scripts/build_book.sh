@@ -18,6 +18,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$want" ]; then
   echo "== attention_course/ changed since the last build: every chapter runs again"
   rm -rf _build/.jupyter_cache _build/static_models
 fi
+mkdir -p _build/static_models  # in html_static_path: Sphinx drops an entry missing at start-up
 mkdir -p _build && echo "$want" > "$stamp"
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "== the Chinese edition: the same pages through locales/zh_CN, nothing executed again"

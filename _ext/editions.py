@@ -11,6 +11,11 @@ writes ``_build/html/zh_CN/``. This extension does two things in both builds:
   before its own catalogue; ``booktheme.po`` is put before sphinx-book-theme's (which leaves
   several labels in English and some in traditional characters); the search box's placeholder
   is a theme option, set here.
+* **Glued numbers in translated text** (Chinese build only). Sphinx parses each translated
+  message as a document of its own, where myst-nb's ``{glue:text}`` role finds no notebook and
+  no glue data. For those messages the numbers are read from the glue data myst-nb saved for
+  the page while executing it (``<output folder>/<page>.glue.json``, as ``glue_alt.py`` does),
+  so the Chinese text shows exactly the English text's numbers.
 * **No silent drift** (Chinese build only). Sphinx's ``Locale`` transform marks every
   translatable node ``translated=True`` or ``False``. A message with no translation, a fuzzy one
   (sphinx-intl leaves fuzzy entries out of the compiled catalogue) or a page with no catalogue
@@ -38,6 +43,40 @@ SWITCH = {
 }
 
 
+def _page_glue(env) -> dict:
+    import json
+
+    cache = env.temp_data.setdefault("editions_glue", {})
+    if env.docname not in cache:
+        path = Path(env.mystnb_config.output_folder, f"{env.docname}.glue.json")
+        cache[env.docname] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return cache[env.docname]
+
+
+def _glue_in_translated_messages() -> None:
+    """Let myst-nb's glue roles and directives read the page's glue data in a translated message."""
+    from myst_nb.core.variables import RetrievalError, VariableOutput
+    from myst_nb.ext.glue import directives, roles, utils
+
+    original = utils.retrieve_glue_data
+    if getattr(roles.retrieve_glue_data, "editions", False):
+        return
+
+    def retrieve_glue_data(document, key):
+        env = getattr(document.settings, "env", None)
+        if ("nb_renderer" in document or env is None
+                or not str(getattr(document, "current_source", "")).endswith("<translated>")):
+            return original(document, key)
+        data = _page_glue(env)
+        if key not in data:
+            raise RetrievalError(f"No key {key!r} found in glue data for page {env.docname!r}.")
+        return VariableOutput(data=data[key]["data"], metadata=data[key].get("metadata", {}),
+                              nb_renderer=None, vtype="glue")
+
+    retrieve_glue_data.editions = True
+    roles.retrieve_glue_data = directives.retrieve_glue_data = retrieve_glue_data
+
+
 def other_edition_href(pagename: str, language: str) -> str:
     """Relative link from page ``pagename`` of the ``language`` edition to the same page in the other.
 
@@ -57,8 +96,39 @@ def other_edition_href(pagename: str, language: str) -> str:
     raise ValueError(f"no edition for language {language!r}: expected {SOURCE_LANGUAGE!r} or {TRANSLATED!r}")
 
 
+class RememberEnglishAltTexts(SphinxTransform):
+    """Keep each image's English alt text: Locale translates alt texts without marking them."""
+
+    default_priority = 19  # just before Locale
+
+    def apply(self, **kwargs) -> None:
+        if self.config.language in (None, SOURCE_LANGUAGE):
+            return
+        for image in self.document.findall(nodes.image):
+            image["english_alt"] = image.get("alt", "")
+
+
+def _is_translated(node) -> bool:
+    if isinstance(node, nodes.image) and "english_alt" in node:
+        return node.get("alt", "") != node["english_alt"]
+    return bool(node.get("translated"))
+
+
+def _in_docinfo(node) -> bool:
+    while node is not None:
+        if isinstance(node, nodes.docinfo):
+            return True
+        node = node.parent
+    return False
+
+
 class UntranslatedMessages(SphinxTransform):
-    """Warn about every translatable node the Locale transform (priority 20) left in English."""
+    """Warn about every translatable node the Locale transform (priority 20) left in English.
+
+    Sphinx also leaves a message in English when its translation parses as something other
+    than a paragraph, e.g. a title translated as ``5. 多头自注意力`` (a numbered list): write
+    ``5\\. 多头自注意力``. ``tools/i18n.py check`` says so too.
+    """
 
     default_priority = 26  # after Locale and TranslationProgressTotaliser
 
@@ -68,8 +138,9 @@ class UntranslatedMessages(SphinxTransform):
         source = self.document.get("source", "")
         if source.endswith("<translated>"):  # a message being parsed, not a page
             return
+        # (docinfo: the notebook's metadata, which Sphinx removes from the page after reading)
         missing = [(node, msg) for node, msg in extract_messages(self.document)
-                   if not node.get("translated")]
+                   if not _is_translated(node) and not _in_docinfo(node)]
         if not missing:
             return
         if all("translated" not in node for node, _ in missing):
@@ -137,8 +208,11 @@ def _theme_labels_first(app):
 
 def setup(app):
     _theme_labels_first(app)
+    if app.config.language not in (None, SOURCE_LANGUAGE):
+        _glue_in_translated_messages()
     app.connect("config-inited", _register_template)
     app.connect("html-page-context", _add_switch)
+    app.add_transform(RememberEnglishAltTexts)
     app.add_transform(UntranslatedMessages)
     app.add_css_file("editions.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -65,3 +65,18 @@ def test_the_switcher_links_each_page_to_itself_in_the_other_edition():
             == "../../../notebooks/ch01_origin/origin.html")
     with pytest.raises(ValueError, match="fr"):
         editions.other_edition_href("intro", "fr")
+
+
+def test_a_translation_read_as_a_list_is_caught(tmp_path, monkeypatch):
+    """Sphinx silently keeps the English when a translated title parses as a numbered list."""
+    folder = tmp_path / "zh_CN" / "LC_MESSAGES" / "book"
+    folder.mkdir(parents=True)
+    po = folder / "x.po"
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  'msgid "5. Multi-head self-attention"\nmsgstr "5. 多头自注意力"\n\n'
+                  'msgid "1.2 The context vector"\nmsgstr "1.2 上下文向量"\n\n'
+                  'msgid "3. Grade"\nmsgstr "3\\\\. 评分"\n', encoding="utf-8")
+    monkeypatch.setattr(i18n, "CATALOGUES", tmp_path / "zh_CN" / "LC_MESSAGES")
+    problems = i18n.check_catalogue(po)
+    assert [p.msgid for p in problems] == ["5. Multi-head self-attention"], problems
+    assert "escape" in problems[0].what

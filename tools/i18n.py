@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -51,6 +52,9 @@ _INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)((?:\\.|[^$\\])+?)\$")
 _ROLE = re.compile(r"\{([a-zA-Z][\w:+-]*)\}`([^`]*)`")
 _CODE = re.compile(r"(?<![`}])(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
 _LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+# A translation must stay one paragraph: Sphinx ignores a translation that parses as a list, a
+# heading or a quote (a title "5. 多头自注意力" is a numbered list: write "5\\. 多头自注意力").
+_BLOCK_START = re.compile(r"^(?:\d+[.)]|[-*+]|#{1,6}|>)(?:\s|$)")
 # Roles whose text is shown to the reader and may be translated: only their target must stay.
 _ROLES_WITH_TEXT = {"ref", "doc", "numref", "term", "download", "eq"}
 
@@ -118,6 +122,8 @@ def check_catalogue(path: Path) -> list[Problem]:
             continue
         if message.fuzzy:
             problems.append(Problem(name, msgid, "fuzzy (check the translation, then remove the flag)"))
+        if _BLOCK_START.match(msgstr) and msgstr != msgid:
+            problems.append(Problem(name, msgid, "starts like a list or heading: escape it (5\\. ...)"))
         want, got = invariants(msgid), invariants(msgstr)
         if want != got:
             lost = sorted((want - got).elements())
@@ -167,13 +173,28 @@ def _sphinx(outdir: Path, doctrees: Path, builder: str, overrides: dict) -> int:
     return int(result)
 
 
-def update() -> int:
-    """Extract the messages (gettext builder) and merge them into ``locales/zh_CN`` (sphinx-intl)."""
+def update(pages: list[str] | None = None) -> int:
+    """Extract the messages (gettext builder) and merge them into ``locales/zh_CN`` (sphinx-intl).
+
+    ``pages`` (e.g. ``["book/01_origin"]``) limits the merge to those pages' catalogues.
+    """
+    # myst-nb renders no images for the gettext builder; the figures' alt texts (read aloud
+    # to Chinese readers too) are messages only if the images are rendered.
+    images = [("gettext", "image/svg+xml", 1), ("gettext", "image/png", 2), ("gettext", "image/jpeg", 3)]
     status = _sphinx(GETTEXT, BUILD / ".doctrees-gettext", "gettext",
-                     _overrides(nb_execution_cache_path=str(BUILD / ".jupyter_cache")))
+                     _overrides(nb_execution_cache_path=str(BUILD / ".jupyter_cache"),
+                                nb_mime_priority_overrides=images))
     if status:
         return status
-    return subprocess.call([sys.executable, "-m", "sphinx_intl", "update", "-p", str(GETTEXT),
+    templates = GETTEXT
+    if pages:  # only these pages' catalogues (the others may be open in a translator's editor)
+        templates = BUILD / "gettext-selected"
+        shutil.rmtree(templates, ignore_errors=True)
+        for page in pages:
+            target = templates / f"{page}.pot"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(GETTEXT / f"{page}.pot", target)
+    return subprocess.call([sys.executable, "-m", "sphinx_intl", "update", "-p", str(templates),
                             "-d", str(LOCALES), "-l", LANGUAGE, "--line-width", "-1"])
 
 
@@ -190,21 +211,26 @@ def build() -> int:
         # The English build's cache: every chapter is a cache hit, nothing runs a second time.
         nb_execution_cache_path=str(BUILD / ".jupyter_cache"),
     )
-    return _sphinx(CHINESE_HTML, BUILD / f".doctrees-{LANGUAGE}", "html", overrides)
+    status = _sphinx(CHINESE_HTML, BUILD / f".doctrees-{LANGUAGE}", "html", overrides)
+    # myst-nb writes the pages' outputs beside the output folder, which here is inside the
+    # English book: the Chinese pages have their own copies in zh_CN/_images already.
+    shutil.rmtree(CHINESE_HTML.parent / "jupyter_execute", ignore_errors=True)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["update", "check", "build"])
-    parser.add_argument("catalogues", nargs="*", type=Path,
-                        help="check: only these .po files (default: every page of the book)")
+    parser.add_argument("catalogues", nargs="*",
+                        help="check: only these .po files; update: only these pages (book/01_origin); "
+                             "default: every page of the book")
     args = parser.parse_args(argv)
     if args.command == "update":
-        return update()
+        return update(args.catalogues or None)
     if args.command == "build":
         return build()
     if args.catalogues:
-        problems = [p for path in args.catalogues for p in check_catalogue(path.resolve())]
+        problems = [p for path in args.catalogues for p in check_catalogue(Path(path).resolve())]
     else:
         problems = check(book_pages())
     for problem in problems:

@@ -16,6 +16,10 @@ writes ``_build/html/zh_CN/``. This extension does two things in both builds:
   no glue data. For those messages the numbers are read from the glue data myst-nb saved for
   the page while executing it (``<output folder>/<page>.glue.json``, as ``glue_alt.py`` does),
   so the Chinese text shows exactly the English text's numbers.
+* **Chinese search** (Chinese build only). Sphinx indexes Chinese text cut into words by jieba,
+  but in the browser it splits a query only at spaces and punctuation, so a query such as
+  上下文向量 (one word to the reader, two in the index) found nothing. The query's runs of
+  Chinese characters are now cut by longest match against the index's own terms.
 * **No silent drift** (Chinese build only). Sphinx's ``Locale`` transform marks every
   translatable node ``translated=True`` or ``False``. A message with no translation, a fuzzy one
   (sphinx-intl leaves fuzzy entries out of the compiled catalogue) or a page with no catalogue
@@ -75,6 +79,38 @@ def _glue_in_translated_messages() -> None:
 
     retrieve_glue_data.editions = True
     roles.retrieve_glue_data = directives.retrieve_glue_data = retrieve_glue_data
+
+
+CHINESE_SPLITTER = r"""
+function splitQuery(query) {
+  // Latin words as Sphinx splits them; each run of Chinese characters cut by longest match
+  // against the index's terms (jieba cut the pages into those words), one character at worst.
+  const terms = (typeof Search !== "undefined" && Search._index) ? Search._index.terms : {};
+  const known = (word) => Object.prototype.hasOwnProperty.call(terms, word);
+  const out = [];
+  for (const part of query.split(/[^\p{Letter}\p{Number}_\p{Emoji_Presentation}]+/u)) {
+    for (const run of part.match(/\p{Script=Han}+|[^\p{Script=Han}]+/gu) || []) {
+      if (!/\p{Script=Han}/u.test(run)) { out.push(run); continue; }
+      for (let i = 0; i < run.length;) {
+        let j = Math.min(run.length, i + 8);
+        while (j > i + 1 && !known(run.slice(i, j))) j--;
+        out.push(run.slice(i, j));
+        i = j;
+      }
+    }
+  }
+  return out;
+}
+"""
+
+
+def _chinese_search_language():
+    from sphinx.search.zh import SearchChinese
+
+    class ChineseSearch(SearchChinese):
+        js_splitter_code = CHINESE_SPLITTER
+
+    return ChineseSearch
 
 
 def other_edition_href(pagename: str, language: str) -> str:
@@ -210,6 +246,8 @@ def setup(app):
     _theme_labels_first(app)
     if app.config.language not in (None, SOURCE_LANGUAGE):
         _glue_in_translated_messages()
+    if app.config.language == TRANSLATED:
+        app.add_search_language(_chinese_search_language())
     app.connect("config-inited", _register_template)
     app.connect("html-page-context", _add_switch)
     app.add_transform(RememberEnglishAltTexts)

@@ -52,7 +52,8 @@ class _ArticleText(HTMLParser):
     """The reader's text of a page's article: no code, outputs, maths, scripts or styles."""
 
     SKIP_TAGS = {"script", "style", "pre", "code", "math", "svg"}
-    SKIP_CLASSES = {"cell_output", "math", "highlight", "ac-explorer", "course-self-check", "sd-tab-set"}
+    SKIP_CLASSES = {"cell_output", "math", "highlight", "ac-explorer", "course-self-check", "sd-tab-set",
+                    "citation-list", "citation"}  # bibliography entries stay as published
     VOID = {"br", "img", "hr", "input", "meta", "link", "wbr", "source", "area", "col"}
 
     def __init__(self):

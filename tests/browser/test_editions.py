@@ -115,3 +115,17 @@ def test_chinese_search_finds_chinese_words(offline_page, book_url):
     found = [results.nth(i).locator("a").first.get_attribute("href") for i in range(results.count())]
     assert any("01_origin" in href for href in found), found
     assert not page.blocked and not page.console_errors, (page.blocked, page.console_errors)
+
+
+def launch_links(page_path: str) -> list[str]:
+    source = (HTML / page_path).read_text(encoding="utf-8")
+    return sorted(set(html.unescape(href) for href in re.findall(
+        r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)/[^"]+)"', source)))
+
+
+@pytest.mark.parametrize("page_path", [p for p in CONTENT if p.endswith(".html")])
+def test_chinese_launch_buttons_open_the_english_notebook(page_path):
+    english = page_path.removeprefix(CHINESE)
+    assert launch_links(page_path) == launch_links(english), page_path
+    if english.startswith(("book/0", "notebooks/")):
+        assert any("colab.research.google.com" in link for link in launch_links(page_path)), page_path

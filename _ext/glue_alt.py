@@ -7,6 +7,10 @@ that myst-nb saved for the page while executing it (``jupyter_execute/<page>.glu
 formatted exactly as myst-nb formats ``{glue:text}``. An unknown key is a warning, which the
 book's ``-W`` build turns into a failure, so alt text can no more drift from the code than the
 prose can.
+
+For the gettext builder (tools/i18n.py update) the roles stay as they are: the message a
+translator sees, and the one the Chinese build's Locale transform looks up before this
+extension runs, is the alt text with its roles.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ LOGGER = logging.getLogger(__name__)
 
 
 def _fill_alt(app, doctree):
+    if app.builder.name == "gettext":
+        return
     images = [node for node in doctree.findall(nodes.image) if "{glue" in node.get("alt", "")]
     if not images:
         return

@@ -113,19 +113,35 @@ def _quiz_script(questions: list, div_id: str) -> str:
     return script
 
 
-def load_quiz(chapter: str) -> list[dict]:
+def load_quiz(chapter: str, language: str = "en") -> list[dict]:
     """The self-check questions of a chapter, e.g. ``load_quiz("ch03")``.
 
-    They are stored as jupyterquiz JSON in ``attention_course/quizzes/<chapter>.json``
-    (package data, so that Colab, which installs only the package, has them too).
+    They are stored as jupyterquiz JSON in ``attention_course/quizzes/<chapter>.json``, and
+    their Chinese translation (same questions, same answers in the same order, the same one
+    correct) in ``attention_course/quizzes/zh_CN/<chapter>.json`` (package data, so that
+    Colab, which installs only the package, has them too).
+
+    Args:
+        chapter: ``"ch01"`` ... ``"ch06"``.
+        language: ``"en"`` or ``"zh_CN"``.
 
     Raises:
-        FileNotFoundError: no quiz file for ``chapter``.
+        FileNotFoundError: no quiz file for ``chapter`` in ``language``.
     """
-    path = QUIZ_DIR / f"{chapter}.json"
+    folder = QUIZ_DIR if language == "en" else QUIZ_DIR / language
+    path = folder / f"{chapter}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no self-check questions for {chapter!r}: {path} is missing")
+        raise FileNotFoundError(f"no self-check questions for {chapter!r} in {language!r}: {path} is missing")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# The book's two editions (_ext/editions.py) show the same executed output: both question
+# sets are in it, and the page's language (<html lang>) decides which one a reader sees.
+# Jupyter and Colab pages are not Chinese, so they show the English set.
+_QUIZ_LANGUAGES = {"en": ("en", "Self-check questions"), "zh_CN": ("zh-CN", "自测题")}
+_QUIZ_LANGUAGE_CSS = """
+html[lang^="zh"] .course-self-check[lang="en"], html:not([lang^="zh"]) .course-self-check[lang="zh-CN"] { display: none; }
+"""
 
 
 def self_check(chapter: str):
@@ -134,21 +150,26 @@ def self_check(chapter: str):
     Multiple-choice questions drawn by jupyterquiz (pinned in requirements.txt): choose an
     answer with the mouse or the keyboard (Tab to the question, arrow keys to the answer) and
     the explanation appears under it. The output is HTML and JavaScript only, with no request
-    to any server, so it works in the static book, in Jupyter and in Colab.
+    to any server, so it works in the static book, in Jupyter and in Colab. It holds the
+    English questions and their Chinese translation; a page in Chinese (the book's Chinese
+    edition) shows the Chinese ones, any other page the English ones.
 
     Raises:
-        FileNotFoundError: no quiz file for ``chapter``.
+        FileNotFoundError: no quiz file for ``chapter`` (English or Chinese).
     """
     from IPython.display import HTML, Javascript, display
     from jupyterquiz.dynamic.renderer import build_styles, render_div
 
-    questions = load_quiz(chapter)
-    div_id = f"selfcheck{chapter}"
-    container = render_div(div_id, False, False, False, len(questions), 700, 10, "left")
-    label = f'<div role="region" aria-label="Self-check questions, {chapter}" class="course-self-check">'
-    styles = build_styles(div_id, dict(_QUIZ_COLORS)) + f"<style>{_QUIZ_CSS}</style>"
-    display(HTML(label + container + "</div></div>" + styles))
-    display(Javascript(_quiz_script(questions, div_id)))
+    for language, (lang, label_text) in _QUIZ_LANGUAGES.items():
+        questions = load_quiz(chapter, language)
+        div_id = f"selfcheck{chapter}" + ("" if language == "en" else f"_{language}")
+        container = render_div(div_id, False, False, False, len(questions), 700, 10, "left")
+        label = (f'<div role="region" lang="{lang}" aria-label="{label_text}, {chapter}" '
+                 'class="course-self-check">')
+        styles = (build_styles(div_id, dict(_QUIZ_COLORS))
+                  + f"<style>{_QUIZ_CSS}{_QUIZ_LANGUAGE_CSS}</style>")
+        display(HTML(label + container + "</div></div>" + styles))
+        display(Javascript(_quiz_script(questions, div_id)))
 
 
 # jupyterquiz's colour variables: white on the dark blue question panel; a chosen answer turns

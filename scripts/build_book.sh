@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Build the book with execution: every chapter notebook runs, and a failing cell,
-# a warning or a broken reference fails the build (-W -n --keep-going).
+# a warning or a broken reference fails the build (-W -n --keep-going). Then the Chinese
+# edition from the same sources and the same executed notebooks (tools/i18n.py build):
+# English in _build/html/, Chinese in _build/html/zh_CN/; an untranslated or fuzzy message
+# fails it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
@@ -15,6 +18,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$want" ]; then
   echo "== attention_course/ changed since the last build: every chapter runs again"
   rm -rf _build/.jupyter_cache _build/static_models
 fi
+mkdir -p _build/static_models  # in html_static_path: Sphinx drops an entry missing at start-up
 mkdir -p _build && echo "$want" > "$stamp"
 .venv/bin/jupyter-book build . -W -n --keep-going
-echo "The book is at: $(pwd)/_build/html/index.html"
+echo "== the Chinese edition: the same pages through locales/zh_CN, nothing executed again"
+.venv/bin/python tools/i18n.py build
+echo "The book is at: $(pwd)/_build/html/index.html (Chinese: $(pwd)/_build/html/zh_CN/index.html)"

@@ -50,3 +50,19 @@ def test_quiz_script_loads_nothing_from_the_network():
 def test_missing_quiz_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="ch99"):
         display.load_quiz("ch99")
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.name)
+def test_chinese_questions_translate_the_english_ones(notebook):
+    """Same questions, same answers in the same order, the same one correct; all in Chinese."""
+    chapter = "ch" + notebook.name[:2]
+    english, chinese = display.load_quiz(chapter), display.load_quiz(chapter, "zh_CN")
+    assert len(chinese) == len(english), chapter
+    for en, zh in zip(english, chinese):
+        assert zh["type"] == en["type"]
+        assert [a["correct"] for a in zh["answers"]] == [a["correct"] for a in en["answers"]], en["question"]
+        texts = [zh["question"]] + [a["answer"] for a in zh["answers"]] + [a["feedback"] for a in zh["answers"]]
+        for text in texts[:1] + texts[len(zh["answers"]) + 1:]:  # the question and every explanation
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in text), f"{chapter}: not Chinese: {text!r}"
+        assert "$" not in "".join(texts)
+        assert len({a["answer"] for a in zh["answers"]}) == len(zh["answers"]), f"{chapter}: two answers alike"

@@ -17,6 +17,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+# The book's Chinese edition (_ext/editions.py, tools/i18n.py) sits inside the English one.
+CHINESE = "zh_CN/"
+
+
+def both_editions(page_paths) -> list[str]:
+    """Each English page path followed by the same page in the Chinese edition."""
+    return [path for page in page_paths for path in (page, CHINESE + page)]
+
+
+def english_path(page_path: str) -> str:
+    """``zh_CN/book/01_origin.html`` -> ``book/01_origin.html`` (English paths unchanged)."""
+    return page_path.removeprefix(CHINESE)
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import HTML
+from conftest import CHINESE, HTML
 
 CH2, CH6 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html"
 GPT_PROMPTS = ("To be or not to be", "The cat ", "Life is ")
@@ -104,9 +104,10 @@ def test_gpt_greedy_equals_pytorch(offline_page, book_url, gpt_reference):
     check_clean(page)
 
 
-def test_gpt_controls_change_the_drawing(offline_page, book_url):
+@pytest.mark.parametrize("edition", ["", CHINESE])
+def test_gpt_controls_change_the_drawing(offline_page, book_url, edition):
     page = offline_page
-    root = open_explorer(page, book_url, CH6, "Generate with the small GPT")
+    root = open_explorer(page, book_url, edition + CH6, "Generate with the small GPT")
     check_accessible(root)
     before = drawing(root)
     set_range(root, "layer shown", 0)  # layer 0 instead of the last layer
@@ -174,9 +175,10 @@ def test_rnnsearch_greedy_equals_pytorch(offline_page, book_url, rnnsearch_refer
     check_clean(page)
 
 
-def test_alignment_controls_change_the_drawing(offline_page, book_url):
+@pytest.mark.parametrize("edition", ["", CHINESE])
+def test_alignment_controls_change_the_drawing(offline_page, book_url, edition):
     page = offline_page
-    root = open_explorer(page, book_url, CH2, "Translate dates with RNNsearch")
+    root = open_explorer(page, book_url, edition + CH2, "Translate dates with RNNsearch")
     check_accessible(root)
     before = drawing(root)
     example = root.get_by_label("example", exact=True)

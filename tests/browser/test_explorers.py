@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import HTML
+from conftest import HTML, both_editions, english_path
 
 # page -> the explorer kinds it must show, in order (explorers2 adds its kinds here).
 EXPLORERS = {
@@ -62,10 +62,10 @@ def operate(control) -> str:
     return f"{tag}[{kind}] {key}"
 
 
-@pytest.mark.parametrize("page_path", sorted(EXPLORERS))
+@pytest.mark.parametrize("page_path", both_editions(sorted(EXPLORERS)))
 def test_every_control_changes_the_drawing(offline_page, book_url, page_path):
     page = offline_page
-    explorers = open_explorers(page, book_url, page_path, EXPLORERS[page_path])
+    explorers = open_explorers(page, book_url, page_path, EXPLORERS[english_path(page_path)])
     for i in range(explorers.count()):
         explorer = explorers.nth(i)
         figure = explorer.locator(".ac-figure")

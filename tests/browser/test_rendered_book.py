@@ -8,7 +8,7 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
-from conftest import HTML, ROOT, SCREENSHOTS
+from conftest import CHINESE, HTML, ROOT, SCREENSHOTS, english_path
 
 PAGES = sorted(
     str(p.relative_to(HTML)) for p in HTML.rglob("*.html")
@@ -28,6 +28,9 @@ def allowed(message: str) -> bool:
 
 def test_pages_were_found():
     assert "book/03_general_form.html" in PAGES, PAGES
+    english = [p for p in PAGES if not p.startswith(CHINESE)]
+    assert sorted(p for p in PAGES if p.startswith(CHINESE)) == sorted(CHINESE + p for p in english), \
+        "the Chinese edition must have exactly the English edition's pages"
 
 
 @pytest.mark.parametrize("page_path", PAGES)
@@ -57,8 +60,14 @@ def test_page_renders_offline(offline_page, book_url, page_path):
         rendered.first.wait_for(state="attached", timeout=15000)
 
     # Figures: every figure the notebook declares (a cell with mystnb image.alt) is on the page.
-    notebook = ROOT / Path(page_path).with_suffix(".ipynb")
-    if notebook.is_file():
+    notebook = ROOT / Path(english_path(page_path)).with_suffix(".ipynb")
+    if notebook.is_file() and page_path.startswith(CHINESE):
+        # the alt texts are translated: as many described figures as the notebook declares
+        declared = sum("alt" in c["metadata"].get("mystnb", {}).get("image", {})
+                       for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"])
+        described = page.eval_on_selector_all("img[alt]", "els => els.filter(e => e.alt.trim()).length")
+        assert described >= declared, f"{page_path}: {described} described images, {declared} declared"
+    elif notebook.is_file():
         page_alts = set(page.eval_on_selector_all("img[alt]", "els => els.map(e => e.getAttribute('alt'))"))
         for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
             alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt")
@@ -105,5 +114,5 @@ def test_page_renders_offline(offline_page, book_url, page_path):
 
     if page_path.startswith(("book/", "notebooks/")):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        name = Path(page_path).with_suffix(".png").name
+        name = ("zh_CN-" if page_path.startswith(CHINESE) else "") + Path(page_path).with_suffix(".png").name
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)

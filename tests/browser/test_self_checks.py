@@ -1,8 +1,9 @@
 """The self-check questions of every chapter work in the static book, offline.
 
-For each chapter page: the quiz is on the page before the Summary, has as many questions as
-its JSON file, and answering one question right and one wrong (by keyboard for one of them)
-shows the matching explanation, with no request beyond localhost and no console error.
+For each chapter page, in both editions: the quiz in the page's language is on the page before
+the Summary (the other language's is hidden), has as many questions as its JSON file, and
+answering one question right and one wrong (by keyboard for one of them) shows the matching
+explanation, with no request beyond localhost and no console error.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 
 import pytest
 
-from conftest import HTML, ROOT
+from conftest import CHINESE, HTML, ROOT
 
 QUIZ_DIR = ROOT / "attention_course" / "quizzes"
 CHAPTERS = {
@@ -26,23 +27,36 @@ CHAPTERS = {
 
 def test_every_chapter_has_questions():
     assert sorted(p.stem for p in QUIZ_DIR.glob("ch*.json")) == sorted(CHAPTERS)
+    assert sorted(p.stem for p in (QUIZ_DIR / "zh_CN").glob("ch*.json")) == sorted(CHAPTERS)
 
 
+def _sections(page) -> list[str]:
+    return page.eval_on_selector_all("main section:has(> h2)", "ss => ss.map(s => s.id)")
+
+
+@pytest.mark.parametrize("edition", ["", CHINESE])
 @pytest.mark.parametrize("chapter", sorted(CHAPTERS))
-def test_questions_give_feedback_offline(offline_page, book_url, chapter):
+def test_questions_give_feedback_offline(offline_page, book_url, chapter, edition):
     page = offline_page
-    questions = json.loads((QUIZ_DIR / f"{chapter}.json").read_text(encoding="utf-8"))
-    assert (HTML / CHAPTERS[chapter]).is_file(), f"{CHAPTERS[chapter]} was not built"
-    page.goto(f"{book_url}/{CHAPTERS[chapter]}", wait_until="load")
+    chinese = edition == CHINESE
+    folder = QUIZ_DIR / "zh_CN" if chinese else QUIZ_DIR
+    questions = json.loads((folder / f"{chapter}.json").read_text(encoding="utf-8"))
+    page_path = edition + CHAPTERS[chapter]
+    assert (HTML / page_path).is_file(), f"{page_path} was not built"
+    page.goto(f"{book_url}/{page_path}", wait_until="load")
 
-    quiz = page.locator(f"#selfcheck{chapter}")
-    quiz.wait_for(state="attached", timeout=15000)
+    shown, hidden = f"#selfcheck{chapter}_zh_CN", f"#selfcheck{chapter}"
+    if not chinese:
+        shown, hidden = hidden, shown
+    quiz = page.locator(shown)
+    quiz.wait_for(state="visible", timeout=15000)
     assert quiz.locator(".Quiz").count() == len(questions)
+    assert page.locator(hidden).is_hidden(), f"{page_path}: the other language's questions are visible"
 
-    # The section comes just before the Summary.
-    headings = page.eval_on_selector_all("main h2", "hs => hs.map(h => h.textContent.trim())")
-    names = [h.rstrip("#").strip() for h in headings]
-    assert "Self-check" in names and names[names.index("Self-check") + 1] == "Summary", names
+    # The section comes just before the Summary (ids come from the English titles in both editions).
+    sections = _sections(page)
+    here = quiz.evaluate("q => q.closest('main section:has(> h2)').id")
+    assert here == "self-check" and sections[sections.index(here) + 1] == "summary", (here, sections)
 
     # Question 1, right answer, chosen with the mouse.
     first = quiz.locator(".Quiz").nth(0)

@@ -1,0 +1,256 @@
+"""Two editions of the book from one source: English, and Chinese through Sphinx's gettext.
+
+The English build (``language = "en"``) writes ``_build/html/``; the Chinese build
+(``tools/i18n.py build``, ``language = "zh_CN"``, catalogues in ``locales/zh_CN/LC_MESSAGES/``)
+writes ``_build/html/zh_CN/``. This extension does two things in both builds:
+
+* **The switcher.** Every page gets a link, in the article header beside the theme's buttons,
+  to the same page in the other edition. Links are relative, so both editions work from any
+  folder or host: from ``book/01_origin.html`` to ``zh_CN/book/01_origin.html`` and back.
+* **Chinese labels** (Chinese build only). Sphinx reads ``locales/zh_CN/LC_MESSAGES/sphinx.po``
+  before its own catalogue; ``booktheme.po`` is put before sphinx-book-theme's (which leaves
+  several labels in English and some in traditional characters); the search box's placeholder
+  is a theme option, set here.
+* **Glued numbers in translated text** (Chinese build only). Sphinx parses each translated
+  message as a document of its own, where myst-nb's ``{glue:text}`` role finds no notebook and
+  no glue data. For those messages the numbers are read from the glue data myst-nb saved for
+  the page while executing it (``<output folder>/<page>.glue.json``, as ``glue_alt.py`` does),
+  so the Chinese text shows exactly the English text's numbers.
+* **Chinese search** (Chinese build only). Sphinx indexes Chinese text cut into words by jieba,
+  but in the browser it splits a query only at spaces and punctuation, so a query such as
+  上下文向量 (one word to the reader, two in the index) found nothing. The query's runs of
+  Chinese characters are now cut by longest match against the index's own terms.
+* **No silent drift** (Chinese build only). Sphinx's ``Locale`` transform marks every
+  translatable node ``translated=True`` or ``False``. A message with no translation, a fuzzy one
+  (sphinx-intl leaves fuzzy entries out of the compiled catalogue) or a page with no catalogue
+  at all is a warning naming the page and the English text, and the build runs with ``-W``, so
+  a change to the English text fails CI until its translation is updated
+  (``tools/i18n.py update``, then translate the new entries).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+from sphinx.util.nodes import extract_messages
+
+logger = logging.getLogger(__name__)
+
+SOURCE_LANGUAGE = "en"
+TRANSLATED = "zh_CN"  # the other edition, built into <English root>/zh_CN/
+SWITCH = {
+    # language of this build: (label of the link, its language tag, its accessible name)
+    SOURCE_LANGUAGE: ("中文", "zh-CN", "阅读本页的中文版"),
+    TRANSLATED: ("English", "en", "Read this page in English"),
+}
+
+
+def _page_glue(env) -> dict:
+    import json
+
+    cache = env.temp_data.setdefault("editions_glue", {})
+    if env.docname not in cache:
+        path = Path(env.mystnb_config.output_folder, f"{env.docname}.glue.json")
+        cache[env.docname] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return cache[env.docname]
+
+
+def _glue_in_translated_messages() -> None:
+    """Let myst-nb's glue roles and directives read the page's glue data in a translated message."""
+    from myst_nb.core.variables import RetrievalError, VariableOutput
+    from myst_nb.ext.glue import directives, roles, utils
+
+    original = utils.retrieve_glue_data
+    if getattr(roles.retrieve_glue_data, "editions", False):
+        return
+
+    def retrieve_glue_data(document, key):
+        env = getattr(document.settings, "env", None)
+        if ("nb_renderer" in document or env is None
+                or not str(getattr(document, "current_source", "")).endswith("<translated>")):
+            return original(document, key)
+        data = _page_glue(env)
+        if key not in data:
+            raise RetrievalError(f"No key {key!r} found in glue data for page {env.docname!r}.")
+        return VariableOutput(data=data[key]["data"], metadata=data[key].get("metadata", {}),
+                              nb_renderer=None, vtype="glue")
+
+    retrieve_glue_data.editions = True
+    roles.retrieve_glue_data = directives.retrieve_glue_data = retrieve_glue_data
+
+
+CHINESE_SPLITTER = r"""
+function splitQuery(query) {
+  // Latin words as Sphinx splits them; each run of Chinese characters cut by longest match
+  // against the index's terms (jieba cut the pages into those words), one character at worst.
+  const terms = (typeof Search !== "undefined" && Search._index) ? Search._index.terms : {};
+  const known = (word) => Object.prototype.hasOwnProperty.call(terms, word);
+  const out = [];
+  for (const part of query.split(/[^\p{Letter}\p{Number}_\p{Emoji_Presentation}]+/u)) {
+    for (const run of part.match(/\p{Script=Han}+|[^\p{Script=Han}]+/gu) || []) {
+      if (!/\p{Script=Han}/u.test(run)) { out.push(run); continue; }
+      for (let i = 0; i < run.length;) {
+        let j = Math.min(run.length, i + 8);
+        while (j > i + 1 && !known(run.slice(i, j))) j--;
+        out.push(run.slice(i, j));
+        i = j;
+      }
+    }
+  }
+  return out;
+}
+"""
+
+
+def _chinese_search_language():
+    from sphinx.search.zh import SearchChinese
+
+    class ChineseSearch(SearchChinese):
+        js_splitter_code = CHINESE_SPLITTER
+
+    return ChineseSearch
+
+
+def other_edition_href(pagename: str, language: str) -> str:
+    """Relative link from page ``pagename`` of the ``language`` edition to the same page in the other.
+
+    >>> other_edition_href("book/01_origin", "en")
+    '../zh_CN/book/01_origin.html'
+    >>> other_edition_href("book/01_origin", "zh_CN")
+    '../../book/01_origin.html'
+
+    Raises:
+        ValueError: ``language`` is not one of the two editions.
+    """
+    up = "../" * pagename.count("/")
+    if language == SOURCE_LANGUAGE:
+        return f"{up}{TRANSLATED}/{pagename}.html"
+    if language == TRANSLATED:
+        return f"{up}../{pagename}.html"
+    raise ValueError(f"no edition for language {language!r}: expected {SOURCE_LANGUAGE!r} or {TRANSLATED!r}")
+
+
+class RememberEnglishAltTexts(SphinxTransform):
+    """Keep each image's English alt text: Locale translates alt texts without marking them."""
+
+    default_priority = 19  # just before Locale
+
+    def apply(self, **kwargs) -> None:
+        if self.config.language in (None, SOURCE_LANGUAGE):
+            return
+        for image in self.document.findall(nodes.image):
+            image["english_alt"] = image.get("alt", "")
+
+
+def _is_translated(node) -> bool:
+    if isinstance(node, nodes.image) and "english_alt" in node:
+        return node.get("alt", "") != node["english_alt"]
+    return bool(node.get("translated"))
+
+
+def _in_docinfo(node) -> bool:
+    while node is not None:
+        if isinstance(node, nodes.docinfo):
+            return True
+        node = node.parent
+    return False
+
+
+class UntranslatedMessages(SphinxTransform):
+    """Warn about every translatable node the Locale transform (priority 20) left in English.
+
+    Sphinx also leaves a message in English when its translation parses as something other
+    than a paragraph, e.g. a title translated as ``5. 多头自注意力`` (a numbered list): write
+    ``5\\. 多头自注意力``. ``tools/i18n.py check`` says so too.
+    """
+
+    default_priority = 26  # after Locale and TranslationProgressTotaliser
+
+    def apply(self, **kwargs) -> None:
+        if self.config.language in (None, SOURCE_LANGUAGE):
+            return
+        source = self.document.get("source", "")
+        if source.endswith("<translated>"):  # a message being parsed, not a page
+            return
+        # (docinfo: the notebook's metadata, which Sphinx removes from the page after reading)
+        missing = [(node, msg) for node, msg in extract_messages(self.document)
+                   if not _is_translated(node) and not _in_docinfo(node)]
+        if not missing:
+            return
+        if all("translated" not in node for node, _ in missing):
+            logger.warning("%s: no %s catalogue for this page (tools/i18n.py update, then translate it)",
+                           self.env.docname, self.config.language, location=self.env.docname,
+                           type="i18n", subtype="catalogue")
+            return
+        for node, msg in missing:
+            logger.warning("untranslated or fuzzy message (%s): %s", self.config.language,
+                           _shorten(msg), location=node, type="i18n", subtype="untranslated")
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _add_switch(app, pagename, templatename, context, doctree):
+    language = app.config.language or SOURCE_LANGUAGE
+    if language not in SWITCH:
+        return
+    label, hreflang, title = SWITCH[language]
+    context["edition_switch"] = {
+        "href": other_edition_href(pagename, language),
+        "label": label,
+        "hreflang": hreflang,
+        "title": title,
+    }
+
+
+SEARCH_PLACEHOLDER = {TRANSLATED: "搜索本书……"}
+
+
+def _register_template(app, config):
+    # first, before the themes' component folders: two of their templates are overridden here
+    config.templates_path.insert(0, str(Path(__file__).parent / "templates"))
+    options = config.html_theme_options
+    if config.language in SEARCH_PLACEHOLDER:
+        options["search_bar_text"] = SEARCH_PLACEHOLDER[config.language]
+    end = list(options.get("article_header_end") or ["article-header-buttons.html"])
+    if "edition-switch.html" not in end:
+        end.append("edition-switch.html")
+    options["article_header_end"] = end
+
+
+def _theme_labels_first(app):
+    """Put ``locales/<language>/LC_MESSAGES/booktheme.po`` before sphinx-book-theme's catalogue.
+
+    The first catalogue registered for a domain is the one consulted first; this extension is
+    set up before the theme's, so its translations win and the theme's remain the fallback.
+    """
+    from sphinx.util.i18n import CatalogInfo
+
+    language = app.config.language
+    if language in (None, SOURCE_LANGUAGE):
+        return
+    for directory in app.config.locale_dirs:
+        folder = Path(app.srcdir, directory, language, "LC_MESSAGES")
+        if (folder / "booktheme.po").is_file():
+            catalogue = CatalogInfo(str(folder), "booktheme", app.config.source_encoding)
+            if catalogue.is_outdated():
+                catalogue.write_mo(language)
+            app.add_message_catalog("booktheme", str(Path(app.srcdir, directory)))
+
+
+def setup(app):
+    _theme_labels_first(app)
+    if app.config.language not in (None, SOURCE_LANGUAGE):
+        _glue_in_translated_messages()
+    if app.config.language == TRANSLATED:
+        app.add_search_language(_chinese_search_language())
+    app.connect("config-inited", _register_template)
+    app.connect("html-page-context", _add_switch)
+    app.add_transform(RememberEnglishAltTexts)
+    app.add_transform(UntranslatedMessages)
+    app.add_css_file("editions.css")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

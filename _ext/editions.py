@@ -150,9 +150,15 @@ def _is_translated(node) -> bool:
     return bool(node.get("translated"))
 
 
-def _in_docinfo(node) -> bool:
+def _not_text(node) -> bool:
+    """Nodes that are not the page's text: a code cell's LaTeX output, the page's metadata."""
+    if isinstance(node, nodes.math_block) and "text_latex" in node.get("classes", []):
+        return True  # myst-nb's rendering of a text/latex output (e.g. show_source's listing)
     while node is not None:
-        if isinstance(node, nodes.docinfo):
+        # the notebook's metadata, as front matter: a field list outside any section, which
+        # Sphinx turns into docinfo and removes from the page after these transforms
+        if isinstance(node, nodes.docinfo) or (isinstance(node, nodes.field_list)
+                                               and isinstance(node.parent, nodes.document)):
             return True
         node = node.parent
     return False
@@ -174,9 +180,8 @@ class UntranslatedMessages(SphinxTransform):
         source = self.document.get("source", "")
         if source.endswith("<translated>"):  # a message being parsed, not a page
             return
-        # (docinfo: the notebook's metadata, which Sphinx removes from the page after reading)
         missing = [(node, msg) for node, msg in extract_messages(self.document)
-                   if not _is_translated(node) and not _in_docinfo(node)]
+                   if not _is_translated(node) and not _not_text(node)]
         if not missing:
             return
         if all("translated" not in node for node, _ in missing):

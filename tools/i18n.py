@@ -176,24 +176,28 @@ def _sphinx(outdir: Path, doctrees: Path, builder: str, overrides: dict) -> int:
 def update(pages: list[str] | None = None) -> int:
     """Extract the messages (gettext builder) and merge them into ``locales/zh_CN`` (sphinx-intl).
 
-    ``pages`` (e.g. ``["book/01_origin"]``) limits the merge to those pages' catalogues.
+    ``pages`` (e.g. ``["book/01_origin"]``) limits the merge to those pages' catalogues; by
+    default, every page of the book (``_toc.yml``).
     """
     # myst-nb renders no images for the gettext builder; the figures' alt texts (read aloud
     # to Chinese readers too) are messages only if the images are rendered.
-    images = [("gettext", "image/svg+xml", 1), ("gettext", "image/png", 2), ("gettext", "image/jpeg", 3)]
+    # Code cells' LaTeX outputs (show_source's listings) are code, not text: left out.
+    images = [("gettext", "image/svg+xml", 1), ("gettext", "image/png", 2), ("gettext", "image/jpeg", 3),
+              ("gettext", "text/latex", None)]
     status = _sphinx(GETTEXT, BUILD / ".doctrees-gettext", "gettext",
                      _overrides(nb_execution_cache_path=str(BUILD / ".jupyter_cache"),
                                 nb_mime_priority_overrides=images))
     if status:
         return status
-    templates = GETTEXT
-    if pages:  # only these pages' catalogues (the others may be open in a translator's editor)
-        templates = BUILD / "gettext-selected"
-        shutil.rmtree(templates, ignore_errors=True)
-        for page in pages:
-            target = templates / f"{page}.pot"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(GETTEXT / f"{page}.pot", target)
+    # Only the pages' catalogues (by default every page of the book): the gettext builder also
+    # writes a sphinx.pot of the theme's template strings, whose merge would mark the labels
+    # of locales/zh_CN/LC_MESSAGES/sphinx.po obsolete.
+    templates = BUILD / "gettext-selected"
+    shutil.rmtree(templates, ignore_errors=True)
+    for page in pages or book_pages():
+        target = templates / f"{page}.pot"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GETTEXT / f"{page}.pot", target)
     return subprocess.call([sys.executable, "-m", "sphinx_intl", "update", "-p", str(templates),
                             "-d", str(LOCALES), "-l", LANGUAGE, "--line-width", "-1"])
 

@@ -61,3 +61,27 @@ def test_cross_attention_explorer_draws_and_every_control_changes_it(browser, tm
     assert "Needs a running kernel" in page.locator(f"#{box.get_attribute('aria-describedby')}").inner_text()
     assert not errors, errors
     page.close()
+
+
+def test_one_decoder_layer_gets_no_layer_slider(browser, tmp_path, monkeypatch):
+    """Chapter 7's Transformer has one decoder layer: a slider with a single value would do nothing."""
+    from dataclasses import replace
+
+    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
+    data = dates.make_date_data(n_train=40, n_test=6, seed=3, max_dates=2)
+    config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2)
+    transformer = dt.train_transformer(data, replace(config, dec_layers=1), progress=False).model
+    search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                           checkpoints=(0,)), progress=False)
+    widget = CrossAttentionViewer(transformer, search, data, [s for s, _ in data.test[:3]]).widget(layer=-1, head=0)
+    assert widget.data["layers"] == 1
+    page = browser.new_page()
+    page.set_content(PAGE % (json.dumps(widget.data), json.dumps(widget.controls), json.dumps(build_esm("cross_attention"))))
+    page.wait_for_function("window.rendered === true")
+    explorer = page.locator(".ac-explorer")
+    assert explorer.get_by_label("decoder layer", exact=True).count() == 0
+    figure = explorer.locator(".ac-figure")
+    before = figure.inner_html()
+    explorer.get_by_label("head", exact=True).press("ArrowRight")
+    assert figure.inner_html() != before
+    page.close()

@@ -53,9 +53,12 @@ export default {
       },
     });
     own.element.classList.add("ac-control-wide");
-    const layer = core.slider({ label: "decoder layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } });
+    // A decoder of one layer gets no layer slider: a range with a single value does nothing.
+    const layer = data.layers > 1
+      ? core.slider({ label: "decoder layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } })
+      : null;
     const head = core.slider({ label: "head", min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
-    ui.controls.append(example.element, own.element, layer.element, head.element);
+    ui.controls.append(...[example.element, own.element, layer && layer.element, head.element].filter(Boolean));
 
     function agreement(a, b) {
       if (a.length !== b.length) return null;

@@ -2,7 +2,7 @@
 
 The English build (``language = "en"``) writes ``_build/html/``; the Chinese build
 (``tools/i18n.py build``, ``language = "zh_CN"``, catalogues in ``locales/zh_CN/LC_MESSAGES/``)
-writes ``_build/html/zh_CN/``. This extension does two things in both builds:
+writes ``_build/html/zh_CN/``. This extension, loaded by both builds, adds:
 
 * **The switcher.** Every page gets a link, in the article header beside the theme's buttons,
   to the same page in the other edition. Links are relative, so both editions work from any

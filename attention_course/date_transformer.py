@@ -36,8 +36,6 @@ Shapes: ``B`` batch, ``T`` source length (padded), ``L`` target length, ``d`` = 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import os
 import time
@@ -52,6 +50,7 @@ from .env import cache_root, torch_threads
 from .multi_head import merge_heads, split_heads
 from .self_attention import scaled_dot_product_attention, sinusoidal_positional_encoding
 from .seq2seq import batches, encode_batch
+from .seq2seq_training import training_cache_key
 from .transformer import DecoderBlock, TransformerBlock, label_smoothing_loss
 
 __all__ = ["TransformerConfig", "DateTransformer", "TransformerResult", "noam_lr", "scheduled_lr",
@@ -532,13 +531,6 @@ class TransformerResult:
         return model.eval()
 
 
-def _cache_key(config: TransformerConfig, data) -> str:
-    text = json.dumps({"model": asdict(config), "data": data.config, "fingerprint": data.fingerprint(),
-                       "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(),
-                       "version": 1}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
 def train_transformer(data, config: TransformerConfig = TransformerConfig(), progress: bool = True,
                       use_cache: bool = True, threads: int | None = 1,
                       desc: str = "Transformer") -> TransformerResult:
@@ -569,7 +561,7 @@ def train_transformer(data, config: TransformerConfig = TransformerConfig(), pro
 def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, desc: str) -> TransformerResult:
     from tqdm.auto import tqdm
 
-    path = cache_root() / "date_transformer" / f"transformer-{_cache_key(config, data)}.pt"
+    path = cache_root() / "date_transformer" / f"transformer-{training_cache_key(config, data, version=1)}.pt"
     sv, tv = data.source_vocab, data.target_vocab
     model = build_transformer(config, len(sv), len(tv), separator_ids(data))
     if use_cache and path.is_file():

@@ -85,10 +85,16 @@ class TrainResult:
         return model.eval()
 
 
-def _cache_key(config: ModelConfig, data) -> str:
+def training_cache_key(config, data, version: int) -> str:
+    """Name of a cached model trained on the date data: 20 hex digits.
+
+    The same ``config`` (a dataclass), data, torch version, thread count and ``version`` (raised
+    when the training code changes what it produces) give the same key. Chapter 2's RNNsearch
+    and Chapter 7's Transformer both use it.
+    """
     text = json.dumps({"model": asdict(config), "data": data.config, "fingerprint": data.fingerprint(),
                        "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(),
-                       "version": 3}, sort_keys=True)
+                       "version": version}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -118,7 +124,7 @@ def train_model(data, config: ModelConfig = ModelConfig(), progress: bool = True
 def _train(data, config: ModelConfig, progress: bool, use_cache: bool) -> TrainResult:
     from tqdm.auto import tqdm
 
-    path = cache_dir() / f"{'rnnsearch' if config.attention else 'encdec'}-{_cache_key(config, data)}.pt"
+    path = cache_dir() / f"{'rnnsearch' if config.attention else 'encdec'}-{training_cache_key(config, data, version=3)}.pt"
     sv, tv = data.source_vocab, data.target_vocab
     model = build_model(config, len(sv), len(tv))
     if use_cache and path.is_file():

@@ -199,6 +199,35 @@ def _shorten(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _translate_toctree_captions(app, doctree) -> None:
+    """Translate the captions of the toctrees sphinx-external-toc inserts after Locale has run.
+
+    The gettext builder extracts them (from the root page's catalogue), but Locale has already
+    translated the page when they are added, so the sidebar's "Chapters" stayed English.
+    An untranslated caption is a warning, like any other message.
+    """
+    if app.config.language in (None, SOURCE_LANGUAGE):
+        return
+    from os import path
+
+    from sphinx import addnodes
+    from sphinx.locale import init as init_locale
+    from sphinx.util.i18n import docname_to_domain
+
+    toctrees = [node for node in doctree.findall(addnodes.toctree) if node.get("caption")]
+    if not toctrees:
+        return
+    domain = docname_to_domain(app.env.docname, app.config.gettext_compact)
+    catalog, _ = init_locale([path.join(app.srcdir, d) for d in app.config.locale_dirs],
+                             app.config.language, domain)
+    for toctree in toctrees:
+        translated = catalog.gettext(toctree["caption"])
+        if translated == toctree["caption"]:
+            logger.warning("untranslated toctree caption (%s): %s", app.config.language, translated,
+                           location=app.env.docname, type="i18n", subtype="untranslated")
+        toctree["caption"] = translated
+
+
 def _add_switch(app, pagename, templatename, context, doctree):
     language = app.config.language or SOURCE_LANGUAGE
     if language not in SWITCH:
@@ -255,6 +284,7 @@ def setup(app):
         app.add_search_language(_chinese_search_language())
     app.connect("config-inited", _register_template)
     app.connect("html-page-context", _add_switch)
+    app.connect("doctree-read", _translate_toctree_captions)
     app.add_transform(RememberEnglishAltTexts)
     app.add_transform(UntranslatedMessages)
     app.add_css_file("editions.css")

@@ -136,3 +136,15 @@ def test_chinese_launch_buttons_open_the_english_notebook(page_path):
     assert launch_links(page_path) == launch_links(english), page_path
     if english.startswith(("book/0", "notebooks/")):
         assert any("colab.research.google.com" in link for link in launch_links(page_path)), page_path
+
+
+@pytest.mark.parametrize("page_path", ["book/intro.html", "book/03_general_form.html"])
+def test_navigation_captions_are_in_each_editions_language(page_path):
+    def captions(path):
+        source = (HTML / path).read_text(encoding="utf-8")
+        sidebar = source[source.index('class="bd-links'):]  # the navigation, not the figures' captions
+        return re.findall(r'<p aria-level="2" class="caption" role="heading"><span class="caption-text">([^<]+)', sidebar)
+
+    english, chinese = captions(page_path), captions(CHINESE + page_path)
+    assert english == ["Chapters", "Exercises", "Reference"], english
+    assert len(chinese) == 3 and all(re.search("[\u4e00-\u9fff]", c) for c in chinese), chinese

@@ -112,7 +112,7 @@ def test_page_renders_offline(offline_page, book_url, page_path):
     errors = [m for m in page.console_errors if not allowed(m)]
     assert not errors, f"console errors on {page_path}: {errors}"
 
-    if page_path.startswith(("book/", "notebooks/")):
+    if english_path(page_path).startswith(("book/", "notebooks/")):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         name = ("zh_CN-" if page_path.startswith(CHINESE) else "") + Path(page_path).with_suffix(".png").name
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)

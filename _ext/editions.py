@@ -14,7 +14,7 @@ writes ``_build/html/zh_CN/``. This extension, loaded by both builds, adds:
 * **Glued numbers in translated text** (Chinese build only). Sphinx parses each translated
   message as a document of its own, where myst-nb's ``{glue:text}`` role finds no notebook and
   no glue data. For those messages the numbers are read from the glue data myst-nb saved for
-  the page while executing it (``<output folder>/<page>.glue.json``, as ``glue_alt.py`` does),
+  the page while executing it (``<output folder>/<page>.glue.json``, read by ``glue_alt.page_glue``),
   so the Chinese text shows exactly the English text's numbers.
 * **Chinese search** (Chinese build only). Sphinx indexes Chinese text cut into words by jieba,
   but in the browser it splits a query only at spaces and punctuation, so a query such as
@@ -47,18 +47,14 @@ SWITCH = {
 }
 
 
-def _page_glue(env) -> dict:
-    import json
-
-    cache = env.temp_data.setdefault("editions_glue", {})
-    if env.docname not in cache:
-        path = Path(env.mystnb_config.output_folder, f"{env.docname}.glue.json")
-        cache[env.docname] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return cache[env.docname]
+def _translating(config) -> bool:
+    """True in the Chinese build (any build whose language is not the source's)."""
+    return config.language not in (None, SOURCE_LANGUAGE)
 
 
 def _glue_in_translated_messages() -> None:
     """Let myst-nb's glue roles and directives read the page's glue data in a translated message."""
+    from glue_alt import page_glue  # a sibling local extension (_ext/ is on the path)
     from myst_nb.core.variables import RetrievalError, VariableOutput
     from myst_nb.ext.glue import directives, roles, utils
 
@@ -71,7 +67,7 @@ def _glue_in_translated_messages() -> None:
         if ("nb_renderer" in document or env is None
                 or not str(getattr(document, "current_source", "")).endswith("<translated>")):
             return original(document, key)
-        data = _page_glue(env)
+        data = page_glue(env)
         if key not in data:
             raise RetrievalError(f"No key {key!r} found in glue data for page {env.docname!r}.")
         return VariableOutput(data=data[key]["data"], metadata=data[key].get("metadata", {}),
@@ -138,7 +134,7 @@ class RememberEnglishAltTexts(SphinxTransform):
     default_priority = 19  # just before Locale
 
     def apply(self, **kwargs) -> None:
-        if self.config.language in (None, SOURCE_LANGUAGE):
+        if not _translating(self.config):
             return
         for image in self.document.findall(nodes.image):
             image["english_alt"] = image.get("alt", "")
@@ -175,7 +171,7 @@ class UntranslatedMessages(SphinxTransform):
     default_priority = 26  # after Locale and TranslationProgressTotaliser
 
     def apply(self, **kwargs) -> None:
-        if self.config.language in (None, SOURCE_LANGUAGE):
+        if not _translating(self.config):
             return
         source = self.document.get("source", "")
         if source.endswith("<translated>"):  # a message being parsed, not a page
@@ -206,7 +202,7 @@ def _translate_toctree_captions(app, doctree) -> None:
     translated the page when they are added, so the sidebar's "Chapters" stayed English.
     An untranslated caption is a warning, like any other message.
     """
-    if app.config.language in (None, SOURCE_LANGUAGE):
+    if not _translating(app.config):
         return
     from os import path
 
@@ -264,9 +260,9 @@ def _theme_labels_first(app):
     """
     from sphinx.util.i18n import CatalogInfo
 
-    language = app.config.language
-    if language in (None, SOURCE_LANGUAGE):
+    if not _translating(app.config):
         return
+    language = app.config.language
     for directory in app.config.locale_dirs:
         folder = Path(app.srcdir, directory, language, "LC_MESSAGES")
         if (folder / "booktheme.po").is_file():
@@ -278,7 +274,7 @@ def _theme_labels_first(app):
 
 def setup(app):
     _theme_labels_first(app)
-    if app.config.language not in (None, SOURCE_LANGUAGE):
+    if _translating(app.config):
         _glue_in_translated_messages()
     if app.config.language == TRANSLATED:
         app.add_search_language(_chinese_search_language())

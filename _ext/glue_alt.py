@@ -25,6 +25,18 @@ ROLE = re.compile(r"\{glue(?::text)?\}`([^`]+)`")
 LOGGER = logging.getLogger(__name__)
 
 
+def page_glue(env) -> dict:
+    """The glue data myst-nb saved for the page being read (``{key: {"data": {mime: ...}}}``).
+
+    Read once per page; ``_ext/editions.py`` uses it for glue roles in translated messages.
+    """
+    cache = env.temp_data.setdefault("page_glue", {})
+    if env.docname not in cache:
+        glue_file = Path(env.mystnb_config.output_folder, f"{env.docname}.glue.json")
+        cache[env.docname] = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.is_file() else {}
+    return cache[env.docname]
+
+
 def _fill_alt(app, doctree):
     if app.builder.name == "gettext":
         return
@@ -33,9 +45,7 @@ def _fill_alt(app, doctree):
         return
     from myst_nb.core.variables import format_plain_text
 
-    docname = app.env.docname
-    glue_file = Path(app.env.mystnb_config.output_folder, f"{docname}.glue.json")
-    data = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.is_file() else {}
+    data = page_glue(app.env)
 
     for image in images:
         def fill(match):

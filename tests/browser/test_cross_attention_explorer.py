@@ -23,14 +23,20 @@ window.rendered = true;
 </script></body></html>"""
 
 
-def test_cross_attention_explorer_draws_and_every_control_changes_it(browser, tmp_path, monkeypatch):
+def tiny_explorer(tmp_path, monkeypatch, **config_changes):
+    """The explorer of a 3-step Transformer and a 2-step RNNsearch on 40 dates (models cached in tmp_path)."""
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
     data = dates.make_date_data(n_train=40, n_test=6, seed=3, max_dates=2)
-    config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2)
+    config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2,
+                                  **config_changes)
     transformer = dt.train_transformer(data, config, progress=False).model
     search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
                                                            checkpoints=(0,)), progress=False)
-    widget = CrossAttentionViewer(transformer, search, data, [s for s, _ in data.test[:3]]).widget(layer=-1, head=0)
+    return CrossAttentionViewer(transformer, search, data, [s for s, _ in data.test[:3]]).widget(layer=-1, head=0)
+
+
+def test_cross_attention_explorer_draws_and_every_control_changes_it(browser, tmp_path, monkeypatch):
+    widget = tiny_explorer(tmp_path, monkeypatch)
     page = browser.new_page()
     errors = []
     page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
@@ -65,15 +71,7 @@ def test_cross_attention_explorer_draws_and_every_control_changes_it(browser, tm
 
 def test_one_decoder_layer_gets_no_layer_slider(browser, tmp_path, monkeypatch):
     """Chapter 7's Transformer has one decoder layer: a slider with a single value would do nothing."""
-    from dataclasses import replace
-
-    monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
-    data = dates.make_date_data(n_train=40, n_test=6, seed=3, max_dates=2)
-    config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2)
-    transformer = dt.train_transformer(data, replace(config, dec_layers=1), progress=False).model
-    search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
-                                                           checkpoints=(0,)), progress=False)
-    widget = CrossAttentionViewer(transformer, search, data, [s for s, _ in data.test[:3]]).widget(layer=-1, head=0)
+    widget = tiny_explorer(tmp_path, monkeypatch, dec_layers=1)
     assert widget.data["layers"] == 1
     page = browser.new_page()
     page.set_content(PAGE % (json.dumps(widget.data), json.dumps(widget.controls), json.dumps(build_esm("cross_attention"))))

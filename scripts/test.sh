@@ -3,7 +3,8 @@
 # executed (nbval), the book build with warnings as errors (its execution is the check of
 # book/: each chapter runs once), and the browser tests of the built book. Two lanes run side
 # by side, one core each, because neither needs the other: pytest in the foreground; the book
-# build followed by the browser tests in the background. Every tests/test_*.py and
+# build followed by the browser tests in the background (on two workers: by then the pytest
+# lane has usually finished and left its core free). Every tests/test_*.py and
 # tests/browser/test_*.py is collected, new files included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,9 @@ set -m
 (
   bash scripts/build_book.sh
   echo "== browser tests of the built book (offline: only localhost is reachable)"
-  .venv/bin/python -m pytest -p no:cacheprovider tests/browser
+  # Two workers (pytest-xdist), each with its own Chromium; the tests of one page stay together
+  # on one worker (--dist loadgroup), so each page is loaded once (tests/browser/conftest.py).
+  .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup tests/browser
 ) >"$book_log" 2>&1 &
 book_pid=$!
 set +m

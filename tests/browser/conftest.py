@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -40,12 +42,19 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A page closed while a file was still being sent: not an error of the book."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="session")
 def book_url():
     if not (HTML / "index.html").is_file():
         pytest.fail("_build/html is missing: build the book first (bash scripts/build_book.sh)")
     handler = functools.partial(QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -65,9 +74,12 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def offline_page(browser):
-    """A page whose requests to anywhere but localhost are blocked; records what it tried."""
+def open_offline_page(browser):
+    """A new context and page whose requests to anywhere but localhost are blocked.
+
+    The page records what it tried to fetch elsewhere (``page.blocked``) and every console
+    error or uncaught exception (``page.console_errors``). Close the context when done.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.blocked = []
@@ -84,5 +96,79 @@ def offline_page(browser):
     page.route("**/*", route)
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error}"))
+    return context, page
+
+
+@pytest.fixture
+def offline_page(browser):
+    """A fresh offline page (see open_offline_page) for a test that changes what it shows."""
+    context, page = open_offline_page(browser)
     yield page
     context.close()
+
+
+WIDGET_VIEWS = 'script[type="application/vnd.jupyter.widget-view+json"]'
+
+
+@dataclass
+class Loaded:
+    """A built page open in Chromium, after its maths and widgets have rendered."""
+
+    page: object  # playwright Page (see conftest.open_offline_page)
+    path: str  # the page the tests check: after index.html's redirect, the page it leads to
+    source: str  # that page's HTML as built
+
+
+def one_per_page(paths):
+    """Parametrize ``loaded`` with these pages; tests of one page share one load, on one xdist worker."""
+    return pytest.mark.parametrize(
+        "loaded", [pytest.param(p, id=p, marks=pytest.mark.xdist_group(p)) for p in paths],
+        indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def loaded(request, browser, book_url):
+    """Open ``request.param`` once for all the tests of that page (they only read it, or restore it)."""
+    requested = request.param
+    context, page = open_offline_page(browser)
+    start = f"{book_url}/{requested}"
+    page.goto(start, wait_until="load")
+    page_path = requested
+    if 'http-equiv="refresh"' in (HTML / requested).read_text(encoding="utf-8").lower():
+        # index.html redirects to the first chapter page: check the page it leads to, once loaded
+        page.wait_for_url(lambda url: url != start, timeout=15000)
+        page.wait_for_load_state("load")
+        page_path = page.url.split(book_url + "/", 1)[1].split("#")[0]
+    source = (HTML / page_path).read_text(encoding="utf-8")
+    if 'class="math' in source:  # maths typeset by the book's own MathJax
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+    views = page.locator(WIDGET_VIEWS)
+    for i in range(views.count()):  # every embedded widget view renders a DOM node
+        views.nth(i).locator("xpath=..").locator(".jupyter-widgets, .widget-box, .lm-Widget, .ac-explorer").first.wait_for(
+            state="attached", timeout=15000)
+    if views.count():
+        page.wait_for_timeout(300)
+    yield Loaded(page, page_path, source)
+    context.close()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests of each page together
+def pytest_collection_modifyitems(items):
+    """Among the tests of one loaded page, those marked ``changes_page`` (they work its controls or
+    answer its questions) run after the ones that only read it: the screenshots and axe's checks
+    see the page as a reader first meets it."""
+    def page_of(item):
+        callspec = getattr(item, "callspec", None)
+        return callspec.params.get("loaded") if callspec else None
+
+    ordered, start = [], 0
+    while start < len(items):
+        page, end = page_of(items[start]), start + 1
+        while page is not None and end < len(items) and page_of(items[end]) == page:
+            end += 1
+        group = items[start:end]
+        ordered += [t for t in group if not t.get_closest_marker("changes_page")]
+        ordered += [t for t in group if t.get_closest_marker("changes_page")]
+        start = end
+    items[:] = ordered

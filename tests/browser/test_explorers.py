@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import HTML, both_editions, english_path
+from conftest import HTML, both_editions, english_path, one_per_page
 
 # page -> the explorer kinds it must show, in order (explorers2 adds its kinds here).
 EXPLORERS = {
@@ -39,8 +39,10 @@ def saved_widget_states(page_path: str) -> list[dict]:
     return [model["state"] for model in state.values()]
 
 
-def open_explorers(page, book_url: str, page_path: str, kinds: list[str]):
-    page.goto(f"{book_url}/{page_path}", wait_until="load")
+def open_explorers(page, book_url: str | None, page_path: str, kinds: list[str]):
+    """The page's explorers, checked to be the expected kinds (``book_url=None``: the page is open)."""
+    if book_url is not None:
+        page.goto(f"{book_url}/{page_path}", wait_until="load")
     explorers = page.locator(".ac-explorer")
     explorers.nth(len(kinds) - 1).wait_for(state="visible", timeout=20000)
     assert [explorers.nth(i).get_attribute("data-kind") for i in range(explorers.count())] == kinds
@@ -65,10 +67,11 @@ def operate(control) -> str:
     return f"{tag}[{kind}] {key}"
 
 
-@pytest.mark.parametrize("page_path", both_editions(sorted(EXPLORERS)))
-def test_every_control_changes_the_drawing(offline_page, book_url, page_path):
-    page = offline_page
-    explorers = open_explorers(page, book_url, page_path, EXPLORERS[english_path(page_path)])
+@pytest.mark.changes_page
+@one_per_page(both_editions(sorted(EXPLORERS)))
+def test_every_control_changes_the_drawing(loaded):
+    page, page_path = loaded.page, loaded.path
+    explorers = open_explorers(page, None, page_path, EXPLORERS[english_path(page_path)])
     for i in range(explorers.count()):
         explorer = explorers.nth(i)
         figure = explorer.locator(".ac-figure")

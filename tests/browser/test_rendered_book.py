@@ -1,4 +1,18 @@
-"""Every page of the built book, checked in a real browser with no network but localhost."""
+"""Every page of the built book, checked in a real browser with no network but localhost.
+
+Each page is loaded once (the session-scoped ``loaded`` fixture: pytest runs every test of one
+page together, and pytest-xdist keeps them on one worker) and then checked: it renders (maths,
+widgets, figures, links, no CDN, no console error), and axe-core finds no WCAG 2 A/AA violation.
+Which of axe's rules run where:
+- English pages, light mode: every WCAG 2 A/AA rule;
+- English pages, dark mode: the rules about colour (``COLOUR_RULES``), the only ones the theme's
+  mode can change, since the two modes differ only in their stylesheet's colours;
+- Chinese pages (light mode): every rule but colour contrast. The two editions share every
+  stylesheet and element; only the text differs, so names, labels, alt texts and the page's
+  language are checked again, and contrast (the slowest rule) is not.
+axe-core is pinned in package.json (a devDependency) and injected from node_modules, so the check
+needs no network.
+"""
 from __future__ import annotations
 
 import json
@@ -8,7 +22,7 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
-from conftest import CHINESE, HTML, ROOT, SCREENSHOTS, english_path
+from conftest import CHINESE, HTML, ROOT, SCREENSHOTS, Loaded, english_path, one_per_page
 
 PAGES = sorted(
     str(p.relative_to(HTML)) for p in HTML.rglob("*.html")
@@ -33,31 +47,50 @@ def test_pages_were_found():
         "the Chinese edition must have exactly the English edition's pages"
 
 
-@pytest.mark.parametrize("page_path", PAGES)
-def test_page_renders_offline(offline_page, book_url, page_path):
-    page = offline_page
-    start = f"{book_url}/{page_path}"
-    page.goto(start, wait_until="load")
-    source = (HTML / page_path).read_text(encoding="utf-8")
-    if 'http-equiv="refresh"' in source.lower():  # index.html redirects to the first chapter page
-        page.wait_for_url(lambda url: url != start)
-        page.wait_for_load_state("load")
-        page_path = page.url.split(book_url + "/", 1)[1].split("#")[0]
-        source = (HTML / page_path).read_text(encoding="utf-8")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa"]
+COLOUR_RULES = ["color-contrast", "link-in-text-block"]  # the WCAG 2 A/AA rules that depend on colours
 
-    # Maths: typeset by the book's own MathJax, with no raw TeX delimiters left.
+# Violations known and accepted, page -> axe rule ids (none today). Each entry must still
+# occur: an entry that no longer fails fails the test, so the list cannot go stale.
+PENDING: dict[str, set[str]] = {}
+def violations(page, only: list[str] | None = None, skip: tuple[str, ...] = ()) -> list[str]:
+    """axe-core's WCAG 2 A and AA violations on the page as it is now, one line each.
+
+    ``only``: run just these rules; ``skip``: every WCAG 2 A/AA rule but these.
+    """
+    if not AXE.is_file():
+        pytest.fail("node_modules/axe-core is missing: run bash scripts/vendor_static.sh (npm ci)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    options = {"runOnly": {"type": "rule", "values": only} if only else {"type": "tag", "values": TAGS},
+               "rules": {rule: {"enabled": False} for rule in skip}, "resultTypes": ["violations"]}
+    return page.evaluate(
+        "options => axe.run(document, options)"
+        ".then(r => r.violations.map(v => `${v.id} (${v.impact}): ${v.help} -> ` +"
+        " v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(' | ') + ` [${v.nodes.length} nodes]`))",
+        options,
+    )
+
+
+def check_axe(loaded: Loaded, mode: str, **rules) -> None:
+    found = violations(loaded.page, **rules)
+    pending = PENDING.get(loaded.path, set()) if mode == "light" else set()
+    unexpected = [v for v in found if v.split(" ", 1)[0] not in PENDING.get(loaded.path, set())]
+    assert not unexpected, f"axe found WCAG 2 A/AA violations on {loaded.path} ({mode} mode):\n" + "\n".join(unexpected)
+    gone = pending - {v.split(" ", 1)[0] for v in found}
+    assert not gone, f"{loaded.path}: {sorted(gone)} no longer occur: remove them from PENDING"
+
+
+@one_per_page(PAGES)
+def test_page_renders_offline(loaded, book_url):
+    page, page_path, source = loaded.page, loaded.path, loaded.source
+
+    # Maths: typeset (the fixture waited for MathJax), with no raw TeX delimiters left.
     if 'class="math' in source:
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-        page.evaluate("() => MathJax.startup.promise")
         assert page.locator("mjx-container").count() > 0, "MathJax did not typeset any maths"
         text = page.inner_text("main")
         assert "\\(" not in text and "\\[" not in text, "raw TeX left on the page"
-
-    # Widgets: every embedded widget view renders a DOM node.
-    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]')
-    for i in range(views.count()):
-        rendered = views.nth(i).locator("xpath=..").locator(".jupyter-widgets, .widget-box, .lm-Widget")
-        rendered.first.wait_for(state="attached", timeout=15000)
 
     # Figures: every figure the notebook declares (a cell with mystnb image.alt) is on the page.
     notebook = ROOT / Path(english_path(page_path)).with_suffix(".ipynb")
@@ -114,5 +147,24 @@ def test_page_renders_offline(offline_page, book_url, page_path):
 
     if english_path(page_path).startswith(("book/", "notebooks/")):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        name = ("zh_CN-" if page_path.startswith(CHINESE) else "") + Path(page_path).with_suffix(".png").name
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+        name = ("zh_CN-" if page_path.startswith(CHINESE) else "") + Path(page_path).with_suffix(".jpg").name
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=True, type="jpeg", quality=80)
+
+
+@one_per_page(PAGES)
+def test_no_wcag_violations_in_light_mode(loaded):
+    if loaded.path.startswith(CHINESE):
+        check_axe(loaded, "light", skip=("color-contrast",))  # same colours as the English page
+    else:
+        check_axe(loaded, "light")
+
+
+@one_per_page([p for p in PAGES if not p.startswith(CHINESE)])
+def test_no_wcag_violations_in_dark_mode(loaded):
+    root = "document.documentElement"
+    loaded.page.evaluate(f"() => {{ {root}.dataset.theme = 'dark'; {root}.dataset.mode = 'dark'; }}")
+    loaded.page.wait_for_timeout(200)
+    try:
+        check_axe(loaded, "dark", only=COLOUR_RULES)
+    finally:  # back to light mode for any test of this page that runs after this one
+        loaded.page.evaluate(f"() => {{ {root}.dataset.theme = 'light'; {root}.dataset.mode = 'light'; }}")

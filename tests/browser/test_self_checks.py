@@ -3,7 +3,9 @@
 For each chapter page, in both editions: the quiz in the page's language is on the page before
 the Summary (the other language's is hidden), has as many questions as its JSON file, and
 answering one question right and one wrong (by keyboard for one of them) shows the matching
-explanation, with no request beyond localhost and no console error.
+explanation, with no request beyond localhost and no console error. The chapter pages are the
+ones test_rendered_book.py has open (conftest's ``loaded`` fixture): the questions are answered after
+that module's checks of the page (``changes_page``: the answers are clicked last).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import CHINESE, HTML, ROOT
+from conftest import CHINESE, ROOT, one_per_page
 
 QUIZ_DIR = ROOT / "attention_course" / "quizzes"
 CHAPTERS = {
@@ -23,6 +25,7 @@ CHAPTERS = {
     "ch06": "book/06_attention_and_llms.html",
     "ch07": "book/07_transformer_on_dates.html",
 }
+CHAPTER_OF = {edition + path: chapter for chapter, path in CHAPTERS.items() for edition in ("", CHINESE)}
 
 
 def test_every_chapter_has_questions():
@@ -34,16 +37,13 @@ def _sections(page) -> list[str]:
     return page.eval_on_selector_all("main section:has(> h2)", "ss => ss.map(s => s.id)")
 
 
-@pytest.mark.parametrize("edition", ["", CHINESE])
-@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
-def test_questions_give_feedback_offline(offline_page, book_url, chapter, edition):
-    page = offline_page
-    chinese = edition == CHINESE
+@pytest.mark.changes_page
+@one_per_page(sorted(CHAPTER_OF))
+def test_questions_give_feedback_offline(loaded):
+    page, page_path = loaded.page, loaded.path
+    chapter, chinese = CHAPTER_OF[page_path], page_path.startswith(CHINESE)
     folder = QUIZ_DIR / "zh_CN" if chinese else QUIZ_DIR
     questions = json.loads((folder / f"{chapter}.json").read_text(encoding="utf-8"))
-    page_path = edition + CHAPTERS[chapter]
-    assert (HTML / page_path).is_file(), f"{page_path} was not built"
-    page.goto(f"{book_url}/{page_path}", wait_until="load")
 
     shown, hidden = f"#selfcheck{chapter}_zh_CN", f"#selfcheck{chapter}"
     if not chinese:

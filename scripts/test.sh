@@ -8,7 +8,11 @@
 # tests/browser/test_*.py is collected, new files included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# npm fetches the book's front-end files while pip installs .venv: neither needs the other.
+bash scripts/vendor_static.sh --npm-only &
+npm_pid=$!
 bash scripts/setup_env.sh
+wait "$npm_pid"
 # No MPLBACKEND here: the kernels that build the book must keep the inline backend, or
 # plt.show() draws nothing and the chapters lose their figures.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

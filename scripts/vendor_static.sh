@@ -16,6 +16,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
   echo "$want" > "$stamp"
 fi
+# --npm-only: just the npm step (scripts/test.sh runs it while pip installs .venv).
+[ "${1:-}" = "--npm-only" ] && exit 0
 
 vendor=_vendor_static
 rm -rf "$vendor"

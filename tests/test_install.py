@@ -122,9 +122,23 @@ def notebook_bytes(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory) -> Path:
-    """A fresh clone of HEAD that borrows this environment (ATTENTION_COURSE_VENV) instead of installing one."""
+    """A fresh clone of HEAD that borrows this environment (ATTENTION_COURSE_VENV) instead of installing one.
+
+    The working tree's changes not yet committed (new files included, ignored ones not) are copied
+    in and committed in the clone, as the wheel is built from them: a stale notebooks/ then fails
+    before it is committed, and `git status` in the clone shows only what the release script changed.
+    """
     clone = tmp_path_factory.mktemp("clone") / "course"
     run("git", "clone", "--quiet", "--no-hardlinks", ROOT, clone)
+    files = source_files()
+    for name in set(run("git", "ls-files", cwd=clone).stdout.splitlines()) - set(files):
+        (clone / name).unlink()  # deleted in the working tree
+    for name in files:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, clone / name)
+    run("git", "add", "--all", cwd=clone)
+    run("git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "commit", "--quiet", "--allow-empty",
+        "--no-verify", "-m", "the working tree's uncommitted changes", cwd=clone)
     return clone
 
 
@@ -137,11 +151,13 @@ def release(clone: Path) -> subprocess.CompletedProcess:
 
 
 def test_release_script_regenerates_notebooks_identically_in_a_fresh_clone(fresh_clone):
+    """notebooks/ must be exactly what the release script (nbgrader generate_assignment) makes from solutions/."""
     committed = notebook_bytes(fresh_clone / "notebooks")
     result = release(fresh_clone)
     assert result.returncode == 0, f"release_notebooks.sh failed:\n{result.stdout}\n{result.stderr}"
-    assert notebook_bytes(fresh_clone / "notebooks") == committed, \
-        "notebooks/ differs from the committed one after bash scripts/release_notebooks.sh"
+    fresh = notebook_bytes(fresh_clone / "notebooks")
+    stale = sorted(name for name in committed.keys() | fresh.keys() if committed.get(name) != fresh.get(name))
+    assert not stale, f"stale student notebooks in notebooks/ {stale}: run bash scripts/release_notebooks.sh"
     status = run("git", "status", "--porcelain", "--untracked-files=all", "--", "notebooks", "solutions",
                  cwd=fresh_clone).stdout
     assert status == "", f"the release script changed files:\n{status}"
@@ -162,4 +178,10 @@ def test_failing_release_leaves_notebooks_as_they_were(fresh_clone):
     finally:
         broken.write_bytes(original)
     assert result.returncode != 0, "the release script succeeded on a broken solution notebook"
+    output = result.stdout + result.stderr
+    assert broken.parent.name in output, output[-3000:]
+    written = [f"notebooks/{nb.parent.name}/{nb.name}" for nb in sorted((fresh_clone / "solutions").glob("*/*.ipynb"))
+               if nb.parent != broken.parent]
+    assert written and all(any(path in line for line in output.splitlines() if "Writing" in line)
+                           for path in written), f"the other chapters were not generated first:\n{output[-3000:]}"
     assert notebook_bytes(fresh_clone / "notebooks") == committed, "a failing release changed notebooks/"

@@ -21,9 +21,11 @@ trap 'rm -rf "$work"' EXIT
 cp nbgrader_config.py "$work/"
 cp -r solutions "$work/solutions"
 find "$work/solutions" -name .ipynb_checkpoints -prune -exec rm -rf {} +
-for dir in solutions/*/; do
-  (cd "$work" && "$root/.venv/bin/python" -m nbgrader generate_assignment "$(basename "$dir")" --force)
-done
+# One nbgrader process for every chapter: nbgrader reads the assignment id as a glob of
+# solutions/ and generates the matching assignments in sorted order (one process per chapter
+# paid nbgrader's start-up and database set-up each time). If a chapter fails, nbgrader still
+# tries the others and then exits non-zero, so notebooks/ is not replaced.
+(cd "$work" && "$root/.venv/bin/python" -m nbgrader generate_assignment '*' --force)
 
 # Swap the new release in: two renames on the same file system.
 rm -rf "$work/notebooks.old"

@@ -2,14 +2,15 @@
 # Regenerate the student notebooks in notebooks/ from the instructor versions in solutions/.
 # Never edit notebooks/ by hand: CI fails when it differs from this script's output.
 #
-# nbgrader runs in a throw-away copy of the course (config + solutions), so its database
-# and any half-written output stay out of the repository; notebooks/ is replaced only
+# nbgrader runs in a throw-away copy of the course (config + solutions), so its working
+# files and any half-written output stay out of the repository; notebooks/ is replaced only
 # once every chapter has been generated. A failing run leaves notebooks/ as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-# nbgrader runs the `alembic` executable (database migration) from PATH: the
-# environment's bin folder goes first, whatever PATH held when this was called.
+# The environment's bin folder goes first on PATH, whatever PATH held when this was called:
+# nbgrader runs the `alembic` executable (database migration) from PATH whenever it opens a
+# gradebook (with --no-db below it opens none).
 root=$(pwd)
 export PATH="$root/.venv/bin:$PATH"
 
@@ -24,8 +25,11 @@ find "$work/solutions" -name .ipynb_checkpoints -prune -exec rm -rf {} +
 # One nbgrader process for every chapter: nbgrader reads the assignment id as a glob of
 # solutions/ and generates the matching assignments in sorted order (one process per chapter
 # paid nbgrader's start-up and database set-up each time). If a chapter fails, nbgrader still
-# tries the others and then exits non-zero, so notebooks/ is not replaced.
-(cd "$work" && "$root/.venv/bin/python" -m nbgrader generate_assignment '*' --force)
+# tries the others and then exits non-zero, so notebooks/ is not replaced. --no-db: the
+# throw-away copy's gradebook would be deleted unread (the student notebooks are the same
+# bytes without it); instructors who grade with nbgrader run generate_assignment in their own
+# course directory.
+(cd "$work" && "$root/.venv/bin/python" -m nbgrader generate_assignment '*' --force --no-db)
 
 # Swap the new release in: two renames on the same file system.
 rm -rf "$work/notebooks.old"

@@ -30,26 +30,27 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def released_course(tmp: Path) -> Path:
-    """A copy of the course (config + solutions) with every assignment generated afresh."""
+def generated_course(tmp: Path) -> Path:
+    """A copy of the course (config + solutions) in which nbgrader has generated every assignment
+    (one ``generate_assignment`` run), so its gradebook knows every source notebook."""
     course = tmp / "course"
     course.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "solutions", course / "solutions",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for name in assignments():
-        nbgrader(course, "generate_assignment", name, "--force")
+    nbgrader(course, "generate_assignment", "*", "--force")  # "*": a glob of solutions/
     return course
 
 
-def autograde(course: Path, assignment: str, submissions: dict[str, Path]) -> dict[str, tuple[float, float]]:
-    """Autograde notebooks as submissions; return {student: (score, max_score)}."""
+def autograde(course: Path, assignment: str, submissions: dict[str, list[Path]]) -> dict[str, tuple[float, float]]:
+    """Autograde each student's notebooks in one ``nbgrader autograde`` run; return {student: (score, max_score)}."""
     from nbgrader.api import Gradebook
 
-    for student, notebook in submissions.items():
+    for student, notebooks in submissions.items():
         target = course / "submitted" / student / assignment
         target.mkdir(parents=True)
-        shutil.copy(notebook, target / notebook.name)
+        for notebook in notebooks:
+            shutil.copy(notebook, target / notebook.name)
     nbgrader(course, "autograde", assignment, "--force")
     with Gradebook("sqlite:///" + str(course / ".nbgrader" / "gradebook.db")) as gb:
         return {s: (gb.find_submission(assignment, s).score, gb.find_submission(assignment, s).max_score)

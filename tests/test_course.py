@@ -80,6 +80,29 @@ def test_exercise_cells_have_points_and_hidden_tests(name):
         assert any("### BEGIN SOLUTION" in "".join(c["source"]) for c in nb["cells"])
 
 
+@pytest.mark.parametrize("name", assignments())
+def test_grader_takes_each_solution_for_its_chapter_and_none_of_it_for_borrowed_code(name):
+    """What the course's grader does with a submission before and after running it, applied to the
+    solutions without running them (tests/test_grading.py runs them, in the grader's self-check, which
+    skips these steps): each solution is recognised as its own chapter, and none of its code is taken
+    for the course's reference implementation, so a student who writes the solution's code keeps the
+    points."""
+    from attention_course.grade import Row, check_borrowing, detect_chapter, read_notebook
+    from attention_course.grading.course import load_course
+
+    course = load_course(ROOT)
+    sources = sorted((ROOT / "solutions" / name).glob("*.ipynb"))
+    assert sources
+    for source in sources:
+        (chapter,) = [key for key, a in course.items() if a.source_path.resolve() == source.resolve()]
+        row = Row(student="solution", file=f"solution/{name}/{source.name}", path=source)
+        read_notebook(row, max_mb=20)
+        assert row.notebook is not None and not row.statuses, row.reasons
+        assert detect_chapter(row.notebook, course) == (chapter, ""), source
+        check_borrowing(row, course[chapter])
+        assert row.status == "ok", row.reasons
+
+
 # ------------------------------------------------------------------------ the Colab setup cell
 def _colab_cell(monkeypatch, fail=None):
     """Run the setup cell of the font-and-models case as Colab would, with the shell commands faked.

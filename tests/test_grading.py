@@ -3,13 +3,15 @@
 One grading run over a folder of fixture notebooks (built from the Ch. 3 release and solution in a
 temporary folder, plus a synthetic torch "probe" assignment that exercises callbacks, generators
 and containers changed in place), then one test per case on its gradebook row; a second run checks
-idempotence. A third run grades every assignment in solutions/ (its solution must get full marks,
-its generated student notebook zero), so chapters added later are covered automatically.
+idempotence. A third run grades every assignment's student notebook from notebooks/ (zero), and its
+self-check grades each assignment's solution (full marks), so chapters added later are covered
+automatically.
 """
 from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -369,14 +371,16 @@ def test_callbacks_generators_and_containers_changed_in_place(graded):
 # ------------------------------------------------------------------------ every chapter's exercises
 @pytest.fixture(scope="module")
 def chapters(tmp_path_factory):
-    """One grading run (instructor defaults, 2 at a time) over every assignment's solution notebook
-    and its generated student notebook (notebooks/), as submissions of students "solution"/"blank"."""
+    """One grading run (instructor defaults, 2 at a time) over every assignment's student notebook
+    (notebooks/) as the submissions of a student "blank". Before grading them, the grader's self-check
+    grades each of their chapters' solution notebooks through the same pipeline and logs
+    "self-check: the solution of <chapter> gets <points>/<max>"; submitting the solutions as well
+    would run them a second time."""
     tmp = tmp_path_factory.mktemp("chapters")
     course = course_copy(tmp)
     subs = tmp / "submissions"
     for name in assignments():
         for source in sorted((course / "solutions" / name).glob("*.ipynb")):
-            write(subs / "solution" / name, source.name, source.read_bytes())
             release = course / "notebooks" / name / source.name
             if release.exists():
                 write(subs / "blank" / name, source.name, release.read_bytes())
@@ -397,19 +401,29 @@ def _log_of(chapters, row: dict) -> str:
 
 @pytest.mark.parametrize("name", assignments())
 def test_every_solution_gets_full_marks(chapters, name):
-    rows = _chapter_rows(chapters, "solution", name)
-    assert rows, f"no solution notebook graded for {name}"
-    for r in rows:
-        assert r["chapter"].split("/")[0] == name, r
-        assert r["status"] == "ok" and float(r["max"]) > 0 and float(r["total"]) == float(r["max"]), \
-            (r, _log_of(chapters, r))
+    """Every solution notebook of the chapter, graded by the self-check: full marks, and the maximum is the
+    sum of the points in its nbgrader metadata. (The grader names a chapter's second notebook
+    <chapter>/<notebook>.)"""
+    checked = {}
+    for chapter, points, max_points in re.findall(r"self-check: the solution of (\S+) gets ([\d.]+)/([\d.]+)",
+                                                  chapters["log"]):
+        if chapter == name or chapter.startswith(f"{name}/"):
+            checked[chapter] = (float(points), float(max_points))
+    sources = sorted((chapters["course"] / "solutions" / name).glob("*.ipynb"))
+    assert sources and len(checked) == len(sources), \
+        (f"{len(sources)} solution notebooks in solutions/{name}/, self-checked: {checked}", chapters["log"][-3000:])
+    expected = sorted(sum(c["metadata"]["nbgrader"]["points"] for c in json.loads(s.read_text(encoding="utf-8"))["cells"]
+                          if c["metadata"].get("nbgrader", {}).get("grade")) for s in sources)
+    assert sorted(max_points for _, max_points in checked.values()) == expected, (checked, expected)
+    for chapter, (points, max_points) in checked.items():
+        assert max_points > 0 and points == max_points, (chapter, points, max_points)
 
 
 @pytest.mark.parametrize("name", assignments())
 def test_every_student_notebook_gets_zero(chapters, name):
     sources = sorted((chapters["course"] / "solutions" / name).glob("*.ipynb"))
     missing = [s.name for s in sources if not (chapters["course"] / "notebooks" / name / s.name).exists()]
-    assert not missing, f"notebooks/{name}/ lacks {missing}: run nbgrader generate_assignment {name} --force"
+    assert not missing, f"notebooks/{name}/ lacks {missing}: run bash scripts/release_notebooks.sh"
     rows = _chapter_rows(chapters, "blank", name)
     assert len(rows) == len(sources)
     for r in rows:

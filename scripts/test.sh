@@ -40,7 +40,7 @@ set -m
   echo "== browser tests of the built book (offline: only localhost is reachable)"
   # Two workers (pytest-xdist), each with its own Chromium; the tests of one page stay together
   # on one worker (--dist loadgroup), so each page is loaded once (tests/browser/conftest.py).
-  .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup tests/browser
+  .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup --durations=10 tests/browser
 ) >"$book_log" 2>&1 &
 book_pid=$!
 set +m

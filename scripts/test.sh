@@ -39,8 +39,9 @@ set -m
   bash scripts/build_book.sh
   echo "== browser tests of the built book (offline: only localhost is reachable)"
   # Two workers (pytest-xdist), each with its own Chromium; the tests of one page stay together
-  # on one worker (--dist loadgroup), so each page is loaded once (tests/browser/conftest.py).
-  .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup --durations=10 tests/browser
+  # on one worker (--dist loadscope, one unit per page: tests/browser/conftest.py), so each page
+  # is loaded once.
+  .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadscope --durations=10 tests/browser
 ) >"$book_log" 2>&1 &
 book_pid=$!
 set +m

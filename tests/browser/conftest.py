@@ -9,6 +9,7 @@ import functools
 import http.server
 import shutil
 import sys
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,10 +121,8 @@ class Loaded:
 
 
 def one_per_page(paths):
-    """Parametrize ``loaded`` with these pages; tests of one page share one load, on one xdist worker."""
-    return pytest.mark.parametrize(
-        "loaded", [pytest.param(p, id=p, marks=pytest.mark.xdist_group(p)) for p in paths],
-        indirect=True, scope="session")
+    """Parametrize ``loaded`` with these pages (test id: the page's path); tests of one page share one load."""
+    return pytest.mark.parametrize("loaded", [pytest.param(p, id=p) for p in paths], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -172,3 +171,26 @@ def pytest_collection_modifyitems(items):
         ordered += [t for t in group if t.get_closest_marker("changes_page")]
         start = end
     items[:] = ordered
+
+
+PAGE_ID = re.compile(r"\[([^\[\]]+\.html)\]$")  # a test id that is a page's path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With pytest-xdist's ``--dist loadscope``: one unit of work per page (every test whose id is
+    that page's path), so the tests of a page run on one worker, one after the other, on one load.
+
+    xdist's own ``--dist loadgroup`` would do this from ``xdist_group`` marks, but with pytest 9.2
+    (node ids no longer read from ``_nodeid``, which xdist 3.8 rewrites) it groups nothing.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneUnitPerPage(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            match = PAGE_ID.search(nodeid)
+            return match.group(1) if match else nodeid
+
+    return OneUnitPerPage(config, log)

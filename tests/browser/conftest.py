@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import sys
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path

@@ -54,6 +54,8 @@ COLOUR_RULES = ["color-contrast", "link-in-text-block"]  # the WCAG 2 A/AA rules
 # Violations known and accepted, page -> axe rule ids (none today). Each entry must still
 # occur: an entry that no longer fails fails the test, so the list cannot go stale.
 PENDING: dict[str, set[str]] = {}
+
+
 def violations(page, only: list[str] | None = None, skip: tuple[str, ...] = ()) -> list[str]:
     """axe-core's WCAG 2 A and AA violations on the page as it is now, one line each.
 

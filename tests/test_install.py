@@ -40,13 +40,20 @@ def source_files() -> list[str]:
     return [f for f in out.splitlines() if (ROOT / f).is_file()]
 
 
+def copy_source_files(dest: Path) -> list[str]:
+    """Copy source_files() into ``dest`` (same relative paths); returns their names."""
+    files = source_files()
+    for name in files:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    return files
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """The course's wheel, built from a copy of its files (no build/ or egg-info in the tree)."""
     src, dist = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("dist")
-    for name in source_files():
-        (src / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, src / name)
+    copy_source_files(src)
     # No build isolation: the environment's setuptools builds it, nothing is downloaded.
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
         "--wheel-dir", dist, src)
@@ -130,12 +137,9 @@ def fresh_clone(tmp_path_factory) -> Path:
     """
     clone = tmp_path_factory.mktemp("clone") / "course"
     run("git", "clone", "--quiet", "--no-hardlinks", ROOT, clone)
-    files = source_files()
+    files = copy_source_files(clone)
     for name in set(run("git", "ls-files", cwd=clone).stdout.splitlines()) - set(files):
         (clone / name).unlink()  # deleted in the working tree
-    for name in files:
-        (clone / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, clone / name)
     run("git", "add", "--all", cwd=clone)
     run("git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "commit", "--quiet", "--allow-empty",
         "--no-verify", "-m", "the working tree's uncommitted changes", cwd=clone)

@@ -6,6 +6,10 @@
 # fails it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Keep the bytecode Python compiles (.pyc, in __pycache__/, ignored by git). Some environments
+# set PYTHONDONTWRITEBYTECODE; then every kernel, grader and test process compiles torch,
+# transformers and matplotlib again from source, about 3 s of CPU each.
+unset PYTHONDONTWRITEBYTECODE
 bash scripts/setup_env.sh
 bash scripts/vendor_static.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONWARNINGS="${PYTHONWARNINGS:-}"

@@ -8,6 +8,10 @@
 # tests/browser/test_*.py is collected, new files included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Keep the bytecode Python compiles (.pyc, in __pycache__/, ignored by git). Some environments
+# set PYTHONDONTWRITEBYTECODE; then every kernel, grader and test process compiles torch,
+# transformers and matplotlib again from source, about 3 s of CPU each.
+unset PYTHONDONTWRITEBYTECODE
 # npm fetches the book's front-end files while pip installs .venv: neither needs the other.
 bash scripts/vendor_static.sh --npm-only &
 npm_pid=$!

@@ -20,6 +20,12 @@ wait "$npm_pid"
 # No MPLBACKEND here: the kernels that build the book must keep the inline backend, or
 # plt.show() draws nothing and the chapters lose their figures.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# One math-library thread per process: the two lanes (and the browser tests' two workers) already
+# keep both cores busy, and a second torch/OpenMP thread per process only makes the processes wait
+# for each other. The course's models are too small to gain from it (Chapter 6 runs in 55 s with one
+# thread, 58 s with two, on an idle machine). Training sets one thread itself, so no cached model
+# changes with this.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 export PATH="$(pwd)/.venv/bin:$PATH"
 
 # The browser tests drive Debian's Chromium (Playwright does not download a browser).

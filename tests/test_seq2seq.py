@@ -220,13 +220,17 @@ def test_encoder_rejects_mismatched_lengths():
 def test_torch_threads_sets_and_restores_the_thread_count():
     from attention_course.env import torch_threads
 
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with torch_threads(None):
-        assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError, match="inside"):
+    original = torch.get_num_threads()
+    torch.set_num_threads(3)  # not 1, whatever the environment set (scripts/test.sh sets 1)
+    try:
         with torch_threads(1):
-            raise RuntimeError("inside")
-    assert torch.get_num_threads() == before
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+        with torch_threads(None):
+            assert torch.get_num_threads() == 3
+        with pytest.raises(RuntimeError, match="inside"):
+            with torch_threads(1):
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(original)

@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Keep the bytecode Python compiles (.pyc, in __pycache__/, ignored by git). Some environments
-# set PYTHONDONTWRITEBYTECODE; then every kernel, grader and test process compiles torch,
-# transformers and matplotlib again from source, about 3 s of CPU each.
+# set PYTHONDONTWRITEBYTECODE; then every kernel and every build or test process would compile
+# what it imports (Jupyter, Sphinx, nbgrader, pytest, ...) from source again. (setup_env.sh
+# compiles torch and the rest of what the helper package imports once, when it installs.)
 unset PYTHONDONTWRITEBYTECODE
 bash scripts/setup_env.sh
 bash scripts/vendor_static.sh

@@ -25,6 +25,9 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$want" ]; then
 fi
 mkdir -p _build/static_models  # in html_static_path: Sphinx drops an entry missing at start-up
 mkdir -p _build && echo "$want" > "$stamp"
+# The chapters not in the cache run side by side, one kernel per core (tools/execute_chapters.py);
+# the build below then finds them executed. A failing chapter stops here, with its traceback.
+.venv/bin/python tools/execute_chapters.py
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "== the Chinese edition: the same pages through locales/zh_CN, nothing executed again"
 .venv/bin/python tools/i18n.py build

@@ -66,6 +66,9 @@ def main() -> int:
         print("== every chapter is in the execution cache already")
         return 0
     workers = min(len(todo), os.cpu_count() or 1)
+    # One math-library thread per kernel: the kernels already share the cores, and the chapters'
+    # small models gain nothing from a second thread (scripts/test.sh does the same).
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     print(f"== executing {len(todo)} chapter(s), {workers} at a time: {', '.join(Path(p).stem for p in todo)}",
           flush=True)
     failed = []

@@ -32,6 +32,50 @@ def test_config_builds_with_execution_and_launch_buttons():
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
 
 
+def _execute_chapters():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import execute_chapters
+    finally:
+        sys.path.pop(0)
+    return execute_chapters
+
+
+def test_parallel_execution_takes_every_chapter_and_no_student_notebook():
+    """tools/execute_chapters.py runs what the build would execute, the chapters it names first."""
+    tool = _execute_chapters()
+    order = tool.chapters()
+    assert sorted(order) == [str(p.relative_to(ROOT)) for p in CHAPTER_NOTEBOOKS]
+    assert order[:len(tool.FIRST)] == tool.FIRST
+
+
+@pytest.mark.slow
+def test_parallel_execution_caches_what_runs_and_stops_on_a_failing_chapter(tmp_path, monkeypatch, capsys):
+    """A chapter that runs is stored where myst-nb finds it; one that fails is not, and the tool exits 1."""
+    from jupyter_cache import get_cache
+
+    tool = _execute_chapters()
+    (tmp_path / "book").mkdir()
+    for name, code in [("good", "x = 6 * 7\nprint(x)"), ("bad", "raise ValueError('broken chapter')")]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / "book" / f"{name}.ipynb")
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({"execute": {"timeout": 60, "allow_errors": False}}))
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump(
+        {"parts": [{"chapters": [{"file": "book/good"}, {"file": "book/bad"}]}]}))
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    monkeypatch.setattr(tool, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(tool, "FIRST", [])
+    assert tool.main() == 1
+    assert "broken chapter" in capsys.readouterr().err
+    cache = get_cache(str(tmp_path / "cache"))
+    record = cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "good.ipynb", as_version=4))
+    _, merged = cache.merge_match_into_notebook(nbformat.read(tmp_path / "book" / "good.ipynb", as_version=4))
+    assert merged.cells[0].outputs[0]["text"] == "42\n", record
+    with pytest.raises(KeyError):
+        cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "bad.ipynb", as_version=4))
+
+
 def test_setup_cells_are_current():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "setup_cell.py"), "--check"],
                             capture_output=True, text=True)

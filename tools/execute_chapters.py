@@ -44,10 +44,10 @@ def chapters() -> list[str]:
     return sorted(files, key=lambda f: FIRST.index(f) if f in FIRST else len(FIRST) + files.index(f))
 
 
-def execute(path: str, timeout: int, allow_errors: bool) -> tuple[nbformat.NotebookNode, float, str | None]:
-    """Execute one chapter in its own folder (in a worker process): (notebook, seconds, error)."""
-    nb = nbformat.read(ROOT / path, as_version=4)
-    result = single_nb_execution(nb, cwd=str((ROOT / path).parent), timeout=timeout, allow_errors=allow_errors,
+def execute(path: Path, timeout: int, allow_errors: bool) -> tuple[nbformat.NotebookNode, float, str | None]:
+    """Execute one chapter (absolute path) in its own folder, in a worker process: (notebook, seconds, error)."""
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(path.parent), timeout=timeout, allow_errors=allow_errors,
                                  meta_override=True)
     return nb, result.time, result.exc_string if result.err is not None else None
 
@@ -74,7 +74,7 @@ def main() -> int:
     failed = []
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = {pool.submit(execute, path, timeout, allow_errors): path for path in todo}
+        jobs = {pool.submit(execute, ROOT / path, timeout, allow_errors): path for path in todo}
         for job in as_completed(jobs):
             path = jobs[job]
             nb, seconds, error = job.result()

@@ -47,6 +47,7 @@ def test_parallel_execution_takes_every_chapter_and_no_student_notebook():
     order = tool.chapters()
     assert sorted(order) == [str(p.relative_to(ROOT)) for p in CHAPTER_NOTEBOOKS]
     assert order[:len(tool.FIRST)] == tool.FIRST
+    assert set(tool.NEEDS) | set(tool.NEEDS.values()) <= set(order)
 
 
 @pytest.mark.slow

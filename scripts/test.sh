@@ -63,6 +63,18 @@ pytest_status=0
 .venv/bin/python -m pytest -p no:cacheprovider --durations=15 --nbval-lax --nbval-current-env \
   --ignore=tests/browser tests solutions || pytest_status=$?
 
+# The tests that compare two implementations of one computation (marked numerics: ours against
+# SmolLM2, torch's attention, ONNX Runtime, the frozen pre-refactor code, ...) once more under other
+# kernels: the run above had one thread; here two threads, then one thread with MKL held to AVX2 and
+# torch's own kernels to their plain (non-vectorised) versions. They must hold on any CPU, not on
+# the one that wrote them (CONTRIBUTING.md, "Numbers that hold on any machine").
+for setting in "OMP_NUM_THREADS=2 MKL_NUM_THREADS=2" \
+               "OMP_NUM_THREADS=1 MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=default"; do
+  echo "== numerics tests under $setting"
+  env $setting .venv/bin/python -m pytest -p no:cacheprovider -q -m numerics --ignore=tests/browser tests \
+    || pytest_status=$?
+done
+
 book_status=0
 wait "$book_pid" || book_status=$?
 echo "== background lane: book build and browser tests"

@@ -116,6 +116,7 @@ def gpt_reference():
     return onnx_export.load_gpt(HTML / "_static" / path)
 
 
+@pytest.mark.numerics
 def test_gpt_greedy_equals_pytorch(offline_page, book_url, gpt_reference):
     import torch
 
@@ -201,6 +202,7 @@ def translate_here(root, text):
     return result(root)
 
 
+@pytest.mark.numerics
 def test_rnnsearch_greedy_equals_pytorch(offline_page, book_url, rnnsearch_reference):
     import torch
 

@@ -1,11 +1,14 @@
-"""What a chapter shows besides its code: the package's own source, glued numbers, self-checks."""
+"""What a chapter shows besides its code: the package's own source, glued numbers, self-checks
+and the "predict first" questions placed before the cell that reveals their answer."""
 from __future__ import annotations
 
+import html
 import inspect
 import json
+import re
 from pathlib import Path
 
-__all__ = ["glue", "load_quiz", "self_check", "show_source"]
+__all__ = ["glue", "load_predictions", "load_quiz", "predict", "self_check", "show_source"]
 
 
 def show_source(*objects):
@@ -71,6 +74,7 @@ _QUIZ_CSS = """
 .course-self-check .Feedback { background: #f7f7f7; border-radius: 6px; padding: 0.5em 0.8em;
                                font-size: 1rem; font-weight: 600; line-height: 1.4; text-align: left; }
 .course-self-check .Feedback:empty { display: none; }
+.course-self-check .course-predict-lead { font-weight: 600; max-width: 700px; margin: 0.2em auto 0.4em; }
 .course-self-check .sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px;
                               overflow: hidden; clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 """
@@ -138,10 +142,36 @@ def load_quiz(chapter: str, language: str = "en") -> list[dict]:
 # The book's two editions (_ext/editions.py) show the same executed output: both question
 # sets are in it, and the page's language (<html lang>) decides which one a reader sees.
 # Jupyter and Colab pages are not Chinese, so they show the English set.
-_QUIZ_LANGUAGES = {"en": ("en", "Self-check questions"), "zh_CN": ("zh-CN", "自测题")}
+_QUIZ_LANGUAGES = {"en": "en", "zh_CN": "zh-CN"}  # quiz language -> <html lang> of its edition
 _QUIZ_LANGUAGE_CSS = """
 html[lang^="zh"] .course-self-check[lang="en"], html:not([lang^="zh"]) .course-self-check[lang="zh-CN"] { display: none; }
 """
+
+
+def _show_quiz(questions: dict[str, list[dict]], div_id: str, labels: dict[str, str],
+               leads: dict[str, str] | None = None) -> None:
+    """Display one quiz per language: the shared part of :func:`self_check` and :func:`predict`.
+
+    Each language's questions go into a ``role="region"`` with ``lang`` and the accessible name
+    ``labels[language]`` (class ``course-self-check``, whose CSS hides the region whose language
+    is not the page's), above them the visible line ``leads[language]`` if given. The quiz's div
+    is ``div_id`` for English and ``div_id + "_zh_CN"`` for Chinese; jupyterquiz also uses the id
+    as a JavaScript name, so it must be a valid identifier and unique on the page.
+    """
+    from IPython.display import HTML, Javascript, display
+    from jupyterquiz.dynamic.renderer import build_styles, render_div
+
+    for language, lang in _QUIZ_LANGUAGES.items():
+        quiz_id = div_id + ("" if language == "en" else f"_{language}")
+        container = render_div(quiz_id, False, False, False, len(questions[language]), 700, 10, "left")
+        region = (f'<div role="region" lang="{lang}" aria-label="{html.escape(labels[language])}" '
+                  'class="course-self-check">')
+        if leads:
+            region += f'<p class="course-predict-lead">{html.escape(leads[language])}</p>'
+        styles = (build_styles(quiz_id, dict(_QUIZ_COLORS))
+                  + f"<style>{_QUIZ_CSS}{_QUIZ_LANGUAGE_CSS}</style>")
+        display(HTML(region + container + "</div></div>" + styles))
+        display(Javascript(_quiz_script(questions[language], quiz_id)))
 
 
 def self_check(chapter: str):
@@ -157,19 +187,79 @@ def self_check(chapter: str):
     Raises:
         FileNotFoundError: no quiz file for ``chapter`` (English or Chinese).
     """
-    from IPython.display import HTML, Javascript, display
-    from jupyterquiz.dynamic.renderer import build_styles, render_div
+    questions = {language: load_quiz(chapter, language) for language in _QUIZ_LANGUAGES}
+    _show_quiz(questions, f"selfcheck{chapter}",
+               {"en": f"Self-check questions, {chapter}", "zh_CN": f"自测题, {chapter}"})
 
-    for language, (lang, label_text) in _QUIZ_LANGUAGES.items():
-        questions = load_quiz(chapter, language)
-        div_id = f"selfcheck{chapter}" + ("" if language == "en" else f"_{language}")
-        container = render_div(div_id, False, False, False, len(questions), 700, 10, "left")
-        label = (f'<div role="region" lang="{lang}" aria-label="{label_text}, {chapter}" '
-                 'class="course-self-check">')
-        styles = (build_styles(div_id, dict(_QUIZ_COLORS))
-                  + f"<style>{_QUIZ_CSS}{_QUIZ_LANGUAGE_CSS}</style>")
-        display(HTML(label + container + "</div></div>" + styles))
-        display(Javascript(_quiz_script(questions, div_id)))
+
+# --- "Predict first": one question placed just before the cell that reveals its answer ---------
+
+PREDICT_DIR = QUIZ_DIR / "predict"
+_PREDICT_KEY = re.compile(r"[a-z][a-z0-9_]*")  # part of a div id that jupyterquiz uses as a JS name
+_PREDICT_LEADS = {
+    "en": "Predict first: choose an answer before you look at the output below.",
+    "zh_CN": "先预测：先选出答案，再看下面的输出。",
+}
+
+
+def load_predictions(chapter: str, language: str = "en") -> dict[str, dict]:
+    """A chapter's "predict first" questions by prompt id, e.g. ``load_predictions("ch03")``.
+
+    They are stored as jupyterquiz JSON in ``attention_course/quizzes/predict/<chapter>.json``,
+    an object whose keys are the prompt ids (in the order the chapter asks them) and whose values
+    are one multiple-choice question each; the Chinese translation, with the same keys and the same
+    answers in the same order, is in ``attention_course/quizzes/predict/zh_CN/<chapter>.json``.
+
+    Args:
+        chapter: ``"ch02"``, ``"ch03"``, ...
+        language: ``"en"`` or ``"zh_CN"``.
+
+    Raises:
+        FileNotFoundError: no prompts for ``chapter`` in ``language`` (the message lists the
+            chapters that have some).
+    """
+    folder = PREDICT_DIR if language == "en" else PREDICT_DIR / language
+    path = folder / f"{chapter}.json"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in folder.glob("ch*.json"))) or "none"
+        raise FileNotFoundError(f"no prediction prompts for {chapter!r} in {language!r}: {path} is "
+                                f"missing (chapters with prompts: {available})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def predict(chapter: str, key: str):
+    """Ask one "predict first" question about the output of the next cell.
+
+    The chapter calls this in a cell of its own (tagged ``remove-input``, so that the book shows
+    only the question) placed just before the code cell whose output reveals the answer. It shows
+    the question ``key`` of ``load_predictions(chapter)`` as a jupyterquiz multiple-choice
+    question, under the line "Predict first: ...", in a region labelled "Predict first (2 of 3),
+    ch03"; the explanation of the right answer says what to look for in the next output. Like
+    :func:`self_check` the output is HTML and JavaScript only (static book, Jupyter and Colab,
+    offline), holds the English question and its Chinese translation, and the page's language
+    decides which one shows. Its div ids, ``predict<chapter>_<key>`` and
+    ``predict<chapter>_<key>_zh_CN``, are unique on the page and do not match the self-check's
+    ``selfcheck<chapter>``.
+
+    Raises:
+        FileNotFoundError: no prompts for ``chapter`` (English or Chinese).
+        KeyError: ``key`` is not a prompt of ``chapter`` in one of the languages (the message
+            names the ones that are).
+        ValueError: ``key`` is not lower-case letters, digits and underscores.
+    """
+    prompts = {language: load_predictions(chapter, language) for language in _QUIZ_LANGUAGES}
+    for language, found in prompts.items():
+        if key not in found:
+            raise KeyError(f"no prediction prompt {key!r} for {chapter} in {language!r}; "
+                           f"available: {', '.join(found) or 'none'}")
+    if not _PREDICT_KEY.fullmatch(key):
+        raise ValueError(f"prediction prompt id {key!r}: use lower-case letters, digits and underscores")
+    keys = list(prompts["en"])
+    number, count = keys.index(key) + 1, len(keys)
+    _show_quiz({language: [found[key]] for language, found in prompts.items()}, f"predict{chapter}_{key}",
+               {"en": f"Predict first ({number} of {count}), {chapter}",
+                "zh_CN": f"先预测（第 {number} 题，共 {count} 题）, {chapter}"},
+               leads=_PREDICT_LEADS)
 
 
 # jupyterquiz's colour variables: white on the dark blue question panel; a chosen answer turns

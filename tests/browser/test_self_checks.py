@@ -5,7 +5,8 @@ the Summary (the other language's is hidden), has as many questions as its JSON 
 answering one question right and one wrong (by keyboard for one of them) shows the matching
 explanation, with no request beyond localhost and no console error. The chapter pages are the
 ones test_rendered_book.py has open (conftest's ``loaded`` fixture): the questions are answered after
-that module's checks of the page (``changes_page``: the answers are clicked last).
+that module's checks of the page (``changes_page``: the answers are clicked last). The same holds
+for the "predict first" prompts placed before the cells that reveal their answers (Chapters 2-4).
 """
 from __future__ import annotations
 
@@ -92,3 +93,60 @@ def test_quiz_readable_in_dark_mode(offline_page, book_url):
     colours = button.evaluate(
         "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
     assert colours == ["rgb(31, 31, 31)", "rgb(247, 247, 247)"], colours
+
+
+PREDICT_DIR = QUIZ_DIR / "predict"
+PREDICT_PAGES = sorted(path for path, chapter in CHAPTER_OF.items() if (PREDICT_DIR / f"{chapter}.json").is_file())
+
+
+def test_predict_prompts_cover_chapters_2_to_4():
+    assert {CHAPTER_OF[path] for path in PREDICT_PAGES} >= {"ch02", "ch03", "ch04"}
+
+
+@pytest.mark.changes_page
+@one_per_page(PREDICT_PAGES)
+def test_predict_prompts_give_feedback_offline(loaded):
+    """Each "predict first" prompt of the page (attention_course.display.predict) shows its question in
+    the page's language under its visible lead line, the other language's copy hidden, outside the
+    Self-check section; prompts in turn are answered right with the mouse and wrong from the keyboard,
+    and each shows the matching explanation."""
+    page, page_path = loaded.page, loaded.path
+    chapter, chinese = CHAPTER_OF[page_path], page_path.startswith(CHINESE)
+    folder = PREDICT_DIR / "zh_CN" if chinese else PREDICT_DIR
+    prompts = json.loads((folder / f"{chapter}.json").read_text(encoding="utf-8"))
+    assert len(prompts) >= 3, f"{chapter}: {len(prompts)} prompts"
+
+    for number, (key, question) in enumerate(prompts.items()):
+        shown, hidden = f"#predict{chapter}_{key}_zh_CN", f"#predict{chapter}_{key}"
+        if not chinese:
+            shown, hidden = hidden, shown
+        quiz = page.locator(shown)
+        quiz.wait_for(state="visible", timeout=15000)
+        assert page.locator(hidden).is_hidden(), f"{page_path}, {key}: the other language's prompt is visible"
+        assert quiz.locator(".Quiz").count() == 1, f"{page_path}, {key}"
+        assert question["question"] in " ".join(quiz.inner_text().split()), f"{page_path}, {key}"
+
+        region = page.locator(f'[role="region"]:has({shown})')
+        n, count = number + 1, len(prompts)
+        expected = f"先预测（第 {n} 题，共 {count} 题）, {chapter}" if chinese else f"Predict first ({n} of {count}), {chapter}"
+        assert region.get_attribute("aria-label") == expected
+        lead = region.locator(".course-predict-lead").inner_text()
+        assert lead.startswith("先预测" if chinese else "Predict first"), lead
+        here = quiz.evaluate("q => q.closest('main section:has(> h2)').id")
+        assert here != "self-check", f"{page_path}, {key}: the prompt is in the Self-check section"
+
+        if number % 2 == 0:  # the right answer, chosen with the mouse
+            answer = next(a for a in question["answers"] if a["correct"])
+            quiz.locator("label.MCButton", has_text=answer["answer"]).click()
+        else:  # a wrong answer, from the keyboard: focus its radio button, then Space
+            answer = next(a for a in question["answers"] if not a["correct"])
+            quiz.get_by_role("radio", name=answer["answer"]).focus()
+            page.keyboard.press("Space")
+        feedback = quiz.locator(".Feedback")
+        assert feedback.inner_text().strip() == answer["feedback"], f"{page_path}, {key}"
+        verdict = "correct" if answer["correct"] else "incorrect"
+        assert verdict in feedback.get_attribute("class").split(), f"{page_path}, {key}"
+        assert feedback.get_attribute("aria-live") == "polite"
+
+    assert not page.blocked, f"requests left localhost: {page.blocked}"
+    assert not page.console_errors, page.console_errors

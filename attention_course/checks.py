@@ -11,6 +11,10 @@ module, so the same wording serves all six exercise notebooks:
   per assertion.
 * :func:`mask_mistake` names the usual masking mistakes (inverted mask, 0 instead of ``-inf``,
   mask applied after the softmax) from the weights alone.
+* :func:`close` says whether a student's result agrees with a reference up to rounding, by the
+  course's tolerance policy (:mod:`attention_course.numerics`): the allowed difference grows with the
+  size of the values and the coarser dtype of the two, so a correct float32 answer is not rejected
+  because it sums in another order than the float64 (or float32) reference.
 * :func:`first_match` picks the explanation whose wrong answer equals the student's result.
 * :func:`earlier` checks an earlier exercise's function against a reference when a later one fails,
   so that the message blames the function that is actually wrong.
@@ -19,7 +23,15 @@ Every helper raises ``AssertionError`` (what a failing check raises) or returns 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .numerics import machine_epsilon, rounding_tolerance
+
+#: The length of the longest sum that :func:`close` assumes behind one value. The exercises compute
+#: chains of short sums (d_model <= 24, d_ff <= 40, at most a dozen positions), so 64 covers them.
+REDUCTION = 64
 
 # Errors that must reach the caller unchanged: the untouched stub, and the grader's own
 # (a time limit, a worker that died) which it reports itself.
@@ -105,14 +117,61 @@ def tensor(value, name: str, shape=None, dtype=None):
     return value
 
 
-def close(got, want, atol: float = 1e-6) -> bool:
-    """True if ``got`` has ``want``'s shape and equals it within ``atol`` (arrays or tensors)."""
+def _float_dtype(x):
+    """The floating dtype of a tensor, array, list or number; None if not floating.
+
+    NumPy values are looked up with NumPy, so that a NumPy-only check does not import torch.
+    """
+    if hasattr(x, "detach"):  # a torch tensor (torch is imported already)
+        return x.dtype if x.dtype.is_floating_point else None
+    try:
+        dtype = x.dtype if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x).dtype
+    except (TypeError, ValueError):
+        return None
+    return dtype if dtype.kind == "f" else None
+
+
+def close(got, want, atol: float = 1e-6, *, reduction: int = REDUCTION) -> bool:
+    """True if ``got`` has ``want``'s shape and agrees with it up to rounding (arrays, tensors or numbers).
+
+    Two correct implementations differ by rounding, which grows with the size of the values and with
+    the coarser of the two dtypes (a float32 answer against a float64 reference is judged at float32's
+    resolution): the course's policy, :mod:`attention_course.numerics`. So ``got`` agrees with ``want``
+    when ``max |got - want| <= max(atol, rounding_tolerance(dtype, reduction) * scale)``, where
+    ``dtype`` is the coarser of the two and ``scale`` the largest magnitude in either. ``atol`` is a
+    floor, for values near zero (and the whole tolerance for integer arrays). NaN agrees with
+    nothing; infinities must match.
+
+    Args:
+        got, want: the student's result and the reference (or a typical wrong answer).
+        atol: the smallest allowed difference.
+        reduction: the length of the longest sum behind one value (:data:`REDUCTION` by default).
+    """
+    dtypes = [d for d in (_float_dtype(got), _float_dtype(want)) if d is not None]
     got, want = _numpy(got), _numpy(want)
-    return got.shape == want.shape and bool(np.allclose(got, want, atol=atol, rtol=0, equal_nan=False))
+    if got.shape != want.shape:
+        return False
+    try:
+        a, b = got.astype(np.float64), want.astype(np.float64)
+    except (TypeError, ValueError):  # not numbers
+        return False
+    if np.isnan(a).any() or np.isnan(b).any():
+        return False
+    finite = np.isfinite(a)
+    if not np.array_equal(finite, np.isfinite(b)) or not np.array_equal(a[~finite], b[~finite]):
+        return False
+    if not finite.any():
+        return True
+    a, b = a[finite], b[finite]
+    tolerance = atol
+    if dtypes:  # the rounding tolerance of the coarser dtype, times the scale
+        scale = max(float(np.abs(a).max()), float(np.abs(b).max()))
+        tolerance = max(atol, rounding_tolerance(max(dtypes, key=machine_epsilon), reduction) * scale)
+    return bool(np.abs(a - b).max() <= tolerance)
 
 
-def first_match(got, wrong_answers: dict, default: str, atol: float = 1e-6) -> str:
-    """The explanation of the first wrong answer that ``got`` equals, else ``default``.
+def first_match(got, wrong_answers: dict, default: str, atol: float = 1e-6, *, reduction: int = REDUCTION) -> str:
+    """The explanation of the first wrong answer that ``got`` equals (:func:`close`), else ``default``.
 
     ``wrong_answers`` maps an explanation to the result that mistake produces (or to a function of
     no arguments that computes it; a function that fails is skipped).
@@ -123,7 +182,7 @@ def first_match(got, wrong_answers: dict, default: str, atol: float = 1e-6) -> s
                 wrong = wrong()
             except Exception:  # noqa: BLE001 - that mistake is impossible for these shapes
                 continue
-        if close(got, wrong, atol):
+        if close(got, wrong, atol, reduction=reduction):
             return explanation
     return default
 
@@ -163,8 +222,9 @@ def mask_mistake(weights, allowed, *, fill_hint: str = "scores.masked_fill(~mask
     return None
 
 
-def earlier(name: str, function, reference, *args, exercise: str = "", later: str = "", atol: float = 1e-5) -> None:
-    """Fail, naming the earlier function, if ``function(*args)`` differs from ``reference(*args)``.
+def earlier(name: str, function, reference, *args, exercise: str = "", later: str = "", atol: float = 1e-5,
+            reduction: int = REDUCTION) -> None:
+    """Fail, naming the earlier function, if ``function(*args)`` differs from ``reference(*args)`` (:func:`close`).
 
     Used when a later exercise fails: if it builds on an earlier function that is wrong, the message
     says to fix that one first, instead of blaming the later function.
@@ -180,9 +240,10 @@ def earlier(name: str, function, reference, *args, exercise: str = "", later: st
                              f"fix {name} first (run its check)") from None
     want = reference(*args)
     if isinstance(want, tuple):
-        same = isinstance(got, tuple) and len(got) == len(want) and all(close(g, w, atol) for g, w in zip(got, want))
+        same = isinstance(got, tuple) and len(got) == len(want) and all(
+            close(g, w, atol, reduction=reduction) for g, w in zip(got, want))
     else:
-        same = close(got, want, atol)
+        same = close(got, want, atol, reduction=reduction)
     assert same, (f"{uses}your {name}{where} gives wrong results on these inputs: fix {name} first "
                   "(its check cell shows what is wrong), then run this check again")
 

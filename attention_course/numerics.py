@@ -41,9 +41,9 @@ def machine_epsilon(dtype) -> float:
     Raises:
         TypeError: if ``dtype`` is not a floating-point dtype.
     """
-    import torch
+    if type(dtype).__module__.split(".")[0] == "torch":  # a torch dtype (NumPy ones never import torch)
+        import torch
 
-    if isinstance(dtype, torch.dtype):
         if not dtype.is_floating_point:
             raise TypeError(f"machine_epsilon: {dtype} is not a floating-point dtype")
         return float(torch.finfo(dtype).eps)

@@ -5,6 +5,7 @@ import torch
 from attention_course.attention_cost import fused_attention, measure_attention_cost, naive_attention
 from attention_course.gpt import (GPT, CharTokenizer, GPTConfig, KVCache, evaluate, generate,
                                   ngram_baseline, sample_next_token, split_quotes, train_gpt)
+from attention_course.numerics import assert_agree, rounding_tolerance
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40)
 
@@ -37,7 +38,8 @@ def test_forward_is_causal(tiny):
     y[0, -1] = (y[0, -1] + 1) % tok.vocab_size
     with torch.no_grad():
         a, b = model(x)[0], model(y)[0]
-    assert torch.allclose(a[:, :-1], b[:, :-1], atol=1e-6)
+    d_ff = 4 * model.config.d_model  # the longest sum behind a logit: the MLP's second layer
+    assert_agree(a[:, :-1], b[:, :-1], reduction=d_ff, what="logits before the changed token")
     assert not torch.allclose(a[:, -1], b[:, -1])
 
 
@@ -47,9 +49,10 @@ def test_attention_weights_are_lower_triangular(tiny):
         _, _, w = model(tok.encode(TEXT[:10])[None], need_weights=True)
     assert w.shape == (2, 1, 2, 10, 10)
     assert torch.all(w.triu(1) == 0)
-    assert torch.allclose(w.sum(-1), torch.ones(2, 1, 2, 10), atol=1e-5)
+    assert (w.sum(-1) - 1).abs().max() <= rounding_tolerance(w.dtype, 10)  # 10 weights in [0, 1]
 
 
+@pytest.mark.numerics
 def test_cached_logits_equal_full_recomputation(tiny):
     tok, model = tiny
     model.eval()
@@ -61,9 +64,11 @@ def test_cached_logits_equal_full_recomputation(tiny):
         steps = [model(ids[:, t:t + 1], cache=cache)[0] for t in range(5, 12)]
     incremental = torch.cat([first] + steps, dim=1)
     assert cache.length == 12
-    assert torch.allclose(incremental, full, atol=1e-5)
+    # longest sum behind a logit: the MLP's second layer, over 4 * d_model = 128 hidden units
+    assert_agree(incremental, full, reduction=4 * model.config.d_model, what="KV cache vs full recomputation")
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("temperature", [0.0, 0.8, 1.5])
 def test_generation_with_and_without_cache_is_identical(tiny, temperature):
     tok, model = tiny
@@ -72,6 +77,8 @@ def test_generation_with_and_without_cache_is_identical(tiny, temperature):
     a = generate(model, prompt, 40, temperature, torch.Generator().manual_seed(1), use_cache=True)
     b = generate(model, prompt, 40, temperature, torch.Generator().manual_seed(1), use_cache=False)
     assert a.shape == (1, 44)
+    # integer token ids: the two paths' logits differ by rounding only (see the test above), and a
+    # token could change only if an argmax gap or a random draw fell within that rounding of a tie
     assert torch.equal(a, b)
 
 
@@ -130,11 +137,14 @@ def test_training_beats_the_bigram_baseline(tiny):
     assert evaluate(model, val) < ngram_baseline(train, val, tok.vocab_size, 2)
 
 
+@pytest.mark.numerics
 def test_naive_and_fused_attention_agree_and_memory_grows():
-    q, k, v = (torch.randn(1, 2, 64, 16) for _ in range(3))
-    assert torch.allclose(naive_attention(q, k, v), fused_attention(q, k, v), atol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 64, 16, generator=g) for _ in range(3))
+    assert_agree(naive_attention(q, k, v), fused_attention(q, k, v), reduction=64, what="naive vs fused")  # n = 64
     rows = measure_attention_cost((256, 1024), heads=2, d=16, repeats=1)
     assert [r["n"] for r in rows] == [256, 1024]
-    assert all(r["max_abs_diff"] < 1e-4 for r in rows)
+    # an output is a convex combination of values drawn from randn (|v| < 6), summed over n keys
+    assert all(r["max_abs_diff"] <= rounding_tolerance(torch.float32, r["n"]) * 6 for r in rows)
     if rows[0]["naive_bytes"] is not None:
         assert rows[1]["naive_bytes"] > rows[1]["matrix_bytes"]  # the n x n matrix is really stored

@@ -47,3 +47,19 @@ def test_float32_is_judged_at_float32_resolution_and_non_finite_values_must_matc
     with pytest.raises(AssertionError, match="non-finite"):
         assert_agree(torch.tensor([1.0, math.nan]), torch.tensor([1.0, 1.0]))
     assert_agree(torch.tensor([1.0, -math.inf]), torch.tensor([1.0, -math.inf]))
+
+
+def test_exercise_checks_compare_by_the_same_policy():
+    """checks.close: a correct answer in another dtype or summation order passes; a real mistake does not."""
+    from attention_course import checks
+
+    g = torch.Generator().manual_seed(1)
+    x, W = torch.randn(6, 24, dtype=torch.float64, generator=g), torch.randn(24, 24, dtype=torch.float64, generator=g)
+    reference = 30 * (x @ W)  # large values: an absolute 1e-6 would be below float32's resolution here
+    student = 30 * (x.float() @ W.float())  # right, in float32
+    assert (student.double() - reference).abs().max() > 1e-6 and checks.close(student, reference)
+    assert not checks.close(student * (1 + 1e-3), reference)  # 0.1 % off: a real mistake
+    assert not checks.close(student[:, :-1], reference)  # shapes differ
+    assert not checks.close(torch.full((2,), math.nan), torch.full((2,), math.nan))
+    assert checks.close(np.zeros(3), np.full(3, 1e-7)) and not checks.close(np.zeros(3), np.full(3, 1e-5))  # atol floor
+    assert checks.close(np.array([1, 2]), [1, 2]) and not checks.close(np.array([1, 2]), [1, 3])  # integers

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from attention_course.head_viewer import HeadViewer
+from attention_course.numerics import rounding_tolerance
 from attention_course.pretrained import head_flips, strongest_heads, word_attentions
 
 TIRED = "The animal didn't cross the street because it was too tired."
@@ -14,14 +15,20 @@ def pair():
     return word_attentions(TIRED), word_attentions(WIDE)
 
 
+def assert_rows_sum_to_one(attention):
+    """MiniLM's softmax rows (float32, over the sentence's tokens) merged into words still sum to 1."""
+    error = np.abs(attention.weights.sum(-1) - 1).max()
+    assert error <= rounding_tolerance(np.float32, len(attention.tokens)), error
+
+
 def test_word_attention_rows_sum_to_one(pair):
     tired, _ = pair
     assert tired.weights.shape[:2] == (6, 12)
     assert tired.words[0] == "[CLS]" and tired.words[-1] == "[SEP]"
-    np.testing.assert_allclose(tired.weights.sum(-1), 1.0, atol=1e-5)
+    assert_rows_sum_to_one(tired)
     merged = word_attentions("Tokenization splits unbelievably long words.")
     assert "unbelievably" in merged.words and "tokenization" in merged.words
-    np.testing.assert_allclose(merged.weights.sum(-1), 1.0, atol=1e-5)
+    assert_rows_sum_to_one(merged)
     with pytest.raises(ValueError, match="is not a word"):
         tired.index("zebra")
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from attention_course import scoring
+from attention_course.numerics import assert_agree
 
 RNG = np.random.default_rng(0)
 M, N, D, DV, H = 3, 5, 4, 2, 6  # all different, so a transposed operand cannot pass by accident
@@ -19,10 +20,11 @@ def qk():
     return RNG.normal(size=(M, D)), RNG.normal(size=(N, D))
 
 
+@pytest.mark.numerics
 def test_softmax_matches_definition_and_sums_to_one():
     x = RNG.normal(size=(M, N))
     expected = np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)
-    np.testing.assert_allclose(scoring.softmax(x), expected, rtol=1e-12)
+    assert_agree(scoring.softmax(x), expected, reduction=N, what="softmax vs its definition")
     np.testing.assert_allclose(scoring.softmax(x, axis=0).sum(axis=0), np.ones(N))
     np.testing.assert_allclose(scoring.softmax(x).sum(axis=-1), np.ones(M))
 
@@ -42,42 +44,49 @@ def test_softmax_rejects_empty_and_all_masked():
         scoring.softmax(np.array([-np.inf, -np.inf]))
 
 
+@pytest.mark.numerics
 def test_dot_and_scaled_dot(qk):
     q, K = qk
-    np.testing.assert_allclose(scoring.dot_product_score(q, K), loop_scores(q, K, np.dot))
-    np.testing.assert_allclose(scoring.scaled_dot_product_score(q, K),
-                               loop_scores(q, K, lambda a, b: a @ b / np.sqrt(D)))
+    assert_agree(scoring.dot_product_score(q, K), loop_scores(q, K, np.dot), reduction=D, what="dot")
+    assert_agree(scoring.scaled_dot_product_score(q, K), loop_scores(q, K, lambda a, b: a @ b / np.sqrt(D)),
+                 reduction=D, what="scaled dot")
     assert scoring.dot_product_score(q[0], K).shape == (N,)
 
 
+@pytest.mark.numerics
 def test_cosine(qk):
     q, K = qk
     cos = lambda a, b: a @ b / (np.linalg.norm(a) * np.linalg.norm(b))  # noqa: E731
-    np.testing.assert_allclose(scoring.cosine_score(q, K), loop_scores(q, K, cos))
+    assert_agree(scoring.cosine_score(q, K), loop_scores(q, K, cos), reduction=D, what="cosine")
     assert np.all(np.abs(scoring.cosine_score(q, K)) <= 1 + 1e-12)
     assert scoring.cosine_score(np.zeros(D), K).tolist() == [0.0] * N
 
 
+@pytest.mark.numerics
 def test_additive_allows_different_query_size():
     q = RNG.normal(size=(M, 7))  # d_q = 7, d_k = D
     K = RNG.normal(size=(N, D))
     W_q, W_k, w_v = RNG.normal(size=(H, 7)), RNG.normal(size=(H, D)), RNG.normal(size=H)
     expected = loop_scores(q, K, lambda a, b: w_v @ np.tanh(W_q @ a + W_k @ b))
-    np.testing.assert_allclose(scoring.additive_score(q, K, W_q, W_k, w_v), expected)
+    assert_agree(scoring.additive_score(q, K, W_q, W_k, w_v), expected, reduction=7, what="additive")  # d_q = 7
     assert scoring.additive_score(q[0], K, W_q, W_k, w_v).shape == (N,)
 
 
+@pytest.mark.numerics
 def test_bilinear_uses_W_the_right_way_round():
     q = RNG.normal(size=(M, 7))
     K = RNG.normal(size=(N, D))
     W = RNG.normal(size=(7, D))
-    np.testing.assert_allclose(scoring.bilinear_score(q, K, W), loop_scores(q, K, lambda a, b: a @ W @ b))
+    assert_agree(scoring.bilinear_score(q, K, W), loop_scores(q, K, lambda a, b: a @ W @ b), reduction=7,
+                 what="bilinear")  # q W sums over d_q = 7
     square = RNG.normal(size=(D, D))
     qs = RNG.normal(size=(M, D))
-    np.testing.assert_allclose(scoring.bilinear_score(qs, K, np.eye(D)), scoring.dot_product_score(qs, K))
+    assert_agree(scoring.bilinear_score(qs, K, np.eye(D)), scoring.dot_product_score(qs, K), reduction=D,
+                 what="bilinear with W = I vs dot")
     assert not np.allclose(scoring.bilinear_score(qs, K, square), scoring.bilinear_score(qs, K, square.T))
 
 
+@pytest.mark.numerics
 def test_attention_pooling_and_full_attention(qk):
     q, K = qk
     V = RNG.normal(size=(N, DV))
@@ -85,7 +94,7 @@ def test_attention_pooling_and_full_attention(qk):
     assert context.shape == (M, DV) and weights.shape == (M, N)
     np.testing.assert_allclose(weights.sum(axis=-1), np.ones(M))
     expected = np.array([sum(w * v for w, v in zip(row, V)) for row in weights])
-    np.testing.assert_allclose(context, expected)
+    assert_agree(context, expected, reduction=N, what="pooling vs a loop over the keys")
     # Temperature -> 0 gives the hard lookup (the value of the best key).
     hard, _ = scoring.attention(q[0], K, V, score="dot", temperature=1e-6)
     np.testing.assert_allclose(hard, V[np.argmax(K @ q[0])], atol=1e-9)

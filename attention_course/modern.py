@@ -1,4 +1,4 @@
-"""From the 2017 block to a 2025 model: RMSNorm, RoPE, grouped-query attention, SwiGLU (Chapter 6).
+"""From the 2017 block to a 2024 model: RMSNorm, RoPE, grouped-query attention, SwiGLU (Chapter 6).
 
 A LLaMA-style decoder such as SmolLM2 keeps the pre-norm block of GPT-2 and changes four pieces:
 
@@ -13,8 +13,12 @@ A LLaMA-style decoder such as SmolLM2 keeps the pre-norm block of GPT-2 and chan
 
 Conventions as in the rest of the package: batch-first, a token is a row (``x @ W``), boolean masks
 are True where attention is allowed. RoPE pairs feature ``i`` with feature ``i + head_dim/2``
-("rotate half"), the layout of LLaMA, SmolLM2 and Hugging Face ``transformers``; the RoFormer paper
-pairs neighbours ``(2i, 2i+1)`` instead. The two are the same rotation applied to permuted features.
+("rotate half"), the layout of Hugging Face ``transformers`` and so of SmolLM2, which is published in
+that format. The RoFormer paper and Meta's reference code for LLaMA pair neighbours ``(2i, 2i+1)``
+instead (LLaMA's code reads each pair as a complex number, ``torch.view_as_complex``). The two are
+equivalent up to a permutation of the features: Hugging Face's script that converts Meta's LLaMA
+checkpoints reorders the rows of ``q_proj`` and ``k_proj`` within each head so that neighbour pairs
+become half pairs, and the converted model computes the same scores.
 Every piece here is checked against SmolLM2's own modules in ``tests/test_smollm.py``.
 """
 from __future__ import annotations

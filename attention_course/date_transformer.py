@@ -8,7 +8,8 @@ course wrote in Chapters 4-6, trained on the same data as Chapters 1-2's RNNsear
   :func:`attention_course.self_attention.sinusoidal_positional_encoding`), and in the course's
   configuration two input features that are not in the paper (:func:`segment_ids`): a learned
   **segment embedding** saying which date of the list a character belongs to (like BERT's segment
-  embeddings, Devlin et al. 2019, §3.2, there for the two sentences of an input), shared by source
+  embeddings, Devlin et al. 2019, §3, "Input/Output Representations", Fig. 2, there for the two
+  sentences of an input), shared by source
   and target, and positions counted **within** each date instead of from the start of the list;
 * ``enc_layers`` × :class:`attention_course.transformer.TransformerBlock` (encoder
   self-attention, padding masked), then a final LayerNorm: the **memory**;

@@ -71,6 +71,35 @@ def test_diagram_has_alt_caption_and_comes_before_its_maths(name):
             f"{name} must come before Equation {equation}, as the lecture puts it before the maths")
 
 
+# ---------------------------------------------------------------- what the diagrams say
+# The SVGs draw text as paths, so these read the labels from tools/diagrams.py itself
+# (test_diagrams_are_fresh ties the committed SVGs to it).
+
+def diagram_labels(name):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import diagrams
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return diagrams.labels(name)
+
+
+def test_ch4_matrix_form_labels_v_with_d_v():
+    labels = diagram_labels("ch4_matrix_form")
+    texts = [text for text, _, _ in labels]
+    shapes = [texts[i + 1] for i, text in enumerate(texts) if text in ("$V$", "$B$")]  # label, then shape
+    assert shapes == [r"$N \times d_v$"] * 3, f"V and B are N x d_v on both sides: {shapes}"
+    assert r"$d_\mathrm{model} \times d_v$" in texts, "W^v maps d_model to d_v"
+
+
+def test_ch4_self_attention_values_do_not_cross_the_softmax():
+    """The values are drawn above the softmax box, beside the weights they are multiplied by."""
+    labels = diagram_labels("ch4_self_attention")
+    softmax_y = next(y for text, _, y in labels if text.startswith("softmax over"))
+    values = [(text, y) for text, _, y in labels if text.startswith(r"$\mathbf{v}^")]
+    assert len(values) == 4 and all(y > softmax_y for _, y in values), values
+
+
 # ---------------------------------------------------------------- glossary: lookup by Chinese
 
 # pypinyin's dictionary reads these two the other way; the glossary uses the usual readings.

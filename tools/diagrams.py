@@ -264,10 +264,14 @@ def three_stages() -> bytes:
 
 
 def self_attention() -> bytes:
-    """Chapter 4: self-attention from a to b, and the computation of b^1 (lecture figs. 8-9)."""
+    """Chapter 4: self-attention from a to b, and the computation of b^1 (lecture figs. 8-9).
+
+    The values are drawn where they are used, beside the weights above the softmax (as in
+    Chapter 3's three stages), so that no value line crosses the softmax box."""
     c = Canvas(14.0, 8.4)
     xs = [3.2, 6.0, 8.8, 11.6]
     qx = xs[0] - 0.95
+    vx = 1.3  # a value sits this far right of its weight
     c.line([qx, xs[-1] - 0.3], [2.75, 2.75], color=COLORS["highlight"], lw=1.1)
     c.line([qx, qx], [2.29, 2.75], color=COLORS["highlight"], lw=1.1)
     c.box(7.4, 4.45, 10.0, 0.6, "", "plain", pad=0.04)
@@ -279,9 +283,7 @@ def self_attention() -> bytes:
             c.box(qx, 2.0, 0.85, 0.58, rf"$\mathbf{{q}}^{i}$", "highlight", size=12, pad=0.04)
             c.arrow((x - 0.15, 0.9), (qx + 0.1, 1.72), lw=1.0)
         c.box(x, 2.0, 0.85, 0.58, rf"$\mathbf{{k}}^{i}$", "main", size=12, pad=0.04)
-        c.box(x + 0.95, 2.0, 0.85, 0.58, rf"$\mathbf{{v}}^{i}$", "muted", size=12, pad=0.04)
         c.arrow((x, 0.9), (x, 1.72), lw=1.0)
-        c.arrow((x + 0.15, 0.9), (x + 0.85, 1.72), lw=1.0)
         # score of q^1 with k^i: k from below, q from the red line
         c.box(x, 3.45, 1.3, 0.58, rf"$\alpha_{{1,{i}}}$", "plain", size=12, pad=0.04)
         c.arrow((x, 2.29), (x, 3.16), lw=1.0)
@@ -290,21 +292,23 @@ def self_attention() -> bytes:
         c.box(x, 5.45, 1.3, 0.58, rf"$\hat\alpha_{{1,{i}}}$", "highlight" if i == 1 else "main",
               size=12, pad=0.04)
         c.arrow((x, 4.75), (x, 5.16), lw=1.0, shrink=0.5)
-        c.circle(x + 0.95, 6.35, 0.2, r"$\times$", "plain", size=10)
-        c.arrow((x + 0.5, 5.6), (x + 0.82, 6.2), lw=1.0, shrink=0.5)
-        c.line([x + 0.95, x + 0.95], [2.29, 4.15], color="#6b7785", lw=1.0)
-        c.line([x + 0.95, x + 0.95], [4.75, 6.15], color="#6b7785", lw=1.0)
-        c.arrow((x + 0.95, 6.55), (7.4, 7.5), color=COLORS["highlight"], lw=1.0)
+        # the value v^i = W^v a^i, multiplied by its weight
+        c.box(x + vx, 5.45, 0.85, 0.58, rf"$\mathbf{{v}}^{i}$", "muted", size=12, pad=0.04)
+        c.circle(x + vx, 6.4, 0.2, r"$\times$", "plain", size=10)
+        c.arrow((x + 0.45, 5.74), (x + vx - 0.14, 6.25), lw=1.0, shrink=0.5)
+        c.arrow((x + vx, 5.74), (x + vx, 6.2), lw=1.0, shrink=0.5)
+        c.arrow((x + vx, 6.6), (7.4, 7.5), color=COLORS["highlight"], lw=1.0)
     c.circle(7.4, 7.75, 0.3, "+", "highlight", size=15)
     c.box(9.1, 7.75, 1.3, 0.62, r"$\mathbf{b}^1$", "highlight", size=14)
     c.arrow((7.7, 7.75), (8.45, 7.75))
     c.text(10.0, 7.75, r"$\mathbf{b}^1 = \sum_j \hat\alpha_{1,j}\,\mathbf{v}^j$", size=12,
            ha="left")
     c.text(0.1, 0.6, "inputs", size=11, ha="left", color="#52606d")
-    c.text(0.1, 2.0, r"$W^q, W^k, W^v$", size=11, ha="left", color="#52606d")
+    c.text(0.1, 2.0, r"$W^q, W^k$", size=11, ha="left", color="#52606d")
     c.text(0.1, 3.45, r"$\mathbf{q}^1\!\cdot\mathbf{k}^j/\sqrt{d_k}$", size=11, ha="left",
            color="#52606d")
-    c.text(0.1, 5.45, "weights", size=11, ha="left", color="#52606d")
+    c.text(0.1, 5.45, "weights,\nvalues\n" r"$\mathbf{v}^j = W^v\mathbf{a}^j$", size=11, ha="left",
+           color="#52606d")
     return c
 
 
@@ -330,16 +334,17 @@ def matrix_form() -> bytes:
         c.text(x, y, s, size=size)
 
     # left: the projections, one row per word
-    n, d, dk = 4, 6, 3
-    for k, (w, out, kind) in enumerate([("W^q", "Q", "highlight"), ("W^k", "K", "main"),
-                                        ("W^v", "V", "muted")]):
+    n, d, dk = 4, 6, 3  # d_v = d_k here, but V is labelled with d_v on both sides
+    for k, (w, out, kind, width) in enumerate([("W^q", "Q", "highlight", "d_k"),
+                                               ("W^k", "K", "main", "d_k"),
+                                               ("W^v", "V", "muted", "d_v")]):
         top = 6.75 - k * 2.4
         right = matrix(0.35, top, n, d, "plain", r"$X$", r"$N \times d_\mathrm{model}$")
         op(right + 0.25, top - n * cell / 2, r"$\cdot$")
         right = matrix(right + 0.5, top + 0.24, d, dk, "plain", rf"${w}$",
-                       r"$d_\mathrm{model} \times d_k$")
+                       rf"$d_\mathrm{{model}} \times {width}$")
         op(right + 0.3, top - n * cell / 2, "=")
-        matrix(right + 0.6, top, n, dk, kind, rf"${out}$", r"$N \times d_k$")
+        matrix(right + 0.6, top, n, dk, kind, rf"${out}$", rf"$N \times {width}$")
     c.line([4.75, 4.75], [0.3, 7.3], color="#c5ccd3", lw=1.0)
     # right: scores, weights, outputs
     top, mid = 5.3, 5.3 - n * cell / 2
@@ -551,6 +556,16 @@ def draw(name: str, fmt: str = "svg") -> bytes:
     """The bytes of one diagram (``fmt`` "svg" or "png"), drawn with the course's fixed style."""
     with matplotlib.rc_context(STYLE):
         return DIAGRAMS[name]().save(fmt)
+
+
+def labels(name: str) -> list[tuple[str, float, float]]:
+    """Every label of one diagram as ``(text, x, y)`` in diagram units, for tests (the SVG has the
+    text only as paths)."""
+    with matplotlib.rc_context(STYLE):
+        canvas = DIAGRAMS[name]()
+        found = [(t.get_text(), *t.get_position()) for t in canvas.ax.texts]
+        plt.close(canvas.fig)
+    return found
 
 
 def main(argv=None) -> int:

@@ -84,6 +84,22 @@ def diagram_labels(name):
     return diagrams.labels(name)
 
 
+def test_ch7_diagram_shows_the_chapters_stacks_and_date_features():
+    """Chapter 7's model, not the paper's: its block counts, and the date features it adds."""
+    from attention_course.date_transformer import course_transformer_config
+
+    config = course_transformer_config()
+    texts = [text for text, _, _ in diagram_labels("ch7_transformer")]
+    counts = [text for text in texts if re.fullmatch(r"\d+ ×|× \d+|N ×|× N", text)]
+    assert counts == [f"{config.enc_layers} ×", f"{config.dec_layers} ×"], (
+        f"block counts drawn {counts}; the chapter's configuration has {config.enc_layers} encoder "
+        f"and {config.dec_layers} decoder block(s)")
+    joined = "\n".join(texts)
+    assert joined.count("segment embedding") == 2, "both stacks get the segment embedding"
+    assert joined.count("within the date") == 2, "both stacks count positions within each date"
+    assert "alignment prior" in joined, "the date features are labelled as a prior given to the model"
+
+
 def test_ch4_matrix_form_labels_v_with_d_v():
     labels = diagram_labels("ch4_matrix_form")
     texts = [text for text, _, _ in labels]

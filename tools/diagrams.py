@@ -463,11 +463,18 @@ def transformer_bert_gpt() -> bytes:
     return c
 
 
+# Chapter 7's stacks (attention_course.date_transformer.course_transformer_config: enc_layers,
+# dec_layers); tests/test_glossary_and_diagrams.py checks the diagram against the configuration.
+CH7_ENCODER_BLOCKS, CH7_DECODER_BLOCKS = 2, 1
+
+
 def transformer_encoder_decoder() -> bytes:
     """Chapter 7: the encoder-decoder Transformer of Vaswani et al.'s Fig. 1, as the course builds it
-    (pre-norm blocks; the Transformer half of lecture fig. 15)."""
-    c = Canvas(14.6, 12.2)
+    (pre-norm blocks; the Transformer half of lecture fig. 15): its block counts and the date
+    features (positions counted within each date, a segment embedding) that the chapter adds."""
+    c = Canvas(14.6, 13.1)
     grey = "#52606d"
+    red = COLORS["highlight"]
     width, half_frame = 3.4, 2.5
 
     def sublayer(x, y, label, kind):
@@ -483,29 +490,37 @@ def transformer_encoder_decoder() -> bytes:
         c.arrow((left, y + 0.62), (x - 0.2, y + 0.62), color=grey, lw=1.0, shrink=0.5, head=7)
         return y + 0.82
 
-    def column(x, tokens, caption, rows, side):
-        """Input, embedding, positional encoding, a frame of sublayers, the final LayerNorm.
+    def column(x, tokens, caption, rows, side, blocks, prior_label):
+        """Input, embedding, the two date features, a frame of sublayers, the final LayerNorm.
         Returns the heights of the sublayers and the top of the final LayerNorm."""
         c.text(x, 0.95, tokens, size=11)
         c.text(x, 0.3, caption, size=10.5, color=grey)
         c.box(x, 1.9, 3.2, 0.62, r"embedding $\times\sqrt{d_\mathrm{model}}$", "plain", size=10.5,
               pad=0.04)
         c.arrow((x, 1.17), (x, 1.59), shrink=0.5)
+        # the date features: sinusoidal positions counted within each date, and a segment embedding
         c.circle(x, 2.85, 0.24, "+", "highlight", size=12)
         c.arrow((x, 2.21), (x, 2.61), shrink=0.5)
-        c.text(x + 0.4, 2.85, "positional encoding\n(sin, cos)", size=9.5, ha="left", color=grey)
-        bottom = 3.45
+        c.text(x + 0.4, 2.85, "positional encoding of the\nplace within the date, " r"$\mathrm{PE}(o)$",
+               size=9.5, ha="left", color=grey)
+        c.circle(x, 3.75, 0.24, "+", "highlight", size=12)
+        c.arrow((x, 3.09), (x, 3.51), shrink=0.5)
+        c.text(x + 0.4, 3.75, "segment embedding " r"$S[g]$:" "\nwhich date of the list",
+               size=9.5, ha="left", color=grey)
+        c.line([x - 0.45, x - 0.55, x - 0.55, x - 0.45], [2.55, 2.55, 4.05, 4.05], color=red, lw=1.2)
+        c.text(x - 0.7, 3.3, prior_label, size=9.5, ha="right", color=red)
+        bottom = 4.35
         y, heights = bottom + 1.25, []
         top = y + 1.87 * (len(rows) - 1) + 0.82 + 0.45
         c.box(x, (bottom + top) / 2, 2 * half_frame, top - bottom, "", "plain", pad=0.1, lw=1.1)
-        c.arrow((x, 3.09), (x, y - 0.95), shrink=0.5)
+        c.arrow((x, 3.99), (x, y - 0.95), shrink=0.5)
         for label, kind, note, note_color in rows:
             heights.append(y)
             out = sublayer(x, y, label, kind)
             if note:
                 c.text(x + width / 2 + 0.08, y + 0.02, note, size=8.5, color=note_color, ha="left")
             y = out + 1.05
-        c.text(x + side * (half_frame + 0.15), (bottom + top) / 2, "N ×" if side < 0 else "× N",
+        c.text(x + side * (half_frame + 0.15), (bottom + top) / 2, f"{blocks} ×",
                size=12, weight="bold", ha="right" if side < 0 else "left")
         c.box(x, top + 0.55, 2.2, 0.55, "LayerNorm", "plain", size=10, pad=0.04)
         c.arrow((x, out), (x, top + 0.27), shrink=0.5)
@@ -514,12 +529,14 @@ def transformer_encoder_decoder() -> bytes:
     ex, dx = 3.6, 10.3
     _, enc_top = column(ex, "Freitag, 1. März 2024", "encoder: reads the whole source",
                         [("multi-head self-attention", "main", "padding\nmask", grey),
-                         ("feed-forward", "muted", "", grey)], -1)
+                         ("feed-forward", "muted", "", grey)], -1, CH7_ENCODER_BLOCKS,
+                        "date features:\nan alignment prior\ngiven to the model")
     heights, dec_top = column(dx, "<bos> 2 0 2 4 - 0 3 …", "decoder: one character at a time",
                               [("masked self-attention", "highlight", "causal\nmask",
                                 COLORS["highlight"]),
                                ("cross-attention", "main", "padding\nmask", grey),
-                               ("feed-forward", "muted", "", grey)], 1)
+                               ("feed-forward", "muted", "", grey)], 1, CH7_DECODER_BLOCKS,
+                              "the same\ndate features")
     c.box(dx, dec_top + 0.6, 3.0, 0.6, "linear, softmax", "plain", size=10.5, pad=0.04)
     c.arrow((dx, dec_top), (dx, dec_top + 0.3), shrink=0.5)
     c.text(dx, dec_top + 1.45, r"$p(y_i \mid y_{<i}, x)$: the next character", size=11,

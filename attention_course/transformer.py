@@ -55,7 +55,7 @@ class TransformerBlock(nn.Module):
     """The package's one Transformer block: self-attention and MLP, each in a residual with a norm.
 
     Used by the chapters (encoder block, §6.1) and by the GPT (:mod:`attention_course.gpt`, pre-norm,
-    causal, with biases and a KV cache). The 2025 pieces of §6.9 are options: RMSNorm instead of
+    causal, with biases and a KV cache). The 2024 pieces of §6.9 (SmolLM2's) are options: RMSNorm instead of
     LayerNorm, SwiGLU instead of the GELU MLP.
 
     Args:

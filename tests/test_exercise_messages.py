@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from course_tools import INTERLEAVED_ROPE, ROOT, ExerciseNotebook, rope_source
+from course_tools import ROOT, ExerciseNotebook, rope_source
 
 NOTEBOOKS = {
     "ch01": "ch01_origin/origin.ipynb",
@@ -616,23 +616,257 @@ def sampler(body):
 
 GOOD_DRAW = "torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)"
 
-def rope(base="base", positions="positions", rotated="x * cos + torch.cat([-x2, x1], dim=-1) * sin"):
-    return textwrap.indent(rope_source(BASE=base, POSITIONS=positions, ROTATED=rotated), "    ")
+# ---------------------------------------------------------------------------- Chapter 6, exercises 4 and 5 (RoPE)
+# Typical wrong answers to apply_rope and rope_attention (issue 27), also run against the whole check cells
+# (hidden tests included) by test_ch06_exercises.py. Both pairings are right: the halves (i, i + d/2) of Hugging
+# Face's rotate_half and the neighbours (2i, 2i+1) of RoFormer and Meta's LLaMA code.
+def half(**change):
+    """A correct apply_rope that pairs the halves (course_tools.ROPE_TEMPLATE), except the parts changed."""
+    return rope_source(**change)
 
 
-ROPE_ATTENTION = """
-    def rope_attention(q, k, v, positions, base=10000.0):
-        ROTATE
-        n, d = q.shape[-2], q.shape[-1]
-        scores = q @ k.transpose(-2, -1) / math.sqrt(d)
-        scores = MASKED
-        return torch.softmax(scores, dim=-1) @ v
+NEIGHBOURS_TEMPLATE = """
+def apply_rope(x, positions, base=10000.0):
+    d = x.shape[-1]
+    theta = BASE ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = POSITIONS.to(torch.float64)[:, None] * theta
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.stack(ROTATED, dim=-1).flatten(-2)
 """
 
 
-def rope_attention(rotate="q, k = apply_rope(q, positions, base), apply_rope(k, positions, base)",
-                   masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float('-inf'))"):
-    return ROPE_ATTENTION.replace("ROTATE", rotate).replace("MASKED", masked)
+def neighbours(base="base", positions="positions", rotated="[a * cos - b * sin, b * cos + a * sin]"):
+    """A correct apply_rope that pairs neighbours (2i, 2i+1), except the parts changed."""
+    return NEIGHBOURS_TEMPLATE.replace("BASE", base).replace("POSITIONS", positions).replace("ROTATED", rotated)
+
+
+def half_body(body):
+    """apply_rope with the halves' cos and sin (each (seq_len, d)), x1, x2, then ``body``."""
+    return rope_source().replace("    return x * cos + torch.cat([-x2, x1], dim=-1) * sin\n",
+                                 textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n")
+
+
+CORRECT_ROPE = {
+    "the halves (i, i + d/2)": half(),
+    "neighbours (2i, 2i+1)": neighbours(),
+    "Meta's LLaMA code (complex numbers, float32)": """
+        def apply_rope(x, positions, base=10000.0):
+            d = x.shape[-1]
+            theta = 1.0 / (base ** (torch.arange(0, d, 2).float() / d))
+            freqs = torch.polar(torch.ones(len(positions), d // 2), positions.float()[:, None] * theta)
+            xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2).contiguous())
+            return torch.view_as_real(xc * freqs).flatten(-2).type_as(x)
+    """,
+    "Hugging Face's code (rotate_half, float32 angles)": """
+        def rotate_half(x):
+            x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+            return torch.cat((-x2, x1), dim=-1)
+
+        def apply_rope(x, positions, base=10000.0):
+            d = x.shape[-1]
+            inv_freq = 1.0 / (base ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+            emb = torch.cat([positions[:, None].float() * inv_freq] * 2, dim=-1)
+            return x * emb.cos().to(x.dtype) + rotate_half(x) * emb.sin().to(x.dtype)
+    """,
+}
+
+ROPE_WRONG = {
+    "rotate_half with the signs the wrong way round": half(ROTATED="x * cos + torch.cat([x2, -x1], dim=-1) * sin"),
+    "rotated by minus the angle": half(POSITIONS="(-positions)"),
+    "cos and sin swapped": half(ROTATED="x * sin + torch.cat([-x2, x1], dim=-1) * cos"),
+    "base argument ignored (10000)": half(BASE="10000.0"),
+    "frequencies base ** (-i / d)": half().replace("torch.arange(0, d, 2, dtype=torch.float64) / d",
+                                                   "torch.arange(d // 2, dtype=torch.float64) / d"),
+    "frequencies base ** (+2i / d), minus sign forgotten": half().replace("base ** (-torch.arange", "base ** (torch.arange"),
+    "exponent in integers (//): every theta is 1": half().replace("torch.arange(0, d, 2, dtype=torch.float64) / d",
+                                                                  "(torch.arange(0, d, 2) // d)"),
+    "positions replaced by arange": half(POSITIONS="torch.arange(x.shape[-2])"),
+    "positions off by one": half(POSITIONS="(positions + 1)"),
+    "angle not multiplied by the position": half().replace(
+        "angles = positions.to(torch.float64)[:, None] * theta", "angles = theta.expand(x.shape[-2], -1)"),
+    "position added to theta instead of multiplied": half().replace("[:, None] * theta", "[:, None] + theta"),
+    "halves rotated with the neighbours' angle layout (repeat_interleave)": half().replace(
+        "torch.cat([angles, angles], dim=-1)", "angles.repeat_interleave(2, dim=-1)"),
+    "neighbours rotated with the halves' angle layout (cat)": """
+        def apply_rope(x, positions, base=10000.0):
+            d = x.shape[-1]
+            theta = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+            angles = positions.to(torch.float64)[:, None] * theta
+            angles = torch.cat([angles, angles], dim=-1)
+            cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+            rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).flatten(-2)
+            return x * cos + rotated * sin
+    """,
+    "sine term multiplies x instead of rotate_half(x)": half(ROTATED="x * cos + x * sin"),
+    "rotate_half without the minus sign": half(ROTATED="x * cos + torch.cat([x2, x1], dim=-1) * sin"),
+    "only the first half rotated": half(ROTATED="torch.cat([x1 * cos[..., :d // 2] - x2 * sin[..., :d // 2], x2], dim=-1)"),
+    "the two halves of the result swapped": half_body("""
+        y = x * cos + torch.cat([-x2, x1], dim=-1) * sin
+        return torch.cat([y[..., d // 2:], y[..., :d // 2]], dim=-1)
+    """),
+    "x2 rotated with the already rotated x1": half_body("""
+        c, s = cos[..., :d // 2], sin[..., :d // 2]
+        y1 = x1 * c - x2 * s
+        y2 = x2 * c + y1 * s
+        return torch.cat([y1, y2], dim=-1)
+    """),
+    "right values, written into x in place": half_body("""
+        c, s = cos[..., :d // 2], sin[..., :d // 2]
+        y1, y2 = x1 * c - x2 * s, x2 * c + x1 * s
+        x[..., :d // 2] = y1
+        x[..., d // 2:] = y2
+        return x
+    """),
+    "x rotated in place, half by half": half_body("""
+        c, s = cos[..., :d // 2], sin[..., :d // 2]
+        x1.mul_(c).sub_(x2 * s)
+        x2.mul_(c).add_(x1 * s)
+        return x
+    """),
+    "float32 result for a float64 x": half_body("""
+        out = torch.empty(x.shape)
+        out[..., :d // 2] = x1 * cos[..., :d // 2] - x2 * sin[..., :d // 2]
+        out[..., d // 2:] = x2 * cos[..., d // 2:] + x1 * sin[..., d // 2:]
+        return out
+    """),
+    "float64 result for a float32 x": half(ROTATED="x * angles.cos() + torch.cat([-x2, x1], dim=-1) * angles.sin()"),
+    ".item() on the positions": half().replace("positions.to(torch.float64)[:, None]", "positions.item()"),
+    "math.cos on a tensor": half().replace("angles.cos().to(x.dtype), angles.sin().to(x.dtype)",
+                                           "math.cos(angles), math.sin(angles)"),
+    "cos and sin not repeated: d/2 columns": half().replace("    angles = torch.cat([angles, angles], dim=-1)\n", ""),
+    "positions not broadcast against theta": half().replace("positions.to(torch.float64)[:, None]",
+                                                            "positions.to(torch.float64)"),
+    "cos and sin transposed (d, seq_len)": half().replace(
+        "angles = positions.to(torch.float64)[:, None] * theta", "angles = theta[:, None] * positions.to(torch.float64)").replace(
+        "torch.cat([angles, angles], dim=-1)", "torch.cat([angles, angles], dim=0)"),
+    "cos and sin with the seq_len axis against the heads": half().replace(
+        "cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)",
+        "cos, sin = angles.cos().to(x.dtype)[:, None, :], angles.sin().to(x.dtype)[:, None, :]"),
+    "x taken to be 3-D (batch, seq_len, d)": half().replace("    d = x.shape[-1]\n", "    batch, n, d = x.shape\n"),
+    "returns the two halves as a tuple": half_body("""
+        c, s = cos[..., :d // 2], sin[..., :d // 2]
+        return x1 * c - x2 * s, x2 * c + x1 * s
+    """),
+    "returns only the first half": half_body("""
+        c, s = cos[..., :d // 2], sin[..., :d // 2]
+        return x1 * c - x2 * s
+    """),
+    "neighbours rotated the wrong way": neighbours(rotated="[a * cos + b * sin, b * cos - a * sin]"),
+    "neighbours with the positions replaced by arange": neighbours(positions="torch.arange(x.shape[-2])"),
+    "neighbours with base 10000 whatever the argument": neighbours(base="10000.0"),
+}
+ROPE_WORDS = {
+    "rotate_half with the signs the wrong way round": ("wrong way",),
+    "rotated by minus the angle": ("wrong way",),
+    "cos and sin swapped": ("cos and sin are swapped",),
+    "base argument ignored (10000)": ("10000", "base argument", "100.0"),
+    "frequencies base ** (-i / d)": ("base ** (-i / d)", "-2i / d"),
+    "frequencies base ** (+2i / d), minus sign forgotten": ("minus sign",),
+    "exponent in integers (//): every theta is 1": ("theta_i = 1", "//"),
+    "positions replaced by arange": ("positions argument", "torch.arange"),
+    "positions off by one": ("off by one",),
+    "angle not multiplied by the position": ("same angle", "positions[m] * theta_i"),
+    "position added to theta instead of multiplied": ("added", "positions[m] * theta_i"),
+    "halves rotated with the neighbours' angle layout (repeat_interleave)": ("mixed", "torch.cat([angles, angles]"),
+    "neighbours rotated with the halves' angle layout (cat)": ("mixed", "repeat_interleave"),
+    "sine term multiplies x instead of rotate_half(x)": ("sine term", "rotate_half(x)"),
+    "rotate_half without the minus sign": ("minus sign", "torch.cat([-x2, x1]"),
+    "only the first half rotated": ("second half",),
+    "the two halves of the result swapped": ("halves of your result are swapped",),
+    "x2 rotated with the already rotated x1": ("already rotated",),
+    "right values, written into x in place": ("in place", "values are right"),
+    "x rotated in place, half by half": ("in place", "views"),
+    "float32 result for a float64 x": ("dtype", "torch.float64", "torch.empty"),
+    "float64 result for a float32 x": ("dtype", "torch.float32", ".to(x.dtype)"),
+    ".item() on the positions": (".item()", "seq_len positions"),
+    "math.cos on a tensor": ("math.cos", "torch.cos"),
+    "cos and sin not repeated: d/2 columns": ("d/2 = 4", "d = 8"),
+    "positions not broadcast against theta": ("positions[:, None]",),
+    "cos and sin transposed (d, seq_len)": ("transposed", "(seq_len, d)"),
+    "cos and sin with the seq_len axis against the heads": ("heads axis", "(seq_len, d)"),
+    "x taken to be 3-D (batch, seq_len, d)": ("4-d", "x.shape[-1]"),
+    "returns the two halves as a tuple": ("one tensor", "torch.cat"),
+    "returns only the first half": ("both halves",),
+    "neighbours rotated the wrong way": ("wrong way", "2i+1"),
+    "neighbours with the positions replaced by arange": ("positions argument",),
+    "neighbours with base 10000 whatever the argument": ("base argument",),
+}
+
+ROPE_ATTENTION_TEMPLATE = """
+def rope_attention(q, k, v, positions, base=10000.0):
+    ROTATE
+    n, d = q.shape[-2], q.shape[-1]
+    scores = SCORES
+    scores = MASKED
+    return torch.softmax(scores, dim=DIM) @ v
+"""
+GOOD_ROTATE = "q, k = apply_rope(q, positions, base), apply_rope(k, positions, base)"
+
+
+def rope_attention(rotate=GOOD_ROTATE, scores="q @ k.transpose(-2, -1) / math.sqrt(d)",
+                   masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float('-inf'))", dim="-1"):
+    return (ROPE_ATTENTION_TEMPLATE.replace("ROTATE", rotate).replace("SCORES", scores).replace("MASKED", masked)
+            .replace("DIM", dim))
+
+
+ROPE_ATTENTION_WRONG = {
+    "values rotated too": rope_attention(rotate="q, k, v = (apply_rope(t, positions, base) for t in (q, k, v))"),
+    "values rotated instead of the keys": rope_attention(rotate="q, v = apply_rope(q, positions, base), apply_rope(v, positions, base)"),
+    "keys not rotated": rope_attention(rotate="q = apply_rope(q, positions, base)"),
+    "queries not rotated": rope_attention(rotate="k = apply_rope(k, positions, base)"),
+    "nothing rotated": rope_attention(rotate="pass"),
+    "base not passed on to apply_rope": rope_attention(rotate="q, k = apply_rope(q, positions), apply_rope(k, positions)"),
+    "no causal mask": rope_attention(masked="scores"),
+    "causal mask inverted": rope_attention(masked="scores.masked_fill(torch.ones(n, n, dtype=torch.bool).tril(), float('-inf'))"),
+    "a token may not see itself (tril(-1))": rope_attention(
+        masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(-1), float('-inf'))"),
+    "mask lets each token see the future, not the past (triu)": rope_attention(
+        masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).triu(), float('-inf'))"),
+    "masked scores set to 0 instead of -inf": rope_attention(masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), 0.0)"),
+    "mask applied after the softmax": rope_attention(masked="scores").replace(
+        "return torch.softmax(scores, dim=-1) @ v",
+        "return (torch.softmax(scores, dim=-1) * torch.ones(n, n).tril()) @ v"),
+    "scores not divided by sqrt(d)": rope_attention(scores="q @ k.transpose(-2, -1)"),
+    "scores divided by d": rope_attention(scores="q @ k.transpose(-2, -1) / d"),
+    "scores divided by sqrt(heads) (q.shape[1])": rope_attention(scores="q @ k.transpose(-2, -1) / math.sqrt(q.shape[1])"),
+    "softmax over the queries (dim=-2)": rope_attention(dim="-2"),
+    "k.T on a 4-D tensor": rope_attention(scores="q @ k.permute(3, 2, 1, 0) / math.sqrt(d)"),  # what k.T does, without its warning
+    "returns (output, weights)": rope_attention().replace(
+        "return torch.softmax(scores, dim=-1) @ v", "w = torch.softmax(scores, dim=-1)\n    return w @ v, w"),
+    "a wrong apply_rope (wrong way) is blamed first": half(
+        ROTATED="x * cos + torch.cat([x2, -x1], dim=-1) * sin") + rope_attention(),
+    "an apply_rope that changes the dtype is blamed first": ROPE_WRONG["float32 result for a float64 x"] + rope_attention(),
+    "an apply_rope that rotates in place is blamed first": ROPE_WRONG["right values, written into x in place"] + rope_attention(),
+}
+ROPE_ATTENTION_WORDS = {
+    "values rotated too": ("values",  "only the queries and the keys"),
+    "values rotated instead of the keys": ("values", "keys are not"),
+    "keys not rotated": ("keys are not rotated",),
+    "queries not rotated": ("queries are not rotated",),
+    "nothing rotated": ("nothing is rotated",),
+    "base not passed on to apply_rope": ("base", "apply_rope(q, positions, base)"),
+    "no causal mask": ("causal mask is missing",),
+    "causal mask inverted": ("inverted",),
+    "a token may not see itself (tril(-1))": ("itself", "tril()"),
+    "mask lets each token see the future, not the past (triu)": ("after it", "tril"),
+    "masked scores set to 0 instead of -inf": ("-inf", "score of 0"),
+    "mask applied after the softmax": ("after the softmax",),
+    "scores not divided by sqrt(d)": ("not divided by sqrt(d)",),
+    "scores divided by d": ("divided by d = 8",),
+    "scores divided by sqrt(heads) (q.shape[1])": ("heads",),
+    "softmax over the queries (dim=-2)": ("dim=-1",),
+    "k.T on a 4-D tensor": ("k.transpose(-2, -1)",),
+    "returns (output, weights)": ("only the output",),
+    "a wrong apply_rope (wrong way) is blamed first": ("fix apply_rope first", "exercise 4", "wrong way"),
+    "an apply_rope that changes the dtype is blamed first": ("fix apply_rope first", "exercise 4", "dtype"),
+    "an apply_rope that rotates in place is blamed first": ("fix apply_rope first", "exercise 4", "in place"),
+}
+ROPE_CASES = {f"RoPE: {name}": ("test_apply_rope", source, ROPE_WORDS[name]) for name, source in ROPE_WRONG.items()}
+ROPE_CASES.update({f"RoPE attention: {name}": ("test_rope_attention", source, ROPE_ATTENTION_WORDS[name])
+                   for name, source in ROPE_ATTENTION_WRONG.items()})
+
+
 WRONG["ch06"] = {
     "residual added to the normalised input": ("test_transformer_block", transformer(
         "z = ln(x, 1)\n        x = z + attention(z)\n        z = ln(x, 2)\n        return z + ffn(z)"), ("normalised input",)),
@@ -685,31 +919,7 @@ WRONG["ch06"] = {
         "q, k, v = heads(x_t @ W_q)", "x_t = x_t[:1]\n        q, k, v = heads(x_t @ W_q)"), ("stopped with an error", "batch = 2")),
     "argmax over the batch axis": ("test_sample_next_token", sampler(
         f"if temperature == 0:\n            return logits.argmax(0)\n        return {GOOD_DRAW}[:, 0]"), ("(2,)",)),
-    "RoPE: pairs rotated the wrong way": ("test_apply_rope", rope(
-        rotated="x * cos + torch.cat([x2, -x1], dim=-1) * sin"), ("wrong way",)),
-    "RoPE: interleaved pairs (2i, 2i+1) instead of the halves": ("test_apply_rope", INTERLEAVED_ROPE,
-                                                                 ("neighbouring", "halves")),
-    "RoPE: base 10000 whatever the argument": ("test_apply_rope", rope(base="10000.0"),
-                                               ("wrong frequency base", "100.0")),
-    "RoPE: frequencies base ** (-i / d)": ("test_apply_rope", rope().replace(
-        "torch.arange(0, d, 2, dtype=torch.float64) / d", "torch.arange(d // 2, dtype=torch.float64) / d"),
-        ("wrong frequencies",)),
-    "RoPE: positions ignored, arange used": ("test_apply_rope", rope(positions="torch.arange(x.shape[-2])"),
-                                             ("positions argument",)),
-    "RoPE: cos and sin swapped": ("test_apply_rope", rope(rotated="x * sin + torch.cat([-x2, x1], dim=-1) * cos"),
-                                  ("swapped",)),
-    "RoPE: the sine term added without rotate_half": ("test_apply_rope", rope(rotated="x * cos + x * sin"),
-                                                      ("changed length",)),
-    "RoPE: float64 returned for float32 input": ("test_apply_rope", rope(
-        rotated="x * angles.cos() + torch.cat([-x2, x1], dim=-1) * angles.sin()"), ("dtype torch.float32",)),
-    "RoPE attention: values rotated too": ("test_rope_attention", rope_attention(
-        rotate="q, k, v = (apply_rope(t, positions, base) for t in (q, k, v))"), ("values",)),
-    "RoPE attention: keys not rotated": ("test_rope_attention", rope_attention(
-        rotate="q = apply_rope(q, positions, base)"), ("keys are not rotated",)),
-    "RoPE attention: nothing rotated": ("test_rope_attention", rope_attention(rotate="pass"), ("nothing is rotated",)),
-    "RoPE attention: no causal mask": ("test_rope_attention", rope_attention(masked="scores"), ("causal mask",)),
-    "RoPE attention: a wrong apply_rope is blamed first": ("test_rope_attention", rope(
-        rotated="x * cos + torch.cat([x2, -x1], dim=-1) * sin") + rope_attention(), ("fix apply_rope first",)),
+    **ROPE_CASES,
 }
 
 

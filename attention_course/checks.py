@@ -191,7 +191,8 @@ def mask_mistake(weights, allowed, *, fill_hint: str = "scores.masked_fill(~mask
     """Name the masking mistake visible in attention ``weights`` (None if the mask is obeyed).
 
     ``allowed`` is the boolean mask of the exercises: True where a query MAY attend (the opposite
-    of PyTorch's boolean ``attn_mask``), broadcastable to the weights' shape.
+    of ``nn.MultiheadAttention``'s boolean ``attn_mask``; ``F.scaled_dot_product_attention`` reads a
+    boolean mask as we do), broadcastable to the weights' shape.
     """
     w = _numpy(weights).astype(float)
     try:
@@ -204,12 +205,12 @@ def mask_mistake(weights, allowed, *, fill_hint: str = "scores.masked_fill(~mask
         if nan_rows.any():
             return ("some rows of the weights are entirely NaN: every key of those rows was set to -inf. "
                     "If you filled where the mask is True you inverted it: True means MAY attend (the opposite "
-                    f"of PyTorch's boolean attn_mask), so fill ~mask: {fill_hint}")
+                    f"of nn.MultiheadAttention's boolean attn_mask), so fill ~mask: {fill_hint}")
         return "the weights contain NaN: set the disallowed scores to -inf, not to NaN, before the softmax"
     on_allowed, on_blocked = w[ok], w[~ok]
     if on_blocked.size and on_blocked.max() > 0 and on_allowed.size and np.allclose(on_allowed, 0):
         return ("the mask is inverted: the allowed positions (mask True) got weight 0 and the blocked ones got it all. "
-                "True means MAY attend (the opposite of PyTorch's boolean attn_mask): fill ~mask, " + fill_hint)
+                "True means MAY attend (the opposite of nn.MultiheadAttention's boolean attn_mask): fill ~mask, " + fill_hint)
     rows = w.sum(-1)
     if on_blocked.size and on_blocked.max() > 0:
         if np.allclose(rows, 1):
@@ -257,7 +258,7 @@ def torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads: int, allowed=None, real=N
             them transposed, so they are copied in as ``W.T``.
         num_heads: heads of width ``d_model // num_heads``.
         allowed: optional bool ``(seq_len, seq_len)``, True where query i MAY attend to key j (the
-            exercises' convention); PyTorch's boolean ``attn_mask`` means the opposite, so it gets
+            exercises' convention); ``nn.MultiheadAttention``'s boolean ``attn_mask`` means the opposite, so it gets
             ``~allowed``.
         real: optional bool ``(batch, seq_len)``, True at real tokens; passed as
             ``key_padding_mask=~real``.

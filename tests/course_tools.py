@@ -129,15 +129,6 @@ def apply_rope(x, positions, base=10000.0):
     return ROTATED
 """
 GOOD_ROPE = {"BASE": "base", "POSITIONS": "positions", "ROTATED": "x * cos + torch.cat([-x2, x1], dim=-1) * sin"}
-INTERLEAVED_ROPE = """
-def apply_rope(x, positions, base=10000.0):
-    d = x.shape[-1]
-    theta = base ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    angles = positions.to(torch.float64)[:, None] * theta
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    a, b = x[..., 0::2], x[..., 1::2]
-    return torch.stack([a * cos - b * sin, b * cos + a * sin], dim=-1).flatten(-2)
-"""
 
 
 def rope_source(**change) -> str:

@@ -553,7 +553,7 @@ class RecordingDecoder:
     A small :class:`attention_course.date_transformer.DateTransformer` (random weights, one encoder and
     one decoder block, the paper's plain input) has encoded a random source batch once; a call
 
-        ``logits, present = step(tokens, positions, past)``
+        ``logits, present = decoder.step(tokens, positions, past)``
 
     runs the decoder on the new ``tokens`` ``(B, n)`` at the absolute ``positions`` ``(n,)``, attending to
     the keys and values in ``past`` (``None`` or what the previous call returned as ``present``, which
@@ -593,8 +593,9 @@ class RecordingDecoder:
             self.memory, self.mask, _ = self.model.encode(src, lengths)  # (B, T, d), (B, 1, 1, T)
         self.calls: list[dict] = []
 
-    # the step, as the student calls it
-    def __call__(self, tokens, positions, past=None):
+    # the step, as the student calls it: the bound method ``decoder.step`` (the course's grader runs a
+    # bound method of the checks in the checks' process, where it records the call; an instance would be copied)
+    def step(self, tokens, positions, past=None):
         torch = self.torch
         record = {"tokens": tokens, "positions": positions, "past": None if past is None else self._past_len(past)}
         self.calls.append(record)
@@ -675,9 +676,9 @@ class RecordingDecoder:
             prefix = torch.full((B, 1), self.BOS, dtype=torch.long)
             for t in range(max_len + extra):
                 if cache:
-                    logits, past = self(prefix[:, -1:], torch.tensor([t]), past)
+                    logits, past = self.step(prefix[:, -1:], torch.tensor([t]), past)
                 else:
-                    logits, _ = self(prefix, torch.arange(t + 1), None)
+                    logits, _ = self.step(prefix, torch.arange(t + 1), None)
                 y = logits[:, -1].argmax(-1)  # (B,)
                 if pad_after:
                     y = y.masked_fill(done, self.PAD)
@@ -769,10 +770,11 @@ def check_greedy(greedy_decode, batch: int, stops, max_len: int, seed: int, dtyp
 
     step = RecordingDecoder(batch, stops, seed=seed, dtype=dtype, **sizes)
     bos, eos, vocab = step.BOS, step.EOS, step.vocab
+    given = step.step  # a bound method: see RecordingDecoder.step
     shapes = (f"batch_size = {batch}, bos = {bos}, eos = {eos}, max_len = {max_len}; step(tokens, positions, past) "
               f"takes tokens (batch, n) int64 and positions (n,) int64 and returns (logits (batch, n, {vocab}), present)")
     try:
-        out = checks.run("greedy_decode", greedy_decode, step, batch, bos, eos, max_len, expect=shapes)
+        out = checks.run("greedy_decode", greedy_decode, given, batch, bos, eos, max_len, expect=shapes)
     except AssertionError as error:
         named = _greedy_call_mistake(step.calls, batch, bos, vocab)
         if not named and f"({vocab})" in str(error) and f"({batch})" in str(error):

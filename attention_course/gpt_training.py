@@ -58,7 +58,7 @@ def _evaluate(model, data, max_windows, batch_size):
 def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, steps: int = 2000,
               batch_size: int = 12, lr: float = 1e-3, min_lr: float = 1e-4, warmup: int = 100,
               eval_every: int = 250, eval_windows: int = 200, seed: int = 0,
-              progress: bool = True, use_cache: bool = True) -> dict:
+              progress: bool = True, use_cache: bool = True, threads: int | None = 1) -> dict:
     """Train with AdamW and a warm-up + cosine learning-rate schedule (nanoGPT's CPU recipe).
 
     A fixed number of ``steps`` (not a time budget), so the result does not depend on the
@@ -71,6 +71,9 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
         model: the GPT to train in place (its initial weights are part of the cache key).
         train_data, val_data: token ids ``(n,)``.
         use_cache: read and write the cache.
+        threads: ``torch.set_num_threads`` during training (``None`` leaves it; one thread is the
+            default for the reason given in :func:`attention_course.env.torch_threads`). Evaluation
+            runs on one thread either way.
 
     Returns:
         ``history``: ``step``, ``train_loss``, ``val_loss`` (lists, every ``eval_every`` steps,
@@ -81,7 +84,7 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
 
     settings = dict(steps=steps, batch_size=batch_size, lr=lr, min_lr=min_lr, warmup=warmup, eval_every=eval_every,
                     eval_windows=eval_windows, seed=seed)
-    with torch_threads():
+    with torch_threads(threads):
         path = cache_root() / "gpt" / f"gpt-{_cache_key(model, train_data, val_data, settings)}.pt"
     if use_cache and path.is_file():
         stored = torch.load(path, weights_only=False)
@@ -101,7 +104,7 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
 
     history = {"step": [], "train_loss": [], "val_loss": [], "seconds": 0.0}
     bar = tqdm(range(steps), desc="training", disable=not progress)
-    with torch_threads():
+    with torch_threads(threads):
         _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval_windows,
                     optimizer, rate, generator, history, bar)
     bar.close()

@@ -262,10 +262,13 @@ class TransformerConfig:
 
 
 #: What Chapter 7 changes in :class:`TransformerConfig`'s defaults (the model and budget of Vaswani et
-#: al. scaled down) to reach 99 % exact match within RNNsearch's training time on one core: the two
+#: al. scaled down) to come near RNNsearch's exact match within its training time on one core: the two
 #: date-index input features, the linear decay after the warm-up, one decoder block, a narrower MLP and
-#: more, smaller batches. benchmarks/date_transformer.py measures it; the notes of each change are in
-#: the chapter (§7.3).
+#: more, smaller batches. The target was 99 %; over seeds 0-2 on one and two threads the model reaches
+#: 98.6-99.5 % against RNNsearch's 99.2-99.9 % (benchmarks/training_spread.py), so the chapter states
+#: that spread, not the target. These choices were made on the test set, not a validation split (issue
+#: 27 asks to redo them on one). benchmarks/date_transformer.py measures the variants; the notes of each
+#: change are in the chapter (§7.3).
 COURSE_CHANGES = dict(segments=True, segment_positions=True, decay="linear", dec_layers=1, d_ff=128,
                       batch_size=16, steps=2400, checkpoints=(600,))
 

@@ -24,16 +24,15 @@ def training_spread() -> dict:
             ``threads``, ``seconds`` (training, of the run that trained it), ``cached`` and, for the
             date models, ``exact`` (exact match % on the 2,000 held-out inputs), ``exact_4`` (of those
             with 4 dates), ``exact_by_dates`` and ``bleu_by_dates`` (lists, 1-4 dates); for the GPT
-            ``val_loss`` (nats per character, all validation windows), ``bigram`` (the bigram baseline)
-            and ``target`` (bigram minus nanoGPT's margin 0.61).
+            ``val_loss`` (nats per character, all validation windows) and ``bigram`` (the bigram baseline).
         ``summary``: ``{model: {figure: {"min", "max", "mean", "n"}}}`` for the figures ``exact``,
             ``exact_4``, ``val_loss`` and ``seconds`` a model has.
         ``claims``: ``{name: {"holds", "runs", "failed", ...}}``: whether a claim of the book holds on
             every run (``failed`` lists the runs where it does not): ``ch2_rnnsearch_99``,
             ``ch2_attention_ahead_on_4_dates``, ``ch7_transformer_99``, ``ch7_transformer_ahead``
             (with ``min_points`` / ``max_points``, the Transformer's lead in exact match),
-            ``ch6_below_bigram``, ``ch6_reaches_target`` (with ``min_above`` / ``max_above``, the
-            validation loss minus the target).
+            ``ch6_below_bigram`` (with ``min_below`` / ``max_below``, the bigram baseline minus the
+            validation loss).
         ``machine``: ``cpu``, ``cores``, ``capability`` (``torch.backends.cpu.get_cpu_capability()``),
             ``torch``, ``python``; ``updated``: the UTC date and time of the last run recorded.
 

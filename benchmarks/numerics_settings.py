@@ -19,7 +19,7 @@ It prints one row per setting and item: passed or failed, seconds, and the first
 the other kernels and the chapters, for a release or after changing a tolerance.
 
     .venv/bin/python benchmarks/numerics_settings.py               # tests, 6 settings (~5 min)
-    .venv/bin/python benchmarks/numerics_settings.py --chapters    # and the chapters (~30 min more)
+    .venv/bin/python benchmarks/numerics_settings.py --chapters    # and the chapters (~10 min more, models cached)
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from .multi_head import KVCache, MultiHeadSelfAttention
 from .transformer import TransformerBlock
 
 __all__ = ["FORTUNE_DIR", "FORTUNE_FILES", "load_fortunes", "CharTokenizer", "split_quotes",
-           "GPTConfig", "KVCache", "GPT", "sample_next_token", "generate",
+           "GPTConfig", "KVCache", "GPT", "filter_logits", "sample_next_token", "generate",
            "get_batch", "evaluate", "train_gpt", "clip_gradients", "ngram_baseline"]
 
 
@@ -142,37 +142,83 @@ class GPT(nn.Module):
         return logits, loss
 
 
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Cut the tail of the next-token distribution: the logits outside it become ``-inf``.
+
+    * ``top_k > 0`` keeps the ``top_k`` largest logits of each row (top-k sampling, Fan et al. 2018);
+    * ``top_p < 1`` keeps the smallest set of tokens, most probable first, whose probabilities
+      (softmax of the logits given) add up to at least ``top_p`` (nucleus sampling, Holtzman et al.
+      2020, §3.1). The most probable token is always kept.
+
+    Both may be given (top-k first). With the defaults the logits come back unchanged.
+
+    Args:
+        logits: ``(batch, vocab)``, already divided by the temperature.
+        top_k: how many tokens to keep, 0 for all.
+        top_p: the probability mass to keep, in (0, 1].
+
+    Returns:
+        ``(batch, vocab)``, the kept logits unchanged and the others ``-inf``.
+
+    Raises:
+        ValueError: if ``top_k`` < 0, ``top_p`` is not in (0, 1], or ``logits`` is not 2-D.
+    """
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (batch, vocab); got shape {tuple(logits.shape)}")
+    if top_k < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got top_k={top_k}, top_p={top_p}")
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (batch, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1:
+        probs, order = torch.sort(torch.softmax(logits, dim=-1), dim=-1, descending=True)  # (batch, vocab)
+        before = probs.cumsum(dim=-1) - probs  # the mass of the more probable tokens
+        drop = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, before >= top_p)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
 def sample_next_token(logits: torch.Tensor, temperature: float = 1.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw the next token from ``softmax(logits / temperature)``.
+                      generator: torch.Generator | None = None, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Draw the next token from ``softmax(logits / temperature)``, optionally cut by top-k / top-p.
 
     The temperature divides the *logits* (before the softmax); ``temperature == 0`` means
-    greedy (argmax).
+    greedy (argmax). ``top_k`` and ``top_p`` then keep only the head of the distribution
+    (:func:`filter_logits`); with their defaults the draw is the plain one.
 
     Args:
         logits: ``(batch, vocab)``.
         temperature: >= 0.
         generator: optional ``torch.Generator`` for repeatable draws.
+        top_k: keep the ``top_k`` most probable tokens (0: all).
+        top_p: keep the most probable tokens that make up at least this probability (1: all).
 
     Returns:
         int64 ``(batch,)``.
 
     Raises:
-        ValueError: if ``temperature`` < 0 or ``logits`` is not 2-D.
+        ValueError: if ``temperature`` < 0, ``logits`` is not 2-D, or ``top_k`` / ``top_p`` are out
+            of range (:func:`filter_logits`).
     """
     if logits.dim() != 2:
         raise ValueError(f"logits must be (batch, vocab); got shape {tuple(logits.shape)}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0; got {temperature}")
+    if top_k < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got top_k={top_k}, top_p={top_p}")
     if temperature == 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits / temperature, dim=-1)  # (batch, vocab)
+    scaled = logits / temperature
+    if top_k or top_p < 1:
+        scaled = filter_logits(scaled, top_k, top_p)
+    probs = torch.softmax(scaled, dim=-1)  # (batch, vocab)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
 @torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+             generator: torch.Generator | None = None, use_cache: bool = True, top_k: int = 0,
+             top_p: float = 1.0) -> torch.Tensor:
     """Autoregressive decoding: append one sampled token at a time.
 
     Without the cache every step re-runs the model on the whole (cropped) context. With it,
@@ -186,7 +232,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         model: a :class:`GPT` (put in eval mode here).
         idx: prompt ids ``(batch, n)``, ``n >= 1``.
         max_new_tokens: how many tokens to add.
-        temperature, generator: as :func:`sample_next_token`.
+        temperature, generator, top_k, top_p: as :func:`sample_next_token`.
         use_cache: use a :class:`KVCache`.
 
     Returns:
@@ -196,10 +242,10 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         raise ValueError(f"idx must be a (batch, n >= 1) prompt; got shape {tuple(idx.shape)}")
     model.eval()
     with torch_threads():
-        return _generate(model, idx, max_new_tokens, temperature, generator, use_cache)
+        return _generate(model, idx, max_new_tokens, temperature, generator, use_cache, top_k, top_p)
 
 
-def _generate(model, idx, max_new_tokens, temperature, generator, use_cache):
+def _generate(model, idx, max_new_tokens, temperature, generator, use_cache, top_k=0, top_p=1.0):
     block = model.config.block_size
     cache = None
     for _ in range(max_new_tokens):
@@ -210,7 +256,7 @@ def _generate(model, idx, max_new_tokens, temperature, generator, use_cache):
         else:  # first step, or the window is full: (re)fill the cache from the last block tokens
             cache = KVCache()
             logits, _ = model(idx[:, -block:], cache=cache)
-        next_token = sample_next_token(logits[:, -1], temperature, generator)  # (batch,)
+        next_token = sample_next_token(logits[:, -1], temperature, generator, top_k, top_p)  # (batch,)
         idx = torch.cat([idx, next_token[:, None]], dim=1)
     return idx
 

@@ -25,12 +25,14 @@ def _show(c: str) -> str:
     return {"\n": "⏎", " ": "␣", "\t": "⇥"}.get(c, c)
 
 
-def _check_request(prompt: str, temperature: float, length: int) -> None:
-    """Raise ValueError for an empty prompt, a negative temperature or a length < 1."""
+def _check_request(prompt: str, temperature: float, length: int, top_k: int = 0, top_p: float = 1.0) -> None:
+    """Raise ValueError for an empty prompt, a negative temperature, a length < 1, or top-k / top-p out of range."""
     if not prompt:
         raise ValueError("GPTPlayground: type a prompt of at least one character")
     if temperature < 0 or length < 1:
         raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
+    if top_k < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got {top_k}, {top_p}")
 
 
 class GPTPlayground:
@@ -88,18 +90,22 @@ class GPTPlayground:
                           for h, (j, row) in enumerate(zip(top, w)))
         return f"Heatmap of attention weights over the last {len(context)} characters: {heads}."
 
-    def stream(self, prompt: str, temperature: float = 0.8, length: int = 120, seed: int | None = None):
+    def stream(self, prompt: str, temperature: float = 0.8, length: int = 120, seed: int | None = None,
+               top_k: int = 0, top_p: float = 1.0):
         """Write ``length`` characters one at a time, as the browser does: at each step the model
-        reads the last ``block_size`` characters (:func:`attention_course.onnx_export.window_step`).
+        reads the last ``block_size`` characters (:func:`attention_course.onnx_export.window_step`)
+        and draws the next one (:func:`attention_course.gpt.sample_next_token`, with ``top_k`` and
+        ``top_p``).
 
         Yields:
             ``(char, context, attention)``: the new character, the context the model read to choose
             it, and that choice's attention weights ``(n_layer, num_heads, len(context))``.
 
         Raises:
-            ValueError: for an empty prompt, a negative temperature or a length < 1.
+            ValueError: for an empty prompt, a negative temperature, a length < 1, or top-k / top-p
+                out of range.
         """
-        _check_request(prompt, temperature, length)
+        _check_request(prompt, temperature, length, top_k, top_p)
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
         ids = self.tokenizer.encode(prompt)  # (n,)
         block = self.model.config.block_size
@@ -108,7 +114,7 @@ class GPTPlayground:
             window = ids[-block:][None]  # (1, <= block)
             with torch_threads():
                 logits, attention = window_step(self.model, window)  # (1, V), (layers, h, n)
-            token = sample_next_token(logits, temperature, generator)  # (1,)
+            token = sample_next_token(logits, temperature, generator, top_k, top_p)  # (1,)
             ids = torch.cat([ids, token])
             yield self.tokenizer.decode(token), self.tokenizer.decode(window[0]), attention.numpy()
 
@@ -145,7 +151,8 @@ class GPTPlayground:
         alt = (f"The small GPT continues '{prompt}' with: {text!r}. "
                + self.describe(attention[layer], context))
         explorer = GPTExplorer(data=data, controls={"prompt": prompt, "temperature": temperature,
-                                                    "length": length, "layer": layer}, alt=alt)
+                                                    "top_k": 0, "top_p": 1.0, "length": length,
+                                                    "layer": layer}, alt=alt)
         explorer.on_request("generate", lambda message: self._answer(explorer, message))
         return explorer
 
@@ -154,7 +161,9 @@ class GPTPlayground:
         for char, context, attention in self.stream(str(message.get("prompt", "")),
                                                     float(message.get("temperature", 0.8)),
                                                     int(message.get("length", 120)),
-                                                    int(message.get("seed", self.seed))):
+                                                    int(message.get("seed", self.seed)),
+                                                    int(message.get("top_k", 0)),
+                                                    float(message.get("top_p", 1.0))):
             explorer.send({"type": "gpt-token", "run": run, "char": char, "context": context,
                            "attention": np.round(attention, 4).tolist()})
         explorer.send({"type": "gpt-done", "run": run})

@@ -148,3 +148,45 @@ def test_naive_and_fused_attention_agree_and_memory_grows():
     assert all(r["max_abs_diff"] <= rounding_tolerance(torch.float32, r["n"]) * 6 for r in rows)
     if rows[0]["naive_bytes"] is not None:
         assert rows[1]["naive_bytes"] > rows[1]["matrix_bytes"]  # the n x n matrix is really stored
+
+
+def test_top_k_and_top_p_cut_the_tail():
+    from attention_course.gpt import filter_logits
+
+    logits = torch.tensor([[3.0, 1.0, 2.0, 0.0, -1.0]])
+    probs = torch.softmax(logits, -1)[0]  # 0.64, 0.09, 0.24, 0.03, 0.01
+    assert torch.equal(filter_logits(logits), logits)  # the defaults change nothing
+    kept = lambda out: torch.isfinite(out[0]).nonzero().flatten().tolist()
+    assert kept(filter_logits(logits, top_k=2)) == [0, 2]
+    assert kept(filter_logits(logits, top_p=0.5)) == [0]  # the top token alone carries 0.64
+    assert kept(filter_logits(logits, top_p=0.7)) == [0, 2]  # 0.64 < 0.7 <= 0.64 + 0.24
+    assert kept(filter_logits(logits, top_p=float(probs[0] + probs[2]))) == [0, 2]  # exactly reached: no third
+    assert kept(filter_logits(logits, top_k=3, top_p=0.99)) == [0, 1, 2]
+    with pytest.raises(ValueError):
+        filter_logits(logits, top_p=0.0)
+    with pytest.raises(ValueError):
+        filter_logits(logits, top_k=-1)
+    g = torch.Generator().manual_seed(0)
+    from attention_course.gpt import sample_next_token
+
+    many = torch.stack([sample_next_token(logits, 2.0, g, top_k=2) for _ in range(200)])
+    assert set(many.flatten().tolist()) == {0, 2}  # never outside the top two, even at a high temperature
+    assert all(int(sample_next_token(logits, 2.0, g, top_k=1)) == 0 for _ in range(20))  # top-k 1 is greedy
+    # the defaults draw exactly what the plain sampler draws
+    a = sample_next_token(logits.repeat(50, 1), 0.8, torch.Generator().manual_seed(4))
+    b = torch.multinomial(torch.softmax(logits.repeat(50, 1) / 0.8, -1), 1, generator=torch.Generator().manual_seed(4))[:, 0]
+    assert torch.equal(a, b)
+
+
+def test_the_playground_passes_top_k_and_top_p_on(tiny):
+    from attention_course.gpt_widget import GPTPlayground
+
+    tok, model = tiny
+    playground = GPTPlayground(model, tok)
+    greedy = "".join(c for c, _, _ in playground.stream("The ", temperature=0.0, length=12))
+    top1 = "".join(c for c, _, _ in playground.stream("The ", temperature=2.0, length=12, top_k=1))
+    assert top1 == greedy  # top-k 1 leaves only the argmax, whatever the temperature
+    hot = "".join(c for c, _, _ in playground.stream("The ", temperature=2.0, length=12, top_k=0, top_p=1.0))
+    assert hot != greedy
+    with pytest.raises(ValueError, match="top_p"):
+        next(playground.stream("The ", top_p=0.0))

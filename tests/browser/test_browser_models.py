@@ -170,6 +170,13 @@ def test_gpt_controls_change_the_drawing(offline_page, book_url, edition):
     set_range(root, "length (characters)", 1)
     hot = generate(root)
     assert hot["text"] != greedy["text"], "the temperature did not change the text"
+    set_range(root, "top-k", 1)  # only the most probable character is left: greedy, whatever the temperature
+    assert generate(root)["text"] == greedy["text"], "top-k 1 did not make the sampling greedy"
+    set_range(root, "top-k", 0)
+    set_range(root, "temperature", 10)  # 1.0
+    set_range(root, "top-p", 0)  # 0.05: the most probable character alone carries that much at every step
+    assert generate(root)["text"] == greedy["text"], "top-p 0.05 did not make the sampling greedy"
+    set_range(root, "top-p", 19)  # back to 1 (all)
 
     root.get_by_label("prompt", exact=True).press("Enter")  # Enter in the prompt box generates too
     root.page.wait_for_function("r => JSON.parse(r.dataset.result).done", arg=root.element_handle(), timeout=60000)

@@ -5,18 +5,20 @@
  * data: {model: {path, bytes}, runtime_bytes, chars[vocab], unknown, block_size, n_layer, num_heads,
  *        sample: {prompt, text, context, attention: {b64, shape: [n_layer, num_heads, n]}}}
  *   sample: a continuation written by Python when the notebook ran, shown until Generate is pressed.
- * controls: {prompt, temperature, length, layer}
+ * controls: {prompt, temperature, top_k, top_p, length, layer}
  *
  * Generate: in the static book the model runs here, with onnxruntime-web (graph "window": ids of
  * the last block_size characters in; the last position's logits and every head's attention out);
  * with a kernel, Python runs the same loop in PyTorch and streams each character
- * ({type: "generate", run, prompt, temperature, length} -> {type: "gpt-token", run, char, context,
- * attention} ... {type: "gpt-done", run}). Temperature 0 is greedy (argmax), as in gpt.sample_next_token.
+ * ({type: "generate", run, prompt, temperature, top_k, top_p, length} -> {type: "gpt-token", run, char,
+ * context, attention} ... {type: "gpt-done", run}). Temperature 0 is greedy (argmax); top-k keeps the k
+ * most probable characters, top-p the most probable ones that make up at least p of the probability,
+ * as gpt.filter_logits and gpt.sample_next_token do.
  */
 export default {
   render({ model, el }) {
     const data = model.get("data");
-    const state = Object.assign({ prompt: "The ", temperature: 0.8, length: 120, layer: data.n_layer - 1 }, model.get("controls"));
+    const state = Object.assign({ prompt: "The ", temperature: 0.8, top_k: 0, top_p: 1, length: 120, layer: data.n_layer - 1 }, model.get("controls"));
     const show = (c) => ({ "\n": "\u23ce", " ": "\u2423", "\t": "\u21e5" }[c] || c);
     const index = new Map(data.chars.map((c, i) => [c, i]));
     const encode = (text) => Array.from(text, (c) => (index.has(c) ? index.get(c) : data.unknown));
@@ -43,6 +45,16 @@ export default {
       format: (v) => (v === 0 ? "0 (greedy)" : v.toFixed(1)),
       onInput: (v) => { state.temperature = v; },
     });
+    const topK = core.slider({
+      label: "top-k", min: 0, max: Math.min(40, data.chars.length), step: 1, value: state.top_k,
+      format: (v) => (v === 0 ? "0 (all)" : String(v)),
+      onInput: (v) => { state.top_k = v; },
+    });
+    const topP = core.slider({
+      label: "top-p", min: 0.05, max: 1, step: 0.05, value: state.top_p,
+      format: (v) => (v >= 1 ? "1 (all)" : v.toFixed(2)),
+      onInput: (v) => { state.top_p = v; },
+    });
     const length = core.slider({
       label: "length (characters)", min: 10, max: 400, step: 10, value: state.length,
       onInput: (v) => { state.length = v; },
@@ -53,7 +65,7 @@ export default {
       onInput: (v) => { state.layer = v; drawAttention(); },
     });
     const button = core.h("button", { type: "button", class: "ac-button ac-generate", text: "Generate", on: { click: () => (busy ? stop() : start()) } });
-    ui.controls.append(prompt.element, temperature.element, length.element, layer.element,
+    ui.controls.append(prompt.element, temperature.element, topK.element, topP.element, length.element, layer.element,
       core.h("div", { class: "ac-control" }, button));
 
     const textBox = core.h("pre", { class: "ac-mono ac-gpt-text", "aria-label": "generated text", style: "white-space: pre-wrap; margin: 0.4em 0; padding-left: 8px; border-left: 3px solid " + core.COLORS.main });
@@ -100,9 +112,28 @@ export default {
         return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
       };
     }
-    function pick(logits, temp, rand) {
+    // the next character: greedy at temperature 0; otherwise drawn from softmax(logits / temp), cut to the
+    // top-k characters and then to the most probable ones that make up at least top-p (gpt.filter_logits)
+    function pick(logits, temp, rand, topK, topP) {
       if (temp === 0) return core.argmax(logits);
-      const p = core.softmax(Array.from(logits, (x) => x / temp));
+      let z = Array.from(logits, (x) => x / temp);
+      if (topK > 0 && topK < z.length) {
+        const kth = [...z].sort((a, b) => b - a)[topK - 1];
+        z = z.map((x) => (x >= kth ? x : -Infinity));
+      }
+      let p = core.softmax(z);
+      if (topP < 1) {
+        const order = p.map((_, i) => i).sort((a, b) => p[b] - p[a]);
+        const keep = new Array(p.length).fill(false);
+        let before = 0;  // the mass of the more probable characters
+        for (const i of order) {
+          if (before >= topP) break;
+          keep[i] = true;
+          before += p[i];
+        }
+        const total = p.reduce((sum, x, i) => sum + (keep[i] ? x : 0), 0);
+        p = p.map((x, i) => (keep[i] ? x / total : 0));
+      }
       let u = rand();
       for (let i = 0; i < p.length; i++) {
         u -= p[i];
@@ -135,7 +166,7 @@ export default {
       view = { prompt: text, text: "", context: null, attention: null, source: core.isStatic() ? "browser" : "kernel" };
       draw({ done: false });
       if (core.isStatic()) generateHere(run, text);
-      else if (!core.send(model, { type: "generate", run, prompt: text, temperature: temperature.value, length: length.value, seed: seed++ })) {
+      else if (!core.send(model, { type: "generate", run, prompt: text, temperature: temperature.value, top_k: topK.value, top_p: topP.value, length: length.value, seed: seed++ })) {
         finish("No kernel is connected: run the notebook to generate.");
       }
     }
@@ -160,7 +191,7 @@ export default {
         const window = ids.slice(-data.block_size);
         const out = await session.run({ ids: onnx.int64(window, [1, window.length]) });
         if (me !== run) return;
-        const next = pick(out.logits.data, temperature.value, rand);
+        const next = pick(out.logits.data, temperature.value, rand, topK.value, topP.value);
         const n = window.length;
         const a = out.attention.data;  // (n_layer, num_heads, n), row-major
         view.attention = Array.from({ length: data.n_layer }, (_, l) =>

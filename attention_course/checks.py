@@ -131,7 +131,7 @@ def _float_dtype(x):
     return dtype if dtype.kind == "f" else None
 
 
-def close(got, want, atol: float = 1e-6, *, reduction: int = REDUCTION) -> bool:
+def close(got, want, atol: float = 1e-6, *, reduction: int = REDUCTION, equal_nan: bool = False) -> bool:
     """True if ``got`` has ``want``'s shape and agrees with it up to rounding (arrays, tensors or numbers).
 
     Two correct implementations differ by rounding, which grows with the size of the values and with
@@ -140,12 +140,14 @@ def close(got, want, atol: float = 1e-6, *, reduction: int = REDUCTION) -> bool:
     when ``max |got - want| <= max(atol, rounding_tolerance(dtype, reduction) * scale)``, where
     ``dtype`` is the coarser of the two and ``scale`` the largest magnitude in either. ``atol`` is a
     floor, for values near zero (and the whole tolerance for integer arrays). NaN agrees with
-    nothing; infinities must match.
+    nothing, unless ``equal_nan`` (then NaN agrees with NaN at the same places, e.g. a typical
+    mistake's NaNs); infinities must match.
 
     Args:
         got, want: the student's result and the reference (or a typical wrong answer).
         atol: the smallest allowed difference.
         reduction: the length of the longest sum behind one value (:data:`REDUCTION` by default).
+        equal_nan: NaN in both at the same places agrees.
     """
     dtypes = [d for d in (_float_dtype(got), _float_dtype(want)) if d is not None]
     got, want = _numpy(got), _numpy(want)
@@ -155,8 +157,11 @@ def close(got, want, atol: float = 1e-6, *, reduction: int = REDUCTION) -> bool:
         a, b = got.astype(np.float64), want.astype(np.float64)
     except (TypeError, ValueError):  # not numbers
         return False
-    if np.isnan(a).any() or np.isnan(b).any():
-        return False
+    nan = np.isnan(a)
+    if nan.any() or np.isnan(b).any():
+        if not equal_nan or not np.array_equal(nan, np.isnan(b)):
+            return False
+        a, b = a[~nan], b[~nan]
     finite = np.isfinite(a)
     if not np.array_equal(finite, np.isfinite(b)) or not np.array_equal(a[~finite], b[~finite]):
         return False
@@ -170,19 +175,22 @@ def close(got, want, atol: float = 1e-6, *, reduction: int = REDUCTION) -> bool:
     return bool(np.abs(a - b).max() <= tolerance)
 
 
-def first_match(got, wrong_answers: dict, default: str, atol: float = 1e-6, *, reduction: int = REDUCTION) -> str:
+def first_match(got, wrong_answers: dict, default: str, atol: float = 1e-6, *, reduction: int = REDUCTION,
+                equal_nan: bool = False) -> str:
     """The explanation of the first wrong answer that ``got`` equals (:func:`close`), else ``default``.
 
     ``wrong_answers`` maps an explanation to the result that mistake produces (or to a function of
-    no arguments that computes it; a function that fails is skipped).
+    no arguments that computes it; a function that fails is skipped, and NumPy's warnings while it
+    runs are silenced: a wrong answer may well overflow). ``equal_nan`` is passed on to :func:`close`.
     """
     for explanation, wrong in wrong_answers.items():
         if callable(wrong):
             try:
-                wrong = wrong()
+                with np.errstate(all="ignore"):
+                    wrong = wrong()
             except Exception:  # noqa: BLE001 - that mistake is impossible for these shapes
                 continue
-        if close(got, wrong, atol, reduction=reduction):
+        if close(got, wrong, atol, reduction=reduction, equal_nan=equal_nan):
             return explanation
     return default
 

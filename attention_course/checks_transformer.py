@@ -35,49 +35,6 @@ from . import checks
 
 
 # ---------------------------------------------------------------------------- shared
-def _close_nan(got, want, atol: float) -> bool:
-    """:func:`checks.close`, except that NaN agrees with NaN at the same places (a mistake's NaNs)."""
-    from .numerics import machine_epsilon, rounding_tolerance
-
-    g, w = checks._numpy(got), checks._numpy(want)
-    if g.shape != w.shape:
-        return False
-    try:
-        g, w = g.astype(np.float64), w.astype(np.float64)
-    except (TypeError, ValueError):
-        return False
-    nan = np.isnan(g)
-    if not np.array_equal(nan, np.isnan(w)):
-        return False
-    g, w = g[~nan], w[~nan]
-    finite = np.isfinite(g)
-    if not np.array_equal(finite, np.isfinite(w)) or not np.array_equal(g[~finite], w[~finite]):
-        return False
-    g, w = g[finite], w[finite]
-    if not g.size:
-        return True
-    dtypes = [d for d in (checks._float_dtype(got), checks._float_dtype(want)) if d is not None]
-    tolerance = atol
-    if dtypes:
-        scale = max(float(np.abs(g).max()), float(np.abs(w).max()))
-        tolerance = max(atol, rounding_tolerance(max(dtypes, key=machine_epsilon), checks.REDUCTION) * scale)
-    return bool(np.abs(g - w).max() <= tolerance)
-
-
-def name_mistake(got, wrong_answers: dict, default: str, atol: float = 1e-6) -> str:
-    """:func:`checks.first_match`, where a wrong answer with NaN matches a result with NaN at the same places."""
-    for explanation, wrong in wrong_answers.items():
-        if callable(wrong):
-            try:
-                with np.errstate(all="ignore"):
-                    wrong = wrong()
-            except Exception:  # noqa: BLE001 - that mistake is impossible for these shapes
-                continue
-        if _close_nan(got, wrong, atol):
-            return explanation
-    return default
-
-
 def unchanged(name: str, before, after) -> None:
     """Fail if the function changed one of its inputs in place (the check passed it a copy)."""
     import torch
@@ -244,10 +201,10 @@ def check_cross_attention(cross_attention, B: int, L: int, T: int, d: int, h: in
     if checks.close(out, want_out) and checks.close(weights, want_w):
         return
     mistakes = cross_attention_mistakes(*args)
-    named = name_mistake(weights, {k: (lambda f=f: f()[1]) for k, f in mistakes.items()}, "")
-    if named and name_mistake(out, {named: lambda: mistakes[named]()[0]}, ""):
+    named = checks.first_match(weights, {k: (lambda f=f: f()[1]) for k, f in mistakes.items()}, "", equal_nan=True)
+    if named and checks.first_match(out, {named: lambda: mistakes[named]()[0]}, "", equal_nan=True):
         raise AssertionError(f"cross_attention ({shapes}): {named}")
-    named = name_mistake(out, {k: (lambda f=f: f()[0]) for k, f in mistakes.items()}, "")
+    named = checks.first_match(out, {k: (lambda f=f: f()[0]) for k, f in mistakes.items()}, "", equal_nan=True)
     if named:
         raise AssertionError(f"cross_attention ({shapes}): {named}")
     allowed = real_positions(lengths, T)[:, None, None, :]

@@ -142,6 +142,12 @@ class GPT(nn.Module):
         return logits, loss
 
 
+def _check_cut(top_k: int, top_p: float) -> None:
+    """Raise ValueError unless ``top_k >= 0`` and ``0 < top_p <= 1``."""
+    if top_k < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got top_k={top_k}, top_p={top_p}")
+
+
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
     """Cut the tail of the next-token distribution: the logits outside it become ``-inf``.
 
@@ -165,8 +171,7 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     """
     if logits.dim() != 2:
         raise ValueError(f"logits must be (batch, vocab); got shape {tuple(logits.shape)}")
-    if top_k < 0 or not 0 < top_p <= 1:
-        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got top_k={top_k}, top_p={top_p}")
+    _check_cut(top_k, top_p)
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (batch, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -204,8 +209,7 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 1.0,
         raise ValueError(f"logits must be (batch, vocab); got shape {tuple(logits.shape)}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0; got {temperature}")
-    if top_k < 0 or not 0 < top_p <= 1:
-        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got top_k={top_k}, top_p={top_p}")
+    _check_cut(top_k, top_p)
     if temperature == 0:
         return logits.argmax(dim=-1)
     scaled = logits / temperature

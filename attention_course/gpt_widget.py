@@ -25,14 +25,12 @@ def _show(c: str) -> str:
     return {"\n": "⏎", " ": "␣", "\t": "⇥"}.get(c, c)
 
 
-def _check_request(prompt: str, temperature: float, length: int, top_k: int = 0, top_p: float = 1.0) -> None:
-    """Raise ValueError for an empty prompt, a negative temperature, a length < 1, or top-k / top-p out of range."""
+def _check_request(prompt: str, temperature: float, length: int) -> None:
+    """Raise ValueError for an empty prompt, a negative temperature or a length < 1."""
     if not prompt:
         raise ValueError("GPTPlayground: type a prompt of at least one character")
     if temperature < 0 or length < 1:
         raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
-    if top_k < 0 or not 0 < top_p <= 1:
-        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1; got {top_k}, {top_p}")
 
 
 class GPTPlayground:
@@ -103,9 +101,9 @@ class GPTPlayground:
 
         Raises:
             ValueError: for an empty prompt, a negative temperature, a length < 1, or top-k / top-p
-                out of range.
+                out of range (:func:`attention_course.gpt.sample_next_token`).
         """
-        _check_request(prompt, temperature, length, top_k, top_p)
+        _check_request(prompt, temperature, length)
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
         ids = self.tokenizer.encode(prompt)  # (n,)
         block = self.model.config.block_size

@@ -38,6 +38,24 @@ def _sections(page) -> list[str]:
     return page.eval_on_selector_all("main section:has(> h2)", "ss => ss.map(s => s.id)")
 
 
+def answer_and_check(page, quiz, question: dict, right: bool, where: str = "") -> None:
+    """Answer one jupyterquiz question and check the explanation it shows.
+
+    The right answer is chosen with the mouse; a wrong one from the keyboard: focus the radio button of
+    its label (each answer's accessible name is its text), then Space.
+    """
+    answer = next(a for a in question["answers"] if a["correct"] == right)
+    if right:
+        quiz.locator("label.MCButton", has_text=answer["answer"]).click()
+    else:
+        quiz.get_by_role("radio", name=answer["answer"]).focus()
+        page.keyboard.press("Space")
+    feedback = quiz.locator(".Feedback")
+    assert feedback.inner_text().strip() == answer["feedback"], where
+    assert ("correct" if right else "incorrect") in feedback.get_attribute("class").split(), where
+    assert feedback.get_attribute("aria-live") == "polite", where
+
+
 @pytest.mark.changes_page
 @one_per_page(sorted(CHAPTER_OF))
 def test_questions_give_feedback_offline(loaded):
@@ -59,25 +77,8 @@ def test_questions_give_feedback_offline(loaded):
     here = quiz.evaluate("q => q.closest('main section:has(> h2)').id")
     assert here == "self-check" and sections[sections.index(here) + 1] == "summary", (here, sections)
 
-    # Question 1, right answer, chosen with the mouse.
-    first = quiz.locator(".Quiz").nth(0)
-    right = next(a for a in questions[0]["answers"] if a["correct"])
-    first.locator("label.MCButton", has_text=right["answer"]).click()
-    feedback = first.locator(".Feedback")
-    assert feedback.inner_text().strip() == right["feedback"]
-    assert "correct" in feedback.get_attribute("class").split()
-    assert feedback.get_attribute("aria-live") == "polite"
-
-    # Question 2, a wrong answer, chosen from the keyboard: Tab to the radio button of its
-    # label (each answer's accessible name is its text), then Space.
-    second = quiz.locator(".Quiz").nth(1)
-    wrong = next(a for a in questions[1]["answers"] if not a["correct"])
-    radio = second.get_by_role("radio", name=wrong["answer"])
-    radio.focus()
-    page.keyboard.press("Space")
-    feedback = second.locator(".Feedback")
-    assert feedback.inner_text().strip() == wrong["feedback"]
-    assert "incorrect" in feedback.get_attribute("class").split()
+    answer_and_check(page, quiz.locator(".Quiz").nth(0), questions[0], right=True)  # question 1, by mouse
+    answer_and_check(page, quiz.locator(".Quiz").nth(1), questions[1], right=False)  # question 2, by keyboard
 
     assert not page.blocked, f"requests left localhost: {page.blocked}"
     assert not page.console_errors, page.console_errors
@@ -136,18 +137,7 @@ def test_predict_prompts_give_feedback_offline(loaded):
         here = quiz.evaluate("q => q.closest('main section:has(> h2)').id")
         assert here != "self-check", f"{page_path}, {key}: the prompt is in the Self-check section"
 
-        if number % 2 == 0:  # the right answer, chosen with the mouse
-            answer = next(a for a in question["answers"] if a["correct"])
-            quiz.locator("label.MCButton", has_text=answer["answer"]).click()
-        else:  # a wrong answer, from the keyboard: focus its radio button, then Space
-            answer = next(a for a in question["answers"] if not a["correct"])
-            quiz.get_by_role("radio", name=answer["answer"]).focus()
-            page.keyboard.press("Space")
-        feedback = quiz.locator(".Feedback")
-        assert feedback.inner_text().strip() == answer["feedback"], f"{page_path}, {key}"
-        verdict = "correct" if answer["correct"] else "incorrect"
-        assert verdict in feedback.get_attribute("class").split(), f"{page_path}, {key}"
-        assert feedback.get_attribute("aria-live") == "polite"
+        answer_and_check(page, quiz, question, right=number % 2 == 0, where=f"{page_path}, {key}")
 
     assert not page.blocked, f"requests left localhost: {page.blocked}"
     assert not page.console_errors, page.console_errors

@@ -115,7 +115,7 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
             positions ``0 .. t_before + i``.
         need_weights: False uses PyTorch's fused ``F.scaled_dot_product_attention`` (same maths,
             faster) and returns ``None`` for the weights.
-        num_kv_heads: grouped-query attention (Ainslie et al. 2023; Chapter 6, §6.9): ``g`` key/value
+        num_kv_heads: grouped-query attention (Ainslie et al. 2023; Chapter 8): ``g`` key/value
             heads shared by groups of ``num_heads / g`` query heads; then ``W_k, W_v`` are
             ``(d_model, g * d_k)`` and the cache holds ``g`` heads. Default: ``num_heads``.
         rope: optional ``(cos, sin)`` tables ``(seq_len, d_k)`` of the new positions
@@ -214,9 +214,9 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, X: torch.Tensor, mask: torch.Tensor | None = None,
                 memory: torch.Tensor | None = None, cache: KVCache | None = None, layer: int = 0,
-                causal: bool = False, need_weights: bool = True):
+                causal: bool = False, need_weights: bool = True, rope=None):
         """Returns ``(output, weights)`` as :func:`multi_head_attention` (same arguments)."""
         biases = None if self.b_q is None else (self.b_q, self.b_k, self.b_v, self.b_o)
         return multi_head_attention(X, self.W_q, self.W_k, self.W_v, self.W_o, self.num_heads, mask, memory,
                                     biases=biases, cache=cache, layer=layer, causal=causal,
-                                    need_weights=need_weights)
+                                    need_weights=need_weights, rope=rope)

@@ -55,7 +55,7 @@ class TransformerBlock(nn.Module):
     """The package's one Transformer block: self-attention and MLP, each in a residual with a norm.
 
     Used by the chapters (encoder block, §6.1) and by the GPT (:mod:`attention_course.gpt`, pre-norm,
-    causal, with biases and a KV cache). The 2024 pieces of §6.9 (SmolLM2's) are options: RMSNorm instead of
+    causal, with biases and a KV cache). The 2024 pieces of Chapter 8 (SmolLM2's) are options: RMSNorm instead of
     LayerNorm, SwiGLU instead of the GELU MLP.
 
     Args:
@@ -87,12 +87,13 @@ class TransformerBlock(nn.Module):
         self.mlp = SwiGLU(d_model, d_ff) if activation == "swiglu" else PositionwiseMLP(d_model, d_ff, activation)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache=None, layer: int = 0,
-                causal: bool = False, need_weights: bool = True):
+                causal: bool = False, need_weights: bool = True, rope=None):
         """``x``: ``(batch, seq_len, d_model)``; ``mask``: bool, True = may attend.
 
         Args:
-            cache, layer, causal, need_weights: passed to the attention
-                (:func:`attention_course.multi_head.multi_head_attention`).
+            cache, layer, causal, need_weights, rope: passed to the attention
+                (:func:`attention_course.multi_head.multi_head_attention`; ``rope``: the ``(cos, sin)``
+                tables of rotary position embeddings, Chapter 8).
 
         Returns:
             ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len_k)``
@@ -100,7 +101,7 @@ class TransformerBlock(nn.Module):
         """
         if x.dim() != 3 or x.shape[-1] != self.attn.d_model:
             raise ValueError(f"x must be (batch, seq_len, {self.attn.d_model}); got {tuple(x.shape)}")
-        options = dict(cache=cache, layer=layer, causal=causal, need_weights=need_weights)
+        options = dict(cache=cache, layer=layer, causal=causal, need_weights=need_weights, rope=rope)
         if self.norm_first:  # x + Sublayer(LN(x))
             a, weights = self.attn(self.ln1(x), mask, **options)
             x = x + a

@@ -16,10 +16,13 @@ AUTOGRADED = "ch01_origin"
 
 
 def test_toc_lists_six_chapters_in_lecture_order():
-    """The six lecture chapters in order, then the capstone (Chapter 7, issue 15) after Chapter 6."""
+    """The six lecture chapters in order, then, in a part labelled as going beyond the lecture, the
+    capstone (Chapter 7, issue 15) and today's LLMs (Chapter 8, issue 27)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    chapters = [c["file"] for c in toc["parts"][0]["chapters"]]
-    assert [c.split("/")[1][:2] for c in chapters] == ["01", "02", "03", "04", "05", "06", "07"]
+    lecture, beyond = ([c["file"] for c in part["chapters"]] for part in toc["parts"][:2])
+    assert [c.split("/")[1][:2] for c in lecture] == ["01", "02", "03", "04", "05", "06"]
+    assert toc["parts"][1]["caption"] == "Beyond the lecture"
+    assert [c.split("/")[1][:2] for c in beyond] == ["07", "08"]
     for part in toc["parts"]:
         for entry in part["chapters"]:
             assert any((ROOT / (entry["file"] + ext)).is_file() for ext in (".md", ".ipynb")), entry

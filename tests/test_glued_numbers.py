@@ -127,7 +127,7 @@ def test_detector(text, expected):
 
 
 def test_chapters_were_found():
-    assert len(CHAPTERS) == 7, CHAPTERS
+    assert len(CHAPTERS) == 8, CHAPTERS
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.name)

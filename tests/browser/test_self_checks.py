@@ -25,6 +25,7 @@ CHAPTERS = {
     "ch05": "book/05_multi_head_attention.html",
     "ch06": "book/06_attention_and_llms.html",
     "ch07": "book/07_transformer_on_dates.html",
+    "ch08": "book/08_todays_llms.html",
 }
 CHAPTER_OF = {edition + path: chapter for chapter, path in CHAPTERS.items() for edition in ("", CHINESE)}
 

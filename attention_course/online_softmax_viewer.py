@@ -54,8 +54,8 @@ def describe(q, k, v, block_size: int, step: int = 0, query: int = 0, causal: bo
     blocks = len(trace)
     grew = bool(s.block > 0 and s.m[query] > s.m_old[query])
     text = (f"Scores of {q.shape[0]} queries against {k.shape[0]} keys, cut into {blocks} blocks of "
-            f"{block_size}; block {step + 1} (keys {s.start + 1} to {s.stop}) is highlighted. After it, query "
-            f"{query + 1} has running maximum m = {s.m[query]:.2f} and running sum l = {s.l[query]:.2f}")
+            f"{block_size}; block {step + 1} (keys {s.start + 1} to {s.stop}) is outlined. After it, query "
+            f"q{query + 1} has running maximum m = {s.m[query]:.2f} and running sum ℓ = {s.l[query]:.2f}")
     if s.block == 0:
         text += " (its first block: nothing to rescale)."
     elif grew:

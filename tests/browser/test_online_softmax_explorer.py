@@ -166,3 +166,23 @@ def test_chapter8_explorer_computes_what_python_computes(offline_page, book_url)
     worst = assert_js_equals_python(results, data)
     print(f"{page_path}: JavaScript against Python, float64, every step: largest relative error {worst:.1e}")
     assert not page.console_errors, page.console_errors
+
+
+def test_new_data_from_a_kernel_redraws_with_the_controls_that_still_fit(browser):
+    """With a kernel, Python may assign new data (here 8 keys instead of 12): the explorer draws it anew."""
+    widget = online_softmax_viewer.widget(block_size=12, step=0, query=2)
+    smaller = online_softmax_viewer.widget(*example(n=2, N=8), block_size=4).data
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    kernel = PAGE.replace("const model = {get: (k) => ({data, controls, kind})[k], on() {},",
+                          "window.state = {data, controls, kind};\n"
+                          "const model = {get: (k) => window.state[k], on(name, fn) { window.handler = fn; },")
+    assert kernel != PAGE
+    page.set_content(kernel % (json.dumps(widget.data), json.dumps(widget.controls), json.dumps(build_esm("online_softmax"))))
+    page.wait_for_function("window.rendered === true")
+    page.evaluate("d => { window.state.data = d; window.handler(); }", smaller)
+    result = json.loads(page.locator(".ac-explorer").get_attribute("data-result"))
+    assert (result["block_size"], result["query"], len(result["steps"])) == (1, 1, 8)
+    assert page.locator(".ac-explorer").count() == 1 and not errors, errors
+    page.close()

@@ -23,6 +23,7 @@ EXPLORERS = {
     "book/04_self_attention.html": ["head_viewer"],
     "book/05_multi_head_attention.html": ["head_viewer"],
     "book/07_transformer_on_dates.html": ["cross_attention"],
+    "book/08_todays_llms.html": ["online_softmax"],
 }
 CONTROLS = "select, input, button"
 # Controls that must work without a kernel, per kind (default 3). Chapter 7's Transformer has one

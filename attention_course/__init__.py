@@ -11,8 +11,11 @@ Each chapter teaches a component and later chapters import it from here:
   :mod:`attention_course.transformer` — the one masked softmax, the one multi-head attention (KV
   cache, grouped key/value heads, RoPE) and the one Transformer block (Chapters 4-6).
 * :mod:`attention_course.gpt` — the small GPT of Chapter 6 (data in ``fortunes``, training in
-  ``gpt_training``); :mod:`attention_course.modern` — RMSNorm, RoPE, grouped-query attention and
-  SwiGLU, checked against SmolLM2 (:mod:`attention_course.smollm`).
+  ``gpt_training``).
+* :mod:`attention_course.modern` — RMSNorm, RoPE, grouped-query attention and SwiGLU, checked
+  against SmolLM2 (:mod:`attention_course.smollm`); :mod:`attention_course.extrapolation` — learned,
+  sinusoidal and rotary positions past the training length; :mod:`attention_course.online_softmax`
+  — FlashAttention's tiled online softmax, stepped through by ``online_softmax_viewer`` (Chapter 8).
 * :mod:`attention_course.embeddings` — real sentence embeddings from the pretrained
   all-MiniLM-L6-v2 model, offline.
 * :mod:`attention_course.plotting`, :mod:`attention_course.widgets` — figures and widgets.

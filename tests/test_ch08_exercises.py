@@ -120,6 +120,12 @@ RMS_WRONG = {
             return x.mul_(scale.to(x.dtype)).mul_(weight)
     """, ("in place",)),
     "math.sqrt on a tensor": (rms(NORMED="xf / math.sqrt(ms + eps)"), ("math.sqrt", "torch.sqrt")),
+    "x taken to be 3-D (batch, seq_len, d_model)": ("""
+        def rms_norm(x, weight, eps=1e-6):
+            batch, n, d = x.shape
+            xf = x.to(torch.promote_types(x.dtype, torch.float32))
+            return (xf / torch.sqrt(xf.pow(2).sum(dim=2, keepdim=True) / d + eps) * weight).to(x.dtype)
+    """, ("any number of leading axes", "dim=-1")),
 }
 
 

@@ -115,9 +115,9 @@ def course_imports(path: Path) -> set[str]:
     return found
 
 
-# ---------------------------------------------------------------------------- Chapter 6, exercise 4 (RoPE)
-# A correct apply_rope with named parts to replace, for the wrong-answer tests of test_ch06_exercises.py and
-# test_exercise_messages.py: BASE (the frequency base), POSITIONS (the positions used), ROTATED (the result).
+# ---------------------------------------------------------------------------- Chapter 8, exercise 2 (RoPE)
+# A correct apply_rope with named parts to replace, for the wrong-answer tests of test_ch08_exercises.py:
+# BASE (the frequency base), POSITIONS (the positions used), ROTATED (the result).
 ROPE_TEMPLATE = """
 def apply_rope(x, positions, base=10000.0):
     d = x.shape[-1]

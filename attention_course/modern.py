@@ -48,7 +48,9 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.
         eps: added to the mean square before the square root.
 
     Returns:
-        Same shape and dtype as ``x``.
+        Same shape as ``x``; its dtype is ``x``'s when ``weight`` has that dtype (otherwise PyTorch's
+        promotion of the two, e.g. float32 for float16 ``x`` and float32 ``weight``, as in Hugging Face's
+        ``LlamaRMSNorm``, which multiplies the same way).
 
     Raises:
         ValueError: if ``weight`` is not ``(d_model,)``.

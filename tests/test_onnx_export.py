@@ -335,3 +335,44 @@ def test_export_transformer_rejects_other_data(date_transformer, date_data, tmp_
 
     with pytest.raises(ValueError, match="vocabularies"):
         onnx_export.export_date_transformer(date_transformer, Other, tmp_path)
+
+
+def test_source_problem_names_each_refusal():
+    from attention_course.transformer_viewer import source_problem
+
+    alphabet = "0123456789 ./;March"
+    assert source_problem("  3.3.21; 3 March  ", alphabet, 20) is None
+    assert source_problem(" \t ", alphabet, 20) == "The input is empty: type one or more dates."
+    assert source_problem("3 Marx 2021€xy", alphabet, 20) == (  # each unknown character once, in order
+        'The models never saw "x", "€", "y" in training, so they cannot read them: keep to the characters of '
+        "the held-out inputs.")
+    assert "cannot read it:" in source_problem("3 Mary", alphabet, 20)
+    assert source_problem("1/1/1; " * 4, alphabet, 20) == "The input has 27 characters; the Transformer reads at most 20."
+
+
+def test_cross_attention_explorer_names_both_models(date_transformer, date_data, tmp_path):
+    """The widget exports the Transformer and RNNsearch's last checkpoint for the browser (RNNsearch under
+    Chapter 2's name, so the book keeps one copy); with a kernel, Python refuses what the browser refuses."""
+    from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
+
+    search = seq2seq.train_model(date_data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                                checkpoints=(0,)), progress=False, use_cache=False)
+    viewer = CrossAttentionViewer(date_transformer, search, date_data, [s for s, _ in date_data.test[:2]])
+    explorer = viewer.widget(static=tmp_path)
+    data = explorer.data
+    assert set(data["models"]) == {"transformer", "rnnsearch"}
+    for name, graphs in data["models"].items():
+        for graph, f in graphs.items():
+            assert (tmp_path / f["path"]).is_file() and f["path"].startswith(f"models/{name}-") and graph in f["path"]
+    assert data["models"]["rnnsearch"]["encoder"]["path"].startswith(f"models/rnnsearch-step{viewer.rnn.steps[-1]}-")
+    assert (data["source_alphabet"], data["max_source"]) == (date_data.source_vocab.alphabet, date_transformer.config.max_len)
+    assert "onnx" in explorer._esm and "export default" in explorer._esm
+    assert viewer.widget(static=None).data["models"] == {}
+    sent = []
+    explorer.send = sent.append
+    bad = "3 March 2021 €"
+    with pytest.raises(ValueError):
+        explorer._dispatch(explorer, {"type": "source", "text": bad}, None)  # a kernel request
+    assert sent[-1]["message"] == source_problem(bad, data["source_alphabet"], data["max_source"])
+    explorer._dispatch(explorer, {"type": "source", "text": date_data.test[3][0]}, None)
+    assert explorer.data["examples"][-1]["computed"] == "kernel" and explorer.data["models"] == data["models"]

@@ -15,11 +15,11 @@ computes in Python. Both sides check a typed input the same way (:func:`source_p
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-
-from pathlib import Path
 
 from . import onnx_export
 from .alignment_viewer import AlignmentViewer, plot_alignment

@@ -303,13 +303,13 @@ def models_of(files: dict):
 
 def check_typed_translation(got: dict, source: str, models: dict, max_len: int = 80) -> list[str]:
     """Assert that the cross-attention explorer's result for ``source``, computed in the browser, is what
-    PyTorch computes on the same weights (``models``: :func:`models_of`); returns notes on near-ties.
+    PyTorch computes on the same weights (``models``: :func:`models_of`); returns notes to print.
 
     Both models' outputs are compared symbol for symbol with their greedy decoding (as
     ``CrossAttentionViewer.maps``); where they part at a near-tie, every symbol the browser wrote
     must be PyTorch's best or tied with it (:func:`near_tie_steps`) and the maps are compared with
     teacher forcing on the browser's own output. The maps (float32 in the page) are compared by
-    :func:`attention_course.numerics.assert_agree`.
+    :func:`attention_course.numerics.assert_agree`. The notes also give each map's relative error.
     """
     import numpy as np
     import torch
@@ -345,7 +345,8 @@ def check_typed_translation(got: dict, source: str, models: dict, max_len: int =
             notes.append(f"{name}, {source!r}: parted from PyTorch at a near-tie (steps {ties}), every symbol checked")
             reference = forced[0]
         weights = np.array(got["weights"][name], dtype=np.float32)
-        assert_agree(weights, reference, reduction=reduction, what=f"{name}'s map of {source!r}, browser vs PyTorch")
+        error = assert_agree(weights, reference, reduction=reduction, what=f"{name}'s map of {source!r}, browser vs PyTorch")
+        notes.append(f"{name}, {source!r}: {got[name]['output']}, map within float32 rounding, relative error {error:.1e}")
     return notes
 
 

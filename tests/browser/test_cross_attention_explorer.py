@@ -124,7 +124,7 @@ def test_typed_dates_run_in_the_page_as_in_pytorch(browser, tmp_path, monkeypatc
         for text in ("3 March 2021; 12/05/1999", "17 de septiembre de 1987"):
             got = type_dates(root, text)
             assert "error" not in got, got
-            check_typed_translation(got, text, models)
+            print(*check_typed_translation(got, text, models), sep="\n")
         button = root.get_by_role("button", name="Translate")
         root.get_by_label("your own dates", exact=True).fill("4/5/86")
         button.press("Enter")  # the button, from the keyboard

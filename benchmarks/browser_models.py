@@ -143,7 +143,7 @@ def bench_cross_attention(page, url, n: int) -> None:
     from attention_course import dates, seq2seq
 
     data = dates.make_date_data(**seq2seq.COURSE_DATA)
-    sources = [s for s, _ in data.test[:n]]
+    sources = [s for s, _ in data.test[-n:]]  # the explorer's preset inputs come from the start of data.test
     page.goto(f"{url}/{CH7}", wait_until="load")
     root = page.locator(".ac-explorer", has=page.locator(".ac-title", has_text="Compare the Transformer"))
     root.wait_for(timeout=60000)
@@ -153,7 +153,8 @@ def bench_cross_attention(page, url, n: int) -> None:
         box.fill(source)
         start = time.perf_counter()
         box.press("Enter")
-        wait_result(page, root, "d.source === a && (d.computed === 'browser' || d.error)", source)
+        d = wait_result(page, root, "d.source === a && (d.computed === 'browser' || d.error)", source)
+        assert "error" not in d, d
         times.append(1000 * (time.perf_counter() - start))
     print(f"== Chapter 7 Transformer and RNNsearch, {n} held-out inputs of 1-4 dates, greedy, both maps")
     print(f"  cold (runtime and four graphs loaded by this input): {times[0]:.0f} ms")

@@ -1,8 +1,9 @@
 """The course's two small models as ONNX files, for the browser (onnxruntime-web).
 
-Chapter 6's character GPT and Chapter 2's RNNsearch run in the reader's browser in the
-published book. The chapter notebooks export them here when the book is built; the explorers
-(:mod:`attention_course.gpt_widget`, :mod:`attention_course.alignment_viewer`) name the files
+Chapter 6's character GPT, Chapter 2's RNNsearch and Chapter 7's Transformer run in the reader's
+browser in the published book. The chapter notebooks export them here when the book is built; the
+explorers (:mod:`attention_course.gpt_widget`, :mod:`attention_course.alignment_viewer`,
+:mod:`attention_course.transformer_viewer`) name the files
 in their saved state and load them, with onnxruntime-web, the first time a reader uses them.
 
 The graphs are cut for the browser's loop:
@@ -17,19 +18,32 @@ The graphs are cut for the browser's loop:
   and the first decoder state ``s`` ``(1, d_s)``. ``decoder``, one step (Bahdanau et al. 2015,
   Eqs. 4-6): ``y_prev`` ``(1,)``, ``s_prev`` ``(1, d_s)``, ``H``, ``keys`` → ``logits``
   ``(1, V)``, the new state ``s`` and the attention weights ``alpha`` ``(1, T)``.
+* **Chapter 7's Transformer** (:class:`attention_course.date_transformer.DateTransformer`), two
+  graphs, batch ``B`` (the browser uses 1). ``encoder``: source ids ``src`` ``(B, T)`` and
+  ``lengths`` ``(B,)`` → the ``memory`` ``(B, T, d_model)``. ``decoder``: the target ``prefix``
+  ``(B, n)`` (``BOS`` and the characters written so far), ``memory`` and ``lengths`` (the source
+  padding mask is made from them in the graph) → ``logits`` ``(B, V)`` of the *last* position and
+  ``cross`` ``(B, dec_layers, h, T)``, that position's cross-attention weights in every decoder layer
+  and head. The browser feeds the whole prefix at every step (recomputing it costs little at these
+  sizes: targets of at most 80 symbols), which gives what ``DateTransformer.greedy`` computes with its
+  KV cache (the causal mask makes each position's output independent of later ones). The date
+  features (segment ids and positions within each date, :func:`attention_course.date_transformer.segment_ids`)
+  are computed inside both graphs from the separator ids, so the browser sends only character ids.
 
 Each file carries what is needed to rebuild the PyTorch model from it (its configuration and
-vocabulary, in the ONNX metadata under ``attention_course``); :func:`load_gpt` and
-:func:`load_rnnsearch` do so, so a test can compare the browser with PyTorch on the very
+vocabulary, in the ONNX metadata under ``attention_course``); :func:`load_gpt`,
+:func:`load_rnnsearch` and :func:`load_date_transformer` do so, so a test can compare the browser with PyTorch on the very
 weights the browser ran. Export uses PyTorch's TorchScript exporter (``dynamo=False``): it
 keeps the parameters' names and the sequence length dynamic for these graphs, which the
 ``torch.export`` route did not (it fixed the length of the example input).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +51,9 @@ import torch
 from torch import nn
 
 __all__ = ["OPSET", "RUNTIME_FILES", "static_dir", "runtime_bytes", "build_esm_with_runtime",
-           "window_step", "export_gpt", "export_rnnsearch", "onnx_weights", "load_gpt",
-           "load_rnnsearch", "metadata"]
+           "window_step", "export_gpt", "export_rnnsearch", "export_date_transformer", "onnx_weights",
+           "load_gpt", "load_rnnsearch", "load_date_transformer", "transformer_step", "graph_segment_ids",
+           "metadata"]
 
 #: ONNX opset of the exported graphs (LayerNormalization needs >= 17; onnxruntime-web 1.30 runs it).
 OPSET = 17
@@ -201,8 +216,6 @@ def export_rnnsearch(model, data, directory: str | Path, prefix: str = "rnnsearc
     Raises:
         ValueError: for a model without attention.
     """
-    from dataclasses import asdict
-
     if not getattr(model.config, "attention", False):
         raise ValueError("export_rnnsearch: the model has no attention (use an RNNsearch)")
     out = Path(directory) / "models"
@@ -225,6 +238,147 @@ def export_rnnsearch(model, data, directory: str | Path, prefix: str = "rnnsearc
             tmp, ["y_prev", "s_prev", "H", "keys"], ["logits", "s", "alpha"],
             {"H": {1: "T"}, "keys": {1: "T"}, "alpha": {1: "T"}}, {**meta, "graph": "decoder"})
     files["decoder"] = _place(tmp, out, f"{prefix}-decoder")
+    return files
+
+
+def graph_segment_ids(ids: torch.Tensor, separator: int):
+    """:func:`attention_course.date_transformer.segment_ids` with operators ONNX has (it has no ``cummax``).
+
+    The start of the date at position ``t`` is the largest ``s <= t`` holding a separator (0 if none),
+    found as a maximum over the ``(n, n)`` lower triangle instead of a running maximum; ``n`` is at
+    most a few hundred symbols here. Same arguments and results as ``segment_ids``.
+
+    Args:
+        ids: ``(B, n)`` token ids.
+        separator: the separator's id.
+
+    Returns:
+        ``(segments, offsets)``, both ``(B, n)`` long.
+
+    Raises:
+        ValueError: if ``ids`` is not 2-D.
+    """
+    if ids.dim() != 2:
+        raise ValueError(f"graph_segment_ids: ids must be (B, n); got {tuple(ids.shape)}")
+    is_sep = ids == separator  # (B, n)
+    t = torch.arange(ids.shape[1])  # (n,)
+    before = t[None, :] <= t[:, None]  # (n, n): [t, s] = s <= t
+    start = torch.where(is_sep[:, None, :] & before[None], t[None, None, :], torch.zeros_like(t)).amax(2)  # (B, n)
+    return is_sep.long().cumsum(dim=1), t[None, :] - start
+
+
+@contextlib.contextmanager
+def _traceable_segments():
+    """While tracing, let the Transformer count dates with :func:`graph_segment_ids` (the model's own
+    ``_embed`` is traced otherwise unchanged)."""
+    from . import date_transformer
+
+    original = date_transformer.segment_ids
+    date_transformer.segment_ids = graph_segment_ids
+    try:
+        yield
+    finally:
+        date_transformer.segment_ids = original
+
+
+class _TransformerEncoder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, lengths):  # (B, T), (B,) -> (B, T, d)
+        memory, _, _ = self.model.encode(src, lengths)
+        return memory
+
+
+class _TransformerDecoder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, prefix, memory, lengths):  # (B, n), (B, T, d), (B,) -> (B, V), (B, layers, h, T)
+        from .date_transformer import padding_mask
+
+        mask = padding_mask(lengths, memory.shape[1])  # (B, 1, 1, T)
+        logits, _, cross = self.model.decode(prefix, memory, mask)  # (B, n, V), per layer (B, h, n, T)
+        return logits[:, -1], torch.stack([w[:, :, -1] for w in cross], 1)
+
+
+@torch.no_grad()
+def transformer_step(model, prefix: torch.Tensor, memory: torch.Tensor, lengths: torch.Tensor):
+    """What the browser's Transformer decoder graph computes, in PyTorch.
+
+    Args:
+        model: a :class:`attention_course.date_transformer.DateTransformer`.
+        prefix: ``(B, n)`` target ids starting with ``BOS``.
+        memory: ``(B, T, d_model)``, from ``model.encode``.
+        lengths: ``(B,)`` source lengths (``1..T``).
+
+    Returns:
+        ``(logits (B, V), cross (B, dec_layers, h, T))`` of the last position of ``prefix``.
+    """
+    return _TransformerDecoder(model).eval()(prefix, memory, lengths)
+
+
+def export_date_transformer(model, data, directory: str | Path, prefix: str = "transformer") -> dict:
+    """Write Chapter 7's Transformer as an encoder and a decoder graph (module docstring) into ``directory/models/``.
+
+    The graphs trace the model's own ``encode`` and ``decode``; only the date counting of
+    :func:`attention_course.date_transformer.segment_ids` is swapped for :func:`graph_segment_ids`
+    (the same numbers: checked on the example inputs before anything is traced).
+
+    Args:
+        model: a :class:`attention_course.date_transformer.DateTransformer` (with or without the
+            date features).
+        data: the :class:`attention_course.dates.DateData` whose vocabularies it uses.
+        directory: the static folder (usually :func:`static_dir`).
+        prefix: start of the file names.
+
+    Returns:
+        ``{"encoder": {...}, "decoder": {...}}``, each as :func:`export_gpt` returns.
+
+    Raises:
+        ValueError: if the model's vocabulary sizes or separators do not fit ``data``'s.
+        RuntimeError: if :func:`graph_segment_ids` no longer counts what ``segment_ids`` counts.
+    """
+    from .date_transformer import segment_ids, separator_ids
+
+    sv, tv = data.source_vocab, data.target_vocab
+    if (model.src_embed.num_embeddings, model.out.out_features) != (len(sv), len(tv)):
+        raise ValueError(f"export_date_transformer: the model's vocabularies ({model.src_embed.num_embeddings}, "
+                         f"{model.out.out_features}) are not data's ({len(sv)}, {len(tv)})")
+    features = model.config.segments or model.config.segment_positions
+    if features and tuple(model.separators) != separator_ids(data):
+        raise ValueError(f"export_date_transformer: the model's separators {model.separators} are not "
+                         f"data's {separator_ids(data)}")
+    out = Path(directory) / "models"
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"model": "date_transformer", "config": asdict(model.config),
+            "separators": list(model.separators) if model.separators is not None else None,
+            "source_alphabet": sv.alphabet, "target_alphabet": tv.alphabet}
+    model.eval()
+    src = torch.tensor([sv.encode("1. März 2024; 3/1/24", eos=False)])  # (1, T), with a separator
+    lengths = torch.tensor([src.shape[1]])
+    tgt = torch.tensor([[tv.BOS] + tv.encode("2024-03-01;2024-03-01", eos=False)])  # (1, n)
+    for ids, side in ((src, 0), (tgt, 1)):
+        if features and not all(torch.equal(a, b) for a, b in zip(graph_segment_ids(ids, model.separators[side]),
+                                                                    segment_ids(ids, model.separators[side]))):
+            raise RuntimeError("export_date_transformer: graph_segment_ids differs from date_transformer.segment_ids")
+    with torch.no_grad():
+        memory, _, _ = model.encode(src, lengths)
+    files = {}
+    with _traceable_segments():
+        tmp = out / f".{prefix}-encoder.tmp.onnx"
+        _export(_TransformerEncoder(model), (src, lengths), tmp, ["src", "lengths"], ["memory"],
+                {"src": {0: "B", 1: "T"}, "lengths": {0: "B"}, "memory": {0: "B", 1: "T"}},
+                {**meta, "graph": "encoder"})
+        files["encoder"] = _place(tmp, out, f"{prefix}-encoder")
+        tmp = out / f".{prefix}-decoder.tmp.onnx"
+        _export(_TransformerDecoder(model), (tgt, memory, lengths), tmp, ["prefix", "memory", "lengths"],
+                ["logits", "cross"], {"prefix": {0: "B", 1: "n"}, "memory": {0: "B", 1: "T"}, "lengths": {0: "B"},
+                                      "logits": {0: "B"}, "cross": {0: "B", 3: "T"}},
+                {**meta, "graph": "decoder"})
+        files["decoder"] = _place(tmp, out, f"{prefix}-decoder")
     return files
 
 
@@ -296,5 +450,31 @@ def load_rnnsearch(encoder: str | Path, decoder: str | Path):
     config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
     sv, tv = Vocabulary(meta["source_alphabet"]), Vocabulary(meta["target_alphabet"])
     model = build_model(config, len(sv), len(tv))
+    _load_state(model, {**onnx_weights(encoder), **onnx_weights(decoder)})
+    return model.eval(), meta["source_alphabet"], meta["target_alphabet"]
+
+
+
+def load_date_transformer(encoder: str | Path, decoder: str | Path):
+    """Rebuild Chapter 7's PyTorch Transformer from its two exported files (:func:`export_date_transformer`).
+
+    Returns:
+        ``(model, source_alphabet, target_alphabet)``: an eval-mode
+        :class:`attention_course.date_transformer.DateTransformer` with the files' weights; the
+        vocabularies are :class:`attention_course.dates.Vocabulary` of these alphabets.
+
+    Raises:
+        ValueError: if a file was not written by :func:`export_date_transformer`, or lacks a parameter.
+    """
+    from .date_transformer import DateTransformer, TransformerConfig
+    from .dates import Vocabulary
+
+    meta = metadata(encoder)
+    if meta.get("model") != "date_transformer" or metadata(decoder).get("model") != "date_transformer":
+        raise ValueError(f"{encoder} and {decoder} are not the two files of export_date_transformer")
+    config = TransformerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
+    separators = tuple(meta["separators"]) if meta["separators"] is not None else None
+    sizes = len(Vocabulary(meta["source_alphabet"])), len(Vocabulary(meta["target_alphabet"]))
+    model = DateTransformer(*sizes, config, separators)
     _load_state(model, {**onnx_weights(encoder), **onnx_weights(decoder)})
     return model.eval(), meta["source_alphabet"], meta["target_alphabet"]

@@ -6,8 +6,9 @@ Needs the built book (bash scripts/build_book.sh) and Debian's Chromium. Serves 
 localhost with every other request aborted, as the browser tests do, then prints:
 the size of the model and runtime files a reader downloads on first use; the GPT's time to first
 character (cold: runtime and model loaded by that click; warm: a second click) and its characters
-per second after the first (issue 12 asks >= 30); and the latency of translating one input of
-dates with RNNsearch (cold and warm). Wall-clock figures: on a busy machine they are inflated.
+per second after the first (issue 12 asks >= 30); the latency of translating one input of
+dates with RNNsearch (cold and warm); and that of Chapter 7's explorer, which translates a typed
+input with the Transformer and RNNsearch (both maps). Wall-clock figures: on a busy machine they are inflated.
 The benchmark reports; it does not fail.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-CH2, CH6 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html"
+CH2, CH6, CH7 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html", "book/07_transformer_on_dates.html"
 RUNTIME = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 
 
@@ -72,7 +73,14 @@ def sizes() -> None:
         print(f"  Ch. 6    {path:<40} {mb((static / path).stat().st_size)}")
     per_step = sum((static / p).stat().st_size for p in rnn) / max(1, len(rnn) // 2)
     print(f"  Ch. 2    {len(rnn)} RNNsearch files ({len(rnn) // 2} checkpoints), {mb(per_step)} per checkpoint")
-    for page in (CH2, CH6):
+    ch7 = sorted(set(re.findall(r"models/(?:transformer|rnnsearch-step\d+)-\w+-[0-9a-f]{12}\.onnx",
+                                (HTML / CH7).read_text(encoding="utf-8"))))
+    for path in ch7:
+        shared = " (also Chapter 2's: served once)" if path in rnn else ""
+        print(f"  Ch. 7    {path:<40} {mb((static / path).stat().st_size)}{shared}")
+    added = sum((static / p).stat().st_size for p in ch7 if p not in rnn)
+    print(f"  Ch. 7    adds {mb(added)} of model files to the book")
+    for page in (CH2, CH6, CH7):
         print(f"  page     {page:<40} {mb((HTML / page).stat().st_size)} (HTML with its saved widget state)")
 
 
@@ -129,6 +137,31 @@ def bench_rnnsearch(page, url, n: int) -> None:
     print(f"  warm: median {statistics.median(warm):.0f} ms, max {max(warm):.0f} ms per translation")
 
 
+def bench_cross_attention(page, url, n: int) -> None:
+    import time
+
+    from attention_course import dates, seq2seq
+
+    data = dates.make_date_data(**seq2seq.COURSE_DATA)
+    sources = [s for s, _ in data.test[-n:]]  # the explorer's preset inputs come from the start of data.test
+    page.goto(f"{url}/{CH7}", wait_until="load")
+    root = page.locator(".ac-explorer", has=page.locator(".ac-title", has_text="Compare the Transformer"))
+    root.wait_for(timeout=60000)
+    times = []
+    for source in sources:
+        box = root.get_by_label("your own dates", exact=True)
+        box.fill(source)
+        start = time.perf_counter()
+        box.press("Enter")
+        d = wait_result(page, root, "d.source === a && (d.computed === 'browser' || d.error)", source)
+        assert "error" not in d, d
+        times.append(1000 * (time.perf_counter() - start))
+    print(f"== Chapter 7 Transformer and RNNsearch, {n} held-out inputs of 1-4 dates, greedy, both maps")
+    print(f"  cold (runtime and four graphs loaded by this input): {times[0]:.0f} ms")
+    warm = times[1:]
+    print(f"  warm: median {statistics.median(warm):.0f} ms, max {max(warm):.0f} ms per input (both models)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=200, help="characters per Generate (10-400)")
@@ -145,7 +178,8 @@ def main() -> None:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
-        for bench, arg in ((bench_gpt, args.length), (bench_rnnsearch, args.translations)):
+        for bench, arg in ((bench_gpt, args.length), (bench_rnnsearch, args.translations),
+                           (bench_cross_attention, args.translations)):
             context = browser.new_context()
             page = context.new_page()
             page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname

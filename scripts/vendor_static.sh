@@ -32,8 +32,9 @@ anywidget_js=$(.venv/bin/python -c 'import anywidget, pathlib; print(pathlib.Pat
 mkdir -p "$vendor/anywidget"
 cp "$anywidget_js" "$vendor/anywidget/index.js"
 
-# ---- onnxruntime-web (pinned in package.json): the browser runtime of Chapter 2's RNNsearch and
-# Chapter 6's GPT, loaded by their explorers only when a reader first uses them. Single-threaded
+# ---- onnxruntime-web (pinned in package.json): the browser runtime of Chapter 2's RNNsearch,
+# Chapter 6's GPT and Chapter 7's Transformer (beside RNNsearch), loaded by their explorers only
+# when a reader first uses them. Single-threaded
 # WebAssembly (a static host gives no cross-origin isolation, so no threads); the ES module
 # loads its .wasm from the same folder. The exported models themselves are written by the
 # chapter notebooks into _build/static_models/models/ (attention_course/onnx_export.py),

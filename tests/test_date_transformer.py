@@ -347,7 +347,7 @@ def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch)
     assert t["weights"].shape == (model.config.dec_layers, SMALL.num_heads, len(t["rows"]), len(sources[0]))
     assert r["weights"].shape == (len(r["rows"]), len(sources[0]))
     assert np.abs(t["weights"].sum(-1) - 1).max() <= rounding_tolerance(np.float32, len(sources[0]))
-    explorer = viewer.widget(layer=-1, head=1)
+    explorer = viewer.widget(layer=-1, head=1, static=tmp_path)  # its models exported to tmp_path
     assert isinstance(explorer, CrossAttentionExplorer) and explorer.kind == "cross_attention"
     assert explorer.controls == {"example": 0, "layer": model.config.dec_layers - 1, "head": 1}
     assert [e["source"] for e in explorer.data["examples"]] == sources

@@ -204,3 +204,175 @@ def test_gpt_explorer_data_and_kernel_answers(small_gpt, tmp_path):
     assert "".join(m["char"] for m in sent[:-1]) == greedy and all(m["run"] == 7 for m in sent)
     assert "onnx" in explorer._esm and "export default" in explorer._esm
     assert playground.widget("To be", length=10, static=None).data["model"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 7's Transformer: encoder graph + decoder graph over the whole prefix (onnx_export docstring)
+
+
+@pytest.fixture(scope="module")
+def date_data():
+    from attention_course import dates
+
+    return dates.make_date_data(n_train=300, n_test=8, seed=5, max_dates=3)
+
+
+@pytest.fixture(scope="module", params=["features", "plain"])
+def date_transformer(request, date_data):
+    """Chapter 7's sizes with its date features (one decoder block), and the paper's input (two decoder
+    blocks), each trained for 60 steps: enough to write dates with separators and stop, not enough to be right."""
+    from attention_course import date_transformer as dt
+
+    changes = {} if request.param == "features" else dict(segments=False, segment_positions=False, dec_layers=2)
+    config = dt.course_transformer_config(steps=60, warmup=20, checkpoints=(), **changes)
+    model = dt.train_transformer(date_data, config, progress=False, use_cache=False).model
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def transformer_files(date_transformer, date_data, tmp_path_factory):
+    return onnx_export.export_date_transformer(date_transformer, date_data, tmp_path_factory.mktemp("static"))
+
+
+def transformer_greedy(encoder, decoder, ids, bos, eos, max_len=80):
+    """The browser's decoding loop (cross_attention.js), in Python: encoder once, then the decoder graph
+    on the whole prefix at every step."""
+    lengths = np.array([len(ids)], dtype=np.int64)
+    (memory,) = encoder.run(None, {"src": np.array([ids], dtype=np.int64), "lengths": lengths})
+    out, cross = [], []
+    for _ in range(max_len):
+        prefix = np.array([[bos] + out], dtype=np.int64)
+        logits, weights = decoder.run(None, {"prefix": prefix, "memory": memory, "lengths": lengths})
+        out.append(int(np.argmax(logits[0])))
+        cross.append(weights[0])  # (layers, h, T)
+        if out[-1] == eos:
+            break
+    return out, np.stack(cross, 2)  # (layers, h, L, T)
+
+
+def test_graph_segment_ids_equals_segment_ids():
+    from attention_course.date_transformer import segment_ids
+
+    generator = torch.Generator().manual_seed(0)
+    for n in (1, 2, 7, 40):
+        ids = torch.randint(0, 6, (3, n), generator=generator)  # separator 5: about one symbol in six
+        ids[0, 0] = 5  # a list that starts with a separator
+        for got, want in zip(onnx_export.graph_segment_ids(ids, 5), segment_ids(ids, 5)):
+            assert torch.equal(got, want), (ids, got, want)
+    with pytest.raises(ValueError, match=r"\(B, n\)"):
+        onnx_export.graph_segment_ids(torch.zeros(4, dtype=torch.long), 5)
+
+
+@pytest.mark.numerics
+def test_transformer_graphs_equal_pytorch(date_transformer, date_data, transformer_files):
+    """Each graph on its own, from the same inputs as PyTorch: a padded batch of two sources, and
+    prefixes of several lengths (with separators, where the date features count a new date)."""
+    model = date_transformer
+    encoder, decoder = (session(transformer_files[k]["file"]) for k in ("encoder", "decoder"))
+    sv, tv = date_data.source_vocab, date_data.target_vocab
+    reduction = max(model.config.d_model, model.config.d_ff)  # the longest sum: the MLP's second layer
+    from attention_course.seq2seq import encode_batch
+
+    for pairs in (date_data.test[:1], date_data.test[1:3]):
+        src, lengths, _, _ = encode_batch(pairs, sv, tv)  # (B, T) padded, (B,)
+        (memory,) = encoder.run(None, {"src": src.numpy(), "lengths": lengths.numpy()})
+        with torch.no_grad():
+            ref_memory, _, _ = model.encode(src, lengths)
+        real = (torch.arange(src.shape[1])[None] < lengths[:, None]).numpy()  # padding rows are never read
+        assert_agree(memory[real], ref_memory.numpy()[real], reduction=reduction, what=f"memory, {len(pairs)} sources")
+        for target in ("2", "2003-04-0", "2003-04-03;19", "2003-04-03;1987-01-01;2"):
+            prefix = torch.tensor([[tv.BOS] + tv.encode(target, eos=False)] * len(pairs))  # (B, n)
+            logits, cross = decoder.run(None, {"prefix": prefix.numpy(), "memory": memory, "lengths": lengths.numpy()})
+            ref_logits, ref_cross = onnx_export.transformer_step(model, prefix, ref_memory, lengths)
+            assert cross.shape == (len(pairs), model.config.dec_layers, model.config.num_heads, src.shape[1])
+            assert_agree(logits, ref_logits, reduction=reduction, what=f"logits after {target!r}")
+            assert_agree(cross, ref_cross, reduction=reduction, what=f"cross-attention after {target!r}")
+            assert float(np.abs(cross[0, ..., int(lengths[0]):]).max(initial=0)) == 0.0  # padding gets no weight
+
+
+@pytest.mark.numerics
+def test_transformer_greedy_loop_equals_translate(date_transformer, date_data, transformer_files):
+    """The browser's loop writes what date_transformer.translate writes (KV-cached greedy decoding),
+    with the same cross-attention maps, on held-out inputs."""
+    from attention_course import date_transformer as dt
+
+    model = date_transformer
+    encoder, decoder = (session(transformer_files[k]["file"]) for k in ("encoder", "decoder"))
+    sv, tv = date_data.source_vocab, date_data.target_vocab
+    sources = [s for s, _ in date_data.test[:6]] + ["3 March 2021; 12/05/1999"]
+    texts, maps = dt.translate(model, sources, date_data)
+    stopped = []
+    for source, text, ref in zip(sources, texts, maps):
+        out, cross = transformer_greedy(encoder, decoder, sv.encode(source, eos=False), tv.BOS, tv.EOS)
+        assert tv.decode(out) == text, source
+        stopped.append(out[-1] == tv.EOS and ";" in text)
+        assert cross.shape == ref.shape
+        assert_agree(cross, ref, reduction=max(model.config.d_model, model.config.d_ff), what=f"greedy cross-attention, {source!r}")
+    assert any(stopped), texts  # the loop wrote separators (a new date for the features) and stopped
+
+
+def test_transformer_files_rebuild_the_model(date_transformer, date_data, transformer_files):
+    model = date_transformer
+    rebuilt, source_alphabet, target_alphabet = onnx_export.load_date_transformer(
+        transformer_files["encoder"]["file"], transformer_files["decoder"]["file"])
+    assert (source_alphabet, target_alphabet) == (date_data.source_vocab.alphabet, date_data.target_vocab.alphabet)
+    assert rebuilt.config == model.config and rebuilt.separators == model.separators
+    assert rebuilt.state_dict().keys() == model.state_dict().keys()
+    for key, value in model.state_dict().items():
+        assert torch.equal(rebuilt.state_dict()[key], value), key
+    assert all(f["path"].startswith(f"models/transformer-{g}-") for g, f in transformer_files.items())
+    assert sum(f["bytes"] for f in transformer_files.values()) < 2_000_000
+
+
+def test_load_date_transformer_rejects_other_files(rnnsearch_files):
+    with pytest.raises(ValueError, match="not the two files"):
+        onnx_export.load_date_transformer(rnnsearch_files["encoder"]["file"], rnnsearch_files["decoder"]["file"])
+
+
+def test_export_transformer_rejects_other_data(date_transformer, date_data, tmp_path):
+    class Other:
+        source_vocab, target_vocab = Vocabulary("0123456789 ;"), date_data.target_vocab
+
+    with pytest.raises(ValueError, match="vocabularies"):
+        onnx_export.export_date_transformer(date_transformer, Other, tmp_path)
+
+
+def test_source_problem_names_each_refusal():
+    from attention_course.transformer_viewer import source_problem
+
+    alphabet = "0123456789 ./;March"
+    assert source_problem("  3.3.21; 3 March  ", alphabet, 20) is None
+    assert source_problem(" \t ", alphabet, 20) == "The input is empty: type one or more dates."
+    assert source_problem("3 Marx 2021€xy", alphabet, 20) == (  # each unknown character once, in order
+        'The models never saw "x", "€", "y" in training, so they cannot read them: keep to the characters of '
+        "the held-out inputs.")
+    assert "cannot read it:" in source_problem("3 Mary", alphabet, 20)
+    assert source_problem("1/1/1; " * 4, alphabet, 20) == "The input has 27 characters; the Transformer reads at most 20."
+
+
+def test_cross_attention_explorer_names_both_models(date_transformer, date_data, tmp_path):
+    """The widget exports the Transformer and RNNsearch's last checkpoint for the browser (RNNsearch under
+    Chapter 2's name, so the book keeps one copy); with a kernel, Python refuses what the browser refuses."""
+    from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
+
+    search = seq2seq.train_model(date_data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                                checkpoints=(0,)), progress=False, use_cache=False)
+    viewer = CrossAttentionViewer(date_transformer, search, date_data, [s for s, _ in date_data.test[:2]])
+    explorer = viewer.widget(static=tmp_path)
+    data = explorer.data
+    assert set(data["models"]) == {"transformer", "rnnsearch"}
+    for name, graphs in data["models"].items():
+        for graph, f in graphs.items():
+            assert (tmp_path / f["path"]).is_file() and f["path"].startswith(f"models/{name}-") and graph in f["path"]
+    assert data["models"]["rnnsearch"]["encoder"]["path"].startswith(f"models/rnnsearch-step{viewer.rnn.steps[-1]}-")
+    assert (data["source_alphabet"], data["max_source"]) == (date_data.source_vocab.alphabet, date_transformer.config.max_len)
+    assert "onnx" in explorer._esm and "export default" in explorer._esm
+    assert viewer.widget(static=None).data["models"] == {}
+    sent = []
+    explorer.send = sent.append
+    bad = "3 March 2021 €"
+    with pytest.raises(ValueError):
+        explorer._dispatch(explorer, {"type": "source", "text": bad}, None)  # a kernel request
+    assert sent[-1]["message"] == source_problem(bad, data["source_alphabet"], data["max_source"])
+    explorer._dispatch(explorer, {"type": "source", "text": date_data.test[3][0]}, None)
+    assert explorer.data["examples"][-1]["computed"] == "kernel" and explorer.data["models"] == data["models"]

@@ -1,6 +1,6 @@
 /*
  * onnx_runtime.js: onnxruntime-web for the explorers whose model runs in the reader's browser
- * (Chapter 2's RNNsearch, Chapter 6's GPT). attention_course.onnx_export.build_esm_with_runtime
+ * (Chapter 2's RNNsearch, Chapter 6's GPT, Chapter 7's Transformer beside RNNsearch). attention_course.onnx_export.build_esm_with_runtime
  * puts this file before explorer_core.js and the kind file, so a kind file sees `onnx` below
  * (which uses `core` only when called, after the whole module has run).
  *
@@ -15,6 +15,15 @@
  *   onnx.int64(values, dims)  -> an int64 tensor
  *   onnx.float32(values, dims)
  *   onnx.yieldToPage()        -> Promise resolved after the page could paint and handle input
+ *   onnx.vocabulary(alphabet) -> the date task's ids (attention_course.dates.Vocabulary: 0 pad,
+ *                                1 begin, 2 end, 3 unknown, then the alphabet's characters):
+ *                                {BOS, EOS, UNK, index: Map char -> id, encode(text) -> ids,
+ *                                 decode(ids) -> text up to the first end, symbol(id) -> row label}
+ *   onnx.rnnsearchGreedy(encoder, decoder, ids, {bos, eos, maxLen})
+ *                             -> Promise of {ids, weights: [L][T]}: RNNsearch's greedy decoding with
+ *                                the two graphs of onnx_export.export_rnnsearch (the encoder once, then
+ *                                one decoder step per symbol, as seq2seq.RNNsearch.greedy), ids up to
+ *                                and including the end symbol, weights[i] the alignment of output i.
  */
 const onnx = (() => {
   "use strict";
@@ -59,5 +68,41 @@ const onnx = (() => {
     });
   }
 
-  return { runtime: load, session, int64, float32, yieldToPage };
+  const SPECIALS = 4;
+  function vocabulary(alphabet) {
+    const BOS = 1, EOS = 2, UNK = 3;
+    const chars = Array.from(alphabet);
+    const index = new Map(chars.map((c, i) => [c, i + SPECIALS]));
+    const decode = (ids) => {
+      let out = "";
+      for (const i of ids) {
+        if (i === EOS) break;
+        if (i >= SPECIALS) out += chars[i - SPECIALS];
+        else if (i === UNK) out += "\ufffd";
+      }
+      return out;
+    };
+    const symbol = (i) => (i >= SPECIALS ? chars[i - SPECIALS]
+      : ["\u27e8pad\u27e9", "\u27e8bos\u27e9", "\u27e8eos\u27e9", "<unk>"][i]);  // as Vocabulary.symbol
+    return { BOS, EOS, UNK, index, encode: (text) => Array.from(text, (c) => index.get(c) ?? UNK), decode, symbol };
+  }
+
+  async function rnnsearchGreedy(encoder, decoder, ids, { bos, eos, maxLen }) {
+    const enc = await encoder.run({ src: int64(ids, [1, ids.length]), lengths: int64([ids.length], [1]) });
+    let s = enc.s;
+    let y = bos;
+    const out = [];
+    const weights = [];
+    for (let k = 0; k < maxLen; k++) {
+      const r = await decoder.run({ y_prev: int64([y], [1]), s_prev: s, H: enc.H, keys: enc.keys });
+      y = core.argmax(r.logits.data);
+      s = r.s;
+      out.push(y);
+      weights.push(Array.from(r.alpha.data));
+      if (y === eos) break;
+    }
+    return { ids: out, weights };
+  }
+
+  return { runtime: load, session, int64, float32, yieldToPage, vocabulary, rnnsearchGreedy };
 })();

@@ -1,6 +1,7 @@
 """The small models run in Chromium, offline, and write what PyTorch writes (issue 12).
 
-Chapter 6's GPT and Chapter 2's RNNsearch run in the built book with onnxruntime-web. The PyTorch
+Chapter 6's GPT, Chapter 2's RNNsearch and Chapter 7's Transformer (beside RNNsearch) run in the
+built book with onnxruntime-web. The PyTorch
 reference is rebuilt from the very ONNX files the page loads (attention_course.onnx_export.load_*),
 so the comparison is browser arithmetic against PyTorch arithmetic on the same weights. Every
 control is worked from the keyboard, and each must change what the explorer draws.
@@ -22,7 +23,7 @@ import pytest
 
 from conftest import CHINESE, HTML
 
-CH2, CH6 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html"
+CH2, CH6, CH7 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html", "book/07_transformer_on_dates.html"
 GPT_PROMPTS = ("To be or not to be", "The cat ", "Life is ")
 N_TRANSLATIONS = 50
 
@@ -270,4 +271,132 @@ def test_alignment_controls_change_the_drawing(offline_page, book_url, edition, 
     page.wait_for_function("r => JSON.parse(r.dataset.result).source === '17 de septiembre de 1987'",
                            arg=root.element_handle(), timeout=60000)
     assert result(root)["output"] == "1987-09-17"
+    check_clean(page)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 7: dates typed into the cross-attention explorer, translated in the page by both models
+
+
+def saved_states(page_path: str) -> list[dict]:
+    """The widget models' states saved in a built page (myst-nb's widget-state script)."""
+    import html
+
+    source = (HTML / page_path).read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', source, re.S)
+    assert match, f"{page_path} has no saved widget state"
+    return [m["state"] for m in json.loads(html.unescape(match.group(1)))["state"].values()]
+
+
+def models_of(files: dict):
+    """The PyTorch models rebuilt from the ONNX files an explorer names (``{"transformer": {"encoder":
+    path, "decoder": path}, "rnnsearch": {...}}``): ``{name: (model, source_vocab, target_vocab)}``."""
+    from attention_course import onnx_export
+    from attention_course.dates import Vocabulary
+
+    out = {}
+    for name, load in (("transformer", onnx_export.load_date_transformer), ("rnnsearch", onnx_export.load_rnnsearch)):
+        model, source_alphabet, target_alphabet = load(files[name]["encoder"], files[name]["decoder"])
+        out[name] = (model, Vocabulary(source_alphabet), Vocabulary(target_alphabet))
+    return out
+
+
+def check_typed_translation(got: dict, source: str, models: dict, max_len: int = 80) -> list[str]:
+    """Assert that the cross-attention explorer's result for ``source``, computed in the browser, is what
+    PyTorch computes on the same weights (``models``: :func:`models_of`); returns notes to print.
+
+    Both models' outputs are compared symbol for symbol with their greedy decoding (as
+    ``CrossAttentionViewer.maps``); where they part at a near-tie, every symbol the browser wrote
+    must be PyTorch's best or tied with it (:func:`near_tie_steps`) and the maps are compared with
+    teacher forcing on the browser's own output. The maps (float32 in the page) are compared by
+    :func:`attention_course.numerics.assert_agree`. The notes also give each map's relative error.
+    """
+    import numpy as np
+    import torch
+
+    from attention_course.numerics import assert_agree
+
+    assert got.get("computed") == "browser" and got.get("source") == source, got
+    notes = []
+    for name in ("transformer", "rnnsearch"):
+        model, sv, tv = models[name]
+        ids = sv.encode(source, eos=False)
+        src, lengths = torch.tensor([ids]), torch.tensor([len(ids)])
+        by_symbol = {tv.symbol(i): i for i in range(len(tv))}
+        written = [by_symbol[r] for r in got[name]["rows"]]
+        assert got[name]["output"] == tv.decode(written), got[name]
+        with torch.no_grad():
+            out, maps = model.greedy(src, lengths, max_len=max_len, bos=tv.BOS, eos=tv.EOS)
+        want = out[0].tolist()
+        want = want[:want.index(tv.EOS) + 1] if tv.EOS in want else want
+        if name == "transformer":
+            c = model.config
+            reduction, last = max(c.d_model, c.d_ff), c.d_model  # the longest sum; the output layer's width
+            reference = maps[0, :, :, :len(want)]  # (layers, h, L, T)
+        else:
+            c = model.config
+            reduction = last = c.embed + c.dec_hidden + 2 * c.enc_hidden  # a step's deep output over [y; s; c]
+            reference = maps[0, :len(want)]  # (L, T)
+        if written != want:  # parted at a near-tie? every written symbol must be PyTorch's best or tied with it
+            with torch.no_grad():
+                logits, forced = model(src, lengths, torch.tensor([[tv.BOS] + written[:-1]]))
+            ties = near_tie_steps(logits[0], written, last)
+            assert ties, (name, source, got[name]["output"], tv.decode(want))
+            notes.append(f"{name}, {source!r}: parted from PyTorch at a near-tie (steps {ties}), every symbol checked")
+            reference = forced[0]
+        weights = np.array(got["weights"][name], dtype=np.float32)
+        error = assert_agree(weights, reference, reduction=reduction, what=f"{name}'s map of {source!r}, browser vs PyTorch")
+        notes.append(f"{name}, {source!r}: {got[name]['output']}, map within float32 rounding, relative error {error:.1e}")
+    return notes
+
+
+def type_dates(root, text, timeout=120000) -> dict:
+    """Type ``text`` into the cross-attention explorer's box, press Enter, wait for the page's answer."""
+    box = root.get_by_label("your own dates", exact=True)
+    box.fill(text)
+    box.press("Enter")
+    root.page.wait_for_function(
+        "([r, s]) => { const d = JSON.parse(r.dataset.result || '{}'); return d.source === s && (d.computed === 'browser' || d.error); }",
+        arg=[root.element_handle(), text.strip()], timeout=timeout)
+    return result(root)
+
+
+CH7_TYPED = ("3 March 2021; 12/05/1999", "17 de septiembre de 1987", "1. März 2024; 2024年3月1日; 3/1/24")
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("edition", ["", CHINESE])
+def test_cross_attention_typed_dates_equal_pytorch(offline_page, book_url, edition):
+    """Chapter 7 with no kernel: typed dates are translated in the page by the Transformer and RNNsearch,
+    and both outputs and maps are what PyTorch computes on the very files the page loaded."""
+    state = [m for m in saved_states(edition + CH7) if m.get("kind") == "cross_attention"]
+    assert len(state) == 1, "Chapter 7 has one cross-attention explorer"
+    files = {name: {g: HTML / edition / "_static" / f["path"] for g, f in graphs.items()}
+             for name, graphs in state[0]["data"]["models"].items()}
+    assert set(files) == {"transformer", "rnnsearch"} and all(p.is_file() for g in files.values() for p in g.values())
+    models = models_of(files)
+    page = offline_page
+    root = open_explorer(page, book_url, edition + CH7, "Compare the Transformer")
+    check_accessible(root)
+    before = drawing(root)
+    typed = CH7_TYPED if not edition else CH7_TYPED[:1]  # the other edition: the same page code, once
+    for text in typed:
+        got = type_dates(root, text)
+        assert "error" not in got, got
+        for note in check_typed_translation(got, text, models):
+            print(note)
+        assert drawing(root) != before
+        before = drawing(root)
+    # the reader's inputs are offered again in the input list, and the head slider redraws them
+    assert root.get_by_label("held-out input", exact=True).locator("option").last.inner_text().startswith(typed[-1])
+    root.get_by_label("head", exact=True).press("ArrowRight")
+    assert drawing(root) != before and result(root)["computed"] == "browser"
+    # refused inputs say why, in Python's words (attention_course.transformer_viewer.source_problem)
+    from attention_course.transformer_viewer import source_problem
+
+    data = state[0]["data"]
+    for bad in ("3 March 2021 €", "1/1/99; " * 40):  # (an empty box cannot be sent: Enter and the button wait for text)
+        got = type_dates(root, bad)
+        assert got["error"] == source_problem(bad, data["source_alphabet"], data["max_source"]), got
+        assert root.locator(".ac-note").inner_text() == got["error"]
     check_clean(page)

@@ -81,7 +81,8 @@ def test_every_control_changes_the_drawing(loaded):
         for j in range(controls.count()):
             control = controls.nth(j)
             if control.is_disabled() or control.get_attribute("type") == "text":
-                continue  # the text box needs a kernel (checked below); a disabled button cannot move
+                continue  # text boxes are typed into by their own tests (the head viewer's needs a kernel: below;
+                          # Chapter 7's runs both models in the page: test_browser_models.py); a disabled button cannot move
             name = control.evaluate("e => e.labels && e.labels.length ? e.labels[0].textContent : e.getAttribute('aria-label')")
             assert name and name.strip(), f"control {j} of explorer {i} on {page_path} has no accessible name"
             before = figure.screenshot()

@@ -13,25 +13,14 @@
  * greedy decoding one step at a time, each step returning the attention weights alpha_i); with
  * a kernel, Python translates ({type: "translate", request, source, step} ->
  * {type: "alignment", request, source, step, output, rows, weights}).
- * Ids as in attention_course.dates.Vocabulary: 0 pad, 1 begin, 2 end, 3 unknown, then the alphabet.
+ * Ids as in attention_course.dates.Vocabulary (onnx.vocabulary, static/onnx_runtime.js).
  */
 export default {
   render({ model, el }) {
     const data = model.get("data");
     const state = Object.assign({ example: 0, step: data.steps[data.steps.length - 1] }, model.get("controls"));
-    const BOS = 1, EOS = 2, UNK = 3, SPECIALS = 4;
-    const sourceIndex = new Map(Array.from(data.source_alphabet, (c, i) => [c, i + SPECIALS]));
-    const targetChars = Array.from(data.target_alphabet);
-    const symbol = (i) => (i === EOS ? "\u27e8eos\u27e9" : i === BOS ? "\u27e8bos\u27e9" : i < SPECIALS ? (i === UNK ? "\ufffd" : "\u27e8pad\u27e9") : targetChars[i - SPECIALS]);
-    const decode = (ids) => {
-      let out = "";
-      for (const i of ids) {
-        if (i === EOS) break;
-        if (i >= SPECIALS) out += targetChars[i - SPECIALS];
-        else if (i === UNK) out += "\ufffd";
-      }
-      return out;
-    };
+    const sv = onnx.vocabulary(data.source_alphabet);
+    const tv = onnx.vocabulary(data.target_alphabet);
     const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
     const modelBytes = Object.values(data.models || {}).reduce((s, m) => s + m.encoder.bytes + m.decoder.bytes, 0) / Math.max(1, data.steps.length);
 
@@ -123,23 +112,11 @@ export default {
         if (me === request) fail(`The model could not be loaded: ${error.message || error}`);
         return;
       }
-      const ids = Array.from(source, (ch) => (sourceIndex.has(ch) ? sourceIndex.get(ch) : UNK));
-      const enc = await encoder.run({ src: onnx.int64(ids, [1, ids.length]), lengths: onnx.int64([ids.length], [1]) });
-      let s = enc.s;
-      let y = BOS;
-      const out = [];
-      const weights = [];
-      for (let k = 0; k < data.max_len; k++) {
-        const r = await decoder.run({ y_prev: onnx.int64([y], [1]), s_prev: s, H: enc.H, keys: enc.keys });
-        y = core.argmax(r.logits.data);
-        s = r.s;
-        out.push(y);
-        weights.push(Array.from(r.alpha.data));
-        if (y === EOS) break;
-      }
+      const { ids: out, weights } = await onnx.rnnsearchGreedy(encoder, decoder, sv.encode(source),
+        { bos: tv.BOS, eos: tv.EOS, maxLen: data.max_len });
       if (me !== request) return;  // the reader asked for something else meanwhile
       ui.note.textContent = "";
-      current = { source, step: at, output: decode(out), rows: out.map(symbol), weights, computed: "browser", ms: performance.now() - started };
+      current = { source, step: at, output: tv.decode(out), rows: out.map(tv.symbol), weights, computed: "browser", ms: performance.now() - started };
       draw();
     }
 

@@ -21,7 +21,8 @@ course configuration, from :func:`attention_course.spread.choice_effects`) and w
 ``attention_course/ch7_choices.json`` after every run (merged under a lock, so two processes, e.g.
 two ``--only`` lists, may run at once); a run already in the JSON with the variant's current
 configuration fingerprint and the same validation split is skipped, so an interrupted call resumes.
-A fresh run takes 1-2 minutes of one core (``batch_32`` twice that), its evaluation 10-30 s.
+A fresh run took 1-5 minutes wall-clock on a shared 2-core machine (about one minute when it was
+idle: the stored ``seconds`` depend on the load), its evaluation 2-60 s.
 """
 from __future__ import annotations
 
@@ -62,10 +63,12 @@ VARIANTS = {
     "dec_layers_2": (dict(dec_layers=2), "two decoder blocks (the default) instead of one"),
     "d_ff_256": (dict(d_ff=256), "MLP width 256 (the default) instead of 128"),
     "batch_32": (dict(batch_size=32), "batches of 32 (the default) instead of 16, same number of steps: "
-                                      "twice the examples and about twice the compute"),
+                                      "twice the examples (see budget)"),
     "batch_32_half_steps": (dict(batch_size=32, steps=1200),
                             "batches of 32 for 1,200 steps (the defaults): the course's number of examples "
                             "in half the steps"),
+    "steps_4800": (dict(steps=4800), "twice the steps at batches of 16: batch_32's number of examples, "
+                                     "to tell the batch size from the number of examples"),
 }
 #: Variants also evaluated on the test set (reported beside RNNsearch, never used to choose).
 TEST_VARIANTS = ("course", "no_features")
@@ -119,8 +122,9 @@ def figures(model, pairs, data) -> dict:
 
 
 def curve(values, every: int = CURVE_EVERY) -> list:
-    """Means of consecutive blocks of ``every`` values (the last block may be shorter)."""
-    return [float(np.mean(values[k:k + every])) for k in range(0, len(values), every)]
+    """Means of consecutive blocks of ``every`` values (the last block may be shorter), to 4 decimals
+    (1e-4 nats is far below what a plot shows; it keeps the JSON small)."""
+    return [round(float(np.mean(values[k:k + every])), 4) for k in range(0, len(values), every)]
 
 
 class Runner:
@@ -204,6 +208,7 @@ def record(header: dict, name: str, seed: int, run: dict, n_train: int) -> dict:
             runs.pop(name, None)
         choices["variants"][name] = variant
         runs.setdefault(name, {})[f"seed{seed}"] = run
+        describe(choices)
         choices["machine"] = machine()
         choices["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         summarise(choices)
@@ -211,11 +216,18 @@ def record(header: dict, name: str, seed: int, run: dict, n_train: int) -> dict:
     return choices
 
 
+def describe(choices: dict) -> None:
+    """Write the current :data:`VARIANTS` descriptions into ``choices`` (wording only; no figure changes)."""
+    for name, recorded in choices.get("variants", {}).items():
+        if name in VARIANTS:
+            recorded["description"] = VARIANTS[name][1]
+
+
 def report(choices: dict) -> None:
     effects = choice_effects(choices) if "course" in choices.get("summary", {}) else {}
     print(f"\nexact match % on {choices['validation']['n']} validation pairs (seeds 0-2, one thread); "
           "test only for course and no_features")
-    print(f"{'variant':<15} {'seeds':>5} {'val mean':>8} {'min':>6} {'max':>6} | {'vs course':>9} {'wins':>4} "
+    print(f"{'variant':<20} {'seeds':>5} {'val mean':>8} {'min':>6} {'max':>6} | {'vs course':>9} {'wins':>4} "
           f"{'overlap':>7} | {'test mean':>9} {'min':>6} {'max':>6} | {'train s':>7}")
     for name in VARIANTS:
         s = choices.get("summary", {}).get(name)
@@ -228,7 +240,7 @@ def report(choices: dict) -> None:
         t = s.get("test")
         test = f"{t['mean']:9.2f} {t['min']:6.2f} {t['max']:6.2f}" if t else f"{'':>9} {'':>6} {'':>6}"
         seconds = statistics.fmean(r["seconds"] for r in choices["runs"][name].values())
-        print(f"{name:<15} {v['n']:>5} {v['mean']:8.2f} {v['min']:6.2f} {v['max']:6.2f} | {change} | {test} | "
+        print(f"{name:<20} {v['n']:>5} {v['mean']:8.2f} {v['min']:6.2f} {v['max']:6.2f} | {change} | {test} | "
               f"{seconds:7.0f}")
     best = max(choices.get("summary", {}), key=lambda k: choices["summary"][k]["validation"]["mean"], default=None)
     if best:
@@ -260,6 +272,11 @@ def main(argv=None) -> int:
     if not CHOICES_FILE.is_file():
         print(f"no results yet in {CHOICES_FILE}")
         return 1
+    if not args.report:
+        with locked():
+            choices = load()
+            describe(choices)
+            CHOICES_FILE.write_text(json.dumps(choices, indent=1, sort_keys=True) + "\n")
     report(load())
     return 0
 

@@ -70,7 +70,8 @@ def ch7_choices() -> dict:
         ``summary``: ``{name: {"validation" | "test": {"mean", "min", "max", "n", "seeds"}}}`` (exact
             match %, over the seeds).
         ``validation``: ``{"n", "seed", "fingerprint"}`` of the split; ``data``: the training data's
-            ``config`` and ``fingerprint``; ``machine`` and ``updated`` as in :func:`training_spread`.
+            ``config`` and ``fingerprint``; ``machine`` and ``updated`` as in :func:`training_spread`;
+            ``about``: one sentence on what was measured.
 
     Raises:
         FileNotFoundError: if the benchmark has not been run.

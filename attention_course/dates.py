@@ -35,7 +35,8 @@ import numpy as np
 __all__ = [
     "LOCALES", "STYLES", "FORMATS", "FIRST_DATE", "LAST_DATE", "SOURCE_SEPARATOR",
     "TARGET_SEPARATOR", "format_human", "to_iso", "random_dates", "make_pairs",
-    "Vocabulary", "DateData", "make_date_data", "count_dates", "source_alphabet",
+    "Vocabulary", "DateData", "make_date_data", "make_validation", "VALIDATION_SEED_OFFSET", "count_dates",
+    "source_alphabet",
 ]
 
 LOCALES = ("en", "fr", "de", "es", "zh")
@@ -228,3 +229,51 @@ def make_date_data(n_train: int = 20_000, n_test: int = 2_000, seed: int = 0,
     return DateData(train, test, Vocabulary(source_alphabet()),
                     Vocabulary("0123456789-" + TARGET_SEPARATOR),
                     config=dict(n_train=n_train, n_test=n_test, seed=seed, max_dates=max_dates))
+
+
+#: Added to the data's seed for the first batch of validation pairs (the test pairs start at
+#: ``seed + 1_000_003`` and rarely need more than a few extra seeds, so the draws do not share a seed).
+VALIDATION_SEED_OFFSET = 2_000_003
+
+
+def make_validation(data: DateData, n: int = 1_000, seed: int | None = None,
+                    max_rounds: int = 100) -> list[tuple[str, str]]:
+    """Validation pairs for ``data``: sources in neither ``data.train`` nor ``data.test``, nor repeated.
+
+    Drawn the way :func:`make_date_data` draws its test pairs: :func:`make_pairs` with ``max_dates``
+    of ``data.config`` (one to ``max_dates`` dates, uniform), a seed of its own, any source already
+    in the training set, the test set or the validation pairs so far dropped and replaced from the
+    next seed. ``data`` is not changed, so :meth:`DateData.fingerprint` and the cache keys of every
+    model trained on it stay the same: choices (configurations, schedules, input features) are
+    compared on these pairs, and ``data.test`` is only reported.
+
+    Args:
+        data: a :class:`DateData` (normally ``make_date_data(**seq2seq.COURSE_DATA)``).
+        n: number of pairs (``>= 1``).
+        seed: the first seed of the draw; ``None`` means ``data.config["seed"] +
+            VALIDATION_SEED_OFFSET`` (the seed ``0`` if ``data.config`` has none).
+        max_rounds: seeds to try before giving up (each draws ``n`` pairs).
+
+    Returns:
+        A list of ``n`` ``(source, target)`` strings, the same for the same ``data``, ``n`` and ``seed``.
+
+    Raises:
+        ValueError: if ``n < 1`` or ``max_rounds < 1``.
+        RuntimeError: if ``max_rounds`` draws do not give ``n`` new sources (only for tiny date ranges
+            or an ``n`` near the number of possible sources).
+    """
+    if n < 1 or max_rounds < 1:
+        raise ValueError(f"make_validation: need n >= 1 and max_rounds >= 1; got n={n}, max_rounds={max_rounds}")
+    config = data.config or {}
+    max_dates = config.get("max_dates") or max(count_dates(t) for _, t in data.train + data.test)
+    first = (config.get("seed", 0) + VALIDATION_SEED_OFFSET) if seed is None else seed
+    seen = {source for source, _ in data.train + data.test}
+    pairs = []
+    for round_seed in range(first, first + max_rounds):
+        for pair in make_pairs(n, seed=round_seed, max_dates=max_dates):
+            if pair[0] not in seen and len(pairs) < n:
+                seen.add(pair[0])
+                pairs.append(pair)
+        if len(pairs) == n:
+            return pairs
+    raise RuntimeError(f"make_validation: only {len(pairs)} of {n} new sources after {max_rounds} draws")

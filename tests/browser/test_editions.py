@@ -146,5 +146,5 @@ def test_navigation_captions_are_in_each_editions_language(page_path):
         return re.findall(r'<p aria-level="2" class="caption" role="heading"><span class="caption-text">([^<]+)', sidebar)
 
     english, chinese = captions(page_path), captions(CHINESE + page_path)
-    assert english == ["Chapters", "Exercises", "Reference"], english
-    assert len(chinese) == 3 and all(re.search("[\u4e00-\u9fff]", c) for c in chinese), chinese
+    assert english == ["The lecture", "Beyond the lecture", "Exercises", "Reference"], english
+    assert len(chinese) == 4 and all(re.search("[\u4e00-\u9fff]", c) for c in chinese), chinese

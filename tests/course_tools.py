@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,27 @@ class ExerciseNotebook:
         for source in self.solution:
             exec(compile(source, f"<{self.path.name} solution>", "exec"), ns)
         return ns
+
+    def run(self, check_id: str, implementation: str, public: bool = True) -> str:
+        """Run check ``check_id`` after ``implementation`` (a student's answer, as source code).
+
+        Returns the check's AssertionError message, ``""`` if it passed. ``public`` runs only what
+        the student sees (hidden tests cut off).
+
+        Raises:
+            AssertionError: if the check let any other exception through to the student (a raw
+                framework error instead of a message that names the mistake).
+        """
+        ns = self.namespace()  # imports and the reference solutions
+        exec(compile(textwrap.dedent(implementation), "<wrong answer>", "exec"), ns)
+        source = self.public(check_id) if public else self.sources[check_id]
+        try:
+            exec(compile(source, check_id, "exec"), ns)
+        except AssertionError as error:
+            return str(error)
+        except Exception as error:  # a raw error reached the student
+            raise AssertionError(f"{check_id} let a raw {type(error).__name__} through: {error}") from None
+        return ""
 
 
 def course_imports(path: Path) -> set[str]:

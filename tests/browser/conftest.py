@@ -194,3 +194,19 @@ def pytest_xdist_make_scheduler(config, log):
             return match.group(1) if match else nodeid
 
     return OneUnitPerPage(config, log)
+
+
+STANDALONE_PAGE = """<!doctype html><html><body><div id="root"></div><script type="module">
+const data = %s, controls = %s, kind = "@KIND@";
+const model = {get: (k) => ({data, controls, kind})[k], on() {}, send() { return false; }};
+const url = URL.createObjectURL(new Blob([%s], {type: "text/javascript"}));
+const mod = await import(url);
+mod.default.render({model, el: document.getElementById("root")});
+window.rendered = true;
+</script></body></html>"""
+
+
+def standalone_page(kind: str) -> str:
+    """A page that renders one explorer of ``kind`` from its ES module, with a fake anywidget model:
+    no book and no kernel. Fill it with ``% (data_json, controls_json, esm_json)``."""
+    return STANDALONE_PAGE.replace("@KIND@", kind)

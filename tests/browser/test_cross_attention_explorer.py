@@ -15,19 +15,12 @@ import shutil
 from attention_course import dates, onnx_export, seq2seq
 from attention_course import date_transformer as dt
 from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
-from conftest import QuietHandler, QuietServer, open_offline_page
+from conftest import QuietHandler, QuietServer, open_offline_page, standalone_page
 from test_browser_models import check_typed_translation, models_of, type_dates
 
 STATIC_STATE = '<script type="application/vnd.jupyter.widget-state+json">{}</script>'
 
-PAGE = """<!doctype html><html><body><div id="root"></div><script type="module">
-const data = %s, controls = %s, kind = "cross_attention";
-const model = {get: (k) => ({data, controls, kind})[k], on() {}, send() { return false; }};
-const url = URL.createObjectURL(new Blob([%s], {type: "text/javascript"}));
-const mod = await import(url);
-mod.default.render({model, el: document.getElementById("root")});
-window.rendered = true;
-</script></body></html>"""
+PAGE = standalone_page("cross_attention")
 
 
 def tiny_explorer(tmp_path, monkeypatch, static=None, **config_changes):

@@ -13,6 +13,8 @@ import json
 
 import numpy as np
 import pytest
+
+from conftest import standalone_page
 import torch
 
 from attention_course import online_softmax_viewer
@@ -20,14 +22,7 @@ from attention_course.explorer import build_esm
 from attention_course.numerics import assert_agree
 from attention_course.online_softmax import example, tiled_attention
 
-PAGE = """<!doctype html><html><body><div id="root"></div><script type="module">
-const data = %s, controls = %s, kind = "online_softmax";
-const model = {get: (k) => ({data, controls, kind})[k], on() {}, send() { return false; }};
-const url = URL.createObjectURL(new Blob([%s], {type: "text/javascript"}));
-const mod = await import(url);
-mod.default.render({model, el: document.getElementById("root")});
-window.rendered = true;
-</script></body></html>"""
+PAGE = standalone_page("online_softmax")
 
 # Set the explorer's block-size slider to each size in turn and read what it computed.
 RUN_BLOCK_SIZES = """(root, sizes) => {

@@ -289,8 +289,9 @@ def torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads: int, allowed=None, real=N
 
 
 
-# The RoPE checks moved with their exercises to Chapter 8 (issue 27): attention_course.checks_modern. A
-# Chapter 6 student notebook released before the move still finds them here.
+# The RoPE checks moved with their exercises to Chapter 8 (issue 27): attention_course.checks_modern.
+# A Chapter 6 student notebook released before the move gets a message that says where they went
+# (this module does not import checks_modern, which builds on it: no import cycle).
 _MOVED_TO_CHECKS_MODERN = {"ROPE_PAIRINGS", "rope_reference", "rope_mistakes", "rope_pairing", "rope_check",
                            "rope_ok", "rope_earlier", "rope_attention_reference", "rope_attention_mistakes",
                            "rope_attention_check"}
@@ -298,7 +299,8 @@ _MOVED_TO_CHECKS_MODERN = {"ROPE_PAIRINGS", "rope_reference", "rope_mistakes", "
 
 def __getattr__(name: str):
     if name in _MOVED_TO_CHECKS_MODERN:
-        from . import checks_modern
-
-        return getattr(checks_modern, name)
+        raise AttributeError(
+            f"checks.{name} moved with the RoPE exercises to Chapter 8: use attention_course.checks_modern."
+            f"{name}, or download the current exercise notebooks (Chapter 6's no longer has RoPE; "
+            f"Chapter 8's, notebooks/ch08_todays_llms/todays_llms.ipynb, does)")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -628,3 +628,15 @@ def test_the_gqa_reference_is_the_chapters_and_the_wrong_answers_are_wrong():
 
 def test_student_notebook_does_not_import_the_answers():
     assert course_imports(NOTEBOOK) <= {"attention_course.checks", "attention_course.checks_modern"}
+
+
+def test_old_chapter_6_rope_names_say_where_the_checks_went():
+    """A Chapter 6 notebook released before the move asks checks for the RoPE checks: it is told where
+    they are now (checks does not import checks_modern, which builds on it: no import cycle)."""
+    from attention_course import checks, checks_modern
+
+    with pytest.raises(AttributeError, match=r"moved with the RoPE exercises to Chapter 8.*checks_modern\.rope_check"):
+        checks.rope_check
+    assert callable(checks_modern.rope_check)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_check'"):
+        checks.no_such_check

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .positions import apply_rope, repeat_kv
 from .self_attention import causal_mask, scaled_dot_product_attention
 
 __all__ = ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadSelfAttention", "KVCache"]
@@ -159,8 +160,6 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
     K = split_heads(K, num_kv_heads)  # (batch, g, seq_len_k, d_k)
     V = split_heads(V, num_kv_heads)  # (batch, g, seq_len_k, d_k)
     if rope is not None:
-        from .modern import apply_rope
-
         Q, K = apply_rope(Q, *rope), apply_rope(K, *rope)
     if cache is not None:
         K, V = cache.extend(layer, K, V)  # (batch, h, n_total, d_k)
@@ -169,8 +168,6 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
         allowed = causal_mask(n_total, X.device)[n_total - n_new:]  # (n_new, n_total)
         mask = allowed if mask is None else mask & allowed
     if num_kv_heads != num_heads:  # each key/value head serves num_heads / g query heads
-        from .modern import repeat_kv
-
         K, V = repeat_kv(K, num_heads // num_kv_heads), repeat_kv(V, num_heads // num_kv_heads)
     if need_weights:
         heads, weights = scaled_dot_product_attention(Q, K, V, mask)  # (batch, h, seq_len, d_k)

@@ -6,8 +6,8 @@ LayerNorm, and an output layer tied to the token embedding. The sizes follow nan
 recipe for character-level Shakespeare (4 layers, 4 heads, width 128, context 64).
 
 This module holds the model and its decoding. The text it learns from is in
-:mod:`attention_course.fortunes`, training and evaluation in :mod:`attention_course.gpt_training`;
-all of them can still be imported from here (``gpt.load_fortunes``, ``gpt.train_gpt``, ...).
+:mod:`attention_course.fortunes`, training and evaluation in :mod:`attention_course.gpt_training`
+(which imports this module, never the other way round).
 
 KV cache (key/value cache): when generating token t+1 the keys and values of tokens 1..t do not
 change (the mask stops them from seeing the future), so each layer keeps them and the new token
@@ -26,9 +26,7 @@ from .env import torch_threads
 from .multi_head import KVCache, MultiHeadSelfAttention
 from .transformer import TransformerBlock
 
-__all__ = ["FORTUNE_DIR", "FORTUNE_FILES", "load_fortunes", "CharTokenizer", "split_quotes",
-           "GPTConfig", "KVCache", "GPT", "filter_logits", "sample_next_token", "generate",
-           "get_batch", "evaluate", "train_gpt", "clip_gradients", "ngram_baseline"]
+__all__ = ["GPTConfig", "GPT", "filter_logits", "sample_next_token", "generate"]
 
 
 @dataclass
@@ -263,8 +261,3 @@ def _generate(model, idx, max_new_tokens, temperature, generator, use_cache, top
         next_token = sample_next_token(logits[:, -1], temperature, generator, top_k, top_p)  # (batch,)
         idx = torch.cat([idx, next_token[:, None]], dim=1)
     return idx
-
-
-# The old import paths (attention_course.gpt.load_fortunes, gpt.train_gpt, ...) keep working.
-from .fortunes import FORTUNE_DIR, FORTUNE_FILES, CharTokenizer, load_fortunes, split_quotes  # noqa: E402
-from .gpt_training import clip_gradients, evaluate, get_batch, ngram_baseline, train_gpt  # noqa: E402

@@ -15,7 +15,8 @@ import torch
 from . import onnx_export
 from .env import torch_threads
 from .explorer import Explorer, encode_unit
-from .gpt import GPT, CharTokenizer, generate, sample_next_token
+from .fortunes import CharTokenizer
+from .gpt import GPT, generate, sample_next_token
 from .onnx_export import window_step
 
 __all__ = ["GPTPlayground", "GPTExplorer"]
@@ -38,7 +39,7 @@ class GPTPlayground:
 
     Args:
         model: a trained character-level GPT.
-        tokenizer: its :class:`~attention_course.gpt.CharTokenizer`.
+        tokenizer: its :class:`~attention_course.fortunes.CharTokenizer`.
         seed: seeds the sampler, so the same settings give the same text.
     """
 

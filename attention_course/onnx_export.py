@@ -180,7 +180,7 @@ def export_gpt(model, tokenizer, directory: str | Path, prefix: str = "gpt") -> 
 
     Args:
         model: a trained :class:`attention_course.gpt.GPT`.
-        tokenizer: its :class:`attention_course.gpt.CharTokenizer`.
+        tokenizer: its :class:`attention_course.fortunes.CharTokenizer`.
         directory: the static folder (usually :func:`static_dir`).
         prefix: start of the file name.
 

@@ -21,23 +21,23 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from attention_course import seed_everything  # noqa: E402
-from attention_course import attention_cost, gpt  # noqa: E402
+from attention_course import attention_cost, fortunes, gpt, gpt_training  # noqa: E402
 
 
 def train(steps: int, batch: int, lr: float) -> gpt.GPT:
-    quotes = gpt.load_fortunes()
-    train_text, val_text = gpt.split_quotes(quotes)
-    tok = gpt.CharTokenizer(train_text)
+    quotes = fortunes.load_fortunes()
+    train_text, val_text = fortunes.split_quotes(quotes)
+    tok = fortunes.CharTokenizer(train_text)
     train_ids, val_ids = tok.encode(train_text), tok.encode(val_text)
-    unigram = gpt.ngram_baseline(train_ids, val_ids, tok.vocab_size, 1)
-    bigram = gpt.ngram_baseline(train_ids, val_ids, tok.vocab_size, 2)
+    unigram = gpt_training.ngram_baseline(train_ids, val_ids, tok.vocab_size, 1)
+    bigram = gpt_training.ngram_baseline(train_ids, val_ids, tok.vocab_size, 2)
     torch.manual_seed(0)
     model = gpt.GPT(gpt.GPTConfig(vocab_size=tok.vocab_size))
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    history = gpt.train_gpt(model, train_ids, val_ids, steps=steps, batch_size=batch, lr=lr,
-                            eval_every=150, progress=False, use_cache=False)
+    history = gpt_training.train_gpt(model, train_ids, val_ids, steps=steps, batch_size=batch, lr=lr,
+                                     eval_every=150, progress=False, use_cache=False)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    val = gpt.evaluate(model, val_ids)
+    val = gpt_training.evaluate(model, val_ids)
     print(f"text: Debian fortunes, {len(train_ids):,} train / {len(val_ids):,} val characters, "
           f"vocabulary {tok.vocab_size}")
     print(f"baselines (nats/char): unigram {unigram:.3f}, bigram {bigram:.3f}; "

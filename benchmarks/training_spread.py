@@ -53,7 +53,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from attention_course import date_transformer as dt  # noqa: E402
-from attention_course import gpt, seed_everything, seq2seq  # noqa: E402
+from attention_course import fortunes, gpt, gpt_training, seed_everything, seq2seq  # noqa: E402
 from attention_course.dates import count_dates, make_date_data  # noqa: E402
 from attention_course.env import cache_root  # noqa: E402
 from attention_course.spread import SPREAD_FILE  # noqa: E402
@@ -105,18 +105,18 @@ class Runner:
 
     def gpt(self, seed: int, threads: int) -> dict:
         if self.fortunes is None:  # Chapter 6, cell 25
-            train_text, val_text = gpt.split_quotes(gpt.load_fortunes())
-            tok = gpt.CharTokenizer(train_text)
+            train_text, val_text = fortunes.split_quotes(fortunes.load_fortunes())
+            tok = fortunes.CharTokenizer(train_text)
             train_ids, val_ids = tok.encode(train_text), tok.encode(val_text)
-            bigram = gpt.ngram_baseline(train_ids, val_ids, tok.vocab_size, order=2)
+            bigram = gpt_training.ngram_baseline(train_ids, val_ids, tok.vocab_size, order=2)
             self.fortunes = tok, train_ids, val_ids, bigram
         tok, train_ids, val_ids, bigram = self.fortunes
         torch.manual_seed(seed)  # Chapter 6, cell 27
         config = gpt.GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=4, num_heads=4, d_model=128)
         model = gpt.GPT(config)
-        history = gpt.train_gpt(model, train_ids, val_ids, steps=1200, batch_size=16, lr=3e-3, eval_every=150,
-                                seed=seed, threads=threads, progress=False)
-        return {"val_loss": gpt.evaluate(model, val_ids), "bigram": bigram,
+        history = gpt_training.train_gpt(model, train_ids, val_ids, steps=1200, batch_size=16, lr=3e-3,
+                                         eval_every=150, seed=seed, threads=threads, progress=False)
+        return {"val_loss": gpt_training.evaluate(model, val_ids), "bigram": bigram,
                 "seconds": history["seconds"], "cached": history["cached"]}
 
 

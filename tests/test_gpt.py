@@ -3,8 +3,10 @@ import pytest
 import torch
 
 from attention_course.attention_cost import fused_attention, measure_attention_cost, naive_attention
-from attention_course.gpt import (GPT, CharTokenizer, GPTConfig, KVCache, evaluate, generate,
-                                  ngram_baseline, sample_next_token, split_quotes, train_gpt)
+from attention_course.fortunes import CharTokenizer, split_quotes
+from attention_course.gpt import GPT, GPTConfig, generate, sample_next_token
+from attention_course.gpt_training import evaluate, ngram_baseline, train_gpt
+from attention_course.multi_head import KVCache
 from attention_course.numerics import assert_agree, rounding_tolerance
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention_course import gpt, onnx_export, seq2seq
+from attention_course import fortunes, gpt, gpt_training, onnx_export, seq2seq
 from attention_course.dates import Vocabulary
 from attention_course.numerics import assert_agree, rounding_tolerance
 
@@ -26,11 +26,11 @@ def session(path):
 def small_gpt():
     """The chapter's GPT size, briefly trained so its predictions are not uniform."""
     torch.manual_seed(0)
-    tok = gpt.CharTokenizer(TEXT)
+    tok = fortunes.CharTokenizer(TEXT)
     model = gpt.GPT(gpt.GPTConfig(vocab_size=tok.vocab_size))
     data = tok.encode(TEXT * 20)
-    gpt.train_gpt(model, data, data, steps=30, batch_size=4, warmup=5, eval_every=100,
-                  eval_windows=2, progress=False, use_cache=False)
+    gpt_training.train_gpt(model, data, data, steps=30, batch_size=4, warmup=5, eval_every=100,
+                           eval_windows=2, progress=False, use_cache=False)
     return model.eval(), tok
 
 

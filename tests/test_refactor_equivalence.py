@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import attention_course.gpt
+import attention_course.gpt_training
 import attention_course.multi_head
 import attention_course.seq2seq
 import attention_course.transformer
@@ -100,8 +101,9 @@ def outputs(pkg, **train_options) -> dict:
     out["gpt_init_logits"], loss, out["gpt_weights"] = model(idx, idx.roll(-1, 1), need_weights=True)
     out["gpt_init_loss"] = loss
     data = torch.arange(400).remainder(17) * 7 % 20
-    history = gpt.train_gpt(model, data, data, steps=12, batch_size=4, lr=3e-3, eval_every=6, eval_windows=5,
-                            **train_options)
+    train_gpt = gpt.train_gpt if pkg is frozen_bf9bade else pkg.gpt_training.train_gpt
+    history = train_gpt(model, data, data, steps=12, batch_size=4, lr=3e-3, eval_every=6, eval_windows=5,
+                        **train_options)
     out["gpt_train_loss"] = torch.tensor(history["train_loss"])  # float32, as the losses were computed
     out["gpt_val_loss"] = torch.tensor(history["val_loss"])
     out["gpt_trained_logits"], _ = model(idx)

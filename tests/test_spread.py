@@ -3,7 +3,7 @@ import statistics
 
 import torch
 
-from attention_course import gpt
+from attention_course import gpt, gpt_training
 from attention_course.spread import SPREAD_FILE, training_spread
 
 MODELS = ("encdec", "rnnsearch", "transformer", "gpt")
@@ -33,8 +33,8 @@ def test_train_gpt_threads_keep_the_default_cache_key(tmp_path, monkeypatch):
     def train(**threads):
         torch.manual_seed(0)
         model = gpt.GPT(gpt.GPTConfig(vocab_size=5, block_size=8, n_layer=1, num_heads=2, d_model=8))
-        return gpt.train_gpt(model, text, text, steps=2, batch_size=2, eval_every=2, eval_windows=2,
-                             progress=False, **threads)
+        return gpt_training.train_gpt(model, text, text, steps=2, batch_size=2, eval_every=2, eval_windows=2,
+                                      progress=False, **threads)
 
     assert not train()["cached"]
     assert train(threads=1)["cached"]

@@ -55,7 +55,7 @@ class AlignmentViewer:
     """Translate a date with a trained RNNsearch and show its alignment, at any checkpoint.
 
     Args:
-        result: a :class:`attention_course.seq2seq.TrainResult` of an attention model.
+        result: a :class:`attention_course.seq2seq_training.TrainResult` of an attention model.
         data: the :class:`attention_course.dates.DateData` it was trained on.
         examples: sources offered in the dropdown.
 
@@ -63,7 +63,7 @@ class AlignmentViewer:
         ValueError: if the model has no attention.
     """
 
-    max_len = 80  # longest translation, in output symbols (as seq2seq.translate)
+    max_len = 80  # longest translation, in output symbols (as seq2seq_training.translate)
 
     def __init__(self, result, data, examples):
         if not result.config.attention:

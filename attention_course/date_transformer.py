@@ -27,7 +27,7 @@ Training (:func:`train_transformer`) follows §5.3-5.4 of the paper: Adam with
 ``d_model^-0.5 · min(step^-0.5, step · warmup^-1.5)``; the course keeps its warm-up and replaces
 its ``step^-0.5`` decay by a linear one to zero, :func:`scheduled_lr`) and label smoothing
 (:func:`attention_course.transformer.label_smoothing_loss`) over the non-padding target
-positions. Like :func:`attention_course.seq2seq.train_model` it is deterministic for a given
+positions. Like :func:`attention_course.seq2seq_training.train_model` it is deterministic for a given
 configuration, data, torch version and thread count, and caches its result under
 ``cache_root()/date_transformer`` (:func:`attention_course.env.cache_root`).
 
@@ -50,8 +50,7 @@ from torch.nn import functional as F
 from .env import cache_root, torch_threads
 from .multi_head import merge_heads, split_heads
 from .self_attention import scaled_dot_product_attention, sinusoidal_positional_encoding
-from .seq2seq import batches, encode_batch
-from .seq2seq_training import training_cache_key
+from .seq2seq_training import batches, encode_batch, training_cache_key
 from .transformer import DecoderBlock, TransformerBlock, label_smoothing_loss
 
 __all__ = ["TransformerConfig", "DateTransformer", "TransformerResult", "noam_lr", "scheduled_lr",
@@ -104,7 +103,7 @@ def scheduled_lr(step, config: "TransformerConfig"):
     * ``decay="inverse_sqrt"``: Eq. 3, :func:`noam_lr` (``use_warmup`` as there);
     * ``decay="linear"``: the same ramp to the same peak ``(d_model · warmup)^-0.5``, then a
       straight line from the peak at step ``warmup`` to zero after the last step (``config.steps``),
-      like the schedule of :func:`attention_course.seq2seq.train_model` (Chapter 2) and BERT's
+      like the schedule of :func:`attention_course.seq2seq_training.train_model` (Chapter 2) and BERT's
       (Devlin et al. 2019). Without the warm-up the rate is the peak until step ``warmup``.
 
     Args:
@@ -543,7 +542,7 @@ def train_transformer(data, config: TransformerConfig = TransformerConfig(), pro
     Adam (``betas=(0.9, 0.98)``, ``eps=1e-9``, Vaswani et al. 2017, §5.3) with the learning rate
     :func:`scheduled_lr` (by default Eq. 3, :func:`noam_lr`) set before every step, label smoothing ``config.label_smoothing`` (§5.4),
     gradients clipped to norm 1, batches of similar length as Chapter 2
-    (:func:`attention_course.seq2seq.batches`, seeded by ``config.seed``).
+    (:func:`attention_course.seq2seq_training.batches`, seeded by ``config.seed``).
 
     Deterministic: the same config, data, torch version and thread count give the same weights,
     so the cached result (``transformer-<key>.pt`` under ``cache_root()/date_transformer``,
@@ -626,7 +625,7 @@ def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, des
 def translate(model: DateTransformer, sources, data, batch_size: int = 250, max_len: int = 80):
     """Greedy translations of ``sources`` (strings) and their cross-attention maps.
 
-    The counterpart of :func:`attention_course.seq2seq.translate` for the Transformer.
+    The counterpart of :func:`attention_course.seq2seq_training.translate` for the Transformer.
 
     Returns:
         ``(translations, attentions)``: a list of strings and a list of NumPy arrays

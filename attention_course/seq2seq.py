@@ -15,9 +15,10 @@ what the decoder sees of the source:
   unnumbered line under Eq. 4) and the output ``p(y_i | y_<i, x) = g(y_{i-1}, s_i, c_i)`` (Eq. 4).
 
 This module holds the models. The equations' reference functions (the exercises ask for them;
-the models call them) are in :mod:`attention_course.bahdanau`, training, the cache and translation
-in :mod:`attention_course.seq2seq_training`, the quality measures in
-:mod:`attention_course.seq2seq_metrics`; all of them can still be imported from here.
+the models call them) are in :mod:`attention_course.bahdanau`, the quality measures in
+:mod:`attention_course.seq2seq_metrics` (both can still be imported from here), training, the cache
+and translation in :mod:`attention_course.seq2seq_training`, which imports this module (never the
+other way round).
 
 Shapes: ``B`` batch, ``T`` source length (padded), ``L`` target length, ``d_h``
 encoder size per direction, ``d_s`` decoder state size, ``d_a`` alignment size.
@@ -31,12 +32,13 @@ from torch import nn
 
 from .bahdanau import (additive_score, bidirectional_annotations, context_vector, decoder_step,
                        final_context, masked_softmax)
+from .seq2seq_metrics import accuracy_by_length, char_bleu, quality_by_length  # also importable from here
 
 __all__ = [
     "additive_score", "masked_softmax", "context_vector", "decoder_step",
     "bidirectional_annotations", "final_context", "accuracy_by_length",
-    "Encoder", "EncoderDecoder", "RNNsearch", "ModelConfig", "TrainResult", "train_model",
-    "build_model", "encode_batch", "batches", "translate", "COURSE_DATA", "course_config", "quality_by_length", "char_bleu", "cache_dir",
+    "Encoder", "EncoderDecoder", "RNNsearch", "ModelConfig", "build_model", "COURSE_DATA", "course_config",
+    "quality_by_length", "char_bleu",
 ]
 
 
@@ -248,8 +250,3 @@ def build_model(config: ModelConfig, src_vocab: int, tgt_vocab: int) -> _Seq2Seq
     torch.manual_seed(config.seed)
     return (RNNsearch if config.attention else EncoderDecoder)(src_vocab, tgt_vocab, config)
 
-
-# The old import paths (attention_course.seq2seq.train_model, ...) keep working.
-from .seq2seq_metrics import accuracy_by_length, char_bleu, quality_by_length  # noqa: E402
-from .seq2seq_training import (TrainResult, batches, cache_dir, encode_batch, train_model,  # noqa: E402
-                               translate)

@@ -75,7 +75,7 @@ class CrossAttentionViewer:
 
     Args:
         transformer: the Transformer (eval mode).
-        search: a :class:`~attention_course.seq2seq.TrainResult` of RNNsearch.
+        search: a :class:`~attention_course.seq2seq_training.TrainResult` of RNNsearch.
         data: the :class:`~attention_course.dates.DateData` both were trained on.
         sources: inputs offered by the explorer.
 
@@ -137,11 +137,12 @@ class CrossAttentionViewer:
         Raises:
             ValueError: if no input is translated alike by both models.
         """
-        from . import date_transformer, seq2seq
+        from . import date_transformer, seq2seq_training
 
         sources = self.sources if sources is None else list(sources)
         t_out, t_maps = date_transformer.translate(self.transformer, sources, self.data, max_len=self.max_len)
-        r_out, r_maps = seq2seq.translate(self.rnn.result.model, sources, self.data, max_len=self.max_len)
+        r_out, r_maps = seq2seq_training.translate(self.rnn.result.model, sources, self.data,
+                                                   max_len=self.max_len)
         scores = []
         for t_text, w, r_text, r in zip(t_out, t_maps, r_out, r_maps):
             if t_text != r_text or w.shape[2:] != r.shape:

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from attention_course import date_transformer as dt  # noqa: E402
-from attention_course import seed_everything, seq2seq  # noqa: E402
+from attention_course import seed_everything, seq2seq, seq2seq_training  # noqa: E402
 from attention_course.dates import count_dates, make_date_data  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
 
     runs = {}
     cpu = time.process_time()
-    rnn = seq2seq.train_model(data, seq2seq.course_config(True), progress=False, use_cache=args.cache)
+    rnn = seq2seq_training.train_model(data, seq2seq.course_config(True), progress=False, use_cache=args.cache)
     runs["RNNsearch"] = (rnn, len(rnn.losses), time.process_time() - cpu)
     cpu = time.process_time()
     transformer = dt.train_transformer(data, dt.course_transformer_config(), progress=False,
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     tables, overall = {}, {}
     for name, (result, steps, cpu_s) in runs.items():
         t0 = time.perf_counter()
-        translate = dt.translate if name.startswith("Transformer") else seq2seq.translate
+        translate = dt.translate if name.startswith("Transformer") else seq2seq_training.translate
         predictions, _ = translate(result.model, sources, data)
         tables[name] = seq2seq.quality_by_length(predictions, targets, groups)
         overall[name] = 100 * sum(p == t for p, t in zip(predictions, targets)) / len(targets)

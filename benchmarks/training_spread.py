@@ -53,7 +53,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from attention_course import date_transformer as dt  # noqa: E402
-from attention_course import fortunes, gpt, gpt_training, seed_everything, seq2seq  # noqa: E402
+from attention_course import fortunes, gpt, gpt_training, seed_everything, seq2seq, seq2seq_training  # noqa: E402
 from attention_course.dates import count_dates, make_date_data  # noqa: E402
 from attention_course.env import cache_root  # noqa: E402
 from attention_course.spread import SPREAD_FILE  # noqa: E402
@@ -98,8 +98,8 @@ class Runner:
             predictions = dt.translate(result.model, self.sources, self.data)[0]
         else:
             config = dataclasses.replace(seq2seq.course_config(attention=model == "rnnsearch"), seed=seed)
-            result = seq2seq.train_model(self.data, config, threads=threads, progress=False)
-            predictions = seq2seq.translate(result.model, self.sources, self.data)[0]
+            result = seq2seq_training.train_model(self.data, config, threads=threads, progress=False)
+            predictions = seq2seq_training.translate(result.model, self.sources, self.data)[0]
         return {**date_figures(predictions, self.targets, self.groups), "seconds": result.seconds,
                 "cached": result.cached}
 

@@ -35,7 +35,7 @@ def model(data, request):
 
 
 def batch(data, pairs):
-    from attention_course.seq2seq import encode_batch
+    from attention_course.seq2seq_training import encode_batch
 
     return encode_batch(pairs, data.source_vocab, data.target_vocab)
 
@@ -334,12 +334,13 @@ def test_argmax_agreement():
 
 def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch):
     from attention_course import seq2seq
+    from attention_course.seq2seq_training import train_model
     from attention_course.explorer import build_esm
     from attention_course.transformer_viewer import CrossAttentionExplorer, CrossAttentionViewer
 
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
-    search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
-                                                           checkpoints=(0,)), progress=False)
+    search = train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                   checkpoints=(0,)), progress=False)
     sources = [s for s, _ in data.test[:3]]
     viewer = CrossAttentionViewer(model, search, data, sources)
     m = viewer.maps(sources[0])
@@ -363,22 +364,22 @@ def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch)
 
 
 def test_agreement_counts_only_inputs_translated_alike(data, model, tmp_path, monkeypatch):
-    from attention_course import seq2seq
+    from attention_course import seq2seq, seq2seq_training
     from attention_course.transformer_viewer import CrossAttentionViewer
 
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
-    search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=1,
-                                                           checkpoints=(0,)), progress=False)
+    search = seq2seq_training.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4,
+                                                                    steps=1, checkpoints=(0,)), progress=False)
     sources = [s for s, _ in data.test[:4]]
     viewer = CrossAttentionViewer(model, search, data, sources)
     texts, maps = dt.translate(model, sources, data, max_len=viewer.max_len)
     # An "RNNsearch" that writes what the Transformer writes and looks where its head (1, 0) looks,
     # except on the first input, which it translates differently (left out).
     fake = (["x"] + texts[1:], [m[1, 0] for m in maps])
-    monkeypatch.setattr(seq2seq, "translate", lambda *args, **kwargs: fake)
+    monkeypatch.setattr(seq2seq_training, "translate", lambda *args, **kwargs: fake)
     agreement, used = viewer.agreement()
     assert used == len(sources) - 1 and agreement.shape == (model.config.dec_layers, SMALL.num_heads)
     assert agreement[1, 0] == pytest.approx(1.0) and agreement.max() == pytest.approx(1.0)
-    monkeypatch.setattr(seq2seq, "translate", lambda *args, **kwargs: (["x"] * 4, fake[1]))
+    monkeypatch.setattr(seq2seq_training, "translate", lambda *args, **kwargs: (["x"] * 4, fake[1]))
     with pytest.raises(ValueError, match="no input translated alike"):
         viewer.agreement()

@@ -11,6 +11,7 @@ import torch
 from attention_course import fortunes, gpt, gpt_training, onnx_export, seq2seq
 from attention_course.dates import Vocabulary
 from attention_course.numerics import assert_agree, rounding_tolerance
+from attention_course.seq2seq_training import train_model
 
 ort = pytest.importorskip("onnxruntime")
 TEXT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer\n"
@@ -271,7 +272,7 @@ def test_transformer_graphs_equal_pytorch(date_transformer, date_data, transform
     encoder, decoder = (session(transformer_files[k]["file"]) for k in ("encoder", "decoder"))
     sv, tv = date_data.source_vocab, date_data.target_vocab
     reduction = max(model.config.d_model, model.config.d_ff)  # the longest sum: the MLP's second layer
-    from attention_course.seq2seq import encode_batch
+    from attention_course.seq2seq_training import encode_batch
 
     for pairs in (date_data.test[:1], date_data.test[1:3]):
         src, lengths, _, _ = encode_batch(pairs, sv, tv)  # (B, T) padded, (B,)
@@ -355,8 +356,8 @@ def test_cross_attention_explorer_names_both_models(date_transformer, date_data,
     Chapter 2's name, so the book keeps one copy); with a kernel, Python refuses what the browser refuses."""
     from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
 
-    search = seq2seq.train_model(date_data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
-                                                                checkpoints=(0,)), progress=False, use_cache=False)
+    search = train_model(date_data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                        checkpoints=(0,)), progress=False, use_cache=False)
     viewer = CrossAttentionViewer(date_transformer, search, date_data, [s for s, _ in date_data.test[:2]])
     explorer = viewer.widget(static=tmp_path)
     data = explorer.data

@@ -9,6 +9,7 @@ from attention_course.numerics import assert_agree, rounding_tolerance
 from attention_course.seq2seq import (ModelConfig, accuracy_by_length, additive_score,
                                       bidirectional_annotations, context_vector, decoder_step,
                                       final_context, masked_softmax)
+from attention_course.seq2seq_training import encode_batch, train_model, translate
 
 
 @pytest.fixture()
@@ -135,7 +136,7 @@ def test_models_shapes_and_padding_independence(attention, gen):
     data = dates.make_date_data(n_train=64, n_test=8, seed=1)
     config = ModelConfig(attention=attention, embed=8, enc_hidden=8, dec_hidden=16, align=8)
     model = seq2seq.build_model(config, len(data.source_vocab), len(data.target_vocab)).eval()
-    src, lengths, tgt_in, tgt_out = seq2seq.encode_batch(data.train[:5], data.source_vocab, data.target_vocab)
+    src, lengths, tgt_in, tgt_out = encode_batch(data.train[:5], data.source_vocab, data.target_vocab)
     logits, attn = model(src, lengths, tgt_in)
     assert logits.shape == (5, tgt_in.shape[1], len(data.target_vocab))
     if attention:
@@ -159,17 +160,17 @@ def test_tiny_overfit_and_translate(attention, tmp_path, monkeypatch):
     data = dates.make_date_data(n_train=8, n_test=4, seed=2, max_dates=1)
     config = ModelConfig(attention=attention, embed=16, enc_hidden=32, dec_hidden=64, align=16,
                          batch_size=8, steps=150, lr=1e-2, checkpoints=(0, 50))
-    result = seq2seq.train_model(data, config, progress=False)
+    result = train_model(data, config, progress=False)
     assert result.losses[-1] < 0.05 < result.losses[0]
     assert set(result.checkpoints) == {0, 50, 150} and not result.cached
-    texts, attentions = seq2seq.translate(result.model, [s for s, _ in data.train], data)
+    texts, attentions = translate(result.model, [s for s, _ in data.train], data)
     assert texts == [t for _, t in data.train]
     if attention:
         assert attentions[0].shape == (len(texts[0]) + 1, len(data.train[0][0]))
     # the cache returns the identical model, and retraining reproduces it exactly
-    again = seq2seq.train_model(data, config, progress=False)
+    again = train_model(data, config, progress=False)
     assert again.cached and again.losses == result.losses
-    fresh = seq2seq.train_model(data, config, progress=False, use_cache=False)
+    fresh = train_model(data, config, progress=False, use_cache=False)
     for k, v in fresh.model.state_dict().items():
         assert torch.equal(v, result.model.state_dict()[k]), k
 
@@ -196,7 +197,7 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     data = dates.make_date_data(n_train=16, n_test=4, seed=2, max_dates=2)
     config = ModelConfig(attention=True, embed=8, enc_hidden=8, dec_hidden=16, align=8,
                          batch_size=8, steps=3, checkpoints=(0, 2))
-    result = seq2seq.train_model(data, config, progress=False)
+    result = train_model(data, config, progress=False)
     viewer = AlignmentViewer(result, data, ["2024年3月1日", "3/1/24"])
     assert viewer.steps == [0, 2, 3]
     output, weights, rows = viewer.align("2024年3月1日", step=0)
@@ -213,9 +214,9 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="checkpoint"):
         viewer.align("3/1/24", step=1)
     with pytest.raises(ValueError):
-        AlignmentViewer(seq2seq.train_model(data, ModelConfig(attention=False, embed=8, enc_hidden=8, dec_hidden=16,
-                                                              batch_size=8, steps=1, checkpoints=(0,)),
-                                            progress=False), data, ["x"])
+        AlignmentViewer(train_model(data, ModelConfig(attention=False, embed=8, enc_hidden=8, dec_hidden=16,
+                                                      batch_size=8, steps=1, checkpoints=(0,)),
+                                    progress=False), data, ["x"])
     fig, ax = plt.subplots()
     with pytest.raises(ValueError, match="plot_alignment"):
         plot_alignment(ax, "abc", ["1", "⟨eos⟩"], np.ones((3, 3)))

@@ -186,7 +186,7 @@ def test_gpt_controls_change_the_drawing(offline_page, book_url, edition):
 
 @pytest.fixture(scope="module")
 def rnnsearch_reference():
-    from attention_course import dates, onnx_export, seq2seq
+    from attention_course import dates, onnx_export, seq2seq, seq2seq_training
 
     steps = {}
     for path in served(CH2, r"models/rnnsearch-step\d+-(?:encoder|decoder)-[0-9a-f]{12}\.onnx"):
@@ -196,7 +196,7 @@ def rnnsearch_reference():
     model, _, _ = onnx_export.load_rnnsearch(last["encoder"], last["decoder"])
     data = dates.make_date_data(**seq2seq.COURSE_DATA)
     sources = [s for s, _ in data.test[:N_TRANSLATIONS]]
-    translations, _ = seq2seq.translate(model, sources, data)
+    translations, _ = seq2seq_training.translate(model, sources, data)
     return sources, translations, max(steps), model, data
 
 

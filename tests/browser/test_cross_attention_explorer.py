@@ -14,6 +14,7 @@ import shutil
 
 from attention_course import dates, onnx_export, seq2seq
 from attention_course import date_transformer as dt
+from attention_course.seq2seq_training import train_model
 from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
 from conftest import QuietHandler, QuietServer, open_offline_page, standalone_page
 from test_browser_models import check_typed_translation, models_of, type_dates
@@ -31,8 +32,8 @@ def tiny_explorer(tmp_path, monkeypatch, static=None, **config_changes):
     config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2,
                                   **config_changes)
     transformer = dt.train_transformer(data, config, progress=False).model
-    search = seq2seq.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
-                                                           checkpoints=(0,)), progress=False)
+    search = train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                   checkpoints=(0,)), progress=False)
     viewer = CrossAttentionViewer(transformer, search, data, [s for s, _ in data.test[:3]])
     return viewer.widget(layer=-1, head=0, static=static)
 

@@ -9,7 +9,8 @@ Each chapter teaches a component and later chapters import it from here:
   ``seq2seq_metrics``).
 * :mod:`attention_course.self_attention`, :mod:`attention_course.multi_head`,
   :mod:`attention_course.transformer` — the one masked softmax, the one multi-head attention (KV
-  cache, grouped key/value heads, RoPE) and the one Transformer block (Chapters 4-6).
+  cache, grouped key/value heads, RoPE) and the one Transformer block (Chapters 4-6); the RoPE
+  functions and ``repeat_kv`` sit one layer below, in :mod:`attention_course.positions`.
 * :mod:`attention_course.gpt` — the small GPT of Chapter 6 (data in ``fortunes``, training in
   ``gpt_training``).
 * :mod:`attention_course.modern` — RMSNorm, RoPE, grouped-query attention and SwiGLU, checked

@@ -1,4 +1,4 @@
-"""From the 2017 block to a 2024 model: RMSNorm, RoPE, grouped-query attention, SwiGLU (Chapter 6).
+"""From the 2017 block to a 2024 model: RMSNorm, RoPE, grouped-query attention, SwiGLU (Chapter 8).
 
 A LLaMA-style decoder such as SmolLM2 keeps the pre-norm block of GPT-2 and changes four pieces:
 

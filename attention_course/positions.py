@@ -4,7 +4,7 @@ Rotary position embeddings (RoPE, Su et al. 2021, RoFormer) rotate each query an
 proportional to its position, so that their dot product depends only on the distance between the two
 positions; :func:`repeat_kv` lets several query heads share one key/value head (grouped-query
 attention, Ainslie et al. 2023). Chapter 5's :func:`attention_course.multi_head.multi_head_attention`
-uses both, and Chapter 6 (§6.9) teaches them through :mod:`attention_course.modern`, which
+uses both, and Chapter 8 teaches them through :mod:`attention_course.modern`, which
 re-exports them. RoPE pairs feature ``i`` with feature ``i + head_dim/2`` ("rotate half"), the
 layout of Hugging Face ``transformers``; see :mod:`attention_course.modern` for the neighbour
 layout of RoFormer and Meta's LLaMA code.

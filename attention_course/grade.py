@@ -67,6 +67,15 @@ log = logging.getLogger("attention_course.grade")
 
 @dataclass
 class Row:
+    """One gradebook row: one file found in SUBMISSIONS, and what grading it gave.
+
+    Fields: ``student`` (the id, see :func:`student_of`), ``file`` (path relative to SUBMISSIONS),
+    ``chapter`` (the assignment it was matched to, "" if none), ``points`` (grade_id -> points),
+    ``total`` and ``max``, ``statuses`` and ``reasons`` (added by :meth:`flag`), ``tests`` (the
+    checker's per-test entries, see :func:`attention_course.grading.checker.run_test`), ``path``
+    (the file on disk) and ``notebook`` (the parsed nbformat 4 notebook, None if it could not be read).
+    """
+
     student: str
     file: str
     chapter: str = ""
@@ -80,17 +89,35 @@ class Row:
     notebook: dict | None = None
 
     def flag(self, status: str, reason: str) -> None:
+        """Record a status for this row and its reason (each reason is kept once; "" adds none)."""
         self.statuses.append(status)
         if reason and reason not in self.reasons:
             self.reasons.append(reason)
 
     @property
     def status(self) -> str:
+        """The row's worst status in :data:`SEVERITY` order, ``"ok"`` if none was flagged.
+
+        Raises:
+            ValueError: if a flagged status is not in :data:`SEVERITY`.
+        """
         return min(self.statuses or ["ok"], key=SEVERITY.index)
 
 
 # ------------------------------------------------------------------------------ collecting
 def student_of(rel: str, pattern: str | None) -> str | None:
+    """The student id in ``rel``, a submitted file's path relative to SUBMISSIONS (``/`` separators).
+
+    With ``pattern`` (``--student-pattern``): its named group ``student``, searched in ``rel``.
+    Without: the first folder of ``rel``, else the file name up to the first ``_`` (the whole stem
+    if it has none).
+
+    Returns:
+        The id, or None if ``pattern`` does not match or its ``student`` group is empty.
+
+    Raises:
+        re.error: if ``pattern`` is not a valid regex.
+    """
     if pattern:
         match = re.search(pattern, rel)
         return match.group("student") if match and match.groupdict().get("student") else None
@@ -124,6 +151,17 @@ def _safe_extract(archive: Path, target: Path, limit_mb: int) -> list[str]:
 
 
 def collect(root: Path, pattern: str | None) -> tuple[list[Row], list[str]]:
+    """One :class:`Row` per file (or symbolic link) under ``root``, in path order.
+
+    Args:
+        root: the SUBMISSIONS folder (or the folder a zip was extracted to).
+        pattern: ``--student-pattern``, or None (see :func:`student_of`). A file it does not match
+            gets its file stem as the id and a reason saying so.
+
+    Returns:
+        ``(rows, ignored)``: the rows (student, file, path filled in, nothing read yet) and the
+        relative paths of system files left out (``__MACOSX``, ``.ipynb_checkpoints``, ``.DS_Store``...).
+    """
     rows, ignored = [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
         rel = path.relative_to(root).as_posix()
@@ -216,6 +254,16 @@ def to_nbformat4(nb: dict):
 
 # ------------------------------------------------------------------------------ which chapter
 def fingerprint(nb: dict) -> dict:
+    """What in a notebook tells which chapter it belongs to (read by :func:`detect_chapter`).
+
+    Args:
+        nb: an nbformat 4 notebook as a dict (as :func:`to_nbformat4` returns it).
+
+    Returns:
+        A dict of sets: ``"ids"`` (nbgrader ``grade_id`` of its cells), ``"cell_ids"`` (cell ids),
+        ``"names"`` (top-level names its code cells define) and ``"texts"`` (every non-empty cell's
+        source, normalised by :func:`~attention_course.grading.course.normalise`).
+    """
     ids, cell_ids, names, texts = set(), set(), set(), set()
     for cell in nb["cells"]:
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
@@ -253,6 +301,29 @@ def detect_chapter(nb: dict, assignments: dict[str, Assignment]) -> tuple[str | 
 
 # ------------------------------------------------------------------------------ grading
 def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> dict | None:
+    """Grade one submission's notebook in its own checker process (which starts its sandbox).
+
+    Writes ``work/jobs/<job id>/submission.ipynb`` (``row.notebook``) and ``job.json`` (the job:
+    paths, time and memory limits, ``forbidden`` paths, where to write the result), then runs
+    ``python -I -B -m attention_course.grading.checker job.json`` with a cleaned environment and
+    waits at most ``opts.total_timeout + 120`` seconds.
+
+    Args:
+        row: the submission's gradebook row (its ``notebook`` must be set).
+        a: the assignment it was matched to.
+        opts: the parsed command line (``course``, ``total_timeout``, ``cell_timeout``,
+            ``memory_mb``, ``namespaces``, ``jobs``).
+        work: the run's temporary folder.
+        forbidden: paths the student's code must not see (submissions, output, work folder).
+
+    Returns:
+        The checker's result (``result.json``, see :func:`attention_course.grading.checker.grade`),
+        or None after flagging the row ``grader_error`` (the checker failed or did not finish).
+
+    Raises:
+        OSError, json.JSONDecodeError: writing the job or reading its result failed (the callers
+            catch these and flag ``grader_error``).
+    """
     job_id = "j" + hashlib.sha1(row.file.encode("utf-8")).hexdigest()[:12]
     job_dir = work / "jobs" / job_id
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -289,6 +360,21 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
 
 
 def interpret(row: Row, a: Assignment, result: dict) -> None:
+    """Fill a gradebook row from the checker's result: points, total, max, statuses and reasons.
+
+    Flags ``killed``, ``timeout``, ``memory`` and ``cell_error`` from the cells, ``sandbox_violation``
+    from what the sandbox blocked, ``tampering`` from what the notebook patched, and
+    ``metadata_changed`` from the checker's notes about nbgrader metadata. The texts of the memory and
+    time limits come from the module globals set by :func:`main`.
+
+    Args:
+        row: the submission's row; changed in place.
+        a: its assignment (gives ``max``).
+        result: the dict :func:`attention_course.grading.checker.grade` returned.
+
+    Raises:
+        KeyError: if ``result`` has no ``"tests"`` or ``"cells"``.
+    """
     row.tests = result["tests"]
     row.points = {t["grade_id"]: t["points"] for t in result["tests"]}
     row.total = float(sum(row.points.values()))
@@ -362,6 +448,10 @@ MEM_TEXT = ""
 
 
 def a_limit(result) -> str:
+    """The per-cell time limit as a timeout reason shows it (e.g. ``"120 s"``).
+
+    The text is set by :func:`main`; ``result`` is not read.
+    """
     return CELL_TEXT
 
 
@@ -423,6 +513,15 @@ def _fmt(x: float) -> str:
 
 
 def write_gradebook(rows: list[Row], assignments, out: Path) -> None:
+    """Write ``out/gradebook.csv`` (replacing it): one line per row, in the order given.
+
+    Columns: student, chapter, file, one column per graded cell of every chapter present (see
+    :func:`exercise_columns`; empty for a row of another chapter), total, max, status and the reasons
+    joined with ``"; "``.
+
+    Raises:
+        OSError: if the file cannot be written.
+    """
     columns = exercise_columns(rows, assignments)
     with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -435,6 +534,13 @@ def write_gradebook(rows: list[Row], assignments, out: Path) -> None:
 
 
 def feedback_html(r: Row, a: Assignment | None) -> str:
+    """The feedback page a student may see for one row, as an HTML document.
+
+    Shows the file, the chapter, the score and status, the reasons (except those that mention hidden
+    tests), and, if the chapter is known (``a`` is not None) and tests ran, one line per graded cell
+    with its message, plus the code of every public check that failed. A hidden test shows only the
+    generic message of :func:`attention_course.grading.checker.run_test`, never its code or its own message.
+    """
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {e(r.chapter or r.file)}</title>",
              "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
@@ -469,6 +575,14 @@ def _slug(text: str) -> str:
 
 
 def write_feedback(rows: list[Row], assignments, out: Path) -> None:
+    """Replace ``out/feedback/`` with one page per row (:func:`feedback_html`).
+
+    A page is ``feedback/<student>/<chapter>.html`` (the file's stem when no chapter was recognised;
+    names reduced to ``[A-Za-z0-9_.-]``); a second page of the same name gets ``-2``, ``-3``...
+
+    Raises:
+        OSError: if the folder cannot be removed or a page cannot be written.
+    """
     folder = out / "feedback"
     if folder.exists():
         shutil.rmtree(folder)
@@ -486,11 +600,20 @@ def write_feedback(rows: list[Row], assignments, out: Path) -> None:
 
 # ------------------------------------------------------------------------------ main
 def default_course() -> Path:
+    """The course root when ``--course`` is not given.
+
+    The current folder if it has ``solutions/``, else the repository this package lives in.
+    """
     cwd = Path.cwd()
     return cwd if (cwd / "solutions").is_dir() else PACKAGE_REPO
 
 
 def parse_args(argv=None):
+    """The command line as an :class:`argparse.Namespace` (``argv`` None: ``sys.argv[1:]``).
+
+    Raises:
+        SystemExit: for ``--help`` or invalid arguments (argparse prints the message).
+    """
     p = argparse.ArgumentParser(prog="python -m attention_course.grade", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submissions", type=Path, help="folder or .zip of submitted notebooks")
@@ -510,6 +633,19 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """Run ``python -m attention_course.grade``: grade every submission and write the outputs.
+
+    Logs to ``OUT/grade.log`` and stderr, sets the module globals that :func:`interpret` reads,
+    self-checks every needed chapter's solution (:func:`self_check`), grades the submissions in
+    parallel (``--jobs``), then writes ``gradebook.csv`` and ``feedback/``.
+
+    Returns:
+        The exit status: 0 done, 2 if SUBMISSIONS is neither a folder nor a zip, 3 if a chapter's
+        own solution did not get full marks (nothing graded, no gradebook written).
+
+    Raises:
+        SystemExit: from :func:`parse_args` on invalid arguments.
+    """
     global MEM_TEXT, CELL_TEXT
     opts = parse_args(argv)
     opts.course = (opts.course or default_course()).resolve()

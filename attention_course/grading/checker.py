@@ -142,6 +142,25 @@ def needs_callback(obj) -> bool:
 
 # ------------------------------------------------------------------------- talking to the worker
 class Worker:
+    """The checker's end of one student's sandboxed worker process and of the pipes to it.
+
+    Starting it starts the process (in its own session), sends it ``setup`` (the dict the sandbox's
+    :func:`~attention_course.grading.sandbox.main` reads first) and waits for its ``"ready"``.
+    Afterwards ``dead`` is None while the process runs, else why it stopped; ``warm_failed`` lists
+    the imports the worker could not load. ``call_seconds`` is the time limit of the student's
+    functions reached through :class:`Remote` proxies (set by :func:`run_checks`).
+
+    Args:
+        argv: the command that starts the worker (``python -I -B -m attention_course.grading.sandbox``,
+            behind :func:`namespace_prefix` when namespaces are used).
+        setup: the worker's setup (scratch folder, files, limits, read and forbidden roots...).
+        ready_timeout: seconds to wait for ``"ready"``.
+
+    Raises:
+        OSError: if ``argv`` cannot be started.
+        WorkerGone: if the worker does not answer ``"ready"`` in time or stops first.
+    """
+
     def __init__(self, argv: list[str], setup: dict, ready_timeout: float):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
@@ -163,6 +182,11 @@ class Worker:
         return key
 
     def checker_object(self, key):
+        """The checker's object the worker refers to by callback ``key`` (one it was passed as a ``"cb"`` id).
+
+        Raises:
+            wire.ProtocolError: if ``key`` is not an int this checker handed out.
+        """
         if type(key) is not int or key not in self.callbacks:
             raise wire.ProtocolError("reference to a grader object that was never passed")
         return self.callbacks[key]
@@ -186,6 +210,15 @@ class Worker:
         return persistent_id
 
     def send(self, message, originals=()) -> None:
+        """Pickle ``message`` and write it to the worker (the checker -> worker pipe, see :mod:`.wire`).
+
+        The checker's own callables and test-cell objects travel as callback ids, the student's objects as
+        their handles, and the objects in ``originals`` as ``("orig", index)``.
+
+        Raises:
+            WorkerGone: if the worker has stopped, or stops while the message is written (it is killed).
+            pickle.PicklingError, TypeError...: if ``message`` cannot be pickled (then nothing is sent).
+        """
         if self.dead:
             raise WorkerGone(self.dead)
         self._write(wire.dumps(message, self._persistent_id(originals)))  # pickling may raise: nothing sent
@@ -200,6 +233,15 @@ class Worker:
             raise WorkerGone(self.dead) from None
 
     def receive(self, timeout: float):
+        """Wait at most ``timeout`` seconds for the worker's next message and decode it as untrusted data.
+
+        Returns:
+            The message (builtins only, see :func:`wire.loads_untrusted`).
+
+        Raises:
+            WorkerGone: if the worker had stopped already, or does not answer in time, sends something
+                malformed or closes the pipe (then it is killed first, and ``dead`` says why).
+        """
         if self.dead:
             raise WorkerGone(self.dead)
         ready, _, _ = select.select([self.rx], [], [], max(0.0, timeout))
@@ -292,6 +334,10 @@ class Worker:
     call_seconds = 120.0
 
     def kill(self, why: str = "stopped") -> None:
+        """Stop the worker: kill its process group, wait up to 10 s, close the pipes.
+
+        ``why`` becomes ``dead`` unless a reason is already there.
+        """
         if self.dead is None:
             self.dead = why
         try:
@@ -428,6 +474,24 @@ def warm_imports(assignment: Assignment) -> list[str]:
 
 
 def grade(job: dict) -> dict:
+    """Grade one submission as ``job`` describes it: run its cells in the worker, the checks here.
+
+    Args:
+        job: the job :func:`attention_course.grade.run_one` wrote to ``job.json``: ``course``,
+            ``source`` (the nbgrader source notebook), ``notebook`` (the submission), ``total_seconds``,
+            ``cell_seconds``, ``memory_mb``, ``file_mb``, ``scratch_root``, ``job_id``, ``forbidden``,
+            ``namespaces``, ``result``.
+
+    Returns:
+        The result: ``tests`` (one :func:`run_test` entry per graded cell), ``cells`` (index, status
+        ``ok``/``error``/``timeout``/``memory``/``killed``, output and error of each student cell run),
+        ``notes`` (about the notebook), ``patched`` and ``blocked`` (from the worker's report),
+        ``worker`` (why the worker stopped, or None), ``sandbox`` and ``seconds``.
+
+    Raises:
+        OSError, json.JSONDecodeError, KeyError: if the job, the source or the submission cannot be read.
+        wire.ProtocolError: if the worker answers a command with a malformed reply.
+    """
     started = time.monotonic()
     deadline = started + job["total_seconds"]
     course = Path(job["course"])
@@ -543,6 +607,17 @@ def run_checks(assignment: Assignment, worker, values: dict, result: dict, deadl
 
 
 def run_test(test, namespace: dict) -> dict:
+    """Run one graded test cell's public, then hidden part in ``namespace``; any exception fails it.
+
+    Args:
+        test: the :class:`~attention_course.grading.course.TestCell`.
+        namespace: the checker's namespace (trusted cells run, the student's names as :class:`Remote`).
+
+    Returns:
+        A dict: ``grade_id``, ``max``, ``points`` (all or nothing), ``outcome`` (``"passed"``,
+        ``"failed_public"`` or ``"failed_hidden"``), ``message`` (for the student; for a hidden test,
+        a generic sentence only) and ``instructor`` (the full explanation, for ``grade.log``).
+    """
     entry = {"grade_id": test.grade_id, "max": test.points, "points": 0.0, "outcome": "passed",
              "message": "", "instructor": ""}
     for part, code in (("public", test.public), ("hidden", test.hidden)):
@@ -601,6 +676,13 @@ def _explain(error: BaseException, public_code: str | None) -> str:
 
 
 def main() -> None:
+    """Run ``python -I -m attention_course.grading.checker JOB.json``: grade the job, write its result.
+
+    Caps this process's address space (``checker_memory_mb`` of the job, default 4096 MB, where
+    ``resource`` allows it), runs :func:`grade` and writes its result as JSON to the job's ``result``
+    path (through a ``.tmp`` file, replaced at once). An exception of :func:`grade` ends the process
+    with a non-zero status and no result file.
+    """
     job_path = Path(sys.argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
     try:

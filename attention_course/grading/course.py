@@ -17,14 +17,17 @@ def _nbgrader_meta(cell) -> dict:
 
 
 def is_grade(cell) -> bool:
+    """True if the cell's nbgrader metadata says ``grade: true`` (as ``nbgrader.utils.is_grade``)."""
     return bool(_nbgrader_meta(cell).get("grade", False))
 
 
 def is_solution(cell) -> bool:
+    """True if the cell's nbgrader metadata says ``solution: true`` (as ``nbgrader.utils.is_solution``)."""
     return bool(_nbgrader_meta(cell).get("solution", False))
 
 
 def is_locked(cell) -> bool:
+    """True for a read-only nbgrader cell: locked or graded, not a solution (as ``nbgrader.utils.is_locked``)."""
     meta = _nbgrader_meta(cell)
     return not is_solution(cell) and (bool(meta.get("locked", False)) or is_grade(cell))
 
@@ -92,6 +95,13 @@ def defined_names(code: str) -> list[str]:
 
 @dataclass
 class TestCell:
+    """One graded test cell of the source notebook (an nbgrader ``grade`` code cell).
+
+    Fields: ``grade_id``, ``points``, ``public`` (the code students see), ``hidden`` (the code
+    between the ``### BEGIN/END HIDDEN TESTS`` markers, "" if none) and ``index`` (the cell's
+    position in the source notebook). Both parts keep the cell's line numbers (see :func:`split_hidden`).
+    """
+
     grade_id: str
     points: float
     public: str  # the public part (what students see)
@@ -118,6 +128,7 @@ class Assignment:
 
     @property
     def max_points(self) -> float:
+        """Full marks: the points of all the test cells."""
         return float(sum(t.points for t in self.tests))
 
     def trusted_prelude(self) -> list[tuple[int, str]]:
@@ -137,6 +148,18 @@ class Assignment:
 
 
 def load_assignment(course: Path, source: Path) -> Assignment:
+    """Read one nbgrader source notebook into an :class:`Assignment`.
+
+    Args:
+        course: the course root (the released notebook's data files are in ``notebooks/<chapter>/``).
+        source: the source notebook, ``solutions/<chapter>/<name>.ipynb``; its folder is the
+            assignment's name.
+
+    Raises:
+        OSError, json.JSONDecodeError: if the file cannot be read or is not JSON.
+        KeyError: if it has no ``cells``, a cell has no ``cell_type``, or a graded or solution code
+            cell has no ``grade_id``.
+    """
     nb = json.loads(source.read_text(encoding="utf-8"))
     a = Assignment(name=source.parent.name, notebook=source.name, source_path=source,
                    release_dir=course / "notebooks" / source.parent.name, cells=nb["cells"])
@@ -188,10 +211,12 @@ def cell_timeout(course: Path, default: float = 120.0) -> float:
 
 
 def code_cells(nb: dict) -> list[tuple[int, dict]]:
+    """``(index, cell)`` for every code cell of a notebook dict; ``index`` counts all cells."""
     return [(i, c) for i, c in enumerate(nb.get("cells", [])) if isinstance(c, dict) and c.get("cell_type") == "code"]
 
 
 def cell_source(cell: dict) -> str:
+    """A cell's source as one string (nbformat stores it as a string or a list of lines)."""
     return _source(cell)
 
 

@@ -39,9 +39,11 @@ class CappedWriter(io.TextIOBase):
         self.limit, self.parts, self.kept, self.total = limit, [], 0, 0
 
     def writable(self):
+        """True: the stream can be written to."""
         return True
 
     def write(self, text):
+        """Keep as much of ``text`` as fits under the limit, count all of it; return its length."""
         text = str(text)
         self.total += len(text)
         if self.kept < self.limit:
@@ -51,9 +53,11 @@ class CappedWriter(io.TextIOBase):
         return len(text)
 
     def flush(self):
+        """Do nothing (the text is kept in memory)."""
         pass
 
     def take(self):
+        """``(kept text, characters written)`` since the last call, then start again from empty."""
         out, total = "".join(self.parts), self.total
         self.parts, self.kept, self.total = [], 0, 0
         return out, total
@@ -190,6 +194,18 @@ def _changed(before):
 
 
 def main() -> None:
+    """Run the worker: ``python -I -m attention_course.grading.sandbox``, started by the checker.
+
+    Reads the setup from stdin (``scratch``, ``files``, ``memory_mb``, ``cpu_seconds``, ``file_mb``,
+    ``read_roots``, ``forbidden_roots``, ``warm_imports``, ``output_chars``, ``prelude``), writes the
+    data files into the scratch folder, applies the rlimits, loads the warm imports and runs the
+    course's prelude cells, installs the audit hook, answers ``("ready", failed imports)``, then
+    serves the checker's commands until it closes the pipe: ``run_cells``, ``fetch``, ``call``,
+    ``getattr``, ``report`` and ``exit``.
+
+    Returns when the checker's pipe closes. Ends the process with ``os._exit``: status 0 on
+    ``exit``, 4 if the checker is gone while a message is written, 3 if a reply cannot be sent.
+    """
     from attention_course.grading import wire
 
     rx, tx = os.dup(0), os.dup(1)

@@ -74,6 +74,15 @@ class _Pickler(pickle.Pickler):
 
 
 def dumps(obj, persistent_id=None) -> bytes:
+    """Pickle ``obj`` for the checker -> worker pipe (plain CPU tensors travel as NumPy arrays).
+
+    Args:
+        obj: the message.
+        persistent_id: the pickler's ``persistent_id`` hook, or None (see the module docstring).
+
+    Raises:
+        pickle.PicklingError, TypeError, AttributeError...: if ``obj`` cannot be pickled.
+    """
     buffer = io.BytesIO()
     pickler = _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     if persistent_id is not None:
@@ -83,6 +92,11 @@ def dumps(obj, persistent_id=None) -> bytes:
 
 
 def send_bytes(fd: int, data: bytes) -> None:
+    """Write one message to ``fd``: its length (8 bytes, big-endian), then ``data``, all of it.
+
+    Raises:
+        OSError: e.g. BrokenPipeError when the other process has closed the pipe.
+    """
     payload = struct.pack("!Q", len(data)) + data
     view = memoryview(payload)
     while view:
@@ -107,6 +121,12 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 
 def recv_raw(fd: int) -> bytes:
+    """Read one length-prefixed message from ``fd`` and return its bytes.
+
+    Raises:
+        ProtocolError: if the pipe closes before the message is complete, or the message is larger
+            than :data:`MAX_MESSAGE`.
+    """
     (size,) = struct.unpack("!Q", _read_exact(fd, 8))
     if size > MAX_MESSAGE:
         raise ProtocolError(f"reply of {size} bytes is larger than the {MAX_MESSAGE} byte limit")
@@ -114,6 +134,15 @@ def recv_raw(fd: int) -> bytes:
 
 
 def recv_trusted(fd: int, persistent_load=None):
+    """Read one message from ``fd`` and unpickle it with the ordinary unpickler (messages from the checker only).
+
+    Args:
+        fd: the pipe to read.
+        persistent_load: resolves the pickle's persistent ids (the worker's handles and callbacks), or None.
+
+    Raises:
+        ProtocolError: see :func:`recv_raw`; any exception of the unpickler or ``persistent_load``.
+    """
     unpickler = pickle.Unpickler(io.BytesIO(recv_raw(fd)))
     if persistent_load is not None:
         unpickler.persistent_load = persistent_load
@@ -227,6 +256,12 @@ def snapshot(value):
 
 
 def changed(value, before) -> bool:
+    """True if ``value`` was changed in place since ``before = snapshot(value)``.
+
+    Lists and dicts count as changed when an item was added, removed or replaced by another object
+    (not when only an item changed inside); other values when their snapshot differs; a ``None``
+    snapshot always counts as changed.
+    """
     if before is None:
         return True
     if isinstance(before, tuple) and before and before[0] in ("list", "dict") and type(value) in (list, dict):

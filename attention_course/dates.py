@@ -35,7 +35,7 @@ import numpy as np
 __all__ = [
     "LOCALES", "STYLES", "FORMATS", "FIRST_DATE", "LAST_DATE", "SOURCE_SEPARATOR",
     "TARGET_SEPARATOR", "format_human", "to_iso", "random_dates", "make_pairs",
-    "Vocabulary", "DateData", "make_date_data", "make_validation", "VALIDATION_SEED_OFFSET", "count_dates",
+    "Vocabulary", "DateData", "pairs_fingerprint", "make_date_data", "make_validation", "VALIDATION_SEED_OFFSET", "count_dates",
     "source_alphabet",
 ]
 
@@ -184,6 +184,16 @@ class Vocabulary:
         return {self.EOS: "⟨eos⟩", self.BOS: "⟨bos⟩", self.PAD: "⟨pad⟩"}.get(int(i), self.tokens[int(i)])
 
 
+def pairs_fingerprint(pairs) -> str:
+    """A short hash (16 hex digits of SHA-256) of ``(source, target)`` pairs, in their order: the key under
+    which a data set or a split is recognised (:meth:`DateData.fingerprint`, the validation split of
+    ``benchmarks/ch7_choices.py``)."""
+    h = hashlib.sha256()
+    for source, target in pairs:
+        h.update(source.encode() + b"\0" + target.encode() + b"\n")
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class DateData:
     """A train/test split of date translation pairs and the two character vocabularies.
@@ -202,10 +212,7 @@ class DateData:
 
     def fingerprint(self) -> str:
         """A short hash of the data's content (changes if babel or faker change output)."""
-        h = hashlib.sha256()
-        for source, target in self.train + self.test:
-            h.update(source.encode() + b"\0" + target.encode() + b"\n")
-        return h.hexdigest()[:16]
+        return pairs_fingerprint(self.train + self.test)
 
 
 def make_date_data(n_train: int = 20_000, n_test: int = 2_000, seed: int = 0,

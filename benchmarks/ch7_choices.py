@@ -27,10 +27,7 @@ idle: the stored ``seconds`` depend on the load), its evaluation 2-60 s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import fcntl
-import hashlib
 import json
 import os
 import statistics
@@ -39,6 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_file, beside this script
 # Idle OpenMP threads sleep instead of spinning (read when torch loads), as in training_spread.py.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -46,9 +44,10 @@ import numpy as np  # noqa: E402
 
 from attention_course import date_transformer as dt  # noqa: E402
 from attention_course import seed_everything, seq2seq  # noqa: E402
-from attention_course.dates import VALIDATION_SEED_OFFSET, count_dates, make_date_data, make_validation  # noqa: E402
-from attention_course.env import cache_root  # noqa: E402
+from attention_course.dates import (VALIDATION_SEED_OFFSET, count_dates, make_date_data, make_validation,  # noqa: E402
+                                    pairs_fingerprint)
 from attention_course.spread import CHOICES_FILE, choice_effects, config_fingerprint  # noqa: E402
+from results_file import locked, machine  # noqa: E402
 
 #: Variant name → (fields changed from ``course_transformer_config()``, what it tests), in priority order.
 VARIANTS = {
@@ -90,25 +89,7 @@ def budget(cfg: dt.TransformerConfig, n_train: int) -> dict:
             "epochs": steps * cfg.batch_size / n_train}
 
 
-def pairs_fingerprint(pairs) -> str:
-    h = hashlib.sha256()
-    for source, target in pairs:
-        h.update(source.encode() + b"\0" + target.encode() + b"\n")
-    return h.hexdigest()[:16]
 
-
-def machine() -> dict:
-    import platform
-
-    import torch
-
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu or platform.machine(), "cores": os.cpu_count(),
-            "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "python": platform.python_version()}
 
 
 def figures(model, pairs, data) -> dict:
@@ -164,16 +145,6 @@ def summarise(choices: dict) -> None:
     choices["summary"] = summary
 
 
-@contextlib.contextmanager
-def locked():
-    """Exclusive lock (outside the repository) around reading, merging and writing the JSON."""
-    path = cache_root() / "ch7_choices.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def load() -> dict:
     return json.loads(CHOICES_FILE.read_text()) if CHOICES_FILE.is_file() else {}
 
@@ -191,7 +162,7 @@ def record(header: dict, name: str, seed: int, run: dict, n_train: int) -> dict:
 
     Runs recorded for another validation split or another configuration of a variant are dropped.
     """
-    with locked():
+    with locked("ch7_choices"):
         choices = load()
         if choices.get("validation") != header["validation"]:
             choices = {}
@@ -273,7 +244,7 @@ def main(argv=None) -> int:
         print(f"no results yet in {CHOICES_FILE}")
         return 1
     if not args.report:
-        with locked():
+        with locked("ch7_choices"):
             choices = load()
             describe(choices)
             CHOICES_FILE.write_text(json.dumps(choices, indent=1, sort_keys=True) + "\n")

@@ -33,19 +33,17 @@ and the date, which the chapters read with :func:`attention_course.spread.traini
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
-import fcntl
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_file, beside this script
 # Idle OpenMP threads sleep instead of spinning (read when torch loads). Two spinning threads on a busy
 # 2-core machine made a training step of RNNsearch 17 times slower (measured); the results are the same.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -55,20 +53,11 @@ import torch  # noqa: E402
 from attention_course import date_transformer as dt  # noqa: E402
 from attention_course import fortunes, gpt, gpt_training, seed_everything, seq2seq, seq2seq_training  # noqa: E402
 from attention_course.dates import count_dates, make_date_data  # noqa: E402
-from attention_course.env import cache_root  # noqa: E402
 from attention_course.spread import SPREAD_FILE  # noqa: E402
+from results_file import locked, machine  # noqa: E402
 
 MODELS = ("encdec", "rnnsearch", "transformer", "gpt")
 
-
-def machine() -> dict:
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu or platform.machine(), "cores": os.cpu_count(),
-            "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "python": platform.python_version()}
 
 
 def date_figures(predictions, targets, groups) -> dict:
@@ -150,19 +139,9 @@ def summarise(spread: dict) -> None:
     }
 
 
-@contextlib.contextmanager
-def locked():
-    """Exclusive lock (outside the repository) around reading, merging and writing the JSON."""
-    path = cache_root() / "training_spread.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def record(model: str, seed: int, threads: int, figures: dict) -> dict:
     """Merge one run into the JSON file and return the whole content."""
-    with locked():
+    with locked("training_spread"):
         spread = json.loads(SPREAD_FILE.read_text()) if SPREAD_FILE.is_file() else {}
         spread.setdefault("runs", {m: {} for m in MODELS})
         spread["runs"].setdefault(model, {})[f"seed{seed}-threads{threads}"] = {"seed": seed, "threads": threads,

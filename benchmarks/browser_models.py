@@ -117,7 +117,8 @@ def bench_gpt(page, url, length: int) -> None:
 
 
 def bench_rnnsearch(page, url, n: int) -> None:
-    from attention_course import dates, seq2seq
+    from attention_course.data import dates
+    from attention_course.models import seq2seq
 
     data = dates.make_date_data(**seq2seq.COURSE_DATA)
     sources = [s for s, _ in data.test[:n]]
@@ -140,7 +141,8 @@ def bench_rnnsearch(page, url, n: int) -> None:
 def bench_cross_attention(page, url, n: int) -> None:
     import time
 
-    from attention_course import dates, seq2seq
+    from attention_course.data import dates
+    from attention_course.models import seq2seq
 
     data = dates.make_date_data(**seq2seq.COURSE_DATA)
     sources = [s for s, _ in data.test[-n:]]  # the explorer's preset inputs come from the start of data.test

@@ -6,7 +6,7 @@
 
 Chapter 7's configuration (``date_transformer.COURSE_CHANGES``) was tuned on the test set. This
 benchmark measures each of its choices on a validation split instead
-(:func:`attention_course.dates.make_validation`: 1,000 pairs drawn like the test pairs, sources in
+(:func:`attention_course.data.dates.make_validation`: 1,000 pairs drawn like the test pairs, sources in
 neither the training nor the test set; the data every model trains on is unchanged). It trains, at
 the full course budget and on one thread, the course configuration and the changes of
 :data:`VARIANTS` from it, one at a time, each for seeds 0, 1, 2 (``--seeds``), with the trainer's own
@@ -17,8 +17,8 @@ configuration and the model without date features (the paper's input) are also e
 test set, only to be reported beside RNNsearch (``training_spread.json``), never to choose.
 
 It prints a table (validation exact match mean / min / max per variant and the change against the
-course configuration, from :func:`attention_course.spread.choice_effects`) and writes
-``attention_course/ch7_choices.json`` after every run (merged under a lock, so two processes, e.g.
+course configuration, from :func:`attention_course.training.spread.choice_effects`) and writes
+``attention_course/training/ch7_choices.json`` after every run (merged under a lock, so two processes, e.g.
 two ``--only`` lists, may run at once); a run already in the JSON with the variant's current
 configuration fingerprint and the same validation split is skipped, so an interrupted call resumes.
 A fresh run took 1-5 minutes wall-clock on a shared 2-core machine (about one minute when it was
@@ -42,11 +42,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-from attention_course import date_transformer as dt  # noqa: E402
-from attention_course import seed_everything, seq2seq  # noqa: E402
-from attention_course.dates import (VALIDATION_SEED_OFFSET, count_dates, make_date_data, make_validation,  # noqa: E402
+from attention_course.models import date_transformer as dt
+from attention_course.training import date_training
+from attention_course.env import seed_everything
+from attention_course.models import seq2seq
+from attention_course.data.dates import (VALIDATION_SEED_OFFSET, count_dates, make_date_data, make_validation,  # noqa: E402
                                     pairs_fingerprint)
-from attention_course.spread import CHOICES_FILE, choice_effects, config_fingerprint  # noqa: E402
+from attention_course.training.spread import CHOICES_FILE, choice_effects, config_fingerprint  # noqa: E402
+from attention_course.training import seq2seq_metrics
 from results_file import locked, machine  # noqa: E402
 
 #: Variant name → (fields changed from ``course_transformer_config()``, what it tests), in priority order.
@@ -95,8 +98,8 @@ def budget(cfg: dt.TransformerConfig, n_train: int) -> dict:
 def figures(model, pairs, data) -> dict:
     """Exact match (count and %) overall and by number of dates, greedy decoding (Chapter 7's table)."""
     sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
-    predictions = dt.translate(model, sources, data)[0]
-    rows = seq2seq.quality_by_length(predictions, targets, [count_dates(t) for t in targets])
+    predictions = date_training.translate(model, sources, data)[0]
+    rows = seq2seq_metrics.quality_by_length(predictions, targets, [count_dates(t) for t in targets])
     correct = sum(p == t for p, t in zip(predictions, targets))
     return {"correct": int(correct), "n": len(targets), "exact": 100 * correct / len(targets),
             "exact_by_dates": [r["exact"] for r in rows], "n_by_dates": [r["n"] for r in rows]}
@@ -122,7 +125,7 @@ class Runner:
                 "data": {"config": self.data.config, "fingerprint": self.data.fingerprint()}}
 
     def run(self, name: str, seed: int) -> dict:
-        result = dt.train_transformer(self.data, config(name, seed), progress=True, threads=THREADS,
+        result = date_training.train_transformer(self.data, config(name, seed), progress=True, threads=THREADS,
                                       desc=f"{name} seed {seed}")
         out = {"seed": seed, "threads": THREADS, "seconds": result.seconds, "cached": result.cached,
                "validation": figures(result.model, self.validation, self.data),

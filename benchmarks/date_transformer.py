@@ -25,9 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attention_course import date_transformer as dt  # noqa: E402
-from attention_course import seed_everything, seq2seq, seq2seq_training  # noqa: E402
-from attention_course.dates import count_dates, make_date_data  # noqa: E402
+from attention_course.models import date_transformer as dt
+from attention_course.training import date_training
+from attention_course.env import seed_everything
+from attention_course.models import seq2seq
+from attention_course.training import seq2seq_training
+from attention_course.data.dates import count_dates, make_date_data  # noqa: E402
+from attention_course.training import seq2seq_metrics
 
 
 def load() -> str:
@@ -52,7 +56,7 @@ def main(argv=None) -> int:
     rnn = seq2seq_training.train_model(data, seq2seq.course_config(True), progress=False, use_cache=args.cache)
     runs["RNNsearch"] = (rnn, len(rnn.losses), time.process_time() - cpu)
     cpu = time.process_time()
-    transformer = dt.train_transformer(data, dt.course_transformer_config(), progress=False,
+    transformer = date_training.train_transformer(data, dt.course_transformer_config(), progress=False,
                                        use_cache=args.cache)
     runs["Transformer"] = (transformer, len(transformer.losses), time.process_time() - cpu)
     print(f"Transformer configuration: {transformer.config}")
@@ -60,7 +64,7 @@ def main(argv=None) -> int:
                 "Eq. 3 decay": dict(decay="inverse_sqrt")} if args.variants else {}
     for name, change in variants.items():
         cpu = time.process_time()
-        result = dt.train_transformer(data, dt.course_transformer_config(**change), progress=False,
+        result = date_training.train_transformer(data, dt.course_transformer_config(**change), progress=False,
                                       use_cache=args.cache)
         runs[f"Transformer, {name}"] = (result, len(result.losses), time.process_time() - cpu)
     print(f"after training: {load()}")
@@ -68,9 +72,9 @@ def main(argv=None) -> int:
     tables, overall = {}, {}
     for name, (result, steps, cpu_s) in runs.items():
         t0 = time.perf_counter()
-        translate = dt.translate if name.startswith("Transformer") else seq2seq_training.translate
+        translate = date_training.translate if name.startswith("Transformer") else seq2seq_training.translate
         predictions, _ = translate(result.model, sources, data)
-        tables[name] = seq2seq.quality_by_length(predictions, targets, groups)
+        tables[name] = seq2seq_metrics.quality_by_length(predictions, targets, groups)
         overall[name] = 100 * sum(p == t for p, t in zip(predictions, targets)) / len(targets)
         params = sum(p.numel() for p in result.model.parameters())
         cached = " (cached: seconds of the run that trained it; CPU time not measured)" if result.cached else ""

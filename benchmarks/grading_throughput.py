@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/grading_throughput.py [--n 100] [--jobs 2] [--chapter ch03_general_form]
 
 For each chapter (default: all six) it writes N submissions in a temporary folder, runs
-``python -m attention_course.grade`` on them and prints seconds per submission. Chapter 3's
+``python -m attention_course.grading`` on them and prints seconds per submission. Chapter 3's
 submissions carry varied mistakes (wrong functions, unimplemented exercises, a crashing cell, a
 patched numpy.allclose); the other chapters' alternate the solution, the untouched student
 notebook and the solution with a crashing cell. The targets: under 4 s per submission and 100
@@ -81,7 +81,7 @@ def grade_chapter(chapter: str, n: int, jobs: int | None, rng: random.Random) ->
             else:
                 name, nb = other_chapter(chapter, i, rng)
                 write(subs, f"s{i:03d}_{name}", nb)
-        command = [sys.executable, "-m", "attention_course.grade", str(subs), "--out", str(out)]
+        command = [sys.executable, "-m", "attention_course.grading", str(subs), "--out", str(out)]
         if jobs:
             command += ["--jobs", str(jobs)]
         start = time.perf_counter()

@@ -20,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from attention_course import seed_everything  # noqa: E402
-from attention_course import attention_cost, fortunes, gpt, gpt_training  # noqa: E402
+from attention_course.env import seed_everything
+from attention_course.training import attention_cost, gpt_training
+from attention_course.data import fortunes
+from attention_course.models import gpt
 
 
 def train(steps: int, batch: int, lr: float) -> gpt.GPT:

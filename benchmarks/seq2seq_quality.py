@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attention_course.dates import count_dates, make_date_data  # noqa: E402
-from attention_course.seq2seq import COURSE_DATA, ModelConfig, course_config, quality_by_length  # noqa: E402
-from attention_course.seq2seq_training import train_model, translate  # noqa: E402
+from attention_course.data.dates import count_dates, make_date_data  # noqa: E402
+from attention_course.models.seq2seq import COURSE_DATA, ModelConfig, course_config, quality_by_length  # noqa: E402
+from attention_course.training.seq2seq_training import train_model, translate  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -27,8 +27,8 @@ threads) costs about 7 minutes of one idle core (encoder-decoder ~1, RNNsearch ~
 GPT ~2.5): the 5 settings the book build does not train took 50 minutes on a busy 2-core machine, as
 two processes (``--threads 1`` and ``--threads 2``) at ``nice -n 10``. After every model
 the figures are merged (under a lock: two processes, e.g. one per thread count, may run at once) into
-``attention_course/training_spread.json``, with the machine (CPU, kernel capability, torch version)
-and the date, which the chapters read with :func:`attention_course.spread.training_spread`.
+``attention_course/training/training_spread.json``, with the machine (CPU, kernel capability, torch version)
+and the date, which the chapters read with :func:`attention_course.training.spread.training_spread`.
 """
 from __future__ import annotations
 
@@ -50,10 +50,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from attention_course import date_transformer as dt  # noqa: E402
-from attention_course import fortunes, gpt, gpt_training, seed_everything, seq2seq, seq2seq_training  # noqa: E402
-from attention_course.dates import count_dates, make_date_data  # noqa: E402
-from attention_course.spread import SPREAD_FILE  # noqa: E402
+from attention_course.models import date_transformer as dt
+from attention_course.training import date_training
+from attention_course.data import fortunes
+from attention_course.models import gpt, seq2seq
+from attention_course.training import gpt_training, seq2seq_training
+from attention_course.env import seed_everything
+from attention_course.data.dates import count_dates, make_date_data  # noqa: E402
+from attention_course.training.spread import SPREAD_FILE  # noqa: E402
+from attention_course.training import seq2seq_metrics
 from results_file import locked, machine  # noqa: E402
 
 MODELS = ("encdec", "rnnsearch", "transformer", "gpt")
@@ -62,7 +67,7 @@ MODELS = ("encdec", "rnnsearch", "transformer", "gpt")
 
 def date_figures(predictions, targets, groups) -> dict:
     """Exact match overall and by number of dates, character BLEU by number of dates (Chapter 2's table)."""
-    rows = seq2seq.quality_by_length(predictions, targets, groups)
+    rows = seq2seq_metrics.quality_by_length(predictions, targets, groups)
     return {"exact": 100 * sum(p == t for p, t in zip(predictions, targets)) / len(targets),
             "exact_4": rows[-1]["exact"], "exact_by_dates": [r["exact"] for r in rows],
             "bleu_by_dates": [r["bleu"] for r in rows]}
@@ -82,9 +87,9 @@ class Runner:
         if model == "gpt":
             return self.gpt(seed, threads)
         if model == "transformer":
-            result = dt.train_transformer(self.data, dt.course_transformer_config(seed=seed), threads=threads,
+            result = date_training.train_transformer(self.data, dt.course_transformer_config(seed=seed), threads=threads,
                                           progress=False)
-            predictions = dt.translate(result.model, self.sources, self.data)[0]
+            predictions = date_training.translate(result.model, self.sources, self.data)[0]
         else:
             config = dataclasses.replace(seq2seq.course_config(attention=model == "rnnsearch"), seed=seed)
             result = seq2seq_training.train_model(self.data, config, threads=threads, progress=False)

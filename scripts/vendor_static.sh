@@ -37,7 +37,7 @@ cp "$anywidget_js" "$vendor/anywidget/index.js"
 # when a reader first uses them. Single-threaded
 # WebAssembly (a static host gives no cross-origin isolation, so no threads); the ES module
 # loads its .wasm from the same folder. The exported models themselves are written by the
-# chapter notebooks into _build/static_models/models/ (attention_course/onnx_export.py),
+# chapter notebooks into _build/static_models/models/ (attention_course/views/onnx_export.py),
 # which _config.yml serves as _static/models/; the folder must exist before Sphinx starts.
 ort=node_modules/onnxruntime-web/dist
 mkdir -p "$vendor/onnxruntime-web" _build/static_models

@@ -118,7 +118,7 @@ class ExerciseNotebook:
 def course_imports(path: Path) -> set[str]:
     """The helper-package modules a notebook's code cells import, after the Colab setup cell.
 
-    The exercises may import ``attention_course.checks`` (the checks' wording), never a module that
+    The exercises may import ``attention_course.grading.checks`` (the checks' wording), never a module that
     holds the answers (``seq2seq``, ``self_attention``, ...).
     """
     import ast
@@ -132,8 +132,8 @@ def course_imports(path: Path) -> set[str]:
             if isinstance(node, ast.Import):
                 found |= {a.name for a in node.names if a.name.split(".")[0] == "attention_course"}
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "attention_course":
-                found |= {f"{node.module}.{a.name}" if node.module == "attention_course" else node.module
-                          for a in node.names}
+                is_folder = (ROOT / node.module.replace(".", "/")).is_dir()  # a package: its names are modules
+                found |= {f"{node.module}.{a.name}" if is_folder else node.module for a in node.names}
     return found
 
 

@@ -248,5 +248,5 @@ def test_every_exercise_has_mutants():
 
 def test_student_notebooks_do_not_import_the_answers():
     for chapter, path in NOTEBOOKS.items():
-        assert course_imports(path) <= {"attention_course.checks"}, chapter
+        assert course_imports(path) <= {"attention_course.grading.checks"}, chapter
         assert "seq2seq" not in path.read_text(), chapter

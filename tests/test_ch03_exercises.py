@@ -159,4 +159,4 @@ def test_every_check_has_mutants():
 
 
 def test_student_notebook_does_not_import_the_answers():
-    assert course_imports(NOTEBOOK) <= {"attention_course.checks"}
+    assert course_imports(NOTEBOOK) <= {"attention_course.grading.checks"}

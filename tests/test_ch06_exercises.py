@@ -153,4 +153,4 @@ def test_sampling_check_catches(name):
 
 
 def test_student_notebook_does_not_import_the_answers():
-    assert course_imports(NOTEBOOK) <= {"attention_course.checks"}
+    assert course_imports(NOTEBOOK) <= {"attention_course.grading.checks"}

@@ -323,7 +323,7 @@ def test_public_check_names_the_mistake(check_id, name):
 
 
 def test_student_notebook_imports_only_the_checks():
-    assert course_imports(NOTEBOOK) <= {"attention_course.checks", "attention_course.checks_transformer"}
+    assert course_imports(NOTEBOOK) <= {"attention_course.grading.checks", "attention_course.grading.checks_transformer"}
 
 
 @pytest.mark.numerics
@@ -332,8 +332,8 @@ def test_the_checks_decoder_is_the_date_transformers_decoder_and_cached_equals_u
     greedy decoding equals decoding without the cache for every case the check cell uses."""
     import torch
 
-    from attention_course import checks_transformer as ct
-    from attention_course.numerics import assert_agree, rounding_tolerance
+    from attention_course.grading import checks_transformer as ct
+    from attention_course.maths.numerics import assert_agree, rounding_tolerance
 
     for kwargs in [dict(batch=3, stops=[4, 7, 2], seed=0), dict(batch=2, stops=[3, 12], seed=1, dtype=torch.float64),
                    dict(batch=1, stops=[1], seed=2), dict(batch=4, stops=[5, 5, 9, 2], seed=9, vocab=13, d_model=24,

@@ -554,7 +554,7 @@ def test_rope_check_describes_an_unforeseen_mistake():
     """A mistake outside the catalogue: a rotation by wrong angles is told which pair turned by how much."""
     import torch
 
-    from attention_course import checks_modern
+    from attention_course.grading import checks_modern
 
     def doubled(x, positions, base=10000.0):  # every angle twice too large
         return checks_modern.rope_reference(x, 2 * positions, base)
@@ -575,7 +575,7 @@ def test_rope_reference_pairings_give_the_same_scores_after_permuting_the_featur
     features, as Hugging Face's conversion of Meta's LLaMA weights does) turns one into the other."""
     import torch
 
-    from attention_course import checks_modern
+    from attention_course.grading import checks_modern
 
     g = torch.Generator().manual_seed(0)
     q, k = (torch.randn(2, 3, 6, 8, generator=g, dtype=torch.float64) for _ in range(2))
@@ -594,11 +594,12 @@ def test_rope_reference_pairings_give_the_same_scores_after_permuting_the_featur
 
 
 def test_the_rms_norm_reference_is_the_chapters_and_the_wrong_answers_are_wrong():
-    """The check's reference is attention_course.modern.rms_norm; every mistake it names moves the result far
+    """The check's reference is attention_course.maths.modern.rms_norm; every mistake it names moves the result far
     outside rounding on the public check's input (so that naming it cannot hit a right answer)."""
     import torch
 
-    from attention_course import checks, checks_modern, modern
+    from attention_course.grading import checks, checks_modern
+    from attention_course.maths import modern
 
     g = torch.Generator().manual_seed(1)
     x = 0.3 * (torch.randn(2, 5, 16, generator=g, dtype=torch.float64) + 0.5)
@@ -613,27 +614,28 @@ def test_the_rms_norm_reference_is_the_chapters_and_the_wrong_answers_are_wrong(
 def test_the_gqa_reference_is_the_chapters_and_the_wrong_answers_are_wrong():
     import torch
 
-    from attention_course import checks, checks_modern, modern
+    from attention_course.grading import checks, checks_modern
+    from attention_course.maths import modern, positions
 
     args = checks_modern._gqa_inputs(2, 5, 16, 4, 2, 0, torch.float64)
     want_out, want_w = modern.grouped_query_attention(*args, 4, 2, rope_base=None)
     out, weights = checks_modern._gqa(*args, 4, 2)
     assert checks.close(out, want_out) and checks.close(weights, want_w)
     K = (args[0] @ args[2]).reshape(2, 5, 2, 4).transpose(1, 2)
-    assert torch.equal(modern.repeat_kv(K, 2)[:, [0, 1, 2, 3]], K[:, [0, 0, 1, 1]])  # head j -> floor(j*g/h)
+    assert torch.equal(positions.repeat_kv(K, 2)[:, [0, 1, 2, 3]], K[:, [0, 0, 1, 1]])  # head j -> floor(j*g/h)
     for explanation, wrong in checks_modern.gqa_mistakes(*args, 4, 2).items():
         o, w = wrong()
         assert not (checks.close(o, want_out, equal_nan=True) and checks.close(w, want_w, equal_nan=True)), explanation
 
 
 def test_student_notebook_does_not_import_the_answers():
-    assert course_imports(NOTEBOOK) <= {"attention_course.checks", "attention_course.checks_modern"}
+    assert course_imports(NOTEBOOK) <= {"attention_course.grading.checks", "attention_course.grading.checks_modern"}
 
 
 def test_old_chapter_6_rope_names_say_where_the_checks_went():
     """A Chapter 6 notebook released before the move asks checks for the RoPE checks: it is told where
     they are now (checks does not import checks_modern, which builds on it: no import cycle)."""
-    from attention_course import checks, checks_modern
+    from attention_course.grading import checks, checks_modern
 
     with pytest.raises(AttributeError, match=r"moved with the RoPE exercises to Chapter 8.*checks_modern\.rope_check"):
         checks.rope_check

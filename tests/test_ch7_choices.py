@@ -1,5 +1,5 @@
 """Chapter 7's choices on a validation split: dates.make_validation, benchmarks/ch7_choices.py's JSON and
-attention_course.spread.choice_effects. Nothing here trains a model."""
+attention_course.training.spread.choice_effects. Nothing here trains a model."""
 import importlib.util
 import statistics
 from pathlib import Path
@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attention_course import dates, seq2seq
-from attention_course import date_transformer as dt
-from attention_course.numerics import assert_agree
-from attention_course.spread import CHOICES_FILE, ch7_choices, choice_effects, config_fingerprint
+from attention_course.data import dates
+from attention_course.models import seq2seq
+from attention_course.models import date_transformer as dt
+from attention_course.maths.numerics import assert_agree
+from attention_course.training.spread import CHOICES_FILE, ch7_choices, choice_effects, config_fingerprint
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "ch7_choices.py"
 

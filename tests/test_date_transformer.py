@@ -1,4 +1,4 @@
-"""The encoder-decoder Transformer of Chapter 7 (attention_course.date_transformer)."""
+"""The encoder-decoder Transformer of Chapter 7 (attention_course.models.date_transformer)."""
 import math
 
 import numpy as np
@@ -6,10 +6,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from attention_course import dates
-from attention_course import date_transformer as dt
-from attention_course.numerics import assert_agree, rounding_tolerance
-from attention_course.transformer import label_smoothing_loss
+from attention_course.data import dates
+from attention_course.models import date_transformer as dt
+from attention_course.training import date_training
+from attention_course.maths import self_attention
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
+from attention_course.maths.transformer import label_smoothing_loss
 
 SMALL = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, enc_layers=2, dec_layers=2,
                              max_len=64, batch_size=8, steps=4, warmup=2)
@@ -35,7 +37,7 @@ def model(data, request):
 
 
 def batch(data, pairs):
-    from attention_course.seq2seq_training import encode_batch
+    from attention_course.training.seq2seq_training import encode_batch
 
     return encode_batch(pairs, data.source_vocab, data.target_vocab)
 
@@ -99,7 +101,7 @@ def test_padding_is_masked_in_cross_attention(model, data):
 @pytest.mark.parametrize("trained", [False, True], ids=["random", "trained"])
 def test_greedy_equals_teacher_forced_argmax(data, trained, use_cache, config):
     if trained:
-        result = dt.train_transformer(data, config, progress=False, use_cache=False)
+        result = date_training.train_transformer(data, config, progress=False, use_cache=False)
         model = result.model
     else:
         model = build(config, data)
@@ -121,7 +123,7 @@ def test_greedy_equals_teacher_forced_argmax(data, trained, use_cache, config):
 
 def test_translate_returns_maps_of_every_head(model, data):
     sources = [s for s, _ in data.test[:4]]
-    texts, maps = dt.translate(model, sources, data, batch_size=3, max_len=10)
+    texts, maps = date_training.translate(model, sources, data, batch_size=3, max_len=10)
     assert len(texts) == len(maps) == 4
     for source, w in zip(sources, maps):
         assert w.shape[:2] == (model.config.dec_layers, SMALL.num_heads) and w.shape[3] == len(source)
@@ -130,47 +132,47 @@ def test_translate_returns_maps_of_every_head(model, data):
 
 def test_noam_schedule_values():
     d, warmup = 64, 200
-    assert dt.noam_lr(1, d, warmup) == pytest.approx(d ** -0.5 * warmup ** -1.5)
-    assert dt.noam_lr(warmup, d, warmup) == pytest.approx((d * warmup) ** -0.5)  # the peak
-    assert dt.noam_lr(100, d, warmup) == pytest.approx(dt.noam_lr(200, d, warmup) / 2)  # linear ramp
-    assert dt.noam_lr(800, d, warmup) == pytest.approx(dt.noam_lr(200, d, warmup) / 2)  # 1/sqrt decay
+    assert date_training.noam_lr(1, d, warmup) == pytest.approx(d ** -0.5 * warmup ** -1.5)
+    assert date_training.noam_lr(warmup, d, warmup) == pytest.approx((d * warmup) ** -0.5)  # the peak
+    assert date_training.noam_lr(100, d, warmup) == pytest.approx(date_training.noam_lr(200, d, warmup) / 2)  # linear ramp
+    assert date_training.noam_lr(800, d, warmup) == pytest.approx(date_training.noam_lr(200, d, warmup) / 2)  # 1/sqrt decay
     steps = np.arange(1, 1001)
-    lr = dt.noam_lr(steps, d, warmup)
+    lr = date_training.noam_lr(steps, d, warmup)
     assert int(np.argmax(lr)) + 1 == warmup
-    flat = dt.noam_lr(steps, d, warmup, use_warmup=False)
+    flat = date_training.noam_lr(steps, d, warmup, use_warmup=False)
     assert np.allclose(flat[:warmup], (d * warmup) ** -0.5) and np.allclose(flat[warmup:], lr[warmup:])
     with pytest.raises(ValueError, match="from 1"):
-        dt.noam_lr(0, d, warmup)
+        date_training.noam_lr(0, d, warmup)
     with pytest.raises(ValueError, match="positive"):
-        dt.noam_lr(1, d, 0)
+        date_training.noam_lr(1, d, 0)
 
 
 def test_scheduled_lr_inverse_sqrt_is_eq3_and_linear_falls_to_zero():
     steps = np.arange(1, 1001)
     config = dt.TransformerConfig(d_model=64, warmup=200, steps=1000)
-    assert np.allclose(dt.scheduled_lr(steps, config), dt.noam_lr(steps, 64, 200))  # the default
+    assert np.allclose(date_training.scheduled_lr(steps, config), date_training.noam_lr(steps, 64, 200))  # the default
     doubled = dt.TransformerConfig(d_model=64, warmup=200, steps=1000, lr_factor=2.0)
-    assert np.allclose(dt.scheduled_lr(steps, doubled), 2 * dt.noam_lr(steps, 64, 200))
+    assert np.allclose(date_training.scheduled_lr(steps, doubled), 2 * date_training.noam_lr(steps, 64, 200))
     linear = dt.TransformerConfig(d_model=64, warmup=200, steps=1000, decay="linear")
-    lr = dt.scheduled_lr(steps, linear)
-    assert np.allclose(lr[:200], dt.noam_lr(steps[:200], 64, 200))  # Eq. 3's ramp to the same peak
+    lr = date_training.scheduled_lr(steps, linear)
+    assert np.allclose(lr[:200], date_training.noam_lr(steps[:200], 64, 200))  # Eq. 3's ramp to the same peak
     assert lr[199] == pytest.approx((64 * 200) ** -0.5) and int(np.argmax(lr)) + 1 == 200
     assert np.all(np.diff(lr[199:]) < 0) and 0 < lr[-1] < lr[199] / 500  # a straight fall to almost 0
     assert np.allclose(np.diff(lr[199:], 2), 0, atol=1e-12)
-    assert isinstance(dt.scheduled_lr(5, linear), float)
-    flat = dt.scheduled_lr(steps, dt.TransformerConfig(d_model=64, warmup=200, steps=1000, decay="linear",
+    assert isinstance(date_training.scheduled_lr(5, linear), float)
+    flat = date_training.scheduled_lr(steps, dt.TransformerConfig(d_model=64, warmup=200, steps=1000, decay="linear",
                                                        use_warmup=False))
     assert np.allclose(flat[:200], lr[199]) and np.allclose(flat[200:], lr[200:])
     with pytest.raises(ValueError, match="decay"):
-        dt.scheduled_lr(1, dt.TransformerConfig(decay="cosine"))
+        date_training.scheduled_lr(1, dt.TransformerConfig(decay="cosine"))
     with pytest.raises(ValueError, match="below steps"):
-        dt.scheduled_lr(1, dt.TransformerConfig(decay="linear", warmup=10, steps=10))
+        date_training.scheduled_lr(1, dt.TransformerConfig(decay="linear", warmup=10, steps=10))
 
 
 @pytest.mark.numerics
 def test_label_smoothing_target_and_loss():
     targets = torch.tensor([0, 3, 4])
-    q = dt.smoothed_target(targets, 5, 0.1)
+    q = date_training.smoothed_target(targets, 5, 0.1)
     assert (q.sum(-1) - 1).abs().max() <= rounding_tolerance(q.dtype, 5)
     assert q[1, 3] == pytest.approx(0.9 + 0.1 / 5) and q[1, 0] == pytest.approx(0.1 / 5)
     logits = torch.randn(3, 5, generator=torch.Generator().manual_seed(0))
@@ -178,9 +180,9 @@ def test_label_smoothing_target_and_loss():
     # a mean over 3 targets of sums over 5 classes
     assert_agree(label_smoothing_loss(logits, targets, 0.1), manual, reduction=3 * 5, what="label smoothing vs manual")
     with pytest.raises(ValueError, match="epsilon"):
-        dt.smoothed_target(targets, 5, 1.0)
+        date_training.smoothed_target(targets, 5, 1.0)
     with pytest.raises(ValueError, match="targets"):
-        dt.smoothed_target(targets, 4, 0.1)
+        date_training.smoothed_target(targets, 4, 0.1)
 
 
 @pytest.mark.numerics
@@ -191,32 +193,32 @@ def test_sequence_loss_leaves_out_padding():
     keep = targets != 0
     expected = F.cross_entropy(logits[keep], targets[keep])
     reduction = int(keep.sum()) * 6  # a mean over the 5 real targets of sums over 6 classes
-    assert_agree(dt.sequence_loss(logits, targets), expected, reduction=reduction, what="sequence_loss vs F.cross_entropy")
+    assert_agree(date_training.sequence_loss(logits, targets), expected, reduction=reduction, what="sequence_loss vs F.cross_entropy")
     noisy = logits.clone()
     noisy[~keep] = 1e3  # whatever the model says at padding does not count
-    assert_agree(dt.sequence_loss(noisy, targets, 0.1), dt.sequence_loss(logits, targets, 0.1), reduction=reduction,
+    assert_agree(date_training.sequence_loss(noisy, targets, 0.1), date_training.sequence_loss(logits, targets, 0.1), reduction=reduction,
                  what="loss with other logits at the padding")
 
 
 @pytest.mark.numerics
 def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
-    first = dt.train_transformer(data, SMALL, progress=False)
-    again = dt.train_transformer(data, SMALL, progress=False, use_cache=False)
-    cached = dt.train_transformer(data, SMALL, progress=False)
+    first = date_training.train_transformer(data, SMALL, progress=False)
+    again = date_training.train_transformer(data, SMALL, progress=False, use_cache=False)
+    cached = date_training.train_transformer(data, SMALL, progress=False)
     assert not first.cached and cached.cached and len(first.losses) == SMALL.steps
     assert first.losses == again.losses == cached.losses and first.nll == cached.nll
-    assert first.lrs == pytest.approx([dt.noam_lr(s, SMALL.d_model, SMALL.warmup) for s in range(1, 5)])
-    linear = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "decay": "linear"}),
+    assert first.lrs == pytest.approx([date_training.noam_lr(s, SMALL.d_model, SMALL.warmup) for s in range(1, 5)])
+    linear = date_training.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "decay": "linear"}),
                                   progress=False, use_cache=False)
-    assert linear.lrs == pytest.approx([dt.scheduled_lr(s, linear.config) for s in range(1, 5)])
+    assert linear.lrs == pytest.approx([date_training.scheduled_lr(s, linear.config) for s in range(1, 5)])
     assert linear.lrs[-1] < linear.lrs[1] and linear.losses != first.losses
     for a, b in zip(first.model.state_dict().values(), cached.model.state_dict().values()):
         assert torch.equal(a, b)
     assert list((tmp_path / "date_transformer").glob("transformer-*.pt"))
-    kept = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "checkpoints": (2,)}),
+    kept = date_training.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "checkpoints": (2,)}),
                                 progress=False, use_cache=False)
-    two = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "steps": 2}),
+    two = date_training.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "steps": 2}),
                                progress=False, use_cache=False)
     for a, b in zip(kept.at_checkpoint(2).state_dict().values(), two.model.state_dict().values()):
         assert torch.equal(a, b)  # Eq. 3 does not depend on the total: a short run = the start of a long one
@@ -224,18 +226,18 @@ def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
         kept.at_checkpoint(3)
     # the linear decay does depend on the total; stop_after runs the start of the planned schedule
     long = dt.TransformerConfig(**{**SEGMENTED.__dict__, "decay": "linear", "steps": 6, "checkpoints": (3,)})
-    kept = dt.train_transformer(data, long, progress=False, use_cache=False)
-    start = dt.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "stop_after": 3, "checkpoints": ()}),
+    kept = date_training.train_transformer(data, long, progress=False, use_cache=False)
+    start = date_training.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "stop_after": 3, "checkpoints": ()}),
                                  progress=False, use_cache=False)
-    replanned = dt.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "steps": 4, "checkpoints": ()}),
+    replanned = date_training.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "steps": 4, "checkpoints": ()}),
                                      progress=False, use_cache=False)
     assert len(start.losses) == 3 and start.lrs == kept.lrs[:3] and replanned.lrs[2] < kept.lrs[2]
     for a, b in zip(kept.at_checkpoint(3).state_dict().values(), start.model.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="stop_after"):
-        dt.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "stop_after": 7}), progress=False,
+        date_training.train_transformer(data, dt.TransformerConfig(**{**long.__dict__, "stop_after": 7}), progress=False,
                              use_cache=False)
-    smooth = dt.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "label_smoothing": 0.0}),
+    smooth = date_training.train_transformer(data, dt.TransformerConfig(**{**SMALL.__dict__, "label_smoothing": 0.0}),
                                   progress=False, use_cache=False)
     # without smoothing the objective is the NLL: label_smoothing_loss vs F.cross_entropy on the same
     # logits, a mean over at most batch_size x (longest target + EOS) symbols of sums over the vocabulary
@@ -311,19 +313,19 @@ def test_errors(model, data):
     with pytest.raises(ValueError, match="max_len"):
         model.encode(torch.ones(1, SMALL.max_len + 1, dtype=torch.long), torch.tensor([3]))
     with pytest.raises(ValueError, match="lengths"):
-        dt.padding_mask(torch.tensor([0, 2]), 3)
+        self_attention.padding_mask(torch.tensor([0, 2]), 3)
     with pytest.raises(ValueError, match="num_heads"):
         dt.DateTransformer(10, 10, dt.TransformerConfig(d_model=18, num_heads=4))
     with pytest.raises(ValueError, match="separator"):
         dt.DateTransformer(10, 10, SEGMENTED)
-    assert math.isclose(dt.noam_lr(4000, 512, 4000), 512 ** -0.5 * 4000 ** -0.5)
+    assert math.isclose(date_training.noam_lr(4000, 512, 4000), 512 ** -0.5 * 4000 ** -0.5)
 
 
 # ------------------------------------------------------------------ the explorer of Chapter 7
 
 
 def test_argmax_agreement():
-    from attention_course.transformer_viewer import argmax_agreement
+    from attention_course.views.transformer_viewer import argmax_agreement
 
     a = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.4]])
     b = np.array([[0.6, 0.4], [0.7, 0.3], [0.9, 0.1]])
@@ -333,10 +335,10 @@ def test_argmax_agreement():
 
 
 def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch):
-    from attention_course import seq2seq
-    from attention_course.seq2seq_training import train_model
-    from attention_course.explorer import build_esm
-    from attention_course.transformer_viewer import CrossAttentionExplorer, CrossAttentionViewer
+    from attention_course.models import seq2seq
+    from attention_course.training.seq2seq_training import train_model
+    from attention_course.views.explorer import build_esm
+    from attention_course.views.transformer_viewer import CrossAttentionExplorer, CrossAttentionViewer
 
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
     search = train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
@@ -364,15 +366,16 @@ def test_cross_attention_viewer_and_explorer(data, model, tmp_path, monkeypatch)
 
 
 def test_agreement_counts_only_inputs_translated_alike(data, model, tmp_path, monkeypatch):
-    from attention_course import seq2seq, seq2seq_training
-    from attention_course.transformer_viewer import CrossAttentionViewer
+    from attention_course.models import seq2seq
+    from attention_course.training import seq2seq_training
+    from attention_course.views.transformer_viewer import CrossAttentionViewer
 
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))
     search = seq2seq_training.train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4,
                                                                     steps=1, checkpoints=(0,)), progress=False)
     sources = [s for s, _ in data.test[:4]]
     viewer = CrossAttentionViewer(model, search, data, sources)
-    texts, maps = dt.translate(model, sources, data, max_len=viewer.max_len)
+    texts, maps = date_training.translate(model, sources, data, max_len=viewer.max_len)
     # An "RNNsearch" that writes what the Transformer writes and looks where its head (1, 0) looks,
     # except on the first input, which it translates differently (left out).
     fake = (["x"] + texts[1:], [m[1, 0] for m in maps])

@@ -5,7 +5,7 @@ from collections import defaultdict
 import pytest
 from babel.dates import format_date
 
-from attention_course import dates
+from attention_course.data import dates
 
 
 @pytest.fixture(scope="module")

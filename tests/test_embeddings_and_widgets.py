@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from attention_course.embeddings import embed_sentences, minilm_path
-from attention_course.explorer import Explorer, build_esm, encode_unit
-from attention_course.numerics import assert_agree, rounding_tolerance
-from attention_course.widgets import AttentionExplorer, ScoresExplorer
+from attention_course.models.embeddings import embed_sentences, minilm_path
+from attention_course.views.explorer import Explorer, build_esm, encode_unit
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
+from attention_course.views.widgets import AttentionExplorer, ScoresExplorer
 
 KEYS = [
     "Heavy rain and strong winds are expected tomorrow.",
@@ -108,7 +108,7 @@ def test_explorer_rejects_mismatched_labels(embedded):
         explorer.weights(0, "dot", 0.0, 4)
 
 
-# The explorer framework (attention_course/explorer.py) -------------------------------------
+# The explorer framework (attention_course/views/explorer.py) -------------------------------------
 
 def test_each_kind_gets_the_shared_core_and_its_own_front_end():
     esm = build_esm("attention_scores")
@@ -148,8 +148,8 @@ def test_encode_unit_round_trips_to_a_255th():
 def test_head_explorer_embeds_every_head_and_adds_typed_sentences_with_a_kernel():
     import base64
 
-    from attention_course.head_viewer import HeadViewer
-    from attention_course.pretrained import word_attentions
+    from attention_course.views.head_viewer import HeadViewer
+    from attention_course.models.pretrained import word_attentions
 
     sentence = "The ball is blue."
     viewer = HeadViewer([sentence], source="it")

@@ -22,7 +22,7 @@ def test_seed_everything_repeats_and_turns_on_deterministic_mode():
 def test_seed_everything_does_not_import_torch_compile():
     """Deterministic mode without torch.use_deterministic_algorithms' import of the compiler's
     configuration, which cost every notebook and every graded submission 1.5 s at start."""
-    code = ("import sys, torch\nfrom attention_course import seed_everything\nseed_everything(0)\n"
+    code = ("import sys, torch\nfrom attention_course.env import seed_everything\nseed_everything(0)\n"
             "assert torch.are_deterministic_algorithms_enabled()\n"
             "print('torch._inductor' in sys.modules, 'torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -721,7 +721,7 @@ def test_the_public_checks_pass_the_solution(chapter):
 def test_run_turns_errors_into_sentences_but_lets_the_stub_through():
     import numpy as np
 
-    from attention_course import checks
+    from attention_course.grading import checks
 
     def crashes(x):
         return np.ones(3) @ np.ones(4)
@@ -739,7 +739,7 @@ def test_run_turns_errors_into_sentences_but_lets_the_stub_through():
 def test_mask_mistake_names_each_masking_mistake():
     import torch
 
-    from attention_course import checks
+    from attention_course.grading import checks
 
     allowed = torch.ones(3, 3, dtype=torch.bool).tril()
     scores = torch.randn(3, 3)
@@ -752,7 +752,7 @@ def test_mask_mistake_names_each_masking_mistake():
 
 
 def test_earlier_blames_the_earlier_function():
-    from attention_course import checks
+    from attention_course.grading import checks
 
     checks.earlier("double", lambda x: 2 * x, lambda x: x + x, 3.0)
     with pytest.raises(AssertionError, match="fix double first"):

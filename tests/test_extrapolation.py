@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from attention_course import extrapolation as ex
-from attention_course.gpt_training import train_gpt
-from attention_course.numerics import assert_agree
+from attention_course.training import extrapolation as ex
+from attention_course.training.gpt_training import train_gpt
+from attention_course.maths.numerics import assert_agree
 
 
 def small(positions, **changes):

@@ -94,7 +94,7 @@ def diagram_labels(name):
 
 def test_ch7_diagram_shows_the_chapters_stacks_and_date_features():
     """Chapter 7's model, not the paper's: its block counts, and the date features it adds."""
-    from attention_course.date_transformer import course_transformer_config
+    from attention_course.models.date_transformer import course_transformer_config
 
     config = course_transformer_config()
     texts = [text for text, _, _ in diagram_labels("ch7_transformer")]
@@ -110,11 +110,11 @@ def test_ch7_diagram_shows_the_chapters_stacks_and_date_features():
 
 def smollm2_shape():
     """SmolLM2's (blocks, query heads, key/value heads), as shipped: from the converted copy's
-    config.json when attention_course.smollm has written it (a JSON read), else from the GGUF file's
+    config.json when attention_course.models.smollm has written it (a JSON read), else from the GGUF file's
     metadata (a few seconds: the reader parses the whole header)."""
     import json
 
-    from attention_course import smollm
+    from attention_course.models import smollm
 
     cache = smollm.smollm_cache_dir()
     if smollm._cache_complete(cache):

@@ -139,7 +139,7 @@ def test_no_typed_numbers(notebook):
     ]
     assert not problems, (
         f"{notebook.name} types numbers by hand; glue them from the code (myst-nb glue, "
-        "attention_course.display.glue) or cite their source in the same sentence:\n  "
+        "attention_course.views.display.glue) or cite their source in the same sentence:\n  "
         + "\n  ".join(problems)
     )
 

@@ -1,13 +1,13 @@
-"""Tests for attention_course.gpt and attention_course.attention_cost (Chapter 6)."""
+"""Tests for attention_course.models.gpt and attention_course.training.attention_cost (Chapter 6)."""
 import pytest
 import torch
 
-from attention_course.attention_cost import fused_attention, measure_attention_cost, naive_attention
-from attention_course.fortunes import CharTokenizer, split_quotes
-from attention_course.gpt import GPT, GPTConfig, generate, sample_next_token
-from attention_course.gpt_training import evaluate, ngram_baseline, train_gpt
-from attention_course.multi_head import KVCache
-from attention_course.numerics import assert_agree, rounding_tolerance
+from attention_course.training.attention_cost import fused_attention, measure_attention_cost, naive_attention
+from attention_course.data.fortunes import CharTokenizer, split_quotes
+from attention_course.models.gpt import GPT, GPTConfig, generate, sample_next_token
+from attention_course.training.gpt_training import evaluate, ngram_baseline, train_gpt
+from attention_course.maths.multi_head import KVCache
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40)
 
@@ -153,7 +153,7 @@ def test_naive_and_fused_attention_agree_and_memory_grows():
 
 
 def test_top_k_and_top_p_cut_the_tail():
-    from attention_course.gpt import filter_logits
+    from attention_course.models.gpt import filter_logits
 
     logits = torch.tensor([[3.0, 1.0, 2.0, 0.0, -1.0]])
     probs = torch.softmax(logits, -1)[0]  # 0.64, 0.09, 0.24, 0.03, 0.01
@@ -169,7 +169,7 @@ def test_top_k_and_top_p_cut_the_tail():
     with pytest.raises(ValueError):
         filter_logits(logits, top_k=-1)
     g = torch.Generator().manual_seed(0)
-    from attention_course.gpt import sample_next_token
+    from attention_course.models.gpt import sample_next_token
 
     many = torch.stack([sample_next_token(logits, 2.0, g, top_k=2) for _ in range(200)])
     assert set(many.flatten().tolist()) == {0, 2}  # never outside the top two, even at a high temperature
@@ -181,7 +181,7 @@ def test_top_k_and_top_p_cut_the_tail():
 
 
 def test_the_playground_passes_top_k_and_top_p_on(tiny):
-    from attention_course.gpt_widget import GPTPlayground
+    from attention_course.views.gpt_widget import GPTPlayground
 
     tok, model = tiny
     playground = GPTPlayground(model, tok)

@@ -1,4 +1,4 @@
-"""The instructor grader (attention_course.grade) on the bad submissions it must survive.
+"""The instructor grader (attention_course.grading.cli) on the bad submissions it must survive.
 
 One grading run over a folder of fixture notebooks (built from the Ch. 3 release and solution in a
 temporary folder, plus a synthetic torch "probe" assignment that exercises callbacks, generators
@@ -41,19 +41,19 @@ ZEROS = {  # wrong answers with the right shapes
 # A graded function that is, or forwards to, the course's own implementation (the chapters show its
 # code with show_source), in each form a student might try.
 BORROWED = {
-    "direct": {"softmax": "from attention_course.scoring import softmax\n"},
-    "alias": {"softmax": "from attention_course import scoring as reference\nsoftmax = reference.softmax\n"},
-    "wrapper": {"softmax": "import attention_course.scoring\n\ndef softmax(x, axis=-1):\n"
-                           "    return attention_course.scoring.softmax(x, axis=axis)\n"},
+    "direct": {"softmax": "from attention_course.maths.scoring import softmax\n"},
+    "alias": {"softmax": "from attention_course.maths import scoring as reference\nsoftmax = reference.softmax\n"},
+    "wrapper": {"softmax": "import attention_course.maths.scoring\n\ndef softmax(x, axis=-1):\n"
+                           "    return attention_course.maths.scoring.softmax(x, axis=axis)\n"},
     "getattr": {"softmax": "import importlib\n\ndef softmax(x, axis=-1):\n"
-                           "    module = importlib.import_module('attention_course.' + 'scoring')\n"
+                           "    module = importlib.import_module('attention_course.maths.' + 'scoring')\n"
                            "    return getattr(module, 'softmax')(x, axis)\n"},
-    "star": {"cosine_score": "from attention_course.scoring import *\n"},
+    "star": {"cosine_score": "from attention_course.maths.scoring import *\n"},
 }
 
 
 def run_grader(submissions: Path, out: Path, course: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "attention_course.grade", str(submissions), "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "attention_course.grading", str(submissions), "--out", str(out),
                            "--course", str(course), "--cell-timeout", str(CELL_TIMEOUT), "--total-timeout", "90",
                            "--memory-mb", "1536", "--jobs", "2", *extra],
                           capture_output=True, text=True, timeout=900)
@@ -170,16 +170,16 @@ def test_nbformat3_notebook_is_converted_and_graded(graded):
 
 
 @pytest.mark.parametrize("form, lost, words", [
-    ("direct", "test_softmax", "from attention_course.scoring import softmax"),
-    ("alias", "test_softmax", "softmax uses reference (from attention_course import scoring)"),
+    ("direct", "test_softmax", "from attention_course.maths.scoring import softmax"),
+    ("alias", "test_softmax", "softmax uses reference (from attention_course.maths import scoring)"),
     ("wrapper", "test_softmax", "softmax names attention_course in its code"),
     ("getattr", "test_softmax", "softmax names attention_course in its code"),
     ("star", "test_cosine_score", "cosine_score is the course's reference implementation, not the student's "
-                                  "(from attention_course.scoring import *)"),
+                                  "(from attention_course.maths.scoring import *)"),
 ])
 def test_borrowed_reference_implementation_gets_no_points(graded, form, lost, words):
     """Each form of borrowing costs that exercise's points, with a status and a reason; the
-    submission's own use of the package (its check cells import attention_course.checks) does not."""
+    submission's own use of the package (its check cells import attention_course.grading.checks) does not."""
     r = row(graded, f"borrow{form}_general_form.ipynb")
     assert r["status"] == "borrowed_reference" and words in r["reason"] and f"0 points for {lost}" in r["reason"], r
     assert float(r[lost]) == 0 and float(r["total"]) < 15, r
@@ -187,7 +187,7 @@ def test_borrowed_reference_implementation_gets_no_points(graded, form, lost, wo
         assert float(r["total"]) == 12, r
     page = (graded["out"] / "feedback" / f"borrow{form}" / "ch03_general_form.html").read_text(encoding="utf-8")
     assert "uses the course&#x27;s own implementation from attention_course" in page
-    ok = row(graded, "ok_general_form.ipynb")  # imports attention_course.checks in its check cells
+    ok = row(graded, "ok_general_form.ipynb")  # imports attention_course.grading.checks in its check cells
     assert ok["status"] == "ok" and float(ok["total"]) == 15, ok
 
 
@@ -324,7 +324,7 @@ def test_broken_environment_stops_instead_of_zeros(tmp_path, monkeypatch, breaka
     processes start a Python that lacks the course, as a borrowed virtual environment did; or a check
     that nothing passes) stops with exit 3 and names the chapter and the score, before any submission
     is graded and without writing a gradebook of zeros."""
-    from attention_course import grade
+    from attention_course.grading import cli as grade
 
     course = course_copy(tmp_path)
     write(tmp_path / "subs", "ok_general_form.ipynb", submission())
@@ -392,7 +392,7 @@ def chapters(tmp_path_factory):
             if release.exists():
                 write(subs / "blank" / name, source.name, release.read_bytes())
     out = tmp / "out"
-    proc = subprocess.run([sys.executable, "-m", "attention_course.grade", str(subs), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "attention_course.grading", str(subs), "--out", str(out),
                            "--course", str(course), "--jobs", "2"], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return {"course": course, "rows": read_rows(out), "log": (out / "grade.log").read_text(encoding="utf-8")}

@@ -119,7 +119,7 @@ print(len(names))
     env.pop("PYTHONPATH", None)
     count = int(run(python, "-c", check, cwd=tmp_path, env=env).stdout.split()[-1])
     assert count >= 20, f"only {count} modules imported"
-    help_text = run(python, "-m", "attention_course.grade", "--help", cwd=tmp_path, env=env).stdout
+    help_text = run(python, "-m", "attention_course.grading", "--help", cwd=tmp_path, env=env).stdout
     assert "usage:" in help_text and "--out" in help_text
 
 

@@ -1,13 +1,14 @@
-"""attention_course.modern without SmolLM2: shapes, errors and the properties each piece promises."""
+"""attention_course.maths.modern without SmolLM2: shapes, errors and the properties each piece promises."""
 import math
 
 import pytest
 import torch
 
-from attention_course import modern
-from attention_course.multi_head import multi_head_attention
-from attention_course.numerics import assert_agree, relative_error, rounding_tolerance
-from attention_course.self_attention import causal_mask
+from attention_course.maths import modern
+from attention_course.maths.multi_head import multi_head_attention
+from attention_course.maths.numerics import assert_agree, relative_error, rounding_tolerance
+from attention_course.maths.self_attention import causal_mask
+from attention_course.maths import positions
 
 
 def test_rms_norm_has_unit_root_mean_square_and_checks_shapes():
@@ -23,15 +24,15 @@ def test_rms_norm_has_unit_root_mean_square_and_checks_shapes():
 def test_rope_keeps_lengths_leaves_position_zero_and_depends_on_distance_only():
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(1, 2, 6, 8, generator=g), torch.randn(1, 2, 6, 8, generator=g)
-    cos, sin = modern.rope_cos_sin(torch.arange(6), 8)
-    q_rot = modern.apply_rope(q, cos, sin)
+    cos, sin = positions.rope_cos_sin(torch.arange(6), 8)
+    q_rot = positions.apply_rope(q, cos, sin)
     assert_agree(q_rot.norm(dim=-1), q.norm(dim=-1), reduction=8, what="lengths after the rotation")
     assert_agree(q_rot[:, :, 0], q[:, :, 0], what="position 0 (angle 0)")
     # the same query and key placed at (m, n) and at (m + 7, n + 7) give the same score
     def score(m, n):
-        c, s = modern.rope_cos_sin(torch.tensor([m, n]), 8)
-        a = modern.apply_rope(q[:, :, :1].expand(1, 2, 2, 8), c, s)[:, :, 0]
-        b = modern.apply_rope(k[:, :, :1].expand(1, 2, 2, 8), c, s)[:, :, 1]
+        c, s = positions.rope_cos_sin(torch.tensor([m, n]), 8)
+        a = positions.apply_rope(q[:, :, :1].expand(1, 2, 2, 8), c, s)[:, :, 0]
+        b = positions.apply_rope(k[:, :, :1].expand(1, 2, 2, 8), c, s)[:, :, 1]
         return (a * b).sum(-1)
     assert_agree(score(3, 1), score(10, 8), reduction=8, what="the same distance 2 at other positions")
     assert not torch.allclose(score(3, 1), score(1, 3), atol=1e-3)
@@ -39,19 +40,19 @@ def test_rope_keeps_lengths_leaves_position_zero_and_depends_on_distance_only():
 
 def test_rope_equals_complex_multiplication_with_half_split_pairs():
     x = torch.randn(1, 1, 4, 6, dtype=torch.float64)
-    cos, sin = modern.rope_cos_sin(torch.arange(4), 6, base=100.0)
+    cos, sin = positions.rope_cos_sin(torch.arange(4), 6, base=100.0)
     theta = 100.0 ** (-torch.arange(0, 6, 2, dtype=torch.float64) / 6)
     z = torch.complex(x[..., :3], x[..., 3:]) * torch.polar(torch.ones(4, 3, dtype=torch.float64),
                                                             torch.arange(4.0, dtype=torch.float64)[:, None] * theta)
     want = torch.cat([z.real, z.imag], -1)
     # rope_cos_sin's tables are float32 (angles, cos and sin), so the float64 rotation agrees with the
     # exact one to float32's resolution; each output is a sum of 2 products, x1 cos - x2 sin
-    error = relative_error(modern.apply_rope(x, cos.double(), sin.double()), want)
+    error = relative_error(positions.apply_rope(x, cos.double(), sin.double()), want)
     assert error <= rounding_tolerance(torch.float32, 2), error
     with pytest.raises(ValueError, match="seq_len, head_dim"):
-        modern.apply_rope(x, cos[:3], sin[:3])
+        positions.apply_rope(x, cos[:3], sin[:3])
     with pytest.raises(ValueError, match="even head_dim"):
-        modern.rope_frequencies(5)
+        positions.rope_frequencies(5)
 
 
 @pytest.mark.numerics

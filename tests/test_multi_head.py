@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_course.multi_head import MultiHeadSelfAttention, merge_heads, multi_head_attention, split_heads
-from attention_course.numerics import assert_agree
-from attention_course.self_attention import causal_mask
+from attention_course.maths.multi_head import MultiHeadSelfAttention, merge_heads, multi_head_attention, split_heads
+from attention_course.maths.numerics import assert_agree
+from attention_course.maths.self_attention import causal_mask
 
 G = torch.Generator().manual_seed(0)
 

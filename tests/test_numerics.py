@@ -1,11 +1,11 @@
-"""The tolerance policy (attention_course.numerics): what it accepts and what it refuses."""
+"""The tolerance policy (attention_course.maths.numerics): what it accepts and what it refuses."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from attention_course.numerics import assert_agree, machine_epsilon, relative_error, rounding_tolerance
+from attention_course.maths.numerics import assert_agree, machine_epsilon, relative_error, rounding_tolerance
 
 
 def test_tolerance_grows_with_epsilon_and_the_square_root_of_the_reduction():
@@ -51,7 +51,7 @@ def test_float32_is_judged_at_float32_resolution_and_non_finite_values_must_matc
 
 def test_exercise_checks_compare_by_the_same_policy():
     """checks.close: a correct answer in another dtype or summation order passes; a real mistake does not."""
-    from attention_course import checks
+    from attention_course.grading import checks
 
     g = torch.Generator().manual_seed(1)
     x, W = torch.randn(6, 24, dtype=torch.float64, generator=g), torch.randn(24, 24, dtype=torch.float64, generator=g)

@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from attention_course import online_softmax_viewer
-from attention_course.numerics import assert_agree, relative_error, rounding_tolerance
-from attention_course.online_softmax import (MISTAKES, attention_mask, example, naive_attention, negative_controls,
+from attention_course.views import online_softmax_viewer
+from attention_course.maths.numerics import assert_agree, relative_error, rounding_tolerance
+from attention_course.maths.online_softmax import (MISTAKES, attention_mask, example, naive_attention, negative_controls,
                                              tiled_attention)
-from attention_course.self_attention import causal_mask, scaled_dot_product_attention
+from attention_course.maths.self_attention import causal_mask, scaled_dot_product_attention
 
 
 def random_qkv(dtype, n=5, N=13, d_k=8, d_v=6, lead=(2, 3), seed=0, q_scale=1.5):
@@ -145,7 +145,7 @@ def test_errors_name_the_shapes():
     with pytest.raises(ValueError, match="scale must be a positive finite number"):
         naive_attention(q, k, v, scale=0.0)
     with pytest.raises(ValueError, match="unknown mistake"):
-        from attention_course.online_softmax import _tiled
+        from attention_course.maths.online_softmax import _tiled
         _tiled(q, k, v, 4, False, None, "typo")
 
 
@@ -188,8 +188,9 @@ def test_maths_module_imports_no_widgets():
     import ast
     import inspect
 
-    from attention_course import online_softmax
+    from attention_course.maths import online_softmax
 
     imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(online_softmax)))
                 if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"__future__", "dataclasses", "self_attention", "numerics"}, imported
+    assert imported <= {"__future__", "dataclasses", "attention_course.maths.self_attention",
+                        "attention_course.maths.numerics"}, imported

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from attention_course import fortunes, gpt, gpt_training, onnx_export, seq2seq
-from attention_course.dates import Vocabulary
-from attention_course.numerics import assert_agree, rounding_tolerance
-from attention_course.seq2seq_training import train_model
+from attention_course.data import fortunes
+from attention_course.models import gpt, seq2seq
+from attention_course.training import gpt_training
+from attention_course.views import onnx_export
+from attention_course.data.dates import Vocabulary
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
+from attention_course.training.seq2seq_training import train_model
 
 ort = pytest.importorskip("onnxruntime")
 TEXT = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer\n"
@@ -187,7 +190,7 @@ def test_same_weights_same_file(small_gpt, gpt_file, tmp_path):
 def test_gpt_explorer_data_and_kernel_answers(small_gpt, tmp_path):
     """The widget names the exported file and shows a sample; with a kernel, Python streams the
     same greedy text the browser's loop writes."""
-    from attention_course.gpt_widget import GPTPlayground
+    from attention_course.views.gpt_widget import GPTPlayground
 
     model, tok = small_gpt
     playground = GPTPlayground(model, tok)
@@ -213,7 +216,7 @@ def test_gpt_explorer_data_and_kernel_answers(small_gpt, tmp_path):
 
 @pytest.fixture(scope="module")
 def date_data():
-    from attention_course import dates
+    from attention_course.data import dates
 
     return dates.make_date_data(n_train=300, n_test=8, seed=5, max_dates=3)
 
@@ -222,11 +225,12 @@ def date_data():
 def date_transformer(request, date_data):
     """Chapter 7's sizes with its date features (one decoder block), and the paper's input (two decoder
     blocks), each trained for 60 steps: enough to write dates with separators and stop, not enough to be right."""
-    from attention_course import date_transformer as dt
+    from attention_course.models import date_transformer as dt
+    from attention_course.training import date_training
 
     changes = {} if request.param == "features" else dict(segments=False, segment_positions=False, dec_layers=2)
     config = dt.course_transformer_config(steps=60, warmup=20, checkpoints=(), **changes)
-    model = dt.train_transformer(date_data, config, progress=False, use_cache=False).model
+    model = date_training.train_transformer(date_data, config, progress=False, use_cache=False).model
     return model.eval()
 
 
@@ -252,7 +256,7 @@ def transformer_greedy(encoder, decoder, ids, bos, eos, max_len=80):
 
 
 def test_graph_segment_ids_equals_segment_ids():
-    from attention_course.date_transformer import segment_ids
+    from attention_course.models.date_transformer import segment_ids
 
     generator = torch.Generator().manual_seed(0)
     for n in (1, 2, 7, 40):
@@ -272,7 +276,7 @@ def test_transformer_graphs_equal_pytorch(date_transformer, date_data, transform
     encoder, decoder = (session(transformer_files[k]["file"]) for k in ("encoder", "decoder"))
     sv, tv = date_data.source_vocab, date_data.target_vocab
     reduction = max(model.config.d_model, model.config.d_ff)  # the longest sum: the MLP's second layer
-    from attention_course.seq2seq_training import encode_batch
+    from attention_course.training.seq2seq_training import encode_batch
 
     for pairs in (date_data.test[:1], date_data.test[1:3]):
         src, lengths, _, _ = encode_batch(pairs, sv, tv)  # (B, T) padded, (B,)
@@ -293,15 +297,15 @@ def test_transformer_graphs_equal_pytorch(date_transformer, date_data, transform
 
 @pytest.mark.numerics
 def test_transformer_greedy_loop_equals_translate(date_transformer, date_data, transformer_files):
-    """The browser's loop writes what date_transformer.translate writes (KV-cached greedy decoding),
+    """The browser's loop writes what date_training.translate writes (KV-cached greedy decoding),
     with the same cross-attention maps, on held-out inputs."""
-    from attention_course import date_transformer as dt
+    from attention_course.training import date_training
 
     model = date_transformer
     encoder, decoder = (session(transformer_files[k]["file"]) for k in ("encoder", "decoder"))
     sv, tv = date_data.source_vocab, date_data.target_vocab
     sources = [s for s, _ in date_data.test[:6]] + ["3 March 2021; 12/05/1999"]
-    texts, maps = dt.translate(model, sources, date_data)
+    texts, maps = date_training.translate(model, sources, date_data)
     stopped = []
     for source, text, ref in zip(sources, texts, maps):
         out, cross = transformer_greedy(encoder, decoder, sv.encode(source, eos=False), tv.BOS, tv.EOS)
@@ -339,7 +343,7 @@ def test_export_transformer_rejects_other_data(date_transformer, date_data, tmp_
 
 
 def test_source_problem_names_each_refusal():
-    from attention_course.transformer_viewer import source_problem
+    from attention_course.views.transformer_viewer import source_problem
 
     alphabet = "0123456789 ./;March"
     assert source_problem("  3.3.21; 3 March  ", alphabet, 20) is None
@@ -354,7 +358,7 @@ def test_source_problem_names_each_refusal():
 def test_cross_attention_explorer_names_both_models(date_transformer, date_data, tmp_path):
     """The widget exports the Transformer and RNNsearch's last checkpoint for the browser (RNNsearch under
     Chapter 2's name, so the book keeps one copy); with a kernel, Python refuses what the browser refuses."""
-    from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
+    from attention_course.views.transformer_viewer import CrossAttentionViewer, source_problem
 
     search = train_model(date_data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
                                                         checkpoints=(0,)), progress=False, use_cache=False)

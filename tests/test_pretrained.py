@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from attention_course.head_viewer import HeadViewer
-from attention_course.numerics import rounding_tolerance
-from attention_course.pretrained import head_flips, strongest_heads, word_attentions
+from attention_course.views.head_viewer import HeadViewer
+from attention_course.maths.numerics import rounding_tolerance
+from attention_course.models.pretrained import head_flips, strongest_heads, word_attentions
 
 TIRED = "The animal didn't cross the street because it was too tired."
 WIDE = "The animal didn't cross the street because it was too wide."

@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from attention_course import display
+from attention_course.views import display
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("0*.ipynb"))
@@ -74,7 +74,7 @@ def test_chinese_questions_translate_the_english_ones(notebook):
 
 # --- "Predict first" prompts: one question just before the cell that reveals its answer ----------
 
-PREDICT_CALL = re.compile(r'from attention_course\.display import predict\n\npredict\("(ch\d\d)", "([a-z][a-z0-9_]*)"\)')
+PREDICT_CALL = re.compile(r'from attention_course\.views\.display import predict\n\npredict\("(ch\d\d)", "([a-z][a-z0-9_]*)"\)')
 PREDICT_CHAPTERS = ["ch" + p.name[:2] for p in CHAPTERS]  # issue 27: at least three prompts in every chapter
 
 

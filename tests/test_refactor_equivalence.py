@@ -8,28 +8,31 @@ thread count and CPU kernels this run has: a small GPT (seeded init, forward wit
 greedy decoding, one Adam step) and the Chapter 5/6 modules (multi-head self- and cross-attention,
 pre- and post-norm blocks, decoder block).
 
-Float results must agree within the rounding tolerance of :mod:`attention_course.numerics`; token ids,
+Float results must agree within the rounding tolerance of :mod:`attention_course.maths.numerics`; token ids,
 state-dict keys and shapes must be equal. A refactor that changes the order in which parameters are
 created, their shapes or the arithmetic moves the outputs far outside that tolerance (the negative
 controls check that the comparison catches it), and with them the chapters' numbers and the cached
 trained models. No number here was recorded on one CPU: float32 kernels sum in another order on another CPU or thread
 count, so only two implementations run side by side can be compared.
 """
+import types
+
 import pytest
 import torch
 
-import attention_course.gpt
-import attention_course.gpt_training
-import attention_course.multi_head
-import attention_course.seq2seq
-import attention_course.transformer
 import frozen_bf9bade
-from attention_course.numerics import assert_agree
+from attention_course.maths import multi_head, transformer
+from attention_course.maths.numerics import assert_agree
+from attention_course.models import gpt, seq2seq
+from attention_course.training import gpt_training
 
 pytestmark = pytest.mark.numerics
-current = attention_course
 
-# ``reduction`` of each float output (attention_course.numerics: the length of the longest sum behind
+# Today's modules under the names the frozen package had (it was one flat folder).
+current = types.SimpleNamespace(gpt=gpt, gpt_training=gpt_training, multi_head=multi_head, seq2seq=seq2seq,
+                                transformer=transformer)
+
+# ``reduction`` of each float output (attention_course.maths.numerics: the length of the longest sum behind
 # one value), at the default 16 ulps.
 # * GPT: the widest product is the MLP's fc2, over d_ff = 4 * 32 = 128 features (the others: 32
 #   features, 12 keys, a loss over 24 positions). Encoder-decoders: the deep output layer, over
@@ -60,7 +63,7 @@ def bf9bade_layout(state: dict) -> dict:
     """Today's GPT state dict in bf9bade's names and layout.
 
     The GPT's attention parameters were renamed when it got the package's one attention; the mapping
-    is documented in ``attention_course.gpt.GPT._init``: ``qkv.weight = cat([W_q, W_k, W_v], 1).T``,
+    is documented in ``attention_course.models.gpt.GPT._init``: ``qkv.weight = cat([W_q, W_k, W_v], 1).T``,
     ``qkv.bias = cat([b_q, b_k, b_v])``, ``proj.weight = W_o.T``, ``proj.bias = b_o``. Everything else
     keeps its name.
     """
@@ -85,7 +88,7 @@ def copy_state(model) -> dict:
 
 
 def outputs(pkg, **train_options) -> dict:
-    """Full outputs of the same seeded computations with ``pkg`` (``frozen_bf9bade`` or ``attention_course``).
+    """Full outputs of the same seeded computations with ``pkg`` (``frozen_bf9bade`` or ``current``, today's modules).
 
     Float tensors, float32 tensors of losses, int tensors of token ids, and state dicts (the GPT's
     in bf9bade's layout). ``train_options`` go to ``train_gpt`` (today's has a file cache to turn off).
@@ -210,8 +213,8 @@ def test_the_comparison_catches_a_changed_parameter_order(before, name, perturbe
 def test_the_gpt_is_built_from_the_one_block_and_the_one_attention():
     import inspect
 
-    from attention_course.multi_head import MultiHeadSelfAttention
-    from attention_course.transformer import TransformerBlock
+    from attention_course.maths.multi_head import MultiHeadSelfAttention
+    from attention_course.maths.transformer import TransformerBlock
 
     gpt = current.gpt
     model = gpt.GPT(gpt.GPTConfig(vocab_size=10, block_size=8, n_layer=2, num_heads=2, d_model=8))

@@ -1,9 +1,9 @@
-"""The general form of attention (attention_course.scoring) against independent formulas."""
+"""The general form of attention (attention_course.maths.scoring) against independent formulas."""
 import numpy as np
 import pytest
 
-from attention_course import scoring
-from attention_course.numerics import assert_agree
+from attention_course.maths import scoring
+from attention_course.maths.numerics import assert_agree
 
 RNG = np.random.default_rng(0)
 M, N, D, DV, H = 3, 5, 4, 2, 6  # all different, so a transposed operand cannot pass by accident

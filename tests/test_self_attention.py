@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_course.numerics import assert_agree, rounding_tolerance
-from attention_course.self_attention import (
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
+from attention_course.maths.self_attention import (
     causal_mask, is_permutation_equivariant, scaled_dot_product_attention, self_attention,
     sinusoidal_positional_encoding, window_mask,
 )
@@ -93,7 +93,7 @@ def test_clear_errors():
 @pytest.mark.numerics
 def test_a_query_with_nothing_to_attend_to_gets_zero_weights_not_nan():
     """masked_softmax's documented behaviour, shared by every attention of the package."""
-    from attention_course.self_attention import masked_softmax
+    from attention_course.maths.self_attention import masked_softmax
 
     torch.manual_seed(0)
     Q, K, V = torch.randn(1, 3, 4), torch.randn(1, 3, 4), torch.randn(1, 3, 2)

@@ -4,12 +4,17 @@ import pytest
 import torch
 from torch import nn
 
-from attention_course import dates, seq2seq
-from attention_course.numerics import assert_agree, rounding_tolerance
-from attention_course.seq2seq import (ModelConfig, accuracy_by_length, additive_score,
-                                      bidirectional_annotations, context_vector, decoder_step,
-                                      final_context, masked_softmax)
-from attention_course.seq2seq_training import encode_batch, train_model, translate
+from attention_course.data import dates
+from attention_course.maths import bahdanau
+from attention_course.maths.bahdanau import (additive_score, bidirectional_annotations, context_vector, decoder_step,
+                                             final_context)
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
+from attention_course.maths.self_attention import masked_softmax
+from attention_course.models import seq2seq
+from attention_course.models.seq2seq import ModelConfig
+from attention_course.training import seq2seq_metrics
+from attention_course.training.seq2seq_metrics import accuracy_by_length
+from attention_course.training.seq2seq_training import encode_batch, train_model, translate
 
 
 @pytest.fixture()
@@ -54,9 +59,9 @@ def test_one_masked_softmax_and_one_additive_score_serve_the_package(gen):
     """RNNsearch scores with Chapter 2's additive_score / decoder_step; every masked softmax is the same one."""
     import inspect
 
-    from attention_course import self_attention
+    from attention_course.maths import self_attention
 
-    assert seq2seq.masked_softmax is self_attention.masked_softmax
+    assert bahdanau.masked_softmax is self_attention.masked_softmax
     assert "decoder_step(" in inspect.getsource(seq2seq.RNNsearch.advance)
     assert "@ self.v" not in inspect.getsource(seq2seq.RNNsearch)  # no second copy of the score
     B, T, d_s, d_H, d_a = 2, 5, 4, 6, 3
@@ -176,7 +181,7 @@ def test_tiny_overfit_and_translate(attention, tmp_path, monkeypatch):
 
 
 def test_quality_by_length_and_bleu():
-    rows = seq2seq.quality_by_length(["2024-03-01", "1999-12-31;2000-01-01"],
+    rows = seq2seq_metrics.quality_by_length(["2024-03-01", "1999-12-31;2000-01-01"],
                                      ["2024-03-01", "1999-12-31;2000-01-02"], [1, 2])
     assert [r["group"] for r in rows] == [1, 2]
     assert rows[0]["exact"] == 100.0 and rows[0]["bleu"] == pytest.approx(100.0)
@@ -189,8 +194,8 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from attention_course.alignment_viewer import AlignmentViewer, plot_alignment
-    from attention_course.plotting import use_course_style
+    from attention_course.views.alignment_viewer import AlignmentViewer, plot_alignment
+    from attention_course.views.plotting import use_course_style
 
     use_course_style()  # CJK fallback font for the Chinese labels
     monkeypatch.setenv("ATTENTION_COURSE_CACHE", str(tmp_path))

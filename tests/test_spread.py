@@ -1,10 +1,11 @@
-"""attention_course.spread: the results of benchmarks/training_spread.py that the chapters glue."""
+"""attention_course.training.spread: the results of benchmarks/training_spread.py that the chapters glue."""
 import statistics
 
 import torch
 
-from attention_course import gpt, gpt_training
-from attention_course.spread import SPREAD_FILE, training_spread
+from attention_course.models import gpt
+from attention_course.training import gpt_training
+from attention_course.training.spread import SPREAD_FILE, training_spread
 
 MODELS = ("encdec", "rnnsearch", "transformer", "gpt")
 

@@ -1,11 +1,11 @@
-"""Tests for attention_course.transformer (Chapter 6)."""
+"""Tests for attention_course.maths.transformer (Chapter 6)."""
 import pytest
 import torch
 from torch import nn
 
-from attention_course.numerics import assert_agree, rounding_tolerance
-from attention_course.self_attention import causal_mask
-from attention_course.transformer import (DecoderBlock, PositionwiseMLP, TransformerBlock,
+from attention_course.maths.numerics import assert_agree, rounding_tolerance
+from attention_course.maths.self_attention import causal_mask
+from attention_course.maths.transformer import (DecoderBlock, PositionwiseMLP, TransformerBlock,
                                           label_smoothing_loss, params_from_block, transformer_block)
 
 

@@ -1,7 +1,7 @@
 """Draw (or check) the course's architecture diagrams: the lecture's figures, as SVG from code.
 
 Each diagram redraws a figure of the lecture (seed ``000``), except Chapter 8's, which has none to
-redraw, in the course's colours (``attention_course.plotting.COLORS``), and is committed as
+redraw, in the course's colours (``attention_course.views.plotting.COLORS``), and is committed as
 ``book/figures/<name>.svg``;
 the chapters show it with a MyST ``figure`` directive that gives its alt text and caption.
 
@@ -29,7 +29,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: 
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from attention_course.plotting import COLORS  # noqa: E402
+from attention_course.views.plotting import COLORS  # noqa: E402
 
 OUT = ROOT / "book" / "figures"
 INK = "#1f2933"          # text and outlines: near-black, readable on the light panel
@@ -464,7 +464,7 @@ def transformer_bert_gpt() -> bytes:
     return c
 
 
-# Chapter 7's stacks (attention_course.date_transformer.course_transformer_config: enc_layers,
+# Chapter 7's stacks (attention_course.models.date_transformer.course_transformer_config: enc_layers,
 # dec_layers); tests/test_glossary_and_diagrams.py checks the diagram against the configuration.
 CH7_ENCODER_BLOCKS, CH7_DECODER_BLOCKS = 2, 1
 

@@ -61,9 +61,9 @@ if "google.colab" in sys.modules:
 
     output.enable_custom_widget_manager()
 
-import attention_course
+from attention_course.env import seed_everything
 
-rng = attention_course.seed_everything(0)'''
+rng = seed_everything(0)'''
 
 APT_LINES = '''
     run("apt-get", "update", "-qq")

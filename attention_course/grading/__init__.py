@@ -1,6 +1,8 @@
-"""Instructor grading that does not trust the student's kernel.
+"""The exercises' checks and the instructors' grader (layer 6, the top).
 
-``python -m attention_course.grade SUBMISSIONS --out DIR`` (see :mod:`attention_course.grade`).
+The checks the exercise notebooks call: :mod:`.checks` (Chapters 1-6), :mod:`.checks_transformer`
+(Chapter 7), :mod:`.checks_modern` (Chapter 8). The grader that does not trust the student's kernel:
+``python -m attention_course.grading SUBMISSIONS --out DIR`` (see :mod:`.cli`).
 
 Design, in one paragraph: every submission runs in its own *sandboxed worker* process
 (:mod:`.sandbox`: scratch directory, rlimits, a Python audit hook and, where the kernel allows it,

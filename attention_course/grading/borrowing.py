@@ -1,11 +1,11 @@
 """Which graded functions of a submission are the course's own reference implementations.
 
 The chapters show the helper package's code (``show_source``), so a student can hand in
-``from attention_course.scoring import softmax``, an alias of it, a wrapper that forwards to it,
-``getattr(importlib.import_module("attention_course.scoring"), "softmax")`` or a
-``from attention_course.scoring import *``. This reads the cells the student wrote (not the
-notebook's own locked cells, which may use the package, e.g. ``from attention_course import
-checks``) and follows every top-level name back to what it was bound from: a graded name whose
+``from attention_course.maths.scoring import softmax``, an alias of it, a wrapper that forwards to it,
+``getattr(importlib.import_module("attention_course.maths.scoring"), "softmax")`` or a
+``from attention_course.maths.scoring import *``. This reads the cells the student wrote (not the
+notebook's own locked cells, which may use the package, e.g. ``from attention_course.grading
+import checks``) and follows every top-level name back to what it was bound from: a graded name whose
 final binding is, or whose code reaches, ``attention_course`` (by name, by a string naming it, or
 through another such name) is *borrowed*.
 """

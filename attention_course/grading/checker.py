@@ -1,6 +1,6 @@
 """Grade ONE submission: start its sandboxed worker, run the source's checks here, write JSON.
 
-``python -I -m attention_course.grading.checker JOB.json`` (started by :mod:`attention_course.grade`).
+``python -I -m attention_course.grading.checker JOB.json`` (started by :mod:`attention_course.grading.cli`).
 This process is clean: it never executes student code. It executes the nbgrader *source*
 notebook's trusted cells (imports, setup) and its graded test cells, public and hidden parts, in
 which every name the solution cells define is a :class:`Remote` proxy to the student's worker.
@@ -477,7 +477,7 @@ def grade(job: dict) -> dict:
     """Grade one submission as ``job`` describes it: run its cells in the worker, the checks here.
 
     Args:
-        job: the job :func:`attention_course.grade.run_one` wrote to ``job.json``: ``course``,
+        job: the job :func:`attention_course.grading.cli.run_one` wrote to ``job.json``: ``course``,
             ``source`` (the nbgrader source notebook), ``notebook`` (the submission), ``total_seconds``,
             ``cell_seconds``, ``memory_mb``, ``file_mb``, ``scratch_root``, ``job_id``, ``forbidden``,
             ``namespaces``, ``result``.

@@ -221,4 +221,4 @@ def cell_source(cell: dict) -> str:
 
 
 __all__ = ["Assignment", "TestCell", "load_course", "load_assignment", "split_hidden", "normalise",
-           "defined_names", "cell_timeout", "code_cells", "cell_source", "os"]
+           "defined_names", "cell_timeout", "code_cells", "cell_source"]

@@ -2,13 +2,13 @@
 
 Chapter 6's GPT, Chapter 2's RNNsearch and Chapter 7's Transformer (beside RNNsearch) run in the
 built book with onnxruntime-web. The PyTorch
-reference is rebuilt from the very ONNX files the page loads (attention_course.onnx_export.load_*),
+reference is rebuilt from the very ONNX files the page loads (attention_course.views.onnx_export.load_*),
 so the comparison is browser arithmetic against PyTorch arithmetic on the same weights. Every
 control is worked from the keyboard, and each must change what the explorer draws.
 
 Greedy decoding is compared token for token, exactly. The two sides round differently (WebAssembly
 kernels against PyTorch's), so where the two best logits of a step lie within float32 rounding of
-each other (a near-tie: :func:`attention_course.numerics.rounding_tolerance` times the largest logit)
+each other (a near-tie: :func:`attention_course.maths.numerics.rounding_tolerance` times the largest logit)
 either token is a correct greedy choice, and the texts part there. Then the browser's text is checked
 step by step under PyTorch with teacher forcing: every token it wrote must be PyTorch's best, or tied
 with it within rounding. So the tests do not depend on which of two tied tokens a kernel picks, and
@@ -87,7 +87,7 @@ def near_tie_steps(step_logits, written, reduction: int) -> list[int]:
     """
     import torch
 
-    from attention_course.numerics import rounding_tolerance
+    from attention_course.maths.numerics import rounding_tolerance
 
     ties = []
     for step, (logits, token) in enumerate(zip(step_logits, written)):
@@ -111,7 +111,7 @@ def generate(root, timeout=120000):
 
 @pytest.fixture(scope="module")
 def gpt_reference():
-    from attention_course import onnx_export
+    from attention_course.views import onnx_export
 
     (path,) = served(CH6, r"models/gpt-[0-9a-f]{12}\.onnx")
     return onnx_export.load_gpt(HTML / "_static" / path)
@@ -121,7 +121,7 @@ def gpt_reference():
 def test_gpt_greedy_equals_pytorch(offline_page, book_url, gpt_reference):
     import torch
 
-    from attention_course import gpt
+    from attention_course.models import gpt
 
     model, chars = gpt_reference
     index = {c: i for i, c in enumerate(chars)}
@@ -186,7 +186,10 @@ def test_gpt_controls_change_the_drawing(offline_page, book_url, edition):
 
 @pytest.fixture(scope="module")
 def rnnsearch_reference():
-    from attention_course import dates, onnx_export, seq2seq, seq2seq_training
+    from attention_course.data import dates
+    from attention_course.views import onnx_export
+    from attention_course.models import seq2seq
+    from attention_course.training import seq2seq_training
 
     steps = {}
     for path in served(CH2, r"models/rnnsearch-step\d+-(?:encoder|decoder)-[0-9a-f]{12}\.onnx"):
@@ -291,8 +294,8 @@ def saved_states(page_path: str) -> list[dict]:
 def models_of(files: dict):
     """The PyTorch models rebuilt from the ONNX files an explorer names (``{"transformer": {"encoder":
     path, "decoder": path}, "rnnsearch": {...}}``): ``{name: (model, source_vocab, target_vocab)}``."""
-    from attention_course import onnx_export
-    from attention_course.dates import Vocabulary
+    from attention_course.views import onnx_export
+    from attention_course.data.dates import Vocabulary
 
     out = {}
     for name, load in (("transformer", onnx_export.load_date_transformer), ("rnnsearch", onnx_export.load_rnnsearch)):
@@ -309,12 +312,12 @@ def check_typed_translation(got: dict, source: str, models: dict, max_len: int =
     ``CrossAttentionViewer.maps``); where they part at a near-tie, every symbol the browser wrote
     must be PyTorch's best or tied with it (:func:`near_tie_steps`) and the maps are compared with
     teacher forcing on the browser's own output. The maps (float32 in the page) are compared by
-    :func:`attention_course.numerics.assert_agree`. The notes also give each map's relative error.
+    :func:`attention_course.maths.numerics.assert_agree`. The notes also give each map's relative error.
     """
     import numpy as np
     import torch
 
-    from attention_course.numerics import assert_agree
+    from attention_course.maths.numerics import assert_agree
 
     assert got.get("computed") == "browser" and got.get("source") == source, got
     notes = []
@@ -391,8 +394,8 @@ def test_cross_attention_typed_dates_equal_pytorch(offline_page, book_url, editi
     assert root.get_by_label("held-out input", exact=True).locator("option").last.inner_text().startswith(typed[-1])
     root.get_by_label("head", exact=True).press("ArrowRight")
     assert drawing(root) != before and result(root)["computed"] == "browser"
-    # refused inputs say why, in Python's words (attention_course.transformer_viewer.source_problem)
-    from attention_course.transformer_viewer import source_problem
+    # refused inputs say why, in Python's words (attention_course.views.transformer_viewer.source_problem)
+    from attention_course.views.transformer_viewer import source_problem
 
     data = state[0]["data"]
     for bad in ("3 March 2021 €", "1/1/99; " * 40):  # (an empty box cannot be sent: Enter and the button wait for text)

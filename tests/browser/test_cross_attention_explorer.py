@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 
-from attention_course import dates, onnx_export, seq2seq
-from attention_course import date_transformer as dt
-from attention_course.seq2seq_training import train_model
-from attention_course.transformer_viewer import CrossAttentionViewer, source_problem
+from attention_course.data import dates
+from attention_course.views import onnx_export
+from attention_course.models import seq2seq
+from attention_course.models import date_transformer as dt
+from attention_course.training import date_training
+from attention_course.training.seq2seq_training import train_model
+from attention_course.views.transformer_viewer import CrossAttentionViewer, source_problem
 from conftest import QuietHandler, QuietServer, open_offline_page, standalone_page
 from test_browser_models import check_typed_translation, models_of, type_dates
 
@@ -31,7 +34,7 @@ def tiny_explorer(tmp_path, monkeypatch, static=None, **config_changes):
     data = dates.make_date_data(n_train=40, n_test=6, seed=3, max_dates=2)
     config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2,
                                   **config_changes)
-    transformer = dt.train_transformer(data, config, progress=False).model
+    transformer = date_training.train_transformer(data, config, progress=False).model
     search = train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
                                                    checkpoints=(0,)), progress=False)
     viewer = CrossAttentionViewer(transformer, search, data, [s for s, _ in data.test[:3]])

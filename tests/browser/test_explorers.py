@@ -115,7 +115,7 @@ def test_head_viewer_offers_eight_sentences_and_says_typing_needs_a_kernel(offli
 
 @pytest.mark.numerics
 def test_chapter3_explorer_computes_what_python_computes(offline_page, book_url):
-    from attention_course.widgets import AttentionExplorer
+    from attention_course.views.widgets import AttentionExplorer
 
     page_path = "book/03_general_form.html"
     (state,) = [s for s in saved_widget_states(page_path) if s.get("kind") == "attention_scores"]
@@ -148,11 +148,11 @@ def test_chapter3_explorer_computes_what_python_computes(offline_page, book_url)
         [-2, -1, -0.5, 0, 0.35, 1],
     )
     assert len(results) == len(data["query_texts"]) * 5 * len(data["d_k_options"]) * 6
-    from attention_course.numerics import assert_agree
+    from attention_course.maths.numerics import assert_agree
 
     # Both sides compute in float64 from the same saved data. A score is a sum over the embedding's
     # width, the context a sum over the keys; dividing by a temperature T below 1 multiplies the
-    # scores' rounding errors by 1/T, hence the budget of 16/T units (attention_course.numerics).
+    # scores' rounding errors by 1/T, hence the budget of 16/T units (attention_course.maths.numerics).
     reduction = max(np.shape(data["K"])[1], len(data["key_texts"]))
     worst = 0.0
     for r in results:

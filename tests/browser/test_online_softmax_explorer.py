@@ -3,7 +3,7 @@
 The first tests need no book: they run the ES module (explorer core + online_softmax.js) in a blank
 page with a stand-in for the anywidget model, as the static book does with the saved widget state,
 and compare every step's running maximum m, running sum l, rescale factor and partial output, and
-the final output, with :func:`attention_course.online_softmax.tiled_attention`'s trace, by the
+the final output, with :func:`attention_course.maths.online_softmax.tiled_attention`'s trace, by the
 course's tolerance policy for float64. The last test does the same with the explorer saved in the
 built Chapter 8 page (tests/browser/test_explorers.py works its controls there).
 """
@@ -17,10 +17,10 @@ import pytest
 from conftest import standalone_page
 import torch
 
-from attention_course import online_softmax_viewer
-from attention_course.explorer import build_esm
-from attention_course.numerics import assert_agree
-from attention_course.online_softmax import example, tiled_attention
+from attention_course.views import online_softmax_viewer
+from attention_course.views.explorer import build_esm
+from attention_course.maths.numerics import assert_agree
+from attention_course.maths.online_softmax import example, tiled_attention
 
 PAGE = standalone_page("online_softmax")
 

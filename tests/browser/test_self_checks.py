@@ -109,7 +109,7 @@ def test_predict_prompts_cover_every_chapter():
 @pytest.mark.changes_page
 @one_per_page(PREDICT_PAGES)
 def test_predict_prompts_give_feedback_offline(loaded):
-    """Each "predict first" prompt of the page (attention_course.display.predict) shows its question in
+    """Each "predict first" prompt of the page (attention_course.views.display.predict) shows its question in
     the page's language under its visible lead line, the other language's copy hidden, outside the
     Self-check section; prompts in turn are answered right with the mouse and wrong from the keyboard,
     and each shows the matching explanation."""

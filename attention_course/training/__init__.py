@@ -1,0 +1,5 @@
+"""Training and measuring (layer 4): the cached, deterministic training loops of each model
+(:mod:`.seq2seq_training`, :mod:`.gpt_training`, :mod:`.date_training`), quality and cost
+(:mod:`.seq2seq_metrics`, :mod:`.attention_cost`), Chapter 8's position experiment
+(:mod:`.extrapolation`) and the results measured over seeds that ship with the package
+(:mod:`.spread`, with ``training_spread.json`` and ``ch7_choices.json``)."""

@@ -1,0 +1,235 @@
+/*
+ * Chapter 7: the Transformer's cross-attention heads beside RNNsearch's alignment, on held-out dates
+ * and on dates the reader types (Python: attention_course.views.transformer_viewer.CrossAttentionViewer.widget()).
+ *
+ * data: {layers, heads, examples: [{source, computed: "preset" | "kernel",
+ *          transformer: {output, rows[L], weights: {b64, shape: [layers, heads, L, T]}},
+ *          rnnsearch: {output, rows[L'], weights: {b64, shape: [L', T]}}}],
+ *        models: {transformer: {encoder, decoder}, rnnsearch: {encoder, decoder}} (each {path, bytes};
+ *          empty when the notebook ran outside the book build), runtime_bytes,
+ *        source_alphabet, target_alphabet, max_len (output symbols), max_source (input characters)}
+ *   weights[l][h][i][j]: how much output character i (the query) attends to source character j.
+ * controls: {example, layer, head}
+ *
+ * Your own dates, checked first by problem() (= transformer_viewer.source_problem, same words):
+ *   - static book: both models run here with onnxruntime-web (static/onnx_runtime.js). The
+ *     Transformer (onnx_export.export_date_transformer): the encoder once, then the decoder graph on
+ *     the whole prefix (BOS and the characters written so far) at every step, which returns the last
+ *     position's logits and its cross-attention in every layer and head; greedy: the largest logit,
+ *     until the end symbol or min(max_len, max_source) symbols, as DateTransformer.greedy. RNNsearch: onnx.rnnsearchGreedy.
+ *   - with a kernel: sends {type: "source", text}; Python translates with both models and assigns new
+ *     data with the input appended.
+ * root.dataset.result: {example, layer, head, source, agreement, computed, transformer: {output, rows},
+ *   rnnsearch: {output, rows}} and, for an input computed here, weights: {transformer, rnnsearch}
+ *   (float32 values, for the tests); {source, error} when an input is refused.
+ */
+export default {
+  render({ model, el }) {
+    let data = model.get("data");
+    const state = Object.assign({ example: 0, layer: data.layers - 1, head: 0 }, model.get("controls"));
+    const models = data.models || {};
+    const inBrowser = core.isStatic() && Boolean(models.transformer && models.rnnsearch);
+    const sv = onnx.vocabulary(data.source_alphabet || "");
+    const tv = onnx.vocabulary(data.target_alphabet || "");
+    const here = [];  // inputs translated in this page: {source, computed: "browser", transformer, rnnsearch, maps, ms}
+    const examples = () => data.examples.concat(here);
+    const cache = new Map();
+    const maps = (e) => {
+      if (e.maps) return e.maps;
+      if (!cache.has(e.source)) {
+        cache.set(e.source, {
+          transformer: core.decodeUnit(e.transformer.weights.b64, e.transformer.weights.shape),
+          rnnsearch: core.decodeUnit(e.rnnsearch.weights.b64, e.rnnsearch.weights.shape),
+        });
+      }
+      return cache.get(e.source);
+    };
+    const chars = (s) => Array.from(s).map((c) => (c === " " ? "\u2423" : c));
+    const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+    const modelBytes = Object.values(models).reduce((s, m) => s + m.encoder.bytes + m.decoder.bytes, 0);
+
+    const ui = core.frame(el, {
+      kind: model.get("kind"),
+      title: "Compare the Transformer's cross-attention with RNNsearch's alignment",
+      description: "Row i of each map is output character i; its cells are the weights it gives to each input character (darker: more weight). Left: RNNsearch's alignment (one per model). Right: one cross-attention head of the Transformer's decoder; choose the layer and the head. " +
+        (inBrowser
+          ? `Type your own dates and press Enter: both models then translate them in this page (onnxruntime-web; the first time, it downloads the models, ${mb(modelBytes)}, and the runtime, ${mb(data.runtime_bytes || 0)}, from this book).`
+          : core.isStatic() ? "" : "Type your own dates and press Enter: the notebook's kernel translates them with both models."),
+    });
+    const options = () => examples().map((e, i) => ({ value: i, label: e.computed === "browser" || e.computed === "kernel" ? `${e.source} (yours)` : e.source }));
+    const example = core.select({
+      label: "held-out input", options: options(), value: state.example,
+      onChange: (v) => { state.example = Number(v); draw(); },
+    });
+    example.element.classList.add("ac-control-wide");
+    const pending = { text: null };
+    let request = 0;
+    const own = core.textBox({
+      label: "your own dates",
+      placeholder: "e.g. 3 March 2021; 12/05/1999, then Enter",
+      disabledReason: core.isStatic() && !inBrowser
+        ? "Needs a running kernel: this page was built without the exported models, so both models can only run in Python. Open the notebook in Colab or Jupyter to type your own dates; here, choose one of the held-out inputs above."
+        : null,
+      onSubmit: (text) => submit(text),
+    });
+    own.element.classList.add("ac-control-wide");
+    const go = core.h("button", { type: "button", class: "ac-button", text: "Translate", disabled: true,
+      on: { click: () => submit(own.input.value) } });
+    own.input.addEventListener("input", () => { go.disabled = own.input.disabled || !own.input.value.trim(); });
+    own.element.append(go);
+    // A decoder of one layer gets no layer slider: a range with a single value does nothing.
+    const layer = data.layers > 1
+      ? core.slider({ label: "decoder layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } })
+      : null;
+    const head = core.slider({ label: "head", min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
+    ui.controls.append(...[example.element, own.element, layer && layer.element, head.element].filter(Boolean));
+
+    // The checks of transformer_viewer.source_problem, in its words.
+    function problem(text) {
+      const source = text.trim();
+      if (!source) return "The input is empty: type one or more dates.";
+      const unknown = [...new Set(Array.from(source).filter((c) => !sv.index.has(c)))];
+      if (unknown.length) {
+        return `The models never saw ${unknown.map((c) => `"${c}"`).join(", ")} in training, so they cannot read ` +
+          `${unknown.length === 1 ? "it" : "them"}: keep to the characters of the held-out inputs.`;
+      }
+      const n = Array.from(source).length;
+      if (n > data.max_source) return `The input has ${n} characters; the Transformer reads at most ${data.max_source}.`;
+      return null;
+    }
+
+    function agreement(a, b) {
+      if (a.length !== b.length) return null;
+      let same = 0;
+      for (let i = 0; i < a.length; i++) if (core.argmax(a[i]) === core.argmax(b[i])) same += 1;
+      return same / a.length;
+    }
+
+    function choose(k) {
+      state.example = k;
+      example.setOptions(options(), k);
+      draw();
+    }
+
+    function refuse(source, message) {
+      ui.note.textContent = message;
+      ui.root.dataset.result = JSON.stringify({ source, error: message });
+    }
+
+    function submit(text) {
+      const source = text.trim();
+      const me = ++request;
+      const bad = problem(source);
+      if (bad) { refuse(source, bad); return; }
+      const known = examples().findIndex((e) => e.source === source);
+      if (known >= 0) { ui.note.textContent = ""; choose(known); return; }
+      if (inBrowser) {
+        translateHere(source, me);
+      } else if (core.send(model, { type: "source", text: source })) {
+        pending.text = source;
+        ui.note.textContent = `Translating "${source}" with both models in Python\u2026`;
+      } else {
+        refuse(source, "No kernel is connected, so new dates cannot be translated.");
+      }
+    }
+
+    // DateTransformer.greedy with the two graphs: {ids (up to and including the end symbol), weights [layers][heads][L][T]}.
+    async function transformerGreedy(encoder, decoder, ids) {
+      const lengths = onnx.int64([ids.length], [1]);
+      const { memory } = await encoder.run({ src: onnx.int64(ids, [1, ids.length]), lengths });
+      const out = [];
+      const steps = [];  // per output symbol: cross (1, layers, heads, T), flat
+      const longest = Math.min(data.max_len, data.max_source);  // as greedy: no further than the positional encoding
+      for (let k = 0; k < longest; k++) {
+        const prefix = [tv.BOS, ...out];
+        const r = await decoder.run({ prefix: onnx.int64(prefix, [1, prefix.length]), memory, lengths });
+        const y = core.argmax(r.logits.data);
+        out.push(y);
+        steps.push(r.cross.data);
+        if (y === tv.EOS) break;
+      }
+      const T = ids.length;
+      const weights = Array.from({ length: data.layers }, (_, l) => Array.from({ length: data.heads }, (_, h) =>
+        steps.map((w) => Array.from(w.subarray((l * data.heads + h) * T, (l * data.heads + h + 1) * T)))));
+      return { ids: out, weights };
+    }
+
+    async function translateHere(source, me) {
+      const started = performance.now();
+      const files = [models.transformer.encoder, models.transformer.decoder, models.rnnsearch.encoder, models.rnnsearch.decoder];
+      let sessions;
+      try {
+        ui.note.textContent = `Loading the two models (${mb(modelBytes)}) and onnxruntime-web from this book\u2026`;
+        sessions = await Promise.all(files.map((f) => onnx.session(f.path)));
+        if (me !== request) return;
+        ui.note.textContent = `Translating "${source}" with both models in your browser\u2026`;
+        await onnx.yieldToPage();
+        const ids = sv.encode(source);
+        const t = await transformerGreedy(sessions[0], sessions[1], ids);
+        const r = await onnx.rnnsearchGreedy(sessions[2], sessions[3], ids, { bos: tv.BOS, eos: tv.EOS, maxLen: data.max_len });
+        if (me !== request) return;  // the reader asked for something else meanwhile
+        here.push({
+          source, computed: "browser", ms: performance.now() - started,
+          transformer: { output: tv.decode(t.ids), rows: t.ids.map(tv.symbol) },
+          rnnsearch: { output: tv.decode(r.ids), rows: r.ids.map(tv.symbol) },
+          maps: { transformer: t.weights, rnnsearch: r.weights },
+        });
+        ui.note.textContent = "";
+        choose(examples().length - 1);
+      } catch (error) {
+        if (me === request) refuse(source, `The models could not run here: ${error.message || error}`);
+      }
+    }
+
+    function draw() {
+      const e = examples()[state.example];
+      const w = maps(e);
+      const map = w.transformer[state.layer][state.head];
+      const cols = chars(e.source);
+      const cell = Math.max(7, Math.min(16, Math.floor(520 / cols.length)));
+      const agree = agreement(map, w.rnnsearch);
+      const strongest = (m, rows) => rows.map((r, i) => `${r}\u2192${cols[core.argmax(m[i])]}`).join(" ");
+      const left = core.heatmap(w.rnnsearch, {
+        rowLabels: e.rnnsearch.rows, colLabels: cols, cell, labelChars: 6,
+        title: `RNNsearch \u2192 ${e.rnnsearch.output}`,
+        label: `RNNsearch's alignment for "${e.source}" (output ${e.rnnsearch.output}); strongest input character of each output character: ${strongest(w.rnnsearch, e.rnnsearch.rows)}`,
+      });
+      const right = core.heatmap(map, {
+        rowLabels: e.transformer.rows, colLabels: cols, cell, labelChars: 6,
+        title: `Transformer layer ${state.layer}, head ${state.head} \u2192 ${e.transformer.output}`,
+        label: `Cross-attention of the Transformer's decoder layer ${state.layer}, head ${state.head} for "${e.source}" (output ${e.transformer.output}); strongest input character of each output character: ${strongest(map, e.transformer.rows)}`,
+      });
+      ui.figure.replaceChildren(left, right);
+      const computed = e.computed || "preset";
+      const where = { preset: "precomputed in Python", browser: "computed in your browser", kernel: "computed by the kernel" }[computed];
+      ui.readout.textContent = (agree === null
+        ? "The two models wrote outputs of different lengths, so their rows do not correspond. "
+        : `Layer ${state.layer}, head ${state.head} looks hardest at the same input character as RNNsearch for ${Math.round(100 * agree)} % of the output characters. `) +
+        `Transformer: ${e.transformer.output}; RNNsearch: ${e.rnnsearch.output} (${where}).`;
+      const result = { ...state, source: e.source, agreement: agree, computed,
+        transformer: { output: e.transformer.output, rows: e.transformer.rows },
+        rnnsearch: { output: e.rnnsearch.output, rows: e.rnnsearch.rows } };
+      if (computed === "browser") result.weights = e.maps;
+      ui.root.dataset.result = JSON.stringify(result);
+    }
+
+    model.on("change:data", () => {
+      data = model.get("data");
+      example.setOptions(options(), state.example);
+      if (pending.text) {
+        const k = examples().findIndex((e) => e.source === pending.text);
+        if (k >= 0) {
+          state.example = k;
+          example.value = k;
+          ui.note.textContent = "";
+        }
+        pending.text = null;
+      }
+      draw();
+    });
+    model.on("msg:custom", (message) => {
+      if (message && message.type === "error") ui.note.textContent = `Python could not compute that: ${message.message}`;
+    });
+    draw();
+  },
+};

@@ -1,0 +1,237 @@
+/*
+ * Chapter 6: the small character GPT writes, and the newest character's attention is drawn per head
+ * (Python: attention_course.views.gpt_widget.GPTPlayground.widget()).
+ *
+ * data: {model: {path, bytes}, runtime_bytes, chars[vocab], unknown, block_size, n_layer, num_heads,
+ *        sample: {prompt, text, context, attention: {b64, shape: [n_layer, num_heads, n]}}}
+ *   sample: a continuation written by Python when the notebook ran, shown until Generate is pressed.
+ * controls: {prompt, temperature, top_k, top_p, length, layer}
+ *
+ * Generate: in the static book the model runs here, with onnxruntime-web (graph "window": ids of
+ * the last block_size characters in; the last position's logits and every head's attention out);
+ * with a kernel, Python runs the same loop in PyTorch and streams each character
+ * ({type: "generate", run, prompt, temperature, top_k, top_p, length} -> {type: "gpt-token", run, char,
+ * context, attention} ... {type: "gpt-done", run}). Temperature 0 is greedy (argmax); top-k keeps the k
+ * most probable characters, top-p the most probable ones that make up at least p of the probability,
+ * as gpt.filter_logits and gpt.sample_next_token do.
+ */
+export default {
+  render({ model, el }) {
+    const data = model.get("data");
+    const state = Object.assign({ prompt: "The ", temperature: 0.8, top_k: 0, top_p: 1, length: 120, layer: data.n_layer - 1 }, model.get("controls"));
+    const show = (c) => ({ "\n": "\u23ce", " ": "\u2423", "\t": "\u21e5" }[c] || c);
+    const index = new Map(data.chars.map((c, i) => [c, i]));
+    const encode = (text) => Array.from(text, (c) => (index.has(c) ? index.get(c) : data.unknown));
+    const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+    const ui = core.frame(el, {
+      title: "Generate with the small GPT",
+      description: core.isStatic()
+        ? `Type a prompt and press Generate: the model runs in this page (onnxruntime-web). The first time, it downloads the model (${mb(data.model ? data.model.bytes : 0)}) and the runtime (${mb(data.runtime_bytes || 0)}) from this book. Below the text: where the newest character looked, in each head, when the model chose it.`
+        : "Type a prompt and press Generate: the model runs in Python (the notebook's kernel) and sends each character as it is written. Below the text: where the newest character looked, in each head, when the model chose it.",
+    });
+
+    let run = 0;          // the current generation; a new one (or Stop) makes older loops end
+    let busy = false;
+    let seed = 1;
+    let view = { prompt: data.sample.prompt, text: data.sample.text, context: data.sample.context,
+      attention: core.decodeUnit(data.sample.attention.b64, data.sample.attention.shape), source: "sample" };
+
+    const prompt = core.textBox({ label: "prompt", placeholder: "type a prompt, then Enter or Generate", onSubmit: () => start() });
+    prompt.input.value = state.prompt;
+    prompt.element.classList.add("ac-control-wide");
+    const temperature = core.slider({
+      label: "temperature", min: 0, max: 2, step: 0.1, value: state.temperature,
+      format: (v) => (v === 0 ? "0 (greedy)" : v.toFixed(1)),
+      onInput: (v) => { state.temperature = v; },
+    });
+    const topK = core.slider({
+      label: "top-k", min: 0, max: Math.min(40, data.chars.length), step: 1, value: state.top_k,
+      format: (v) => (v === 0 ? "0 (all)" : String(v)),
+      onInput: (v) => { state.top_k = v; },
+    });
+    const topP = core.slider({
+      label: "top-p", min: 0.05, max: 1, step: 0.05, value: state.top_p,
+      format: (v) => (v >= 1 ? "1 (all)" : v.toFixed(2)),
+      onInput: (v) => { state.top_p = v; },
+    });
+    const length = core.slider({
+      label: "length (characters)", min: 10, max: 400, step: 10, value: state.length,
+      onInput: (v) => { state.length = v; },
+    });
+    const layer = core.slider({
+      label: "layer shown", min: 0, max: data.n_layer - 1, step: 1, value: state.layer,
+      format: (v) => `${v} (of 0\u2013${data.n_layer - 1})`,
+      onInput: (v) => { state.layer = v; drawAttention(); },
+    });
+    const button = core.h("button", { type: "button", class: "ac-button ac-generate", text: "Generate", on: { click: () => (busy ? stop() : start()) } });
+    ui.controls.append(prompt.element, temperature.element, topK.element, topP.element, length.element, layer.element,
+      core.h("div", { class: "ac-control" }, button));
+
+    const textBox = core.h("pre", { class: "ac-mono ac-gpt-text", "aria-label": "generated text", style: "white-space: pre-wrap; margin: 0.4em 0; padding-left: 8px; border-left: 3px solid " + core.COLORS.main });
+    const picture = core.h("div", { class: "ac-gpt-attention" });
+    ui.figure.replaceChildren(textBox, picture);
+
+    function drawText() {
+      textBox.replaceChildren(core.h("b", { text: view.prompt }), document.createTextNode(view.text));
+    }
+
+    function drawAttention() {
+      if (!view.attention || !view.context) { picture.replaceChildren(); return; }
+      const rows = view.attention[state.layer];
+      const context = Array.from(view.context);
+      const top = rows.map((row) => core.argmax(row));
+      const label = `Attention of the newest character over the last ${context.length} characters, layer ${state.layer}: ` +
+        top.map((j, k) => `head ${k} looks most at "${show(context[j])}", ${context.length - 1 - j} back (${core.fmt(rows[k][j])})`).join("; ") + ".";
+      const vmax = Math.max(0.3, ...rows.map((r) => Math.max(...r)));
+      const map = core.heatmap(rows, {
+        rowLabels: rows.map((_, k) => `head ${k}`), colLabels: context.map(show), cell: 11, vmax,
+        title: `layer ${state.layer}: where the newest character looked (columns: the context it saw)`, label, labelChars: 8,
+      });
+      picture.replaceChildren(map);
+    }
+
+    function publish(extra) {
+      ui.root.dataset.result = JSON.stringify({ prompt: view.prompt, text: view.text, source: view.source, layer: state.layer, busy, ...extra });
+    }
+
+    function draw(extra) {
+      drawText();
+      drawAttention();
+      publish(extra);
+    }
+
+    // seeded sampler (mulberry32), so one page gives one sequence of draws per click
+    function random(s) {
+      let a = s >>> 0;
+      return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+    }
+    // the next character: greedy at temperature 0; otherwise drawn from softmax(logits / temp), cut to the
+    // top-k characters and then to the most probable ones that make up at least top-p (gpt.filter_logits)
+    function pick(logits, temp, rand, topK, topP) {
+      if (temp === 0) return core.argmax(logits);
+      let z = Array.from(logits, (x) => x / temp);
+      if (topK > 0 && topK < z.length) {
+        const kth = [...z].sort((a, b) => b - a)[topK - 1];
+        z = z.map((x) => (x >= kth ? x : -Infinity));
+      }
+      let p = core.softmax(z);
+      if (topP < 1) {
+        const order = p.map((_, i) => i).sort((a, b) => p[b] - p[a]);
+        const keep = new Array(p.length).fill(false);
+        let before = 0;  // the mass of the more probable characters
+        for (const i of order) {
+          if (before >= topP) break;
+          keep[i] = true;
+          before += p[i];
+        }
+        const total = p.reduce((sum, x, i) => sum + (keep[i] ? x : 0), 0);
+        p = p.map((x, i) => (keep[i] ? x / total : 0));
+      }
+      let u = rand();
+      for (let i = 0; i < p.length; i++) {
+        u -= p[i];
+        if (u < 0) return i;
+      }
+      return p.length - 1;
+    }
+
+    function stop() {
+      run += 1;
+      finish("Stopped.");
+    }
+
+    function finish(message, timing) {
+      busy = false;
+      button.textContent = "Generate";
+      ui.readout.textContent = message;
+      draw({ done: true, ...(timing || {}) });
+    }
+
+    function start() {
+      const text = prompt.input.value;
+      if (!text) {
+        ui.readout.textContent = "Type a prompt first.";
+        return;
+      }
+      run += 1;
+      busy = true;
+      button.textContent = "Stop";
+      view = { prompt: text, text: "", context: null, attention: null, source: core.isStatic() ? "browser" : "kernel" };
+      draw({ done: false });
+      if (core.isStatic()) generateHere(run, text);
+      else if (!core.send(model, { type: "generate", run, prompt: text, temperature: temperature.value, top_k: topK.value, top_p: topP.value, length: length.value, seed: seed++ })) {
+        finish("No kernel is connected: run the notebook to generate.");
+      }
+    }
+
+    async function generateHere(me, text) {
+      const clicked = performance.now();
+      let session;
+      try {
+        if (!data.model) throw new Error("this page has no exported model (the notebook ran outside the book build)");
+        ui.readout.textContent = "Loading the model and the runtime\u2026";
+        session = await onnx.session(data.model.path);
+      } catch (error) {
+        if (me === run) finish(`The model could not be loaded: ${error.message || error}`);
+        return;
+      }
+      const rand = random(seed++);
+      const ids = encode(text);
+      let first = null;
+      let written = 0;
+      let drawn = 0;
+      while (me === run && written < length.value) {
+        const window = ids.slice(-data.block_size);
+        const out = await session.run({ ids: onnx.int64(window, [1, window.length]) });
+        if (me !== run) return;
+        const next = pick(out.logits.data, temperature.value, rand, topK.value, topP.value);
+        const n = window.length;
+        const a = out.attention.data;  // (n_layer, num_heads, n), row-major
+        view.attention = Array.from({ length: data.n_layer }, (_, l) =>
+          Array.from({ length: data.num_heads }, (_, h) => Array.from(a.subarray((l * data.num_heads + h) * n, (l * data.num_heads + h + 1) * n))));
+        view.context = window.map((i) => data.chars[i]).join("");
+        ids.push(next);
+        view.text += data.chars[next];
+        written += 1;
+        if (first === null) first = performance.now();
+        drawText();
+        if (performance.now() - drawn > 100) {  // the heatmap ~10 times a second: enough to watch, cheaper
+          drawAttention();
+          drawn = performance.now();
+        }
+        await onnx.yieldToPage();
+      }
+      if (me !== run) return;
+      const seconds = (performance.now() - first) / 1000;
+      const rate = written > 1 ? (written - 1) / seconds : null;
+      finish(`Wrote ${written} characters in your browser: first after ${((first - clicked) / 1000).toFixed(2)} s` +
+        (rate ? `, then ${rate.toFixed(0)} per second.` : "."),
+      { first_ms: first - clicked, chars_per_second: rate, written });
+    }
+
+    model.on("msg:custom", (message) => {
+      if (!message || message.run !== run) {
+        if (message && message.type === "error") finish(`Python could not generate: ${message.message}`);
+        return;
+      }
+      if (message.type === "gpt-token") {
+        view.text += message.char;
+        view.context = message.context;
+        view.attention = message.attention;
+        drawText();
+        drawAttention();
+      } else if (message.type === "gpt-done") {
+        finish(`Wrote ${view.text.length} characters in Python.`, { written: view.text.length });
+      }
+    });
+
+    draw({ done: true });
+  },
+};

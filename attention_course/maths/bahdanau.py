@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attention_course.maths.self_attention import masked_softmax
+from attention_course.maths.self_attention import length_mask, masked_softmax
 
 __all__ = ["additive_score", "context_vector", "decoder_step",
            "bidirectional_annotations", "final_context"]
@@ -120,7 +120,7 @@ def bidirectional_annotations(x: torch.Tensor, lengths: torch.Tensor,
         raise ValueError(f"bidirectional_annotations: lengths must be (B,) = ({B},) in 1..{T}; "
                          f"got {tuple(lengths.shape)} {lengths.tolist()}")
     d_h = forward_cell.hidden_size
-    real = (torch.arange(T)[None, :] < lengths[:, None]).to(x.dtype)  # (B, T)
+    real = length_mask(lengths, T).to(x.dtype)  # (B, T)
     fwd, bwd = [], [None] * T
     h = x.new_zeros(B, d_h)
     for t in range(T):

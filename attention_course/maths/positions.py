@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import torch
 
+from attention_course.maths.self_attention import frequency_ladder
+
 __all__ = ["rope_frequencies", "rope_cos_sin", "rotate_half", "apply_rope", "repeat_kv"]
 
 
 def rope_frequencies(head_dim: int, base: float = 10000.0) -> torch.Tensor:
     """The rotation speeds ``theta_i = base^(-2i / head_dim)``, ``i = 0 .. head_dim/2 - 1`` (Su et al. 2021, Eq. 15).
 
-    The same geometric ladder of frequencies as the sinusoidal encoding (Vaswani et al. 2017, §3.5):
-    the first pair turns by one radian per position, the last almost not at all.
+    The same geometric ladder of frequencies as the sinusoidal encoding (Vaswani et al. 2017, §3.5),
+    :func:`attention_course.maths.self_attention.frequency_ladder`.
 
     Returns:
         float32 ``(head_dim // 2,)``.
@@ -30,7 +32,7 @@ def rope_frequencies(head_dim: int, base: float = 10000.0) -> torch.Tensor:
     """
     if head_dim < 2 or head_dim % 2 or base <= 1:
         raise ValueError(f"rope_frequencies: need an even head_dim >= 2 and base > 1; got {head_dim}, {base}")
-    return 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    return frequency_ladder(head_dim, base, torch.float32)
 
 
 def rope_cos_sin(positions: torch.Tensor, head_dim: int, base: float = 10000.0):

@@ -24,6 +24,8 @@ __all__ = [
     "causal_mask",
     "window_mask",
     "padding_mask",
+    "length_mask",
+    "frequency_ladder",
     "sinusoidal_positional_encoding",
     "is_permutation_equivariant",
 ]
@@ -175,6 +177,30 @@ def window_mask(n: int, window: int, causal: bool = False, device=None) -> torch
     return mask & causal_mask(n, device) if causal else mask
 
 
+def frequency_ladder(d: int, base: float = 10000.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The geometric ladder of frequencies ``base^(-2i/d)``, ``i = 0 .. d/2 - 1``.
+
+    The sinusoidal encoding turns pair ``i`` by this many radians per position (Vaswani et al.
+    2017, §3.5, with ``base = 10000``); RoPE rotates pair ``i`` of a query or key head by the same
+    angles (Su et al. 2021, Eq. 15; :func:`attention_course.maths.positions.rope_frequencies`). The
+    first pair turns by one radian per position, the last almost not at all.
+
+    Args:
+        d: the width the pairs come from (``d_model``, or one head's ``d_k``); even.
+        base: the ladder's base (> 1).
+        dtype: floating dtype of the result.
+
+    Returns:
+        ``(d // 2,)`` tensor of ``dtype``.
+
+    Raises:
+        ValueError: if ``d`` is odd or below 2, or ``base <= 1``.
+    """
+    if d < 2 or d % 2 or base <= 1:
+        raise ValueError(f"frequency_ladder: need an even d >= 2 and base > 1; got d={d}, base={base}")
+    return 1.0 / base ** (torch.arange(0, d, 2, dtype=dtype) / d)
+
+
 def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """The Transformer's fixed positional encoding (Vaswani et al. 2017, §3.5).
 
@@ -195,7 +221,7 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     if max_len < 1 or d_model < 2 or d_model % 2:
         raise ValueError(f"need max_len >= 1 and an even d_model >= 2; got {max_len}, {d_model}")
     position = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
-    frequency = torch.pow(10000.0, -torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (d_model/2,)
+    frequency = frequency_ladder(d_model, dtype=torch.float64)  # (d_model/2,)
     pe = torch.zeros(max_len, d_model, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(position * frequency)
     pe[:, 1::2] = torch.cos(position * frequency)
@@ -243,4 +269,17 @@ def padding_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
     """
     if lengths.dim() != 1 or int(lengths.min()) < 1 or int(lengths.max()) > T:
         raise ValueError(f"padding_mask: lengths must be (B,) in 1..{T}; got {lengths.tolist()}")
-    return (torch.arange(T)[None, :] < lengths[:, None])[:, None, None, :]
+    return length_mask(lengths, T)[:, None, None, :]
+
+
+def length_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Which positions of a padded batch are real: bool ``(B, T)``, True at ``t < lengths[b]``.
+
+    The one place a mask is built from lengths: RNNsearch's encoder and its alignment
+    (Chapters 1-2) use it as it is, attention over a padded source as :func:`padding_mask`.
+
+    Args:
+        lengths: int ``(B,)``, real lengths (not checked here; :func:`padding_mask` checks them).
+        T: the padded length.
+    """
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]

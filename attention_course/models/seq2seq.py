@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from attention_course.maths.bahdanau import decoder_step, final_context
+from attention_course.maths.self_attention import length_mask
 
 __all__ = ["Encoder", "EncoderDecoder", "RNNsearch", "ModelConfig", "build_model", "COURSE_DATA", "course_config"]
 
@@ -97,7 +98,7 @@ class Encoder(nn.Module):
             raise ValueError(f"Encoder: lengths must lie in 1..{T}; got {lengths.tolist()}")
         x = self.embed(src)  # (B, T, d_x)
         t = torch.arange(T)[None, :]
-        mask = t < lengths[:, None]  # (B, T)
+        mask = length_mask(lengths, T)  # (B, T)
         # position t of the reversed source: the character at lengths - 1 - t (padding stays put)
         flip = torch.where(mask, lengths[:, None] - 1 - t, t)[:, :, None]  # (B, T, 1)
         forward_h, _ = self.forward_rnn(x)  # (B, T, d_h)

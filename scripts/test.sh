@@ -58,8 +58,13 @@ book_pid=$!
 set +m
 trap 'kill -TERM -- -"$book_pid" 2>/dev/null || true; rm -f "$book_log"' EXIT
 
-echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
+# Lint and the package's budget (pyproject.toml's [tool.ruff]: unused or undefined names, complexity,
+# statements per function); a finding fails the run at the end, after every test has run too.
+echo "== ruff check (pyproject.toml)"
 pytest_status=0
+.venv/bin/ruff check --no-cache . || pytest_status=$?
+
+echo "== pytest: helper package, exercises, grading, install, and every notebook in solutions/"
 .venv/bin/python -m pytest -p no:cacheprovider --durations=15 --nbval-lax --nbval-current-env \
   --ignore=tests/browser tests solutions || pytest_status=$?
 

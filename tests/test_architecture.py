@@ -108,3 +108,19 @@ def test_the_architecture_page_names_every_folder_and_module():
                if p.name not in ("__init__.py", "__main__.py") and str(p.relative_to(PACKAGE)) not in page]
     missing += [f"attention_course/{folder}/" for folder in LAYERS[1:] if f"{folder}/" not in page]
     assert not missing, f"ARCHITECTURE.md does not describe: {missing}"
+
+
+def _body_lines(function: ast.FunctionDef) -> int:
+    body = function.body
+    docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and len(body) > 1
+    start = body[1].lineno if docstring else body[0].lineno
+    return function.end_lineno - start + 1
+
+
+def test_functions_fit_the_budget():
+    """No function of the package has a body (without its docstring) over 60 lines (ARCHITECTURE.md, "Budget";
+    ruff checks complexity and statements)."""
+    long = [f"{module}.{node.name}: {_body_lines(node)} lines" for module, path in MODULES.items()
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _body_lines(node) > 60]
+    assert not long, "split these functions: " + "; ".join(long)

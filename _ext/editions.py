@@ -15,7 +15,9 @@ writes ``_build/html/zh_CN/``. This extension, loaded by both builds, adds:
   message as a document of its own, where myst-nb's ``{glue:text}`` role finds no notebook and
   no glue data. For those messages the numbers are read from the glue data myst-nb saved for
   the page while executing it (``<output folder>/<page>.glue.json``, read by ``glue_alt.page_glue``),
-  so the Chinese text shows exactly the English text's numbers.
+  so the Chinese text shows exactly the English text's numbers. Where a glued value is words, not
+  a number ("3 and 4"), the chapter also glues ``<key>__zh_CN`` ("3 和 4"), which the Chinese text
+  shows instead.
 * **Chinese search** (Chinese build only). Sphinx indexes Chinese text cut into words by jieba,
   but in the browser it splits a query only at spaces and punctuation, so a query such as
   上下文向量 (one word to the reader, two in the index) found nothing. The query's runs of
@@ -68,6 +70,8 @@ def _glue_in_translated_messages() -> None:
                 or not str(getattr(document, "current_source", "")).endswith("<translated>")):
             return original(document, key)
         data = page_glue(env)
+        # A value worded for this edition (glued as ``<key>__zh_CN``: "3 和 4" for "3 and 4") wins.
+        key = next((k for k in (f"{key}__{env.config.language}", key) if k in data), key)
         if key not in data:
             raise RetrievalError(f"No key {key!r} found in glue data for page {env.docname!r}.")
         return VariableOutput(data=data[key]["data"], metadata=data[key].get("metadata", {}),

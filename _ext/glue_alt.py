@@ -50,6 +50,8 @@ def _fill_alt(app, doctree):
     for image in images:
         def fill(match):
             key, _, fmt = match.group(1).partition(":")
+            # The edition's own wording of a glued phrase (``<key>__zh_CN``, see _ext/editions.py) wins.
+            key = next((k for k in (f"{key}__{app.config.language}", key) if k in data), key)
             if key not in data or "text/plain" not in data[key].get("data", {}):
                 LOGGER.warning(f"alt text glues {key!r}, which the notebook does not glue",
                                location=image, type="glue", subtype="alt")

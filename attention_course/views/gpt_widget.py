@@ -18,6 +18,7 @@ from attention_course.views.explorer import Explorer, encode_unit
 from attention_course.data.fortunes import CharTokenizer
 from attention_course.models.gpt import GPT, generate, sample_next_token
 from attention_course.views.onnx_export import window_step
+from attention_course.views.plotting import draw_heatmap
 
 __all__ = ["GPTPlayground", "GPTExplorer"]
 
@@ -72,13 +73,10 @@ class GPTPlayground:
         text, context, weights = self.run(prompt, temperature, length)
         w = weights[layer]  # (h, n)
         fig, ax = plt.subplots(figsize=(11, 2.4), layout="constrained")
-        ax.imshow(w, aspect="auto", cmap="viridis", vmin=0, vmax=max(0.3, float(w.max())))
-        ax.set_xticks(range(len(context)), [_show(c) for c in context], fontsize=7)
-        ax.set_yticks(range(w.shape[0]), [f"head {h}" for h in range(w.shape[0])])
-        ax.grid(False)
-        n_layer = weights.shape[0]
-        ax.set_title(f"layer {layer % n_layer}: where the last character looks when predicting the next one")
-        ax.set_xlabel("context (the last characters the model sees; ␣ space, ⏎ new line)")
+        draw_heatmap(ax, w, [f"head {h}" for h in range(w.shape[0])], [_show(c) for c in context],
+                     vmax=max(0.3, float(w.max())), fontsize=7,
+                     title=f"layer {layer % weights.shape[0]}: where the last character looks when predicting the next one",
+                     xlabel="context (the last characters the model sees; ␣ space, ⏎ new line)")
         return fig, text, w, context
 
     def describe(self, w: np.ndarray, context: str) -> str:

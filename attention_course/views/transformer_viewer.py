@@ -181,7 +181,7 @@ class CrossAttentionViewer:
             parts = [f"head {h} picks RNNsearch's strongest source character for "
                      f"{argmax_agreement(t['weights'][layer, h], r['weights']):.0%} of the output characters"
                      for h in range(heads)]
-        return (f"{heads + 1} grey-scale heatmaps for the input '{source}', output characters down the side, "
+        return (f"{heads + 1} heatmaps for the input '{source}', output characters down the side, "
                 f"source characters along the top. The first is RNNsearch's alignment (output '{r['output']}'); "
                 f"the others are the {heads} cross-attention heads of the Transformer's decoder layer {layer} "
                 f"(output '{t['output']}')" + (": " + "; ".join(parts) + "." if parts else "."))

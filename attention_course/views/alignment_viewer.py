@@ -167,9 +167,8 @@ class AlignmentViewer:
     def _answer(self, explorer, message: dict) -> None:
         step = int(message.get("step", self.steps[-1]))
         output, weights, rows = self.align(str(message.get("source", "")), step)
-        explorer.send({"type": "alignment", "request": message.get("request"),
-                       "source": str(message["source"]).strip(), "step": step, "output": output,
-                       "rows": rows, "weights": np.round(weights, 4).tolist()})
+        explorer.answer(message, {"source": str(message["source"]).strip(), "step": step, "output": output,
+                                  "rows": rows, "weights": np.round(weights, 4).tolist()})
 
 
 class AlignmentExplorer(Explorer, kind="alignment"):

@@ -154,16 +154,18 @@ class GPTPlayground:
         return explorer
 
     def _answer(self, explorer, message: dict) -> None:
-        run = message.get("run")
+        """Write as :meth:`stream` does and answer after each character with the text so far."""
+        text = ""
         for char, context, attention in self.stream(str(message.get("prompt", "")),
                                                     float(message.get("temperature", 0.8)),
                                                     int(message.get("length", 120)),
                                                     int(message.get("seed", self.seed)),
                                                     int(message.get("top_k", 0)),
                                                     float(message.get("top_p", 1.0))):
-            explorer.send({"type": "gpt-token", "run": run, "char": char, "context": context,
-                           "attention": np.round(attention, 4).tolist()})
-        explorer.send({"type": "gpt-done", "run": run})
+            text += char
+            explorer.answer(message, {"text": text, "context": context, "done": False,
+                                      "attention": np.round(attention, 4).tolist()})
+        explorer.answer(message, {"text": text, "done": True})
 
 
 class GPTExplorer(Explorer, kind="gpt"):

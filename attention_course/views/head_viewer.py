@@ -164,19 +164,14 @@ class HeadViewer:
                       "head": int(head), "view": view},
             alt=self.describe(sentence, layer, head, view),
         )
-        extra: list[str] = []
-
-        def add_sentence(message: dict) -> None:
-            text = str(message.get("text", "")).strip()
-            if not text:
-                raise ValueError("the sentence is empty")
-            if text not in self.sentences and text not in extra:
-                extra.append(text)
-                del extra[:-self.max_extra]
-            explorer.data = self.explorer_data(self.sentences + extra)
-
-        explorer.on_request("sentence", add_sentence)
+        explorer.accept_typed("sentence", self.sentences, self.explorer_data,
+                              check=_require_text, keep=self.max_extra)
         return explorer
+
+
+def _require_text(text: str) -> None:
+    if not text:
+        raise ValueError("the sentence is empty")
 
 
 class HeadExplorer(Explorer, kind="head_viewer"):

@@ -254,17 +254,9 @@ class CrossAttentionViewer:
         explorer = CrossAttentionExplorer(
             data=data, controls={"example": self.sources.index(source), "layer": int(layer), "head": int(head)},
             alt=self.describe(source, layer))
-        extra: list[str] = []
-
-        def add_source(message: dict) -> None:
-            text = str(message.get("text", "")).strip()
-            self.maps(text)  # raises on an input source_problem rejects; the explorer shows the message
-            if text not in self.sources and text not in extra:
-                extra.append(text)
-                del extra[:-12]
-            explorer.data = {**explorer.data, **self.explorer_data(self.sources + extra)}
-
-        explorer.on_request("source", add_source)
+        # A typed input: maps() raises on one source_problem rejects (the page shows the message).
+        explorer.accept_typed("source", self.sources, self.explorer_data,
+                              check=self.maps)
         return explorer
 
 

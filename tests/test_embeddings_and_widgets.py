@@ -133,6 +133,28 @@ def test_explorer_requests_reach_their_handler():
     assert echo.data == {"n": 3}
 
 
+def test_the_kernel_answers_through_data_only():
+    """Explorer.answer and Explorer.accept_typed: every answer, error or typed input, is new data."""
+    class Typed(Explorer, kind="head_viewer"):
+        pass
+
+    def check(text):
+        if "!" in text:
+            raise ValueError("no exclamations")
+
+    typed = Typed(data={"items": ["a"], "kept": True})
+    typed.send = lambda message: pytest.fail(f"sent a custom message: {message}")
+    typed.accept_typed("item", ["a"], lambda items: {"items": items}, check=check, keep=2)
+    for k, text in enumerate(["b", " c ", "b", "a", "d"], start=1):
+        typed._dispatch(typed, {"type": "item", "request": k, "text": text}, [])
+        assert typed.data["answer"] == {"type": "item", "request": k} and typed.data["kept"]
+    assert typed.data["items"] == ["a", "c", "d"]  # the presets, then the last two typed, none twice
+    with pytest.raises(ValueError):
+        typed._dispatch(typed, {"type": "item", "request": 9, "text": "x!"}, [])
+    assert typed.data["answer"] == {"type": "item", "request": 9, "error": "no exclamations"}
+    assert typed.data["items"] == ["a", "c", "d"]
+
+
 def test_encode_unit_round_trips_to_a_255th():
     import base64
 

@@ -200,12 +200,13 @@ def test_gpt_explorer_data_and_kernel_answers(small_gpt, tmp_path):
     assert data["sample"]["attention"]["shape"] == [4, 4, len(data["sample"]["context"])]
     greedy = tok.decode(gpt.generate(model, tok.encode("To be")[None], 30, temperature=0.0)[0, 5:])
     assert data["sample"]["text"] == greedy
-    sent = []
-    explorer.send = sent.append
-    playground._answer(explorer, {"type": "generate", "run": 7, "prompt": "To be", "temperature": 0,
+    answers = []  # with a kernel, each answer is new data (the kernel's one channel to the page)
+    explorer.observe(lambda change: answers.append(change["new"]["answer"]), names="data")
+    playground._answer(explorer, {"type": "generate", "request": 7, "prompt": "To be", "temperature": 0,
                                   "length": 30})
-    assert [m["type"] for m in sent] == ["gpt-token"] * 30 + ["gpt-done"]
-    assert "".join(m["char"] for m in sent[:-1]) == greedy and all(m["run"] == 7 for m in sent)
+    assert [a["done"] for a in answers] == [False] * 30 + [True]
+    assert [a["text"] for a in answers[:-1]] == [greedy[:k] for k in range(1, 31)]
+    assert answers[-1]["text"] == greedy and all(a["request"] == 7 for a in answers)
     assert "onnx" in explorer._esm and "export default" in explorer._esm
     assert playground.widget("To be", length=10, static=None).data["model"] is None
 
@@ -373,11 +374,10 @@ def test_cross_attention_explorer_names_both_models(date_transformer, date_data,
     assert (data["source_alphabet"], data["max_source"]) == (date_data.source_vocab.alphabet, date_transformer.config.max_len)
     assert "onnx" in explorer._esm and "export default" in explorer._esm
     assert viewer.widget(static=None).data["models"] == {}
-    sent = []
-    explorer.send = sent.append
     bad = "3 March 2021 €"
     with pytest.raises(ValueError):
-        explorer._dispatch(explorer, {"type": "source", "text": bad}, None)  # a kernel request
-    assert sent[-1]["message"] == source_problem(bad, data["source_alphabet"], data["max_source"])
+        explorer._dispatch(explorer, {"type": "source", "request": 3, "text": bad}, None)  # a kernel request
+    assert explorer.data["answer"] == {"type": "source", "request": 3,
+                                       "error": source_problem(bad, data["source_alphabet"], data["max_source"])}
     explorer._dispatch(explorer, {"type": "source", "text": date_data.test[3][0]}, None)
     assert explorer.data["examples"][-1]["computed"] == "kernel" and explorer.data["models"] == data["models"]

@@ -212,10 +212,11 @@ def test_alignment_viewer(tmp_path, monkeypatch):
     plt.close(viewer.figure("3/1/24", step=2))
     explorer = viewer.widget(static=tmp_path)  # the explorer; its models exported to tmp_path
     assert explorer.kind == "alignment" and sorted(explorer.data["models"]) == ["0", "2", "3"]
-    sent = []
-    explorer.send = sent.append  # with a kernel, typed dates are translated by Python
+    # with a kernel, typed dates are translated by Python, answered with new data
     viewer._answer(explorer, {"type": "translate", "request": 1, "source": "3/1/24", "step": 2})
-    assert sent[0]["output"] == viewer.align("3/1/24", 2)[0] and sent[0]["request"] == 1
+    answer = explorer.data["answer"]
+    assert answer["output"] == viewer.align("3/1/24", 2)[0] and answer["request"] == 1
+    assert explorer.data["examples"] and explorer.data["models"]  # the rest of the data is kept
     with pytest.raises(ValueError, match="checkpoint"):
         viewer.align("3/1/24", step=1)
     with pytest.raises(ValueError):

@@ -14,6 +14,7 @@ import numpy as np
 from attention_course.views import onnx_export
 from attention_course.env import torch_threads
 from attention_course.views.explorer import Explorer, encode_unit
+from attention_course.views.plotting import draw_heatmap
 
 __all__ = ["plot_alignment", "AlignmentViewer", "AlignmentExplorer"]
 
@@ -25,7 +26,8 @@ def plot_alignment(ax, source: str, rows, weights, title: str | None = None):
         ax: a matplotlib ``Axes``.
         source: the source string (``T`` characters, the x axis).
         rows: the ``L`` output symbols (a string, or a list of labels such as ``⟨eos⟩``).
-        weights: ``(L, T)`` attention weights.
+        weights: ``(L, T)`` attention weights (drawn by
+            :func:`~attention_course.views.plotting.draw_heatmap`, scale 0 to 1).
 
     Raises:
         ValueError: if the matrix does not match the labels.
@@ -35,16 +37,9 @@ def plot_alignment(ax, source: str, rows, weights, title: str | None = None):
     if weights.shape != (len(rows), len(source)):
         raise ValueError(f"plot_alignment: weights {weights.shape} for {len(rows)} output rows "
                          f"and {len(source)} source characters")
-    image = ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(len(source)), ["␣" if ch == " " else ch for ch in source], fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.xaxis.tick_top()
-    ax.grid(False)
-    ax.set_xlabel("source character j")
-    ax.set_ylabel("output character i")
-    if title:
-        ax.set_title(title, fontsize=10)
-    return image
+    return draw_heatmap(ax, weights, rows, ["␣" if ch == " " else ch for ch in source], title=title,
+                        xlabel="source character j", ylabel="output character i", fontsize=8,
+                        ticks_on_top=True, title_size=10)
 
 
 def _figsize(source: str, rows) -> tuple[float, float]:
@@ -172,9 +167,8 @@ class AlignmentViewer:
     def _answer(self, explorer, message: dict) -> None:
         step = int(message.get("step", self.steps[-1]))
         output, weights, rows = self.align(str(message.get("source", "")), step)
-        explorer.send({"type": "alignment", "request": message.get("request"),
-                       "source": str(message["source"]).strip(), "step": step, "output": output,
-                       "rows": rows, "weights": np.round(weights, 4).tolist()})
+        explorer.answer(message, {"source": str(message["source"]).strip(), "step": step, "output": output,
+                                  "rows": rows, "weights": np.round(weights, 4).tolist()})
 
 
 class AlignmentExplorer(Explorer, kind="alignment"):

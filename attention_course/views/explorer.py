@@ -7,10 +7,15 @@ front-end a JSON-able ``data`` dict (everything the drawing and the recomputatio
 the initial ``controls``; the browser draws and recomputes from them. Because the ES module and
 the data are part of the widget's state, myst-nb saves them in the page, and the explorer
 keeps working in the published book with no kernel (the book serves anywidget's front-end
-itself: ``scripts/vendor_static.sh``). With a kernel, Python may assign a new ``data`` dict at
-any time, and the front-end may send requests (``{"type": ..., ...}``) that a handler
-registered with :meth:`Explorer.on_request` answers, typically by computing and assigning new
-data.
+itself: ``scripts/vendor_static.sh``).
+
+With a kernel the two talk both ways. The page sends requests (``{"type": ..., "request": id,
+...}``, ``core.ask``) that a handler registered with :meth:`Explorer.on_request` answers. The
+kernel has ONE channel to the page: it assigns a new ``data`` dict (``core.onData`` in the
+browser), at any time; an answer to a request is new data too (:meth:`Explorer.answer`: the
+answer in ``data["answer"]``, with the request's id, and any other keys of ``data`` it
+changes), and so is an error raised by a handler. :meth:`Explorer.accept_typed` is what every
+explorer with a "your own input" box does with what the reader types (``core.ownInput``).
 
 A new kind is a subclass that names its kind::
 
@@ -105,10 +110,43 @@ class Explorer(anywidget.AnyWidget):
         """Call ``handler(message)`` when the front-end sends ``{"type": name, ...}`` (kernel only)."""
         self._handlers[name] = handler
 
+    def answer(self, request: dict, reply: dict | None = None, **changes) -> None:
+        """Answer the front-end's ``request`` by assigning new ``data`` (the kernel's one channel).
+
+        The new data is the old with ``changes`` applied (e.g. ``sentences=[...]``) and
+        ``data["answer"] = {"type": request["type"], "request": request["request"], **reply}``;
+        the page acts on an answer whose ``request`` is the id it sent. A handler may answer one
+        request several times (e.g. a text as it is written); the last answer stays in ``data``.
+        """
+        header = {"type": request.get("type"), "request": request.get("request")}
+        self.data = {**self.data, **changes, "answer": {**header, **(reply or {})}}
+
+    def accept_typed(self, name: str, presets, data_for: Callable[[list[str]], dict],
+                     check: Callable[[str], object], keep: int = 12) -> None:
+        """With a kernel, add what the reader types into the "your own input" box to the choices.
+
+        The box (``core.ownInput`` in the browser) sends ``{"type": name, "request": id, "text"}``.
+        The text, stripped, goes to ``check``, which raises ``ValueError`` (the message the page
+        shows) for an input Python cannot compute; otherwise it joins the typed inputs (the last
+        ``keep``, none repeated, no preset) and the answer carries ``data_for(presets + typed)``,
+        the data keys that change (the page then finds the text among its choices).
+        """
+        typed: list[str] = []
+
+        def add(message: dict) -> None:
+            text = str(message.get("text", "")).strip()
+            check(text)
+            if text not in presets and text not in typed:
+                typed.append(text)
+                del typed[:-keep]
+            self.answer(message, **data_for(list(presets) + typed))
+
+        self.on_request(name, add)
+
     def _dispatch(self, _widget, content, _buffers) -> None:
         if isinstance(content, dict) and content.get("type") in self._handlers:
             try:
                 self._handlers[content["type"]](content)
             except Exception as error:  # report to the page instead of losing it in the kernel log
-                self.send({"type": "error", "request": content.get("type"), "message": str(error)})
+                self.answer(content, {"error": str(error)})
                 raise

@@ -18,6 +18,7 @@ from attention_course.views.explorer import Explorer, encode_unit
 from attention_course.data.fortunes import CharTokenizer
 from attention_course.models.gpt import GPT, generate, sample_next_token
 from attention_course.views.onnx_export import window_step
+from attention_course.views.plotting import draw_heatmap
 
 __all__ = ["GPTPlayground", "GPTExplorer"]
 
@@ -72,13 +73,10 @@ class GPTPlayground:
         text, context, weights = self.run(prompt, temperature, length)
         w = weights[layer]  # (h, n)
         fig, ax = plt.subplots(figsize=(11, 2.4), layout="constrained")
-        ax.imshow(w, aspect="auto", cmap="viridis", vmin=0, vmax=max(0.3, float(w.max())))
-        ax.set_xticks(range(len(context)), [_show(c) for c in context], fontsize=7)
-        ax.set_yticks(range(w.shape[0]), [f"head {h}" for h in range(w.shape[0])])
-        ax.grid(False)
-        n_layer = weights.shape[0]
-        ax.set_title(f"layer {layer % n_layer}: where the last character looks when predicting the next one")
-        ax.set_xlabel("context (the last characters the model sees; ␣ space, ⏎ new line)")
+        draw_heatmap(ax, w, [f"head {h}" for h in range(w.shape[0])], [_show(c) for c in context],
+                     vmax=max(0.3, float(w.max())), fontsize=7,
+                     title=f"layer {layer % weights.shape[0]}: where the last character looks when predicting the next one",
+                     xlabel="context (the last characters the model sees; ␣ space, ⏎ new line)")
         return fig, text, w, context
 
     def describe(self, w: np.ndarray, context: str) -> str:
@@ -156,16 +154,18 @@ class GPTPlayground:
         return explorer
 
     def _answer(self, explorer, message: dict) -> None:
-        run = message.get("run")
+        """Write as :meth:`stream` does and answer after each character with the text so far."""
+        text = ""
         for char, context, attention in self.stream(str(message.get("prompt", "")),
                                                     float(message.get("temperature", 0.8)),
                                                     int(message.get("length", 120)),
                                                     int(message.get("seed", self.seed)),
                                                     int(message.get("top_k", 0)),
                                                     float(message.get("top_p", 1.0))):
-            explorer.send({"type": "gpt-token", "run": run, "char": char, "context": context,
-                           "attention": np.round(attention, 4).tolist()})
-        explorer.send({"type": "gpt-done", "run": run})
+            text += char
+            explorer.answer(message, {"text": text, "context": context, "done": False,
+                                      "attention": np.round(attention, 4).tolist()})
+        explorer.answer(message, {"text": text, "done": True})
 
 
 class GPTExplorer(Explorer, kind="gpt"):

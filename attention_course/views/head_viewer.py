@@ -6,27 +6,21 @@ import numpy as np
 
 from attention_course.views.explorer import Explorer, encode_unit
 from attention_course.models.pretrained import WordAttention, word_attentions
+from attention_course.views.plotting import COLORS, draw_heatmap
 
 __all__ = ["plot_head", "plot_lines", "plot_layer", "HeadViewer", "HeadExplorer"]
 
 
 def plot_head(ax, attention: WordAttention, layer: int, head: int, annotate: bool = False):
-    """Heatmap of one head: rows = the attending word (query), columns = attended word (key)."""
-    w = attention.weights[layer, head]
-    image = ax.imshow(w, cmap="Blues", vmin=0, vmax=1)
-    n = len(attention.words)
-    ax.set_xticks(range(n), attention.words, rotation=90, fontsize=8)
-    ax.set_yticks(range(n), attention.words, fontsize=8)
-    ax.set_xlabel("attended to (key)")
-    ax.set_ylabel("attending (query)")
-    ax.grid(False)
-    ax.set_title(f"layer {layer}, head {head}")
-    if annotate:
-        for (i, j), value in np.ndenumerate(w):
-            if value >= 0.1:
-                ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6,
-                        color="white" if value > 0.5 else "black")
-    return image
+    """Heatmap of one head: rows = the attending word (query), columns = attended word (key).
+
+    Drawn by :func:`~attention_course.views.plotting.draw_heatmap` (scale 0 to 1); with
+    ``annotate``, weights of 0.1 or more are printed in their cells.
+    """
+    return draw_heatmap(ax, attention.weights[layer, head], attention.words, attention.words,
+                        title=f"layer {layer}, head {head}", xlabel="attended to (key)",
+                        ylabel="attending (query)", fontsize=8, rotation=90, aspect="equal",
+                        annotate="{:.1f}" if annotate else None, annotate_from=0.1)
 
 
 def plot_lines(ax, attention: WordAttention, layer: int, head: int, source: int | None = None,
@@ -41,12 +35,12 @@ def plot_lines(ax, attention: WordAttention, layer: int, head: int, source: int 
             continue
         for j in range(n):
             if w[i, j] >= threshold:
-                ax.plot([0, 1], [y[i], y[j]], color="#d1495b" if source is not None else "#3b6ea8",
+                ax.plot([0, 1], [y[i], y[j]], color=COLORS["highlight"] if source is not None else COLORS["main"],
                         alpha=float(min(1.0, 0.15 + w[i, j])), linewidth=0.5 + 4 * w[i, j])
     for k, word in enumerate(attention.words):
         # The source word is marked by colour, not bold: the CJK fallback font has no bold
         # face, and matplotlib would print a findfont warning to stderr.
-        colour = "#d1495b" if k == source else "black"
+        colour = COLORS["highlight"] if k == source else "black"
         ax.text(-0.05, y[k], word, ha="right", va="center", fontsize=9, color=colour)
         ax.text(1.05, y[k], word, ha="left", va="center", fontsize=9)
     ax.set_xlim(-0.6, 1.6)
@@ -65,11 +59,9 @@ def plot_layer(attention: WordAttention, layer: int, highlight: tuple[int, int] 
         if head >= heads:
             ax.axis("off")
             continue
-        ax.imshow(attention.weights[layer, head], cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"head {head}", fontsize=9,
-                     color="#d1495b" if highlight and highlight == (layer, head) else "black")
+        draw_heatmap(ax, attention.weights[layer, head], title=f"head {head}", title_size=9,
+                     aspect="equal")
+        ax.title.set_color(COLORS["highlight"] if highlight and highlight == (layer, head) else "black")
     fig.suptitle(f"“{attention.sentence}”: the {heads} heads of layer {layer} "
                  "(rows attend to columns; darker = more weight)", fontsize=10)
     return fig
@@ -172,19 +164,14 @@ class HeadViewer:
                       "head": int(head), "view": view},
             alt=self.describe(sentence, layer, head, view),
         )
-        extra: list[str] = []
-
-        def add_sentence(message: dict) -> None:
-            text = str(message.get("text", "")).strip()
-            if not text:
-                raise ValueError("the sentence is empty")
-            if text not in self.sentences and text not in extra:
-                extra.append(text)
-                del extra[:-self.max_extra]
-            explorer.data = self.explorer_data(self.sentences + extra)
-
-        explorer.on_request("sentence", add_sentence)
+        explorer.accept_typed("sentence", self.sentences, self.explorer_data,
+                              check=_require_text, keep=self.max_extra)
         return explorer
+
+
+def _require_text(text: str) -> None:
+    if not text:
+        raise ValueError("the sentence is empty")
 
 
 class HeadExplorer(Explorer, kind="head_viewer"):

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
 
-__all__ = ["use_course_style", "plot_weights", "plot_heatmap", "entropy"]
+__all__ = ["use_course_style", "plot_weights", "plot_heatmap", "draw_heatmap", "entropy", "ATTENTION_CMAP"]
 
 COLORS = {"main": "#3b6ea8", "highlight": "#d1495b", "muted": "#9aa5b1"}
+
+#: The colour map of attention weights in every figure: white (0) to the course's main colour, the
+#: same scale the browser explorers draw (``core.heatmap`` in ``static/explorer_core.js``).
+ATTENTION_CMAP = LinearSegmentedColormap.from_list("attention_course", ["#ffffff", COLORS["main"]])
 
 
 # Fonts tried in order, glyph by glyph (matplotlib >= 3.6 falls back per character):
@@ -88,9 +93,85 @@ def plot_weights(ax, labels, weights, title: str | None = None, max_label: int =
     return ax
 
 
+def _label_heatmap(ax, rows, cols, fontsize, rotation: float, ticks_on_top: bool) -> None:
+    """Tick labels of a heatmap: ``cols`` along the x axis (rotated by ``rotation`` degrees; a slant
+    is right-aligned), ``rows`` down the y axis; ``None`` leaves that axis without ticks."""
+    if cols is None:
+        ax.set_xticks([])
+    else:
+        align = "right" if 0 < rotation < 90 else "center"
+        ax.set_xticks(range(len(cols)), list(cols), rotation=rotation, ha=align, fontsize=fontsize)
+    if rows is None:
+        ax.set_yticks([])
+    else:
+        ax.set_yticks(range(len(rows)), list(rows), fontsize=fontsize)
+    if ticks_on_top:
+        ax.xaxis.tick_top()
+
+
+def _annotate_heatmap(ax, image, matrix: np.ndarray, fmt: str, at_least: float | None) -> None:
+    """Print each cell's value with ``fmt`` (cells below ``at_least`` stay blank), white on dark
+    cells and black on light ones, whatever the colour map."""
+    for (i, j), value in np.ndenumerate(matrix):
+        if at_least is not None and not value >= at_least:
+            continue
+        red, green, blue, _ = image.cmap(image.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+        ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7,
+                color="white" if dark else "black")
+
+
+def draw_heatmap(ax, matrix, rows=None, cols=None, *, title: str | None = None,
+                 xlabel: str | None = None, ylabel: str | None = None, vmin=0.0, vmax=1.0,
+                 cmap=None, fontsize=None, rotation: float = 0, ticks_on_top: bool = False,
+                 annotate: str | None = None, annotate_from: float | None = None,
+                 colorbar: str | None = None, aspect: str = "auto", title_size=None):
+    """The course's one heatmap: every attention map of the chapters and widgets is drawn here.
+
+    Cell ``(i, j)`` is ``matrix[i, j]`` in :data:`ATTENTION_CMAP` (white to the course's main
+    colour, as the browser explorers draw it: darker = more weight) unless ``cmap`` names another
+    map (e.g. for raw scores, which are not weights).
+
+    Args:
+        ax: a matplotlib ``Axes``.
+        matrix: shape ``(rows, cols)``.
+        rows, cols: tick labels down the side and along the x axis (``None``: no ticks).
+        title, xlabel, ylabel: optional texts (``title_size``: the title's font size).
+        vmin, vmax: the colour scale's ends (``None``: from the data).
+        fontsize: of the tick labels; ``rotation``: of the x tick labels, in degrees.
+        ticks_on_top: put the x tick labels above the map (as Bahdanau et al.'s Figure 3).
+        annotate: a format such as ``"{:.2f}"`` to print each value in its cell;
+            ``annotate_from``: only values at least this large.
+        colorbar: label of a colour bar beside the map (``None``: no colour bar).
+        aspect: ``"auto"`` (fill the axes) or ``"equal"`` (square cells).
+
+    Returns:
+        The ``AxesImage``.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    image = ax.imshow(matrix, cmap=ATTENTION_CMAP if cmap is None else cmap, vmin=vmin, vmax=vmax,
+                      aspect=aspect, interpolation="nearest")
+    _label_heatmap(ax, rows, cols, fontsize, rotation, ticks_on_top)
+    ax.grid(False)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if annotate:
+        _annotate_heatmap(ax, image, matrix, annotate, annotate_from)
+    if title:
+        ax.set_title(title, fontsize=title_size)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=colorbar)
+    return image
+
+
 def plot_heatmap(ax, matrix, row_labels, col_labels, title: str | None = None,
-                 cmap: str = "viridis", vmin=0.0, vmax=None, annotate: bool = True):
+                 cmap: str | None = None, vmin=0.0, vmax=None, annotate: bool = True):
     """Heatmap of a (rows, cols) matrix with labelled axes and optional value labels.
+
+    Drawn by :func:`draw_heatmap`: ``cmap=None`` is the course's attention colour map
+    (:data:`ATTENTION_CMAP`); ``vmin``/``vmax`` ``None`` take the scale from the data.
 
     Raises:
         ValueError: if the labels do not match the matrix shape.
@@ -101,18 +182,8 @@ def plot_heatmap(ax, matrix, row_labels, col_labels, title: str | None = None,
             f"plot_heatmap: matrix {matrix.shape} vs {len(row_labels)} row and "
             f"{len(col_labels)} column labels"
         )
-    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(col_labels)), col_labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(row_labels)), row_labels)
-    ax.grid(False)
-    if annotate:
-        top = np.nanmax(matrix) if vmax is None else vmax
-        for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if value < 0.6 * top else "black")
-    if title:
-        ax.set_title(title)
-    return image
+    return draw_heatmap(ax, matrix, row_labels, col_labels, title=title, vmin=vmin, vmax=vmax,
+                        cmap=cmap, rotation=45, annotate="{:.2f}" if annotate else None)
 
 
 def figure_html(fig, alt: str, dpi: int | None = None) -> str:

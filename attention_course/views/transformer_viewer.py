@@ -181,7 +181,7 @@ class CrossAttentionViewer:
             parts = [f"head {h} picks RNNsearch's strongest source character for "
                      f"{argmax_agreement(t['weights'][layer, h], r['weights']):.0%} of the output characters"
                      for h in range(heads)]
-        return (f"{heads + 1} grey-scale heatmaps for the input '{source}', output characters down the side, "
+        return (f"{heads + 1} heatmaps for the input '{source}', output characters down the side, "
                 f"source characters along the top. The first is RNNsearch's alignment (output '{r['output']}'); "
                 f"the others are the {heads} cross-attention heads of the Transformer's decoder layer {layer} "
                 f"(output '{t['output']}')" + (": " + "; ".join(parts) + "." if parts else "."))
@@ -254,17 +254,9 @@ class CrossAttentionViewer:
         explorer = CrossAttentionExplorer(
             data=data, controls={"example": self.sources.index(source), "layer": int(layer), "head": int(head)},
             alt=self.describe(source, layer))
-        extra: list[str] = []
-
-        def add_source(message: dict) -> None:
-            text = str(message.get("text", "")).strip()
-            self.maps(text)  # raises on an input source_problem rejects; the explorer shows the message
-            if text not in self.sources and text not in extra:
-                extra.append(text)
-                del extra[:-12]
-            explorer.data = {**explorer.data, **self.explorer_data(self.sources + extra)}
-
-        explorer.on_request("source", add_source)
+        # A typed input: maps() raises on one source_problem rejects (the page shows the message).
+        explorer.accept_typed("source", self.sources, self.explorer_data,
+                              check=self.maps)
         return explorer
 
 

@@ -6,6 +6,7 @@ as an offline reader (or one behind a firewall that blocks CDNs) would see them.
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import re
 import shutil
@@ -210,3 +211,48 @@ def standalone_page(kind: str) -> str:
     """A page that renders one explorer of ``kind`` from its ES module, with a fake anywidget model:
     no book and no kernel. Fill it with ``% (data_json, controls_json, esm_json)``."""
     return STANDALONE_PAGE.replace("@KIND@", kind)
+
+
+KERNEL_MODEL = """const data = %s, controls = %s, kind = "@KIND@";
+window.state = {data, controls, kind};
+window.sent = [];
+window.listeners = {};
+const model = {get: (k) => window.state[k], on(name, fn) { (window.listeners[name] ||= []).push(fn); },
+               send(message) { window.sent.push(message); }};"""
+
+
+class KernelPage:
+    """One explorer in a standalone page whose stand-in model talks to the real Python ``explorer``, as
+    a kernel does: :meth:`serve` hands the page's requests to ``explorer``'s handlers and every ``data``
+    Python then assigns back to the page (its ``change:data``), in order. No book, no Jupyter."""
+
+    def __init__(self, browser, explorer):
+        self.explorer, self.assigned = explorer, []
+        explorer.observe(lambda change: self.assigned.append(change["new"]), names="data")
+        head, tail = STANDALONE_PAGE.split("const model = {get: (k) => ({data, controls, kind})[k], on() {}, send() { return false; }};")
+        page_html = head.replace('const data = %s, controls = %s, kind = "@KIND@";\n', "") + KERNEL_MODEL + tail
+        self.page = browser.new_page()
+        self.errors = []
+        self.page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+        self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        self.page.set_content(page_html.replace("@KIND@", explorer.kind)
+                              % (json.dumps(explorer.data), json.dumps(explorer.controls), json.dumps(explorer._esm)))
+        self.page.wait_for_function("window.rendered === true")
+        self.root = self.page.locator(".ac-explorer")
+
+    def serve(self) -> list[dict]:
+        """Answer what the page sent since the last call; returns those requests."""
+        requests = self.page.evaluate("window.sent.splice(0)")
+        for request in requests:
+            try:
+                self.explorer._dispatch(self.explorer, request, [])
+            except ValueError:
+                pass  # the page got the error as new data
+        for data in self.assigned:
+            self.page.evaluate("d => { window.state.data = d; (window.listeners['change:data'] || []).forEach((f) => f()); }",
+                               json.loads(json.dumps(data)))
+        self.assigned.clear()
+        return requests
+
+    def result(self) -> dict:
+        return json.loads(self.root.get_attribute("data-result"))

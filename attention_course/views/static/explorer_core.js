@@ -25,9 +25,21 @@
  *   choiceSlider({label, options, value, onInput})  range over a list of values (e.g. d_k).
  *   select({label, options: [{value, label}], value, onChange}) -> {element, input, value}
  *   stepper({label, count, value, format, onChange}) -> previous/next buttons and a range.
- *   textBox({label, placeholder, onSubmit, disabledReason})
+ *   textBox({label, placeholder, onSubmit, disabledReason, button})
  *        -> labelled text input; Enter calls onSubmit(text). With `disabledReason` the input is
- *           disabled and the reason is shown beside it (and linked by aria-describedby).
+ *           disabled and the reason is shown beside it (and linked by aria-describedby). With
+ *           `button` (its text, e.g. "Translate") a button beside it submits too; it is enabled
+ *           while the box holds text.
+ *   ownInput(model, ui, {label, placeholder, button, disabledReason, check, find, choose, here,
+ *                        ask, waiting, noKernel})
+ *        -> {element, input, update(data), refuse(text, message)}: the "your own input" box of every explorer that has
+ *           one. A submitted text (trimmed) is refused with check(text)'s message, if any (in the
+ *           note and root.dataset.result = {source, error}); if find(text) >= 0 it is a choice
+ *           already and choose(k) shows it; else here(text, current) computes it in the page
+ *           when given (current() is false once the reader submitted something newer); else the
+ *           kernel is asked ({type: ask, text}; the note says waiting(text)) and Python's
+ *           Explorer.accept_typed answers with new data. Call update(data) from onData once the
+ *           choices are refreshed: it shows the answer (choose(find(text))) or Python's error.
  *   checkbox({label, value, onChange})
  *   heatmap(matrix, {rowLabels, colLabels, cell, vmax, title, label, highlight, labelChars})
  *        -> an <svg role=img>: cells filled with the main colour, opacity = value / vmax.
@@ -40,6 +52,13 @@
  *   staticUrl(path)             absolute URL of <book>/_static/<path> (files the book serves,
  *                               e.g. .onnx models); uses <html data-content_root>.
  *   send(model, message)        model.send, guarded (returns false when no kernel can receive).
+ * The kernel (live in Jupyter or Colab), both ways:
+ *   ask(model, message)         page -> kernel: send {...message, request: id}; returns the id
+ *                               (0 when no kernel can receive).
+ *   onData(model, fn)           kernel -> page, the ONE channel: Python assigns new `data` (new
+ *                               choices, or the answer to a request: Explorer.answer); fn(data).
+ *   answerTo(data, id)          data.answer if it answers request `id` ({type, request, error?,
+ *                               ...}), else null.
  *   fmt(x, digits)              number with fixed digits, minus sign as U+2212.
  *   truncate(text, n)           shorten with an ellipsis.
  * Styling lives in static/explorer.css (class names ac-*); it follows the book's dark mode
@@ -128,6 +147,19 @@ const core = (() => {
     } catch (error) {
       return false;
     }
+  }
+
+  let requests = 0;
+  function ask(model, message) {
+    requests += 1;
+    return send(model, { ...message, request: requests }) ? requests : 0;
+  }
+  function onData(model, fn) {
+    model.on("change:data", () => fn(model.get("data")));
+  }
+  function answerTo(data, id) {
+    const answer = data && data.answer;
+    return id && answer && answer.request === id ? answer : null;
   }
 
   // ---- layout and controls ----------------------------------------------------------------
@@ -244,7 +276,7 @@ const core = (() => {
     };
   }
 
-  function textBox({ label, placeholder = "", onSubmit, disabledReason }) {
+  function textBox({ label, placeholder = "", onSubmit, disabledReason, button }) {
     const input = h("input", { type: "text", class: "ac-text", placeholder, disabled: Boolean(disabledReason) });
     let reason = null;
     if (disabledReason) {
@@ -252,10 +284,49 @@ const core = (() => {
       reason = h("span", { class: "ac-reason", id: reasonId, text: disabledReason });
       input.setAttribute("aria-describedby", reasonId);
     }
-    input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && input.value.trim() && onSubmit) onSubmit(input.value.trim());
-    });
-    return { element: control(label, input, reason), input };
+    const submit = () => input.value.trim() && onSubmit && onSubmit(input.value.trim());
+    input.addEventListener("keydown", (event) => { if (event.key === "Enter") submit(); });
+    const element = control(label, input, reason);
+    if (button) {
+      const go = h("button", { type: "button", class: "ac-button", text: button, disabled: true, on: { click: submit } });
+      input.addEventListener("input", () => { go.disabled = input.disabled || !input.value.trim(); });
+      element.append(go);
+    }
+    return { element, input };
+  }
+
+  function ownInput(model, ui, { check, find, choose, here, ask: type, waiting, noKernel, ...box }) {
+    let latest = 0;     // submissions so far: a newer one makes older answers stale
+    let asked = 0;      // the kernel request awaiting its answer
+    let text = null;
+    const refuse = (source, message) => {
+      ui.note.textContent = message;
+      ui.root.dataset.result = JSON.stringify({ source, error: message });
+    };
+    function submit(source) {
+      const me = ++latest;
+      asked = 0;
+      const bad = check && check(source);
+      if (bad) return refuse(source, bad);
+      const known = find(source);
+      if (known >= 0) { ui.note.textContent = ""; return choose(known); }
+      if (here) return here(source, () => me === latest);
+      text = source;
+      asked = ask(model, { type, text: source });
+      if (asked) ui.note.textContent = waiting(source);
+      else refuse(source, noKernel);
+    }
+    const { element, input } = textBox({ ...box, onSubmit: submit });
+    element.classList.add("ac-control-wide");
+    function update(data) {
+      const answer = answerTo(data, asked);
+      if (!answer) return;
+      asked = 0;
+      if (answer.error) return refuse(text, `Python could not compute that: ${answer.error}`);
+      const k = find(text);
+      if (k >= 0) { ui.note.textContent = ""; choose(k); }
+    }
+    return { element, input, update, refuse };
   }
 
   function checkbox({ label, value = false, onChange }) {
@@ -339,7 +410,7 @@ const core = (() => {
 
   return {
     COLORS, h, svg, uid, fmt, truncate, softmax, dot, norm, entropy, argmax, decodeUnit,
-    isStatic, staticUrl, send, frame, slider, choiceSlider, select, stepper, textBox, checkbox,
-    heatmap, bars,
+    isStatic, staticUrl, send, ask, onData, answerTo, frame, slider, choiceSlider, select, stepper,
+    textBox, ownInput, checkbox, heatmap, bars,
   };
 })();

@@ -11,8 +11,9 @@
  *
  * Your own dates: in the static book RNNsearch runs here with onnxruntime-web (encoder once, then
  * greedy decoding one step at a time, each step returning the attention weights alpha_i); with
- * a kernel, Python translates ({type: "translate", request, source, step} ->
- * {type: "alignment", request, source, step, output, rows, weights}).
+ * a kernel, Python translates: core.ask({type: "translate", source, step}) is answered with new data,
+ * data.answer = {type, request, source, step, output, rows, weights} or {type, request, error}
+ * (AlignmentViewer._answer, Explorer.answer).
  * Ids as in attention_course.data.dates.Vocabulary (onnx.vocabulary, static/onnx_runtime.js).
  */
 export default {
@@ -34,7 +35,8 @@ export default {
 
     let current = null;   // what is drawn: {source, step, output, rows, weights, computed}
     let own = null;       // the reader's own source, if any (translated again when the step changes)
-    let request = 0;
+    let request = 0;      // translations asked for (a newer one makes older answers stale)
+    let asked = 0;        // the kernel request awaiting its answer
 
     const example = core.select({
       label: "example", options: data.examples.map((e, i) => ({ value: i, label: e.source })), value: state.example,
@@ -42,13 +44,10 @@ export default {
     });
     example.element.classList.add("ac-control-wide");
     const text = core.textBox({
-      label: "or type dates", placeholder: "e.g. 1. März 2024; 2024年3月1日, then Enter",
+      label: "or type dates", placeholder: "e.g. 1. März 2024; 2024年3月1日, then Enter", button: "Translate",
       onSubmit: (value) => { own = value; show(); },
     });
     text.element.classList.add("ac-control-wide");
-    const translate = core.h("button", { type: "button", class: "ac-button", text: "Translate",
-      on: { click: () => { if (text.input.value.trim()) { own = text.input.value.trim(); show(); } } } });
-    text.element.append(translate);
     const step = core.choiceSlider({
       label: "training step", options: data.steps, value: state.step,
       format: (v) => `${v} of ${data.steps[data.steps.length - 1]}`,
@@ -88,9 +87,10 @@ export default {
       }
       const source = own;
       const me = ++request;
+      asked = 0;
       if (core.isStatic()) {
         translateHere(source, state.step, me);
-      } else if (!core.send(model, { type: "translate", request: me, source, step: state.step })) {
+      } else if (!(asked = core.ask(model, { type: "translate", source, step: state.step }))) {
         fail("No kernel is connected, so your own dates cannot be translated here.");
       } else {
         ui.note.textContent = "Translating\u2026";
@@ -120,12 +120,13 @@ export default {
       draw();
     }
 
-    model.on("msg:custom", (message) => {
-      if (!message) return;
-      if (message.type === "error") { fail(`Python could not translate that: ${message.message}`); return; }
-      if (message.type !== "alignment" || message.request !== request) return;
+    core.onData(model, (next) => {
+      const answer = core.answerTo(next, asked);
+      if (!answer) return;
+      asked = 0;
+      if (answer.error) { fail(`Python could not translate that: ${answer.error}`); return; }
       ui.note.textContent = "";
-      current = { source: message.source, step: message.step, output: message.output, rows: message.rows, weights: message.weights, computed: "kernel" };
+      current = { source: answer.source, step: answer.step, output: answer.output, rows: answer.rows, weights: answer.weights, computed: "kernel" };
       draw();
     });
 

@@ -98,8 +98,8 @@ export default {
       ui.root.dataset.result = JSON.stringify({ weights, context, ...state });
     }
 
-    model.on("change:data", () => {
-      data = model.get("data");
+    core.onData(model, (next) => {
+      data = next;
       querySelect.setOptions(data.query_texts.map((t, i) => ({ value: i, label: t })), Math.min(state.query, data.query_texts.length - 1));
       state.query = Number(querySelect.value);
       draw();

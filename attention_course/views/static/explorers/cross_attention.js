@@ -17,8 +17,8 @@
  *     the whole prefix (BOS and the characters written so far) at every step, which returns the last
  *     position's logits and its cross-attention in every layer and head; greedy: the largest logit,
  *     until the end symbol or min(max_len, max_source) symbols, as DateTransformer.greedy. RNNsearch: onnx.rnnsearchGreedy.
- *   - with a kernel: sends {type: "source", text}; Python translates with both models and assigns new
- *     data with the input appended.
+ *   - with a kernel: asks {type: "source", text} (core.ownInput); Python translates with both models
+ *     and answers with new data, the input appended (CrossAttentionViewer.widget, Explorer.accept_typed).
  * root.dataset.result: {example, layer, head, source, agreement, computed, transformer: {output, rows},
  *   rnnsearch: {output, rows}} and, for an input computed here, weights: {transformer, rnnsearch}
  *   (float32 values, for the tests); {source, error} when an input is refused.
@@ -62,21 +62,21 @@ export default {
       onChange: (v) => { state.example = Number(v); draw(); },
     });
     example.element.classList.add("ac-control-wide");
-    const pending = { text: null };
-    let request = 0;
-    const own = core.textBox({
+    const own = core.ownInput(model, ui, {
       label: "your own dates",
       placeholder: "e.g. 3 March 2021; 12/05/1999, then Enter",
+      button: "Translate",
       disabledReason: core.isStatic() && !inBrowser
         ? "Needs a running kernel: this page was built without the exported models, so both models can only run in Python. Open the notebook in Colab or Jupyter to type your own dates; here, choose one of the held-out inputs above."
         : null,
-      onSubmit: (text) => submit(text),
+      check: problem,
+      find: (text) => examples().findIndex((e) => e.source === text),
+      choose,
+      here: inBrowser ? translateHere : null,
+      ask: "source",
+      waiting: (text) => `Translating "${text}" with both models in Python\u2026`,
+      noKernel: "No kernel is connected, so new dates cannot be translated.",
     });
-    own.element.classList.add("ac-control-wide");
-    const go = core.h("button", { type: "button", class: "ac-button", text: "Translate", disabled: true,
-      on: { click: () => submit(own.input.value) } });
-    own.input.addEventListener("input", () => { go.disabled = own.input.disabled || !own.input.value.trim(); });
-    own.element.append(go);
     // A decoder of one layer gets no layer slider: a range with a single value does nothing.
     const layer = data.layers > 1
       ? core.slider({ label: "decoder layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } })
@@ -111,28 +111,6 @@ export default {
       draw();
     }
 
-    function refuse(source, message) {
-      ui.note.textContent = message;
-      ui.root.dataset.result = JSON.stringify({ source, error: message });
-    }
-
-    function submit(text) {
-      const source = text.trim();
-      const me = ++request;
-      const bad = problem(source);
-      if (bad) { refuse(source, bad); return; }
-      const known = examples().findIndex((e) => e.source === source);
-      if (known >= 0) { ui.note.textContent = ""; choose(known); return; }
-      if (inBrowser) {
-        translateHere(source, me);
-      } else if (core.send(model, { type: "source", text: source })) {
-        pending.text = source;
-        ui.note.textContent = `Translating "${source}" with both models in Python\u2026`;
-      } else {
-        refuse(source, "No kernel is connected, so new dates cannot be translated.");
-      }
-    }
-
     // DateTransformer.greedy with the two graphs: {ids (up to and including the end symbol), weights [layers][heads][L][T]}.
     async function transformerGreedy(encoder, decoder, ids) {
       const lengths = onnx.int64([ids.length], [1]);
@@ -154,20 +132,20 @@ export default {
       return { ids: out, weights };
     }
 
-    async function translateHere(source, me) {
+    async function translateHere(source, current) {
       const started = performance.now();
       const files = [models.transformer.encoder, models.transformer.decoder, models.rnnsearch.encoder, models.rnnsearch.decoder];
       let sessions;
       try {
         ui.note.textContent = `Loading the two models (${mb(modelBytes)}) and onnxruntime-web from this book\u2026`;
         sessions = await Promise.all(files.map((f) => onnx.session(f.path)));
-        if (me !== request) return;
+        if (!current()) return;
         ui.note.textContent = `Translating "${source}" with both models in your browser\u2026`;
         await onnx.yieldToPage();
         const ids = sv.encode(source);
         const t = await transformerGreedy(sessions[0], sessions[1], ids);
         const r = await onnx.rnnsearchGreedy(sessions[2], sessions[3], ids, { bos: tv.BOS, eos: tv.EOS, maxLen: data.max_len });
-        if (me !== request) return;  // the reader asked for something else meanwhile
+        if (!current()) return;  // the reader asked for something else meanwhile
         here.push({
           source, computed: "browser", ms: performance.now() - started,
           transformer: { output: tv.decode(t.ids), rows: t.ids.map(tv.symbol) },
@@ -177,7 +155,7 @@ export default {
         ui.note.textContent = "";
         choose(examples().length - 1);
       } catch (error) {
-        if (me === request) refuse(source, `The models could not run here: ${error.message || error}`);
+        if (current()) own.refuse(source, `The models could not run here: ${error.message || error}`);
       }
     }
 
@@ -213,22 +191,11 @@ export default {
       ui.root.dataset.result = JSON.stringify(result);
     }
 
-    model.on("change:data", () => {
-      data = model.get("data");
+    core.onData(model, (next) => {
+      data = next;
       example.setOptions(options(), state.example);
-      if (pending.text) {
-        const k = examples().findIndex((e) => e.source === pending.text);
-        if (k >= 0) {
-          state.example = k;
-          example.value = k;
-          ui.note.textContent = "";
-        }
-        pending.text = null;
-      }
+      own.update(data);
       draw();
-    });
-    model.on("msg:custom", (message) => {
-      if (message && message.type === "error") ui.note.textContent = `Python could not compute that: ${message.message}`;
     });
     draw();
   },

@@ -9,9 +9,10 @@
  *
  * Generate: in the static book the model runs here, with onnxruntime-web (graph "window": ids of
  * the last block_size characters in; the last position's logits and every head's attention out);
- * with a kernel, Python runs the same loop in PyTorch and streams each character
- * ({type: "generate", run, prompt, temperature, top_k, top_p, length} -> {type: "gpt-token", run, char,
- * context, attention} ... {type: "gpt-done", run}). Temperature 0 is greedy (argmax); top-k keeps the k
+ * with a kernel, Python runs the same loop in PyTorch and answers after each character with new data
+ * (core.ask({type: "generate", prompt, temperature, top_k, top_p, length, seed}) -> data.answer =
+ * {type, request, text (so far), context, attention, done: false} ... {type, request, text, done: true},
+ * or {type, request, error}: GPTPlayground._answer, Explorer.answer). Temperature 0 is greedy (argmax); top-k keeps the k
  * most probable characters, top-p the most probable ones that make up at least p of the probability,
  * as gpt.filter_logits and gpt.sample_next_token do.
  */
@@ -32,6 +33,7 @@ export default {
     });
 
     let run = 0;          // the current generation; a new one (or Stop) makes older loops end
+    let asked = 0;        // the kernel request of the current generation (0: none)
     let busy = false;
     let seed = 1;
     let view = { prompt: data.sample.prompt, text: data.sample.text, context: data.sample.context,
@@ -144,6 +146,7 @@ export default {
 
     function stop() {
       run += 1;
+      asked = 0;
       finish("Stopped.");
     }
 
@@ -161,12 +164,13 @@ export default {
         return;
       }
       run += 1;
+      asked = 0;
       busy = true;
       button.textContent = "Stop";
       view = { prompt: text, text: "", context: null, attention: null, source: core.isStatic() ? "browser" : "kernel" };
       draw({ done: false });
       if (core.isStatic()) generateHere(run, text);
-      else if (!core.send(model, { type: "generate", run, prompt: text, temperature: temperature.value, top_k: topK.value, top_p: topP.value, length: length.value, seed: seed++ })) {
+      else if (!(asked = core.ask(model, { type: "generate", prompt: text, temperature: temperature.value, top_k: topK.value, top_p: topP.value, length: length.value, seed: seed++ }))) {
         finish("No kernel is connected: run the notebook to generate.");
       }
     }
@@ -216,19 +220,21 @@ export default {
       { first_ms: first - clicked, chars_per_second: rate, written });
     }
 
-    model.on("msg:custom", (message) => {
-      if (!message || message.run !== run) {
-        if (message && message.type === "error") finish(`Python could not generate: ${message.message}`);
-        return;
+    core.onData(model, (next) => {
+      const answer = core.answerTo(next, asked);
+      if (!answer) return;
+      if (answer.error) { asked = 0; finish(`Python could not generate: ${answer.error}`); return; }
+      view.text = answer.text;
+      if (answer.context) {
+        view.context = answer.context;
+        view.attention = answer.attention;
       }
-      if (message.type === "gpt-token") {
-        view.text += message.char;
-        view.context = message.context;
-        view.attention = message.attention;
+      if (answer.done) {
+        asked = 0;
+        finish(`Wrote ${view.text.length} characters in Python.`, { written: view.text.length });
+      } else {
         drawText();
         drawAttention();
-      } else if (message.type === "gpt-done") {
-        finish(`Wrote ${view.text.length} characters in Python.`, { written: view.text.length });
       }
     });
 

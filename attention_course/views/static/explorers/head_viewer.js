@@ -5,8 +5,9 @@
  * data: {model, layers, heads, source, sentences: [{text, words[n], weights: {b64, shape: [layers, heads, n, n]}}]}
  *   weights[layer][head][i][j]: how much word i (query) attends to word j (key); rows sum to 1.
  * controls: {sentence, layer, head, view: "head" | "layer"}
- * With a kernel, "your own sentence" sends {type: "sentence", text}; Python runs MiniLM and
- * assigns new data with the sentence appended. In the static book that box says it needs a kernel.
+ * "your own sentence" (core.ownInput): with a kernel it asks {type: "sentence", text}; Python runs
+ * MiniLM and answers with new data, the sentence appended (HeadViewer.widget, Explorer.accept_typed).
+ * In the static book that box says it needs a kernel.
  */
 export default {
   render({ model, el }) {
@@ -34,21 +35,18 @@ export default {
       onChange: (v) => { state.sentence = Number(v); state.from = -1; refreshWords(); draw(); },
     });
     sentence.element.classList.add("ac-control-wide");
-    const pending = { text: null };
-    const own = core.textBox({
+    const own = core.ownInput(model, ui, {
       label: "your own sentence",
       placeholder: "type a sentence and press Enter",
       disabledReason: core.isStatic()
         ? `Needs a running kernel: ${data.model} runs in Python, not in this page. Open the notebook in Colab or Jupyter to type your own sentence; here, choose one of the preset sentences above.`
         : null,
-      onSubmit: (text) => {
-        pending.text = text;
-        ui.note.textContent = core.send(model, { type: "sentence", text })
-          ? `Running ${data.model} on "${text}"…`
-          : "No kernel is connected, so a new sentence cannot be computed.";
-      },
+      find: (text) => data.sentences.findIndex((s) => s.text === text),
+      choose: (k) => { state.sentence = k; sentence.value = k; state.from = -1; refreshWords(); draw(); },
+      ask: "sentence",
+      waiting: (text) => `Running ${data.model} on "${text}"\u2026`,
+      noKernel: "No kernel is connected, so a new sentence cannot be computed.",
     });
-    own.element.classList.add("ac-control-wide");
     const layer = core.slider({ label: "layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } });
     const head = core.slider({ label: "head", min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
     const view = core.select({
@@ -153,24 +151,12 @@ export default {
       ui.root.dataset.result = JSON.stringify({ ...state, sentence_text: s.text, row: state.from >= 0 ? matrix[state.from] : null });
     }
 
-    model.on("change:data", () => {
-      data = model.get("data");
+    core.onData(model, (next) => {
+      data = next;
       sentence.setOptions(sentenceOptions(), state.sentence);
-      if (pending.text) {
-        const k = data.sentences.findIndex((s) => s.text === pending.text);
-        if (k >= 0) {
-          state.sentence = k;
-          sentence.value = k;
-          state.from = -1;
-          ui.note.textContent = "";
-        }
-        pending.text = null;
-      }
+      own.update(data);
       refreshWords();
       draw();
-    });
-    model.on("msg:custom", (message) => {
-      if (message && message.type === "error") ui.note.textContent = `Python could not compute that: ${message.message}`;
     });
     refreshWords();
     draw();

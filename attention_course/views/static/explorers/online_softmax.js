@@ -239,6 +239,6 @@ export default {
     const state = Object.assign({ block_size: 4, step: 0, query: 0 }, model.get("controls"));
     mount(model, el, state);
     // New data from Python (a kernel): draw anew, keeping the controls where they still fit.
-    model.on("change:data", () => mount(model, el, state));
+    core.onData(model, () => mount(model, el, state));
   },
 };

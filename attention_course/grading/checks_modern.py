@@ -1132,3 +1132,44 @@ def gqa_refusal_check(grouped_query_attention, num_heads: int, num_kv_heads: int
         raise AssertionError(f"grouped_query_attention did not refuse with a clear error: it stopped inside the "
                              f"computation instead. {ask} {_torch_error(error)}") from None
     raise AssertionError(f"grouped_query_attention accepted {ask}")
+
+
+# ---------------------------------------------------------------------------- the check cells' random cases
+def rms_case(shape, seed, dtype=None, scale=1.0):
+    """x with a mean that is not 0 (as a residual stream has) and a gain that is not all ones (float32 by default)."""
+    import torch
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    x = (scale * (torch.randn(*shape, generator=g, dtype=torch.float64) + 0.5)).to(dtype)
+    weight = (0.5 + torch.rand(shape[-1], generator=g, dtype=torch.float64)).to(dtype)
+    return x, weight
+
+
+def rope_case_check(apply_rope, batch, heads, n, d, base, start, seed, dtype=None) -> str:
+    """apply_rope on a random x at positions start .. start+n-1 (:func:`rope_check`); returns the pairing it uses."""
+    import torch
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    x = (2 * torch.randn(batch, heads, n, d, generator=g, dtype=torch.float64)).to(dtype)
+    positions = torch.arange(start, start + n)
+    return rope_check(apply_rope, x, positions, base)
+
+
+def rope_attention_case_check(rope_attention, apply_rope, batch, heads, n, d, base, start, seed, dtype=None) -> None:
+    """rope_attention on random q, k, v (:func:`rope_attention_check`), then the same sequence 10 positions further:
+    with RoPE the output must not change."""
+    import torch
+
+    from attention_course.grading.checks import run
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(batch, heads, n, d, generator=g, dtype=torch.float64).to(dtype) for _ in range(3))
+    positions = torch.arange(start, start + n)
+    out = rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base)
+    moved = run("rope_attention", rope_attention, q.clone(), k.clone(), v.clone(), positions + 10, base)
+    assert close(moved.float(), out.float()), (  # float32's resolution: angles may be computed in float32
+        "moving the whole sequence 10 positions further changed the output, but with RoPE a score depends only on "
+        "the DISTANCE between two tokens. Did you rotate the values too? Rotate only the queries and the keys.")

@@ -805,3 +805,19 @@ def check_greedy(greedy_decode, batch: int, stops, max_len: int, seed: int, dtyp
         f"greedy_decode's tokens differ from greedy decoding without the cache from column {first} on ({shapes}): "
         f"yours {out.tolist()}, expected {want.tolist()}. The next token of each row is the argmax over the "
         "vocabulary of the LAST position's logits, logits[:, -1].argmax(dim=-1)")
+
+
+#: What exercise 3's check promises about the steps it passes to linear_warmup_lr.
+LINEAR_WARMUP_PROMISE = "steps counted from 1: a Python int, or a NumPy array of steps (int64, int32, float64)"
+
+
+def linear_warmup_check(linear_warmup_lr, noam_lr, *args) -> None:
+    """Check ``linear_warmup_lr(*args)`` (d_model, warmup, total_steps) with :func:`check_schedule`; if it is wrong
+    because the ``noam_lr`` it uses (exercise 2) is wrong, name that first."""
+    try:
+        check_schedule("linear_warmup_lr", linear_warmup_lr, args, linear_warmup_reference,
+                       linear_warmup_mistakes, promise=LINEAR_WARMUP_PROMISE)
+    except AssertionError:  # if it uses a wrong noam_lr, say that first
+        checks.earlier("noam_lr", noam_lr, noam_reference, np.arange(1, 40), 16, 10, exercise="exercise 2",
+                       later="linear_warmup_lr", atol=0.0)
+        raise

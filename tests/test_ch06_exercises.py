@@ -4,7 +4,6 @@ Each check cell of solutions/ch06_attention_and_llms/attention_and_llms.ipynb (p
 tests) is executed after a deliberately wrong implementation; it must raise AssertionError.
 With the reference solution every check must pass.
 """
-import math
 import textwrap
 
 import pytest

@@ -165,7 +165,7 @@ WRONG["ch02"] = {
     "zero start state of the wrong size": ("test_bidirectional_annotations", BIDIR.replace(
         "x.new_zeros(B, forward_cell.hidden_size)", "x.new_zeros(B, x.shape[-1])").replace(
         "BACKWARD", "backward_cell(x[:, t], h) * real[:, t, None]"), ("stopped with an error", "x.new_zeros(b, d_h)")),
-    "W_s not transposed (raw matmul error before)": ("test_additive_score", f"""
+    "W_s not transposed (raw matmul error before)": ("test_additive_score", """
         def additive_score(s_prev, H, W_s, W_h, v):
             return torch.tanh((s_prev @ W_s)[:, None, :] + H @ W_h.T) @ v
     """, ("stopped with an error", "transposed weights", "s_prev @ w_s.t")),
@@ -173,7 +173,7 @@ WRONG["ch02"] = {
         def additive_score(s_prev, H, W_s, W_h, v):
             return ((s_prev @ W_s.T)[:, None, :] + H @ W_h.T) @ v
     """, ("tanh is missing",)),
-    "state of sentence 0 for the whole batch": ("test_additive_score", f"""
+    "state of sentence 0 for the whole batch": ("test_additive_score", """
         def additive_score(s_prev, H, W_s, W_h, v):
             return torch.tanh((s_prev[:1] @ W_s.T)[:, None, :] + H @ W_h.T) @ v
     """, ("sentence 0's state",)),

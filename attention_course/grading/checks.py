@@ -19,6 +19,11 @@ module, so the same wording serves every exercise notebook (Chapters 7 and 8 add
 * :func:`first_match` picks the explanation whose wrong answer equals the student's result.
 * :func:`earlier` checks an earlier exercise's function against a reference when a later one fails,
   so that the message blames the function that is actually wrong.
+* The check cells' own helpers, one section per chapter (2: the decoder step's references and
+  :func:`bahdanau_blame_earlier`; 4: :func:`loop_attention`, :func:`self_attention_diagnose`,
+  :func:`equivariance_verdict`; 5: :func:`multi_head_attend`, :func:`multi_head_diagnose`; 6:
+  :func:`transformer_block_check`, :func:`kv_cache_check`, :func:`sampling_frequencies`): a check cell
+  imports them instead of defining them, so two cells never carry two copies of one helper.
 
 Every helper raises ``AssertionError`` (what a failing check raises) or returns normally.
 """
@@ -292,6 +297,336 @@ def torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads: int, allowed=None, real=N
 # The RoPE checks moved with their exercises to Chapter 8 (issue 27): attention_course.grading.checks_modern.
 # A Chapter 6 student notebook released before the move gets a message that says where they went
 # (this module does not import checks_modern, which builds on it: no import cycle).
+# ---------------------------------------------------------------------------- Chapter 2: the decoder step
+def bahdanau_reference_score(s, H, W_s, W_h, v):
+    """Exercise 2's additive scores, one sentence at a time (the decoder step's reference)."""
+    import torch
+
+    return torch.stack([torch.tanh(W_s @ s[b] + H[b] @ W_h.T) @ v for b in range(s.shape[0])])
+
+
+def bahdanau_reference_softmax(e, mask):
+    """Exercise 3's masked softmax (the decoder step's reference)."""
+    import torch
+
+    return torch.softmax(e.masked_fill(~mask, float("-inf")), -1)
+
+
+def bahdanau_reference_context(alpha, H):
+    """Exercise 4's context vectors (the decoder step's reference)."""
+    import torch
+
+    return torch.einsum("bt,btd->bd", alpha, H)
+
+
+def bahdanau_blame_earlier(additive_score, masked_softmax, context_vector, s_prev, H, mask, W_s, W_h, v) -> None:
+    """Fail naming additive_score, masked_softmax or context_vector if one of them is wrong here."""
+    e = bahdanau_reference_score(s_prev, H, W_s, W_h, v)
+    earlier("additive_score", additive_score, bahdanau_reference_score, s_prev, H, W_s, W_h, v,
+            exercise="exercise 2", later="decoder_step")
+    earlier("masked_softmax", masked_softmax, bahdanau_reference_softmax, e, mask, exercise="exercise 3",
+            later="decoder_step")
+    earlier("context_vector", context_vector, bahdanau_reference_context, bahdanau_reference_softmax(e, mask), H,
+            exercise="exercise 4", later="decoder_step")
+
+
+# ---------------------------------------------------------------------------- Chapter 4: self-attention
+def loop_attention(X, W_q, W_k, W_v, allowed=None):
+    """Slow reference: one query and one key at a time."""
+    import torch
+
+    batch, n, _ = X.shape
+    d_k = W_q.shape[1]
+    out = torch.zeros(batch, n, W_v.shape[1], dtype=X.dtype)
+    weights = torch.zeros(batch, n, n, dtype=X.dtype)
+    for b_ in range(batch):
+        for i in range(n):
+            scores = torch.stack([(X[b_, i] @ W_q) @ (X[b_, j] @ W_k) / math.sqrt(d_k) for j in range(n)])
+            if allowed is not None:
+                scores = torch.where(allowed[i], scores, torch.tensor(float("-inf"), dtype=X.dtype))
+            weights[b_, i] = torch.softmax(scores, dim=0)
+            out[b_, i] = sum(weights[b_, i, j] * (X[b_, j] @ W_v) for j in range(n))
+    return out, weights
+
+
+def self_attention_diagnose(X, W_q, W_k, W_v, weights) -> str:
+    """Name the usual self-attention mistake if the weights match one."""
+    import torch
+
+    Q, K = X @ W_q, X @ W_k
+    raw = Q @ K.transpose(-2, -1)
+    if torch.allclose(weights, torch.softmax(raw, dim=-1), atol=1e-6):
+        return "you forgot to divide the scores by sqrt(d_k)"
+    if torch.allclose(weights, torch.softmax(raw / math.sqrt(X.shape[-1]), dim=-1), atol=1e-6):
+        return "you divided by sqrt(d_model); divide by sqrt(d_k), the width of Q and K (W_q.shape[1])"
+    if torch.allclose(weights, torch.softmax(raw / math.sqrt(W_v.shape[1]), dim=-1), atol=1e-6):
+        return "you divided by sqrt(d_v); divide by sqrt(d_k), the width of Q and K"
+    if torch.allclose(weights, torch.softmax(raw.transpose(-2, -1) / math.sqrt(W_q.shape[1]), dim=-1), atol=1e-6):
+        return "your weights are transposed (row i must hold the weights of QUERY i): use Q @ K^T, not K @ Q^T"
+    if torch.allclose(weights, torch.softmax(raw, dim=-2), atol=1e-6) or \
+            torch.allclose(weights, torch.softmax(raw / math.sqrt(W_q.shape[1]), dim=-2), atol=1e-6):
+        return "the softmax must run along the last axis (over the keys), so that each row sums to 1"
+    return "compare your Q K^T / sqrt(d_k) and softmax with the formula above"
+
+
+def plain_attention(Z):
+    """Self-attention with no learned weights: equivariant."""
+    import torch
+
+    return torch.softmax(Z @ Z.transpose(-2, -1) / math.sqrt(Z.shape[-1]), dim=-1) @ Z
+
+
+def causal_attention(Z):
+    """The same with a causal mask: NOT equivariant."""
+    import torch
+
+    n = Z.shape[1]
+    scores = (Z @ Z.transpose(-2, -1)).masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+    return torch.softmax(scores, dim=-1) @ Z
+
+
+def equivariance_verdict(is_permutation_equivariant, fn, X, atol=1e-6, what="") -> bool:
+    """The student's answer for ``fn`` on ``X``, as a bool; fail if it is not one answer for the whole X."""
+    import torch
+
+    answer = run("is_permutation_equivariant", is_permutation_equivariant, fn, X, atol=atol,
+                 expect=f"fn maps (batch, seq_len, d) to (batch, seq_len, d_out); X is {tuple(X.shape)}. {what}")
+    assert isinstance(answer, bool) or (isinstance(answer, torch.Tensor) and answer.numel() == 1), \
+        f"return True or False (one answer for the whole X, e.g. torch.allclose); yours returned a {describe(answer)}"
+    return bool(answer)
+
+
+# ---------------------------------------------------------------------------- Chapter 5: multi-head attention
+def reference_split(X, num_heads):
+    """Exercise 1's split_heads: (batch, seq_len, d_model) -> (batch, num_heads, seq_len, d_k)."""
+    batch, seq_len, d_model = X.shape
+    return X.reshape(batch, seq_len, num_heads, d_model // num_heads).transpose(1, 2)
+
+
+def reference_merge(H):
+    """Exercise 2's merge_heads: (batch, num_heads, seq_len, d_k) -> (batch, seq_len, d_model)."""
+    batch, num_heads, seq_len, d_k = H.shape
+    return H.transpose(1, 2).reshape(batch, seq_len, num_heads * d_k)
+
+
+def heads_blame_earlier(split_heads, merge_heads, X, num_heads) -> None:
+    """If split_heads or merge_heads (exercises 1 and 2) is wrong, say so instead of blaming this one."""
+    earlier("split_heads", split_heads, reference_split, X, num_heads, exercise="exercise 1",
+            later="multi_head_attention")
+    earlier("merge_heads", merge_heads, reference_merge, reference_split(X, num_heads), exercise="exercise 2",
+            later="multi_head_attention")
+
+
+def multi_head_attend(multi_head_attention, split_heads, merge_heads, X, W_q, W_k, W_v, W_o, num_heads, mask=None,
+                      real=None, what=""):
+    """Call the student's function; if the result is not the reference, first check the earlier exercises.
+
+    The reference gets either the (seq_len, seq_len) mask or, for padding, the (batch, seq_len) real tokens.
+    Returns ``(result, reference)``, both pairs (output, weights).
+    """
+    result = run("multi_head_attention", multi_head_attention, X, W_q, W_k, W_v, W_o, num_heads, mask=mask,
+                 expect=f"X is (batch, seq_len, d_model) = {tuple(X.shape)}, the four weights (d_model, d_model), "
+                        f"num_heads = {num_heads}, so d_k = {X.shape[-1] // num_heads}. {what}")
+    ref = torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads, allowed=None if real is not None else mask, real=real)
+    if not (isinstance(result, tuple) and len(result) == 2 and close(result[0], ref[0]) and close(result[1], ref[1])):
+        heads_blame_earlier(split_heads, merge_heads, X, num_heads)
+    assert isinstance(result, tuple) and len(result) == 2, \
+        f"return the pair (output, weights); yours returned a {describe(result)}"
+    return result, ref
+
+
+def multi_head_diagnose(X, W_q, W_k, W_v, W_o, num_heads, out, weights) -> str:
+    """Name the usual multi-head mistake if the result matches one."""
+    import torch
+
+    d_model = X.shape[-1]
+    d_k = d_model // num_heads
+    heads = lambda W: X.matmul(W).reshape(X.shape[0], X.shape[1], num_heads, d_k).transpose(1, 2)  # noqa: E731
+    raw = heads(W_q) @ heads(W_k).transpose(-2, -1)
+    concat = (torch.softmax(raw / math.sqrt(d_k), -1) @ heads(W_v)).transpose(1, 2).reshape(X.shape)
+    if out.shape == X.shape and torch.allclose(out, concat, atol=1e-6):
+        return "you forgot the final projection: multiply the merged heads by W_o"
+    if weights.shape == raw.shape and torch.allclose(weights, torch.softmax(raw / math.sqrt(d_model), -1), atol=1e-6):
+        return "you divided by sqrt(d_model); divide by sqrt(d_k) = sqrt(d_model // num_heads), the width of one head"
+    if weights.shape == raw.shape and torch.allclose(weights, torch.softmax(raw, -1), atol=1e-6):
+        return "you forgot to divide the scores by sqrt(d_k)"
+    mixed = lambda W: X.matmul(W).reshape(X.shape[0], num_heads, X.shape[1], d_k)  # noqa: E731
+    if weights.shape == raw.shape and torch.allclose(
+            weights, torch.softmax(mixed(W_q) @ mixed(W_k).transpose(-2, -1) / math.sqrt(d_k), -1), atol=1e-6):
+        return ("your heads mix different positions: reshape the feature axis to (num_heads, d_k) and then "
+                "transpose(1, 2); a plain reshape to (batch, num_heads, seq_len, d_k) splits along the wrong axis")
+    return "check each step: split_heads of X @ W_q etc., softmax(Q K^T / sqrt(d_k)) over the last axis, merge_heads, @ W_o"
+
+
+# ---------------------------------------------------------------------------- Chapter 6: the GPT block, the KV cache, sampling
+def _block_reference_layer(d, h, d_ff, seed):
+    """PyTorch's pre-norm encoder layer with random weights, and the same weights as a params dict."""
+    import torch
+
+    torch.manual_seed(seed)
+    layer = torch.nn.TransformerEncoderLayer(d, h, d_ff, dropout=0.0, activation="gelu",
+                                             batch_first=True, norm_first=True).eval()
+    with torch.no_grad():
+        layer.self_attn.in_proj_bias.zero_()
+        layer.self_attn.out_proj.bias.zero_()
+        for ln in (layer.norm1, layer.norm2):  # non-trivial LayerNorm parameters
+            ln.weight.uniform_(0.5, 1.5)
+            ln.bias.uniform_(-0.5, 0.5)
+    W_q, W_k, W_v = layer.self_attn.in_proj_weight.detach().T.chunk(3, dim=1)
+    params = dict(num_heads=h, W_q=W_q.contiguous(), W_k=W_k.contiguous(), W_v=W_v.contiguous(),
+                  W_o=layer.self_attn.out_proj.weight.detach().T.contiguous(),
+                  ln1_weight=layer.norm1.weight.detach(), ln1_bias=layer.norm1.bias.detach(),
+                  ln2_weight=layer.norm2.weight.detach(), ln2_bias=layer.norm2.bias.detach(),
+                  W_1=layer.linear1.weight.detach().T.contiguous(), b_1=layer.linear1.bias.detach(),
+                  W_2=layer.linear2.weight.detach().T.contiguous(), b_2=layer.linear2.bias.detach())
+    return layer, params
+
+
+def _block_variants(x, p, mask):
+    """The block with one typical mistake each, to name the student's."""
+    import torch
+    import torch.nn.functional as F
+
+    batch, n, d = x.shape
+    h = p["num_heads"]
+    heads = lambda t: t.reshape(batch, n, h, d // h).transpose(1, 2)
+    ln = lambda z, i: F.layer_norm(z, (d,), p[f"ln{i}_weight"], p[f"ln{i}_bias"], eps=1e-5)
+    ffn = lambda z: F.gelu(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
+
+    def attention(z, scale=math.sqrt(d // h), use_mask=True):
+        s = heads(z @ p["W_q"]) @ heads(z @ p["W_k"]).transpose(-2, -1) / scale
+        if mask is not None and use_mask:
+            s = s.masked_fill(~mask, float("-inf"))
+        return (torch.softmax(s, -1) @ heads(z @ p["W_v"])).transpose(1, 2).reshape(batch, n, d) @ p["W_o"]
+
+    def residual_after_norm():
+        z = ln(x, 1)
+        y = z + attention(z)
+        z = ln(y, 2)
+        return z + ffn(z)
+
+    def pre_norm(**kw):
+        y = x + attention(ln(x, 1), **kw)
+        return y + ffn(ln(y, 2))
+
+    return {
+        "the residual adds the sublayer to the NORMALISED input (z = LN(x); x = z + attention(z)); in a pre-norm "
+        "block it adds it to the original x: x = x + attention(LN1(x))": residual_after_norm,
+        "this is a post-norm block (LayerNorm after the addition); pre-norm normalises the sublayer's INPUT: "
+        "x = x + attention(LN1(x)), then x = x + FFN(LN2(x))": lambda: (lambda y: ln(y + ffn(y), 2))(ln(x + attention(x), 1)),
+        "the MLP has no residual: y = h + FFN(LN2(h)), not FFN(LN2(h))": lambda: ffn(ln(x + attention(ln(x, 1)), 2)),
+        "the attention has no residual: h = x + MHA(LN1(x))": lambda: (lambda y: y + ffn(ln(y, 2)))(attention(ln(x, 1))),
+        "the scores are not divided by sqrt(d_k)": lambda: pre_norm(scale=1.0),
+        "you divided by sqrt(d_model); divide by sqrt(d_k) with d_k = d_model // num_heads": lambda: pre_norm(scale=math.sqrt(d)),
+        "the mask is ignored: set the scores where mask is False to -inf before the softmax": lambda: pre_norm(use_mask=False),
+    }
+
+
+def transformer_block_check(transformer_block, d, h, d_ff, n, seed) -> None:
+    """Chapter 6, exercise 1: the student's pre-norm block against PyTorch's encoder layer, with and without a
+    causal mask; a wrong result is named by the typical mistake it matches."""
+    import torch
+
+    layer, params = _block_reference_layer(d, h, d_ff, seed)
+    x = 3 * torch.randn(2, n, d) + 1  # not normalised: a residual stream has any mean and scale
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    shapes = (f"x is (batch, seq_len, d_model) = {tuple(x.shape)}, num_heads = {h} (d_k = {d // h}), W_q ... W_o "
+              f"({d}, {d}), W_1 ({d}, {d_ff}), W_2 ({d_ff}, {d}); a token is a row, so project with z @ W")
+    with torch.no_grad():
+        expected = layer(x)
+        expected_causal = layer(x, src_mask=~causal)  # PyTorch's bool mask: True = NOT allowed
+        out = run("transformer_block", transformer_block, x, params, expect=shapes)
+        out_causal = run("transformer_block", transformer_block, x, params, causal,
+                                expect=shapes + f"; mask is a bool ({n}, {n}) causal mask, True = may attend")
+    tensor(out, "transformer_block", shape=tuple(x.shape))
+    assert torch.allclose(out, expected, atol=1e-5), (
+        "without a mask your block differs from PyTorch's pre-norm layer by "
+        f"{(out - expected).abs().max().item():.2e}: " + first_match(out, _block_variants(x, params, None), (
+            "check the pre-norm order x = x + attention(LN1(x)), then x = x + FFN(LN2(x)); scores divided by sqrt(d_k) "
+            "with d_k = d_model // num_heads; heads as consecutive column slices; GELU; eps=1e-5"), atol=1e-5))
+    tensor(out_causal, "transformer_block", shape=tuple(x.shape))
+    assert torch.isfinite(out_causal).all(), (
+        "with the causal mask your block returned NaN: a whole row of scores was -inf. Did you fill where the mask "
+        "is True? True means MAY attend (the opposite of nn.MultiheadAttention's attn_mask): scores.masked_fill(~mask, float('-inf'))")
+    later = x.clone()
+    later[:, -1] = 3 * torch.randn(2, d, generator=torch.Generator().manual_seed(seed + 100))  # a different last token
+    with torch.no_grad():
+        out_later = run("transformer_block", transformer_block, later, params, causal, expect=shapes)
+    assert torch.allclose(out_causal[:, :-1], out_later[:, :-1], atol=1e-5), \
+        "with the causal mask, changing the LAST token changed the outputs of earlier tokens: " \
+        "apply the mask (scores.masked_fill(~mask, -inf)) before the softmax"
+    assert torch.allclose(out_causal, expected_causal, atol=1e-5), \
+        "with the causal mask your block differs from PyTorch's by " \
+        f"{(out_causal - expected_causal).abs().max().item():.2e}: set the scores where mask is False " \
+        "to -inf before the softmax (True = may attend)"
+
+
+def kv_cache_check(causal_self_attention_with_cache, batch, n, d, h, prompt, seed) -> None:
+    """Chapter 6, exercise 2: the whole sequence at once, then a prompt and one token at a time with the cache,
+    against causal multi-head attention."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    W_q, W_k, W_v, W_o = (torch.randn(d, d, generator=g) / math.sqrt(d) for _ in range(4))
+    x = torch.randn(batch, n, d, generator=g)
+    expected = torch_multi_head(x, W_q, W_k, W_v, W_o, h, allowed=torch.ones(n, n, dtype=torch.bool).tril())[0]
+    shapes = (f"x_t is (batch, n_new, d_model), here batch = {batch}, d_model = {d}; num_heads = {h}, so "
+              f"d_k = {d // h}; the weights are ({d}, {d}) and multiply rows (x_t @ W_q)")
+    with torch.no_grad():
+        all_at_once = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
+                                 x, {}, W_q, W_k, W_v, W_o, h,
+                                 expect=shapes + f"; first call: an empty cache and all {n} positions")
+    tensor(all_at_once, "causal_self_attention_with_cache", shape=(batch, n, d))
+    assert torch.allclose(all_at_once, expected, atol=1e-5), \
+        "with an empty cache and the whole sequence, your output differs from causal self-attention " \
+        f"by {(all_at_once - expected).abs().max().item():.2e}. Is the causal mask applied? Position i may " \
+        "only see positions <= i, even on the first call with the whole prompt."
+    cache = {}
+    with torch.no_grad():
+        first = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
+                           x[:, :prompt], cache, W_q, W_k, W_v, W_o, h,
+                           expect=shapes + f"; first call with a prompt of {prompt} tokens and an empty cache")
+        tensor(first, "causal_self_attention_with_cache", shape=(batch, prompt, d))
+        assert cache, \
+            "the cache is still empty after the first call: update the dict you were given in place, " \
+            "cache['k'] = ... and cache['v'] = ...; writing cache = {...} only rebinds your local name"
+        assert "k" in cache and "v" in cache, \
+            f'store the keys and values under cache["k"] and cache["v"]; your cache has the keys {sorted(cache)}'
+        pieces = [first]
+        for t in range(prompt, n):
+            piece = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
+                               x[:, t:t + 1], cache, W_q, W_k, W_v, W_o, h,
+                               expect=shapes + f"; call for position {t}: ONE new token, {t} positions already cached")
+            assert describe(piece).startswith("tensor") and piece.shape[1] == 1, \
+                f"one new token must give one output, (batch, 1, d_model) = {(batch, 1, d)}; yours returned a " \
+                f"{describe(piece)}: return the outputs of the NEW positions only, not of every position so far"
+            tensor(piece, "causal_self_attention_with_cache", shape=(batch, 1, d))
+            pieces.append(piece)
+    assert tuple(cache["k"].shape) == (batch, h, n, d // h), \
+        f"after {n} positions the cache must hold {n} keys, (batch, num_heads, {n}, d_k) = {(batch, h, n, d // h)}; " \
+        f"yours holds {tuple(cache['k'].shape)}: append the new keys on every call, " \
+        "cache['k'] = torch.cat([cache['k'], k], dim=2)"
+    assert tuple(cache["v"].shape) == (batch, h, n, d // h), \
+        f"after {n} positions the cache must hold {n} values, (batch, num_heads, {n}, d_k) = {(batch, h, n, d // h)}; " \
+        f"yours holds {tuple(cache['v'].shape)}: append the new values on every call"
+    incremental = torch.cat(pieces, dim=1)
+    assert torch.allclose(incremental, expected, atol=1e-5), \
+        f"feeding the prompt of {prompt} tokens and then one token at a time must give the same outputs as " \
+        f"the whole sequence at once; the largest difference is {(incremental - expected).abs().max().item():.2e}. " \
+        "The new token must attend to ALL cached keys and values plus its own, and a new position t_before + i " \
+        "may see positions 0 .. t_before + i (offset the causal mask by the cached length)."
+
+
+def sampling_frequencies(sample_next_token, logits, temperature, draws, seed):
+    """How often the student's sampler picks each token of each row: draws copies of every row in one batch,
+    so one call samples each row draws times; returns (batch, vocab) frequencies."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    tokens = sample_next_token(logits.repeat(draws, 1), temperature, g).reshape(draws, -1)  # (draws, batch)
+    return torch.stack([torch.bincount(tokens[:, b], minlength=logits.shape[1]) for b in range(logits.shape[0])]) / draws
+
+
 _MOVED_TO_CHECKS_MODERN = {"ROPE_PAIRINGS", "rope_reference", "rope_mistakes", "rope_pairing", "rope_check",
                            "rope_ok", "rope_earlier", "rope_attention_reference", "rope_attention_mistakes",
                            "rope_attention_check"}

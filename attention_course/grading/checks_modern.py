@@ -193,12 +193,31 @@ def rms_norm_check(rms_norm, x, weight, eps: float = 1e-6, *, pass_eps: bool = T
         AssertionError: the answer is wrong; the message says how.
         NotImplementedError: the stub.
     """
-    import torch
-
     setting = _rms_setting(x, weight, eps)
     x_in, w_in = x.clone(), weight.clone()
+    out = _rms_call(rms_norm, x, x_in, w_in, eps, pass_eps, setting)
+    if isinstance(out, (tuple, list)):
+        raise AssertionError(f"rms_norm must return one tensor shaped like x {tuple(x.shape)}; yours returned a "
+                             f"{describe(out)}")
+    tensor(out, "rms_norm", shape=tuple(x.shape))
+    _rms_dtype(out, x, setting)
+    changed = _changed(("x", "weight"), (x, weight), (x_in, w_in))
+    want = rms_norm_reference(x, weight, eps)
+    right = _rms_close(out, want, x)
+    if changed:
+        what = "your values are right, but" if right else "and its values are wrong too; in place,"
+        raise AssertionError(f"rms_norm changed its input {' and '.join(changed)} in place: {what} the caller's "
+                             "tensor is no longer what it passed. x.mul_(...), x /= ... and x[...] = ... write into x; "
+                             f"compute the result in a new tensor instead, y = x / ... ({setting})")
+    if not right:
+        _rms_name_the_mistake(out, want, x, weight, eps, setting)
+
+
+def _rms_call(rms_norm, x, x_in, w_in, eps, pass_eps: bool, setting: str):
+    """``rms_norm(x_in, w_in[, eps])`` on the copies of ``x`` and the weight; an error it raises (other than the
+    stub's or the grader's) becomes a sentence about ``x``."""
     try:
-        out = rms_norm(x_in, w_in, eps) if pass_eps else rms_norm(x_in, w_in)
+        return rms_norm(x_in, w_in, eps) if pass_eps else rms_norm(x_in, w_in)
     except Exception as error:  # noqa: BLE001
         if _stub_or_grader(error):
             raise
@@ -206,10 +225,12 @@ def rms_norm_check(rms_norm, x, weight, eps: float = 1e-6, *, pass_eps: bool = T
             "compute one mean square per token over the last axis, x.pow(2).mean(dim=-1, keepdim=True), and "
             "broadcast it against x")
         raise AssertionError(f"rms_norm stopped with an error: {sentence} ({setting}) {_torch_error(error)}") from None
-    if isinstance(out, (tuple, list)):
-        raise AssertionError(f"rms_norm must return one tensor shaped like x {tuple(x.shape)}; yours returned a "
-                             f"{describe(out)}")
-    tensor(out, "rms_norm", shape=tuple(x.shape))
+
+
+def _rms_dtype(out, x, setting: str) -> None:
+    """Fail if ``out`` does not have ``x``'s dtype, saying how the dtype was lost."""
+    import torch
+
     if out.dtype != x.dtype:
         if out.dtype == torch.float32 and x.dtype in (torch.float16, torch.bfloat16):
             why = " You computed in float32, which is right, but cast the result back: .to(x.dtype)"
@@ -219,16 +240,12 @@ def rms_norm_check(rms_norm, x, weight, eps: float = 1e-6, *, pass_eps: bool = T
         else:
             why = " Cast the result back to x's dtype with .to(x.dtype)"
         raise AssertionError(f"rms_norm must return x's dtype, {x.dtype}; yours returned {out.dtype} ({setting})." + why)
-    changed = _changed(("x", "weight"), (x, weight), (x_in, w_in))
-    want = rms_norm_reference(x, weight, eps)
-    right = _rms_close(out, want, x)
-    if changed:
-        what = "your values are right, but" if right else "and its values are wrong too; in place,"
-        raise AssertionError(f"rms_norm changed its input {' and '.join(changed)} in place: {what} the caller's "
-                             "tensor is no longer what it passed. x.mul_(...), x /= ... and x[...] = ... write into x; "
-                             f"compute the result in a new tensor instead, y = x / ... ({setting})")
-    if right:
-        return
+
+
+def _rms_name_the_mistake(out, want, x, weight, eps, setting: str) -> None:
+    """Fail on a wrong ``out``: name an overflow or a typical mistake (:func:`rms_norm_mistakes`), else the gap."""
+    import torch
+
     if not torch.isfinite(out).all() or (out == 0).all(-1).any():
         if x.dtype in (torch.float16, torch.bfloat16):
             raise AssertionError(
@@ -327,19 +344,74 @@ def rope_mistakes(x, positions, base: float = 10000.0, pairing: str = "half") ->
     """Explanation -> the result of that typical ``apply_rope`` mistake in ``pairing`` (for :func:`first_match`).
 
     A mistake that gives the right answer on these inputs (10000 for ``base`` when ``base`` is 10000,
-    ``torch.arange`` for positions that start at 0) is left out.
+    ``torch.arange`` for positions that start at 0) is left out. The order is :func:`first_match`'s: the
+    frequency mistakes, the arguments ignored, the angles, then the rotation of the pairs.
     """
     import torch
 
     d = x.shape[-1]
     p = torch.as_tensor(positions)
-    halves = pairing == "half"
-    formula = _ROPE_FORMULA[pairing]
-    angles = _rope_angles(p, d, base)
-    theta = _rope_angles([1], d, base)[0]  # (d/2,)
 
     def ref(**change):
         return lambda: rope_reference(x, p, base, pairing=pairing, **change)
+
+    mistakes = _rope_frequency_mistakes(ref, p, d, _ROPE_FORMULA[pairing])
+    mistakes.update(_rope_argument_mistakes(ref, p, d, base))
+    mistakes.update(_rope_angle_mistakes(ref, p, d, base))
+    mistakes.update(_rope_rotation_mistakes(x, _rope_angles(p, d, base), pairing))
+    return mistakes
+
+
+def _rope_frequency_mistakes(ref, p, d: int, formula: str) -> dict:
+    """The rotation turned the wrong way or with cos and sin swapped, and the wrong frequencies theta_i."""
+    return {
+        f"you rotated each pair the WRONG WAY (by minus the angle): {formula}": ref(direction=-1),
+        f"cos and sin are swapped: {formula}": ref(swap=True),
+        "wrong frequencies: yours look like theta_i = base ** (-i / d); the frequencies are base ** (-2i / d) for "
+        "i = 0 .. d/2 - 1 (torch.arange(0, d, 2) / d)": ref(exponent=1.0),
+        "your frequencies grow with i: the minus sign of the exponent is missing. theta_i = base ** (-2i / d) = "
+        "1 / base ** (2i / d), from 1 down to almost 1/base": ref(exponent=-2.0),
+        "every pair turns at the same frequency (theta_i = 1): the exponent 2i/d was computed with integers "
+        "(// or integer tensors) and became 0; use torch.arange(0, d, 2, dtype=torch.float64) / d":
+            ref(angles=p.double()[:, None].expand(-1, d // 2)),
+    }
+
+
+def _rope_argument_mistakes(ref, p, d: int, base: float) -> dict:
+    """The base or the positions argument ignored, where that changes the result on these inputs."""
+    import torch
+
+    mistakes = {}
+    if float(base) != 10000.0:
+        mistakes[f"you used 10000 instead of the base argument ({base}): theta_i = base ** (-2i / d) with the "
+                 "base you were given"] = ref(angles=_rope_angles(p, d, 10000.0))
+    if len(p) and int(p[0]) != 0:
+        mistakes["you used the positions 0 .. seq_len-1 (torch.arange) instead of the positions argument (after "
+                 "a KV cache the new tokens do not start at 0): the angle is positions[m] * theta_i"] = \
+            ref(angles=_rope_angles(torch.arange(len(p)), d, base))
+    return mistakes
+
+
+def _rope_angle_mistakes(ref, p, d: int, base: float) -> dict:
+    """The angle positions[m] * theta_i computed wrongly: off by one, the same for every token, a sum."""
+    theta = _rope_angles([1], d, base)[0]  # (d/2,)
+    return {
+        "your positions are off by one (positions + 1): the token at positions[m] turns by positions[m] * theta_i":
+            ref(angles=_rope_angles(p + 1, d, base)),
+        "every token was turned by the same angle theta_i: the angle must grow with the position, "
+        "positions[m] * theta_i": ref(angles=theta.expand(len(p), -1)),
+        "you added the position to theta_i: the angle is the product positions[m] * theta_i":
+            ref(angles=p.double()[:, None] + theta),
+    }
+
+
+def _rope_rotation_mistakes(x, angles, pairing: str) -> dict:
+    """The pairs rotated wrongly with the right ``angles``: the two conventions mixed, the partner term wrong,
+    one member left as it was or the members swapped, and nothing rotated at all."""
+    import torch
+
+    halves = pairing == "half"
+    formula = _ROPE_FORMULA[pairing]
 
     def pairwise(rotate):  # the pair (a, b) becomes rotate(a, b, cos, sin)
         def result():
@@ -355,31 +427,7 @@ def rope_mistakes(x, positions, base: float = 10000.0, pairing: str = "half") ->
         return (xd * spread.cos() + partner * spread.sin()).to(x.dtype)
 
     second = "x2' = x2*cos + x1*sin" if halves else "x[2i+1]' = x[2i+1]*cos + x[2i]*sin"
-    mistakes = {
-        f"you rotated each pair the WRONG WAY (by minus the angle): {formula}": ref(direction=-1),
-        f"cos and sin are swapped: {formula}": ref(swap=True),
-        "wrong frequencies: yours look like theta_i = base ** (-i / d); the frequencies are base ** (-2i / d) for "
-        "i = 0 .. d/2 - 1 (torch.arange(0, d, 2) / d)": ref(exponent=1.0),
-        "your frequencies grow with i: the minus sign of the exponent is missing. theta_i = base ** (-2i / d) = "
-        "1 / base ** (2i / d), from 1 down to almost 1/base": ref(exponent=-2.0),
-        "every pair turns at the same frequency (theta_i = 1): the exponent 2i/d was computed with integers "
-        "(// or integer tensors) and became 0; use torch.arange(0, d, 2, dtype=torch.float64) / d":
-            ref(angles=p.double()[:, None].expand(-1, d // 2)),
-    }
-    if float(base) != 10000.0:
-        mistakes[f"you used 10000 instead of the base argument ({base}): theta_i = base ** (-2i / d) with the "
-                 "base you were given"] = ref(angles=_rope_angles(p, d, 10000.0))
-    if len(p) and int(p[0]) != 0:
-        mistakes["you used the positions 0 .. seq_len-1 (torch.arange) instead of the positions argument (after "
-                 "a KV cache the new tokens do not start at 0): the angle is positions[m] * theta_i"] = \
-            ref(angles=_rope_angles(torch.arange(len(p)), d, base))
-    mistakes.update({
-        "your positions are off by one (positions + 1): the token at positions[m] turns by positions[m] * theta_i":
-            ref(angles=_rope_angles(p + 1, d, base)),
-        "every token was turned by the same angle theta_i: the angle must grow with the position, "
-        "positions[m] * theta_i": ref(angles=theta.expand(len(p), -1)),
-        "you added the position to theta_i: the angle is the product positions[m] * theta_i":
-            ref(angles=p.double()[:, None] + theta),
+    return {
         ("you mixed two conventions: you rotate the halves (x1 = x[..., :d//2] with x2 = x[..., d//2:]) but laid "
          "the d/2 angles out for neighbouring pairs (repeat_interleave). With the halves, features i and i + d/2 "
          "share angle i: torch.cat([angles, angles], dim=-1)") if halves else
@@ -399,8 +447,7 @@ def rope_mistakes(x, positions, base: float = 10000.0, pairing: str = "half") ->
         f"x2' was computed from the already rotated x1': compute both from the original x1 and x2, {second}":
             pairwise(lambda a, b, c, s: (a * c - b * s, b * c + (a * c - b * s) * s)),
         "nothing was rotated: you returned x unchanged": lambda: x,
-    })
-    return mistakes
+    }
 
 
 def _rope_close(got, want) -> bool:
@@ -840,7 +887,7 @@ def _gqa_error_variants(x, W_q, W_k, W_v, W_o, h, g) -> list[tuple[str, object]]
     Q = (x @ W_q).reshape(B, n, h, d_k).transpose(1, 2)
     K = (x @ W_k).reshape(B, n, g, d_k).transpose(1, 2)
     V = (x @ W_v).reshape(B, n, g, d_k).transpose(1, 2)
-    Kr, Vr = K.repeat_interleave(r, dim=1), V.repeat_interleave(r, dim=1)
+    Kr = K.repeat_interleave(r, dim=1)
     weights = torch.softmax(Q @ Kr.transpose(-2, -1) / math.sqrt(d_k), dim=-1)
     not_repeated = (f"the keys or the values were not repeated (or were repeated along another axis than the heads): "
                     f"Q and the weights have h = {h} heads, K and V only g = {g}. Repeat BOTH to h heads along the "
@@ -928,7 +975,7 @@ def _gqa_head_map(weights, x, W_q, W_k, h: int, g: int) -> str | None:
     if not wrong:
         return None
     return ("your weights are right head by head, but some query heads attend with the wrong key/value head: "
-            + "; ".join(wrong[:3]) + f". Head j uses key/value head floor(j*g/h) = j // (h // g): "
+            + "; ".join(wrong[:3]) + ". Head j uses key/value head floor(j*g/h) = j // (h // g): "
             "K.repeat_interleave(h // g, dim=1), and the same for V")
 
 
@@ -959,6 +1006,19 @@ def gqa_check(grouped_query_attention, batch: int, n: int, d_model: int, num_hea
     args = _gqa_inputs(batch, n, d_model, h, g, seed, dtype)
     x, W_q, W_k, W_v, W_o = args
     setting = _gqa_setting(x, W_q, W_k, h, g)
+    result = _gqa_call(grouped_query_attention, args, h, g, setting)
+    out, weights = _gqa_result(result, batch, n, d_model, h, g, dtype, setting)
+    with torch.no_grad():
+        want_out, want_w = gqa_reference(*args, h, g)
+    if close(out, want_out) and close(weights, want_w):
+        return
+    _gqa_name_the_mistake(out, weights, want_out, want_w, args, h, g, setting)
+
+
+def _gqa_call(grouped_query_attention, args, h: int, g: int, setting: str):
+    """Run the student's function on copies of ``args``; name an error it raises, or a change made in place."""
+    import torch
+
     copies = [a.clone() for a in args]
     try:
         with torch.no_grad():
@@ -975,6 +1035,13 @@ def gqa_check(grouped_query_attention, batch: int, n: int, d_model: int, num_hea
     assert not changed, (f"grouped_query_attention changed its argument {' and '.join(changed)} in place (for "
                          "example with masked_fill_, +=, or by writing into a view): the caller's tensor is no longer "
                          "what it passed. Work on new tensors instead")
+    return result
+
+
+def _gqa_result(result, batch: int, n: int, d_model: int, h: int, g: int, dtype, setting: str):
+    """The pair (output, weights) of ``result``; fail naming a missing pair, a wrong shape or dtype."""
+    import torch
+
     if isinstance(result, torch.Tensor) and tuple(result.shape) == (batch, n, d_model):
         raise AssertionError("grouped_query_attention must return a pair (output, weights); yours returned only "
                              "one tensor: return the output AND the attention weights of every query head")
@@ -994,10 +1061,16 @@ def gqa_check(grouped_query_attention, batch: int, n: int, d_model: int, num_hea
     for name, value in (("output", out), ("weights", weights)):
         assert value.dtype == dtype, (f"grouped_query_attention's {name} must keep x's dtype, {dtype}; yours are "
                                       f"{value.dtype}: make new tensors with x's dtype ({setting})")
-    with torch.no_grad():
-        want_out, want_w = gqa_reference(*args, h, g)
-    if close(out, want_out) and close(weights, want_w):
-        return
+    return out, weights
+
+
+def _gqa_name_the_mistake(out, weights, want_out, want_w, args, h: int, g: int, setting: str) -> None:
+    """Fail on a wrong result: a typical mistake (:func:`gqa_mistakes`, weights first), a masking mistake, a
+    query head with the wrong key/value head, else how far the weights or the output are from the reference."""
+    import torch
+
+    x, W_q, W_k, _, _ = args
+    n = x.shape[1]
     mistakes = gqa_mistakes(*args, h, g)
     named = first_match(weights, {k: (lambda f=f: f()[1]) for k, f in mistakes.items()}, "", equal_nan=True)
     if named and first_match(out, {named: lambda: mistakes[named]()[0]}, "", equal_nan=True):
@@ -1059,3 +1132,44 @@ def gqa_refusal_check(grouped_query_attention, num_heads: int, num_kv_heads: int
         raise AssertionError(f"grouped_query_attention did not refuse with a clear error: it stopped inside the "
                              f"computation instead. {ask} {_torch_error(error)}") from None
     raise AssertionError(f"grouped_query_attention accepted {ask}")
+
+
+# ---------------------------------------------------------------------------- the check cells' random cases
+def rms_case(shape, seed, dtype=None, scale=1.0):
+    """x with a mean that is not 0 (as a residual stream has) and a gain that is not all ones (float32 by default)."""
+    import torch
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    x = (scale * (torch.randn(*shape, generator=g, dtype=torch.float64) + 0.5)).to(dtype)
+    weight = (0.5 + torch.rand(shape[-1], generator=g, dtype=torch.float64)).to(dtype)
+    return x, weight
+
+
+def rope_case_check(apply_rope, batch, heads, n, d, base, start, seed, dtype=None) -> str:
+    """apply_rope on a random x at positions start .. start+n-1 (:func:`rope_check`); returns the pairing it uses."""
+    import torch
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    x = (2 * torch.randn(batch, heads, n, d, generator=g, dtype=torch.float64)).to(dtype)
+    positions = torch.arange(start, start + n)
+    return rope_check(apply_rope, x, positions, base)
+
+
+def rope_attention_case_check(rope_attention, apply_rope, batch, heads, n, d, base, start, seed, dtype=None) -> None:
+    """rope_attention on random q, k, v (:func:`rope_attention_check`), then the same sequence 10 positions further:
+    with RoPE the output must not change."""
+    import torch
+
+    from attention_course.grading.checks import run
+
+    dtype = dtype or torch.float32
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(batch, heads, n, d, generator=g, dtype=torch.float64).to(dtype) for _ in range(3))
+    positions = torch.arange(start, start + n)
+    out = rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base)
+    moved = run("rope_attention", rope_attention, q.clone(), k.clone(), v.clone(), positions + 10, base)
+    assert close(moved.float(), out.float()), (  # float32's resolution: angles may be computed in float32
+        "moving the whole sequence 10 positions further changed the output, but with RoPE a score depends only on "
+        "the DISTANCE between two tokens. Did you rotate the values too? Rotate only the queries and the keys.")

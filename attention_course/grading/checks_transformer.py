@@ -88,7 +88,6 @@ def _cross(queries, memory, W_q, W_k, W_v, W_o, h, lengths, *, keys_from="memory
     q, m = queries.double(), memory.double()
     Wq, Wk, Wv, Wo = (w.double() for w in (W_q, W_k, W_v, W_o))
     B, L, d = q.shape
-    T = m.shape[1]
     d_k = d // h
     source = m if keys_from == "memory" else q
 
@@ -654,8 +653,82 @@ class RecordingDecoder:
             self.calls = calls
 
 
+def _greedy_first_call_mistake(tokens, positions, past, batch: int, bos: int) -> str | None:
+    """Name what is wrong in the first call of the decoding loop (BOS alone, position 0, no cache), None if right."""
+    shape = tuple(tokens.shape)
+    if shape != (batch, 1) or not bool((tokens == bos).all()):
+        return (f"the first call must feed BOS alone: tokens = torch.full((batch, 1), bos) = a ({batch}, 1) "
+                f"tensor of {bos}, at positions torch.tensor([0]), with past=None; yours fed tokens of shape "
+                f"{shape}: {tokens.tolist()}")
+    if positions.tolist() != [0]:
+        return ("the positions are off by one: BOS sits at position 0, so the first call's positions are "
+                f"torch.tensor([0]) and the token fed at call t + 1 sits at position t; yours were {positions.tolist()}"
+                if positions.tolist() == [1] else
+                f"BOS sits at position 0: the first call's positions must be torch.tensor([0]); yours were "
+                f"{positions.tolist()}")
+    if past is not None:
+        return "the first call has nothing cached yet: pass past=None"
+    return None
+
+
+def _greedy_tokens_mistake(t: int, shape: tuple, past, batch: int, vocab: int) -> str | None:
+    """Name what is wrong with the tokens fed at call ``t + 1`` (t >= 1): the argmax axis, the whole prefix, the
+    shape; None if they are one token per row."""
+    if len(shape) == 2 and shape[0] == vocab and shape[0] != batch:
+        return (f"call {t + 1} fed tokens of shape {shape}: {vocab} rows is the vocabulary size, not the batch. "
+                "Did you take the argmax over the batch axis? The next token of each row is the argmax over the "
+                "VOCABULARY, the last axis: logits[:, -1].argmax(dim=-1), shape (batch,)")
+    if len(shape) == 2 and shape[0] == batch and shape[1] == vocab and vocab != t + 1:
+        return (f"call {t + 1} fed tokens of shape {shape}: one per vocabulary entry. Did you take the argmax over "
+                "the positions axis of the (batch, 1, V) logits? Take it over the VOCABULARY, the last axis: "
+                "logits[:, -1].argmax(dim=-1), then [:, None] to feed it")
+    if len(shape) == 2 and shape[0] == batch and shape[1] == t + 1:
+        if past is None:
+            return (f"call {t + 1} fed the whole prefix ({t + 1} tokens) with past=None: that is decoding WITHOUT "
+                    "the cache, which recomputes every earlier position at every step. Feed only the newest "
+                    "token and pass the `present` of the previous call as past")
+        return (f"call {t + 1} fed the whole prefix ({t + 1} tokens) AND the cache: the past already holds the "
+                "keys and values of the earlier tokens, so they are counted twice. With a cache, feed only the "
+                "newest token, tokens of shape (batch, 1)")
+    if shape != (batch, 1):
+        return (f"call {t + 1} fed tokens of shape {shape}; each call after the first feeds the token just chosen "
+                f"for every row, shape (batch, 1) = ({batch}, 1)")
+    return None
+
+
+def _greedy_cache_mistake(t: int, past) -> str | None:
+    """Name what is wrong with the past passed at call ``t + 1`` (t >= 1; it must hold t positions), None if right."""
+    if past is None:
+        return (f"the cache is not updated: call {t + 1} passed past=None, so the step saw only the newest token. "
+                "Keep the `present` each call returns and pass it as past to the next call: "
+                "logits, past = step(tokens, positions, past)")
+    if past != t:
+        return (f"the cache is not updated: call {t + 1} passed a past holding {past} position(s), but {t} tokens "
+                "were fed before it. Pass the `present` the PREVIOUS call returned: logits, past = "
+                "step(tokens, positions, past)")
+    return None
+
+
+def _greedy_position_mistake(t: int, got: list) -> str | None:
+    """Name what is wrong with the positions ``got`` of call ``t + 1`` (t >= 1; it must be [t]), None if right."""
+    if got == [t]:
+        return None
+    if got == [0]:
+        return (f"the positions restart at 0 at every step: call {t + 1} feeds the token at position {t} "
+                f"(BOS is at 0), so positions = torch.tensor([{t}]); with a cache the step cannot count them "
+                "itself")
+    if got in ([t + 1], [t - 1]):
+        return (f"the positions are off by one: call {t + 1} feeds the token at position {t} (BOS is at 0, "
+                f"the first written token at 1); yours was {got}")
+    return f"call {t + 1} feeds the token at position {t}: positions = torch.tensor([{t}]); yours was {got}"
+
+
 def _greedy_call_mistake(calls: list, batch: int, bos: int, vocab: int) -> str | None:
-    """Name what is wrong in the calls the student's decoding loop made, None if they look right."""
+    """Name what is wrong in the calls the student's decoding loop made, None if they look right.
+
+    Each call is checked in turn (the first by :func:`_greedy_first_call_mistake`, the others by the tokens,
+    the cache and the positions they were given); the first mistake found is named.
+    """
     import torch
 
     if not calls:
@@ -666,58 +739,13 @@ def _greedy_call_mistake(calls: list, batch: int, bos: int, vocab: int) -> str |
         if not isinstance(tokens, torch.Tensor) or not isinstance(positions, torch.Tensor):
             return (f"call {t + 1} of step got tokens as a {checks.describe(tokens)} and positions as a "
                     f"{checks.describe(positions)}: pass int64 tensors, tokens (batch, 1) and positions (1,)")
-        shape = tuple(tokens.shape)
         if t == 0:
-            if shape != (batch, 1) or not bool((tokens == bos).all()):
-                return (f"the first call must feed BOS alone: tokens = torch.full((batch, 1), bos) = a ({batch}, 1) "
-                        f"tensor of {bos}, at positions torch.tensor([0]), with past=None; yours fed tokens of shape "
-                        f"{shape}: {tokens.tolist()}")
-            if positions.tolist() != [0]:
-                return ("the positions are off by one: BOS sits at position 0, so the first call's positions are "
-                        f"torch.tensor([0]) and the token fed at call t + 1 sits at position t; yours were {positions.tolist()}"
-                        if positions.tolist() == [1] else
-                        f"BOS sits at position 0: the first call's positions must be torch.tensor([0]); yours were "
-                        f"{positions.tolist()}")
-            if past is not None:
-                return "the first call has nothing cached yet: pass past=None"
-            continue
-        if len(shape) == 2 and shape[0] == vocab and shape[0] != batch:
-            return (f"call {t + 1} fed tokens of shape {shape}: {vocab} rows is the vocabulary size, not the batch. "
-                    "Did you take the argmax over the batch axis? The next token of each row is the argmax over the "
-                    "VOCABULARY, the last axis: logits[:, -1].argmax(dim=-1), shape (batch,)")
-        if len(shape) == 2 and shape[0] == batch and shape[1] == vocab and vocab != t + 1:
-            return (f"call {t + 1} fed tokens of shape {shape}: one per vocabulary entry. Did you take the argmax over "
-                    "the positions axis of the (batch, 1, V) logits? Take it over the VOCABULARY, the last axis: "
-                    "logits[:, -1].argmax(dim=-1), then [:, None] to feed it")
-        if len(shape) == 2 and shape[0] == batch and shape[1] == t + 1:
-            if past is None:
-                return (f"call {t + 1} fed the whole prefix ({t + 1} tokens) with past=None: that is decoding WITHOUT "
-                        "the cache, which recomputes every earlier position at every step. Feed only the newest "
-                        "token and pass the `present` of the previous call as past")
-            return (f"call {t + 1} fed the whole prefix ({t + 1} tokens) AND the cache: the past already holds the "
-                    "keys and values of the earlier tokens, so they are counted twice. With a cache, feed only the "
-                    "newest token, tokens of shape (batch, 1)")
-        if shape != (batch, 1):
-            return (f"call {t + 1} fed tokens of shape {shape}; each call after the first feeds the token just chosen "
-                    f"for every row, shape (batch, 1) = ({batch}, 1)")
-        if past is None:
-            return (f"the cache is not updated: call {t + 1} passed past=None, so the step saw only the newest token. "
-                    "Keep the `present` each call returns and pass it as past to the next call: "
-                    "logits, past = step(tokens, positions, past)")
-        if past != t:
-            return (f"the cache is not updated: call {t + 1} passed a past holding {past} position(s), but {t} tokens "
-                    "were fed before it. Pass the `present` the PREVIOUS call returned: logits, past = "
-                    "step(tokens, positions, past)")
-        got = positions.tolist()
-        if got != [t]:
-            if got == [0]:
-                return (f"the positions restart at 0 at every step: call {t + 1} feeds the token at position {t} "
-                        f"(BOS is at 0), so positions = torch.tensor([{t}]); with a cache the step cannot count them "
-                        "itself")
-            if got in ([t + 1], [t - 1]):
-                return (f"the positions are off by one: call {t + 1} feeds the token at position {t} (BOS is at 0, "
-                        f"the first written token at 1); yours was {got}")
-            return f"call {t + 1} feeds the token at position {t}: positions = torch.tensor([{t}]); yours was {got}"
+            mistake = _greedy_first_call_mistake(tokens, positions, past, batch, bos)
+        else:
+            mistake = (_greedy_tokens_mistake(t, tuple(tokens.shape), past, batch, vocab)
+                       or _greedy_cache_mistake(t, past) or _greedy_position_mistake(t, positions.tolist()))
+        if mistake:
+            return mistake
     return None
 
 
@@ -777,3 +805,19 @@ def check_greedy(greedy_decode, batch: int, stops, max_len: int, seed: int, dtyp
         f"greedy_decode's tokens differ from greedy decoding without the cache from column {first} on ({shapes}): "
         f"yours {out.tolist()}, expected {want.tolist()}. The next token of each row is the argmax over the "
         "vocabulary of the LAST position's logits, logits[:, -1].argmax(dim=-1)")
+
+
+#: What exercise 3's check promises about the steps it passes to linear_warmup_lr.
+LINEAR_WARMUP_PROMISE = "steps counted from 1: a Python int, or a NumPy array of steps (int64, int32, float64)"
+
+
+def linear_warmup_check(linear_warmup_lr, noam_lr, *args) -> None:
+    """Check ``linear_warmup_lr(*args)`` (d_model, warmup, total_steps) with :func:`check_schedule`; if it is wrong
+    because the ``noam_lr`` it uses (exercise 2) is wrong, name that first."""
+    try:
+        check_schedule("linear_warmup_lr", linear_warmup_lr, args, linear_warmup_reference,
+                       linear_warmup_mistakes, promise=LINEAR_WARMUP_PROMISE)
+    except AssertionError:  # if it uses a wrong noam_lr, say that first
+        checks.earlier("noam_lr", noam_lr, noam_reference, np.arange(1, 40), 16, 10, exercise="exercise 2",
+                       later="linear_warmup_lr", atol=0.0)
+        raise

@@ -18,7 +18,13 @@ from attention_course.env import torch_threads
 from attention_course.models import date_transformer as dt
 from attention_course.models import seq2seq
 from attention_course.models.gpt import GPT, GPTConfig
-from attention_course.training import date_training, extrapolation, gpt_training, loop, seq2seq_training
+from attention_course.training import (
+    date_training,
+    extrapolation,
+    gpt_training,
+    loop,
+    seq2seq_training,
+)
 
 # ---------------------------------------------------------------------------
 # The formulas of e9335d0, frozen

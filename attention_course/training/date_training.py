@@ -14,23 +14,19 @@ Shapes: ``B`` batch, ``L`` target length, ``V`` target vocabulary size.
 """
 from __future__ import annotations
 
-import copy
-import os
-import time
-from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from attention_course.env import cache_root, torch_threads
 from attention_course.maths.transformer import label_smoothing_loss
 from attention_course.models.date_transformer import DateTransformer, TransformerConfig, build_transformer, separator_ids
-from attention_course.training.seq2seq_training import batches, encode_batch, training_cache_key
+from attention_course.training.loop import Recipe, TrainResult, cache_key, cached_result, run_steps
+from attention_course.training.seq2seq_training import batches, date_task_fields, encode_batch
 
-__all__ = ["noam_lr", "scheduled_lr", "smoothed_target", "sequence_loss", "TransformerResult", "train_transformer",
-           "translate"]
+__all__ = ["noam_lr", "scheduled_lr", "smoothed_target", "sequence_loss", "train_transformer", "translate"]
 
 
 # ---------------------------------------------------------------------------
@@ -150,56 +146,19 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, epsilon: float = 
 
 
 # ---------------------------------------------------------------------------
-# Training with the seq2seq cache
-
-
-@dataclass
-class TransformerResult:
-    """A trained :class:`DateTransformer` and its training record.
-
-    Attributes:
-        model: the trained model (eval mode).
-        config: its :class:`TransformerConfig`.
-        losses: the training objective of each step (label-smoothed if ``label_smoothing > 0``).
-        nll: the plain cross-entropy of each step's batch (nats per target character),
-            comparable between runs with and without smoothing.
-        lrs: the learning rate of each step.
-        checkpoints: ``{step: state_dict}`` kept during training (``config.checkpoints``).
-        seconds: wall-clock seconds the training took when it ran.
-        cached: True if loaded from the cache instead of trained now.
-    """
-
-    model: DateTransformer
-    config: TransformerConfig
-    losses: list
-    nll: list
-    lrs: list = field(default_factory=list)
-    checkpoints: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    cached: bool = False
-
-    def at_checkpoint(self, step: int) -> DateTransformer:
-        """A copy of the model with the weights it had after ``step`` updates.
-
-        Raises:
-            KeyError: if no checkpoint was kept at ``step``.
-        """
-        if step not in self.checkpoints:
-            raise KeyError(f"no checkpoint at step {step}; kept: {sorted(self.checkpoints)}")
-        model = copy.deepcopy(self.model)
-        model.load_state_dict(self.checkpoints[step])
-        return model.eval()
+# Training in the course's cached loop
 
 
 def train_transformer(data, config: TransformerConfig = TransformerConfig(), progress: bool = True,
                       use_cache: bool = True, threads: int | None = 1,
-                      desc: str = "Transformer") -> TransformerResult:
+                      desc: str = "Transformer") -> TrainResult:
     """Train a :class:`DateTransformer` on ``data.train`` for ``config.steps`` updates.
 
     Adam (``betas=(0.9, 0.98)``, ``eps=1e-9``, Vaswani et al. 2017, §5.3) with the learning rate
     :func:`scheduled_lr` (by default Eq. 3, :func:`noam_lr`) set before every step, label smoothing ``config.label_smoothing`` (§5.4),
     gradients clipped to norm 1, batches of similar length as Chapter 2
-    (:func:`attention_course.training.seq2seq_training.batches`, seeded by ``config.seed``).
+    (:func:`attention_course.training.seq2seq_training.batches`, seeded by ``config.seed``); the
+    steps run in :func:`attention_course.training.loop.run_steps`.
 
     Deterministic: the same config, data, torch version and thread count give the same weights,
     so the cached result (``transformer-<key>.pt`` under ``cache_root()/date_transformer``,
@@ -213,66 +172,54 @@ def train_transformer(data, config: TransformerConfig = TransformerConfig(), pro
         threads: ``torch.set_num_threads`` during training (``None`` leaves it; one thread is
             the default for the reason given in :func:`attention_course.env.torch_threads`).
         desc: the progress bar's label.
+
+    Returns:
+        A :class:`attention_course.training.loop.TrainResult`: the model (eval mode), per step the
+        objective (``losses``), the plain cross-entropy (``nll``, nats per target character) and the
+        learning rate (``lrs``), the weights after each of ``config.checkpoints`` reached, the
+        training's seconds.
+
+    Raises:
+        ValueError: if ``config.stop_after`` is not in ``1..config.steps`` (when it trains).
     """
     with torch_threads(threads):
-        return _train(data, config, progress, use_cache, desc)
+        path = _cache_file(config, data)
+        model = build_transformer(config, len(data.source_vocab), len(data.target_vocab), separator_ids(data))
+        return cached_result(path, use_cache, model, config, lambda: _train(data, config, model, progress, desc),
+                             stored=("losses", "nll", "lrs", "checkpoints", "seconds"))
 
 
-def _train(data, config: TransformerConfig, progress: bool, use_cache: bool, desc: str) -> TransformerResult:
-    from tqdm.auto import tqdm
+def _cache_file(config: TransformerConfig, data) -> Path:
+    """The trained model's file (call inside the thread setting of training: the count is in the key)."""
+    return cache_root() / "date_transformer" / f"transformer-{cache_key(date_task_fields(config, data), version=1)}.pt"
 
-    path = cache_root() / "date_transformer" / f"transformer-{training_cache_key(config, data, version=1)}.pt"
-    sv, tv = data.source_vocab, data.target_vocab
-    model = build_transformer(config, len(sv), len(tv), separator_ids(data))
-    if use_cache and path.is_file():
-        stored = torch.load(path, weights_only=False)
-        model.load_state_dict(stored["state"])
-        return TransformerResult(model.eval(), config, stored["losses"], stored["nll"], stored["lrs"],
-                                 stored["checkpoints"], stored["seconds"], cached=True)
 
+def _train(data, config: TransformerConfig, model: DateTransformer, progress: bool, desc: str) -> TrainResult:
     rng = np.random.default_rng(config.seed)
     lengths = [len(s) for s, _ in data.train]
-    optimiser = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
-    losses, nll, lrs, checkpoints, queue = [], [], [], {}, []
-    start = time.perf_counter()
-    model.train()
     n_steps = config.steps if config.stop_after is None else config.stop_after
     if not 1 <= n_steps <= config.steps:
         raise ValueError(f"train_transformer: stop_after={config.stop_after} must lie in 1..steps={config.steps}")
-    bar = tqdm(total=n_steps, desc=desc, disable=not progress, leave=True)
-    for step in range(1, n_steps + 1):
+    queue = []
+
+    def batch(step):
         if not queue:
-            queue = batches(len(data.train), lengths, config.batch_size, rng)
-        src, src_len, tgt_in, tgt_out = encode_batch([data.train[i] for i in queue.pop()], sv, tv)
-        lr = scheduled_lr(step, config)
-        for group in optimiser.param_groups:
-            group["lr"] = lr
+            queue.extend(batches(len(data.train), lengths, config.batch_size, rng))
+        return encode_batch([data.train[i] for i in queue.pop()], data.source_vocab, data.target_vocab)
+
+    def loss(model, batch):
+        src, src_len, tgt_in, tgt_out = batch
         logits, _ = model(src, src_len, tgt_in, need_weights=False)  # (B, L, V); fused attention
-        loss = sequence_loss(logits, tgt_out, config.label_smoothing)
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        with torch.no_grad():
+        objective = sequence_loss(logits, tgt_out, config.label_smoothing)
+        with torch.no_grad():  # the plain cross-entropy, comparable with and without smoothing
             keep = tgt_out != 0
-            nll.append(F.cross_entropy(logits[keep], tgt_out[keep]).item())
-        losses.append(loss.item())
-        lrs.append(lr)
-        if step in config.checkpoints:
-            checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.update(1)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-    bar.close()
-    seconds = time.perf_counter() - start
-    model.eval()
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"state": model.state_dict(), "losses": losses, "nll": nll, "lrs": lrs,
-                    "checkpoints": checkpoints, "seconds": seconds, "config": asdict(config)}, tmp)
-        tmp.replace(path)
-    return TransformerResult(model, config, losses, nll, lrs, checkpoints, seconds)
+            nll = F.cross_entropy(logits[keep], tgt_out[keep])
+        return objective, nll
+
+    optimiser = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+    recipe = Recipe(batch, loss, optimiser, learning_rate=lambda step: scheduled_lr(step, config))
+    return run_steps(model, config, recipe, range(1, n_steps + 1), config.checkpoints, desc=desc,
+                     progress=progress)
 
 
 # ---------------------------------------------------------------------------

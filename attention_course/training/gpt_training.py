@@ -7,16 +7,14 @@ what a loss means.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-import os
-import time
+from pathlib import Path
 
 import torch
 
 from attention_course.env import cache_root, torch_threads
 from attention_course.models.gpt import GPT
+from attention_course.training.loop import Recipe, cache_key, read_cache, run_steps, tensors_digest, write_cache
 
 __all__ = ["get_batch", "evaluate", "train_gpt", "clip_gradients", "ngram_baseline"]
 
@@ -80,21 +78,33 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
         on the first ``eval_windows`` windows of each set), ``seconds`` (training time only, of the
         run that trained it), ``cached`` (True when loaded from the cache).
     """
-    from tqdm.auto import tqdm
-
     settings = dict(steps=steps, batch_size=batch_size, lr=lr, min_lr=min_lr, warmup=warmup, eval_every=eval_every,
                     eval_windows=eval_windows, seed=seed)
     with torch_threads(threads):
-        path = cache_root() / "gpt" / f"gpt-{_cache_key(model, train_data, val_data, settings)}.pt"
-    if use_cache and path.is_file():
-        stored = torch.load(path, weights_only=False)
-        model.load_state_dict(stored["state"])
-        torch.set_rng_state(stored["rng_state"])
-        model.eval()
-        return {**stored["history"], "cached": True}
+        path = _cache_file(model, train_data, val_data, settings)
+        stored = read_cache(path) if use_cache else None
+        if stored is not None:
+            model.load_state_dict(stored["state"])
+            torch.set_rng_state(stored["rng_state"])
+            model.eval()
+            return {**stored["history"], "cached": True}
+        history = _train(model, train_data, val_data, settings, progress)
+    if use_cache:
+        write_cache(path, {"state": model.state_dict(), "history": history, "rng_state": torch.get_rng_state()})
+    return {**history, "cached": False}
 
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
+
+def _cache_file(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, settings: dict) -> Path:
+    """The trained model's file: what the trained weights depend on, hashed (call inside the thread
+    setting training uses)."""
+    fields = {"config": dataclasses.asdict(model.config),
+              "tensors": tensors_digest([*model.state_dict().values(), train_data, val_data]), **settings}
+    return cache_root() / "gpt" / f"gpt-{cache_key(fields, version=1)}.pt"
+
+
+def _learning_rate(settings: dict):
+    """Step (from 0) -> rate: a linear warm-up to ``lr``, then a cosine decay to ``min_lr``."""
+    lr, min_lr, warmup, steps = (settings[k] for k in ("lr", "min_lr", "warmup", "steps"))
 
     def rate(step):
         if step < warmup:
@@ -102,33 +112,36 @@ def train_gpt(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, step
         progress_ = (step - warmup) / max(1, steps - warmup)
         return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress_))
 
+    return rate
+
+
+def _train(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, settings: dict, progress: bool) -> dict:
+    """Train ``model`` in place; the history :func:`train_gpt` returns (without ``cached``)."""
+    steps, eval_every, eval_windows = settings["steps"], settings["eval_every"], settings["eval_windows"]
+    generator = torch.Generator().manual_seed(settings["seed"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], betas=(0.9, 0.99), weight_decay=0.1)
     history = {"step": [], "train_loss": [], "val_loss": [], "seconds": 0.0}
-    bar = tqdm(range(steps), desc="training", disable=not progress)
-    with torch_threads(threads):
-        _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval_windows,
-                    optimizer, rate, generator, history, bar)
-    bar.close()
-    history["step"].append(steps)
-    history["train_loss"].append(evaluate(model, train_data, eval_windows))
-    history["val_loss"].append(evaluate(model, val_data, eval_windows))
+
+    def record(step):
+        history["step"].append(step)
+        history["train_loss"].append(evaluate(model, train_data, eval_windows))
+        history["val_loss"].append(evaluate(model, val_data, eval_windows))
+
+    def before_step(step, bar):
+        if step % eval_every == 0 or step == steps - 1:
+            record(step)
+            bar.set_postfix(val=f"{history['val_loss'][-1]:.3f}")
+
+    def loss(model, batch):
+        return model(*batch)[1], None
+
+    recipe = Recipe(lambda step: get_batch(train_data, model.config.block_size, settings["batch_size"], generator),
+                    loss, optimizer, learning_rate=_learning_rate(settings), clip=lambda m: clip_gradients(m, 1.0),
+                    before_step=before_step, postfix_every=None)
+    history["seconds"] = run_steps(model, model.config, recipe, range(steps), progress=progress).seconds
+    record(steps)
     model.eval()
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"state": model.state_dict(), "history": history, "rng_state": torch.get_rng_state()}, tmp)
-        tmp.replace(path)
-    return {**history, "cached": False}
-
-
-def _cache_key(model: GPT, train_data: torch.Tensor, val_data: torch.Tensor, settings: dict) -> str:
-    """What the trained weights depend on, hashed (call inside the thread setting training uses)."""
-    digest = hashlib.sha256()
-    for tensor in [*model.state_dict().values(), train_data, val_data]:
-        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
-    text = json.dumps({"config": dataclasses.asdict(model.config), "tensors": digest.hexdigest(), **settings,
-                       "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(), "version": 1},
-                      sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return history
 
 
 def clip_gradients(model: GPT, max_norm: float = 1.0) -> torch.Tensor:
@@ -161,29 +174,6 @@ def clip_gradients(model: GPT, max_norm: float = 1.0) -> torch.Tensor:
     total = torch.nn.utils.get_total_norm(grouped)
     torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total)
     return total
-
-
-def _train_loop(model, train_data, val_data, steps, batch_size, eval_every, eval_windows, optimizer,
-                rate, generator, history, bar):
-    seconds = 0.0
-    for step in bar:
-        if step % eval_every == 0 or step == steps - 1:
-            history["step"].append(step)
-            history["train_loss"].append(evaluate(model, train_data, eval_windows))
-            history["val_loss"].append(evaluate(model, val_data, eval_windows))
-            bar.set_postfix(val=f"{history['val_loss'][-1]:.3f}")
-        start = time.perf_counter()
-        model.train()
-        for group in optimizer.param_groups:
-            group["lr"] = rate(step)
-        x, y = get_batch(train_data, model.config.block_size, batch_size, generator)
-        _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_gradients(model, 1.0)
-        optimizer.step()
-        seconds += time.perf_counter() - start
-        history["seconds"] = seconds
 
 
 def ngram_baseline(train_data: torch.Tensor, val_data: torch.Tensor, vocab_size: int, order: int = 1) -> float:

@@ -1,18 +1,14 @@
-"""Training and running the encoder-decoders of Chapters 1 and 2: batches, a small on-disk cache, greedy translation.
+"""Training and running the encoder-decoders of Chapters 1 and 2: batches, training, greedy translation.
 
-The trained models are cached under :func:`cache_dir` (``$ATTENTION_COURSE_CACHE`` or
-``~/.cache/attention_course/seq2seq``), keyed by the configuration, the data, the torch version, the
-thread count and a layout version: the state dict's layout is part of the key, so a change of layout
-never loads a stale file.
+Training runs :func:`attention_course.training.loop.run_steps`. The trained models are cached under
+:func:`cache_dir` (``$ATTENTION_COURSE_CACHE`` or ``~/.cache/attention_course/seq2seq``), keyed
+(:func:`attention_course.training.loop.cache_key`) by the configuration, the data, the torch version,
+the thread count and a layout version: the state dict's layout is part of the key, so a change of
+layout never loads a stale file.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
-import os
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +17,9 @@ from torch import nn
 
 from attention_course.env import cache_root, torch_threads
 from attention_course.models.seq2seq import ModelConfig, _Seq2Seq, build_model
+from attention_course.training.loop import Recipe, TrainResult, cache_key, cached_result, run_steps
 
-__all__ = ["encode_batch", "batches", "cache_dir", "TrainResult", "train_model", "translate"]
+__all__ = ["encode_batch", "batches", "cache_dir", "date_task_fields", "train_model", "translate"]
 
 
 def _pad(seqs, value=0):
@@ -58,49 +55,23 @@ def cache_dir() -> Path:
     return cache_root() / "seq2seq"
 
 
-@dataclass
-class TrainResult:
-    """A trained model, its loss per step, checkpoints and the training time.
+def date_task_fields(config, data) -> dict:
+    """What a model trained on the date data depends on, for :func:`attention_course.training.loop.cache_key`.
 
-    Attributes:
-        model: the trained model (eval mode).
-        config: its :class:`ModelConfig`.
-        losses: mean cross-entropy (nats per target character) of each step.
-        checkpoints: ``{step: state_dict}`` saved during training.
-        seconds: wall-clock seconds the training took when it ran.
-        cached: True if loaded from the cache instead of trained now.
+    ``{"model": asdict(config), "data": data.config, "fingerprint": data.fingerprint()}``: the
+    configuration (a dataclass), the arguments the data was made with and a hash of its pairs.
+    Chapter 2's RNNsearch and Chapter 7's Transformer both use it.
     """
-
-    model: _Seq2Seq
-    config: ModelConfig
-    losses: list
-    checkpoints: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    cached: bool = False
-
-    def at_checkpoint(self, step: int) -> _Seq2Seq:
-        """A copy of the model with the weights it had after ``step`` updates."""
-        model = copy.deepcopy(self.model)
-        model.load_state_dict(self.checkpoints[step])
-        return model.eval()
-
-
-def training_cache_key(config, data, version: int) -> str:
-    """Name of a cached model trained on the date data: 20 hex digits.
-
-    The same ``config`` (a dataclass), data, torch version, thread count and ``version`` (raised
-    when the training code changes what it produces) give the same key. Chapter 2's RNNsearch
-    and Chapter 7's Transformer both use it.
-    """
-    text = json.dumps({"model": asdict(config), "data": data.config, "fingerprint": data.fingerprint(),
-                       "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads(),
-                       "version": version}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return {"model": asdict(config), "data": data.config, "fingerprint": data.fingerprint()}
 
 
 def train_model(data, config: ModelConfig = ModelConfig(), progress: bool = True,
                 use_cache: bool = True, threads: int | None = 1) -> TrainResult:
     """Train one model on ``data.train`` for ``config.steps`` updates (Adam, teacher forcing).
+
+    Adam with a learning rate falling linearly from ``config.lr`` to zero, gradients clipped to norm
+    1, batches of similar length (:func:`batches`, seeded by ``config.seed``), the cross-entropy
+    of the non-padding target characters.
 
     Deterministic: the same config, data, torch version and thread count give the
     same weights, so a cached result (under :func:`cache_dir`, keyed by all of these)
@@ -116,63 +87,48 @@ def train_model(data, config: ModelConfig = ModelConfig(), progress: bool = True
             thread is the default: these models run many small operations in sequence,
             which a second thread does not speed up, and on a busy machine the threads'
             synchronisation made training more than ten times slower (measured).
+
+    Returns:
+        A :class:`attention_course.training.loop.TrainResult`: the model (eval mode), the loss of
+        each step (nats per target character), the weights after each of ``config.checkpoints``
+        and after the last step, the training's seconds.
     """
     with torch_threads(threads):
-        return _train(data, config, progress, use_cache)
+        path = _cache_file(config, data)
+        model = build_model(config, len(data.source_vocab), len(data.target_vocab))
+        return cached_result(path, use_cache, model, config, lambda: _train(data, config, model, progress))
 
 
-def _train(data, config: ModelConfig, progress: bool, use_cache: bool) -> TrainResult:
-    from tqdm.auto import tqdm
+def _cache_file(config: ModelConfig, data) -> Path:
+    """The trained model's file (call inside the thread setting of training: the count is in the key)."""
+    kind = "rnnsearch" if config.attention else "encdec"
+    return cache_dir() / f"{kind}-{cache_key(date_task_fields(config, data), version=3)}.pt"
 
-    path = cache_dir() / f"{'rnnsearch' if config.attention else 'encdec'}-{training_cache_key(config, data, version=3)}.pt"
-    sv, tv = data.source_vocab, data.target_vocab
-    model = build_model(config, len(sv), len(tv))
-    if use_cache and path.is_file():
-        stored = torch.load(path, weights_only=False)
-        model.load_state_dict(stored["state"])
-        return TrainResult(model.eval(), config, stored["losses"], stored["checkpoints"],
-                           stored["seconds"], cached=True)
 
+def _train(data, config: ModelConfig, model: _Seq2Seq, progress: bool) -> TrainResult:
     rng = np.random.default_rng(config.seed)
     lengths = [len(s) for s, _ in data.train]
+    queue = []
+
+    def batch(step):
+        if not queue:
+            queue.extend(batches(len(data.train), lengths, config.batch_size, rng))
+        return encode_batch([data.train[i] for i in queue.pop()], data.source_vocab, data.target_vocab)
+
+    loss_fn = nn.CrossEntropyLoss(ignore_index=0)
+
+    def loss(model, batch):
+        src, src_len, tgt_in, tgt_out = batch
+        logits, _ = model(src, src_len, tgt_in)
+        return loss_fn(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1)), None
+
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda k: 1.0 - k / config.steps)
-    loss_fn = nn.CrossEntropyLoss(ignore_index=0)
-    losses, checkpoints, queue = [], {}, []
-    start = time.perf_counter()
-    model.train()
-    bar = tqdm(total=config.steps, desc="RNNsearch" if config.attention else "encoder-decoder",
-               disable=not progress, leave=True)
-    for step in range(config.steps + 1):
-        if step in config.checkpoints:
-            checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if step == config.steps:
-            break
-        if not queue:
-            queue = batches(len(data.train), lengths, config.batch_size, rng)
-        src, src_len, tgt_in, tgt_out = encode_batch([data.train[i] for i in queue.pop()], sv, tv)
-        logits, _ = model(src, src_len, tgt_in)
-        loss = loss_fn(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1))
-        optimiser.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        losses.append(loss.item())
-        bar.update(1)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-    bar.close()
-    seconds = time.perf_counter() - start
-    checkpoints[config.steps] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.eval()
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"state": model.state_dict(), "losses": losses, "checkpoints": checkpoints,
-                    "seconds": seconds, "config": asdict(config)}, tmp)
-        tmp.replace(path)
-    return TrainResult(model, config, losses, checkpoints, seconds)
+    recipe = Recipe(batch, loss, optimiser, schedule=schedule)
+    result = run_steps(model, config, recipe, range(config.steps), config.checkpoints,
+                       desc="RNNsearch" if config.attention else "encoder-decoder", progress=progress)
+    result.checkpoints[config.steps] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return result
 
 
 def translate(model: _Seq2Seq, sources, data, batch_size: int = 250, max_len: int = 80):

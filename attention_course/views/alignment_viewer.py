@@ -50,7 +50,7 @@ class AlignmentViewer:
     """Translate a date with a trained RNNsearch and show its alignment, at any checkpoint.
 
     Args:
-        result: a :class:`attention_course.training.seq2seq_training.TrainResult` of an attention model.
+        result: a :class:`attention_course.training.loop.TrainResult` of an attention model.
         data: the :class:`attention_course.data.dates.DateData` it was trained on.
         examples: sources offered in the dropdown.
 

@@ -75,7 +75,7 @@ class CrossAttentionViewer:
 
     Args:
         transformer: the Transformer (eval mode).
-        search: a :class:`~attention_course.training.seq2seq_training.TrainResult` of RNNsearch.
+        search: a :class:`~attention_course.training.loop.TrainResult` of RNNsearch.
         data: the :class:`~attention_course.data.dates.DateData` both were trained on.
         sources: inputs offered by the explorer.
 

@@ -63,7 +63,8 @@ def main() -> int:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         for path in CHAPTERS:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1" else route.abort())
+            page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
+                       else route.abort())
             page.goto(f"{base}/book/{path.name}", wait_until="load")
             try:
                 page.locator(".ac-explorer").first.wait_for(state="visible", timeout=20000)
@@ -90,7 +91,8 @@ def main() -> int:
                         before = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
                         # Timed in the page from the keydown (capture listener) to the frame after it.
                         control.press(key)
-                        ms = page.evaluate("() => new Promise(d => requestAnimationFrame(() => requestAnimationFrame(() => d(performance.now() - window.__t0))))")
+                        ms = page.evaluate("() => new Promise(d => requestAnimationFrame(() => "
+                                           "requestAnimationFrame(() => d(performance.now() - window.__t0))))")
                         after = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
                         times.append(ms)
                         busy.append(1e3 * (after["TaskDuration"] - before["TaskDuration"]))

@@ -19,7 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_SECONDS = {"01_origin.ipynb": 120, "02_bahdanau_attention.ipynb": 120, "03_general_form.ipynb": 60, "04_self_attention.ipynb": 60,
+BUDGET_SECONDS = {"01_origin.ipynb": 120, "02_bahdanau_attention.ipynb": 120, "03_general_form.ipynb": 60,
+                  "04_self_attention.ipynb": 60,
                   "05_multi_head_attention.ipynb": 60, "06_attention_and_llms.ipynb": 200,
                   "07_transformer_on_dates.ipynb": 200}
 

@@ -547,7 +547,8 @@ def transformer_block_check(transformer_block, d, h, d_ff, n, seed) -> None:
     tensor(out_causal, "transformer_block", shape=tuple(x.shape))
     assert torch.isfinite(out_causal).all(), (
         "with the causal mask your block returned NaN: a whole row of scores was -inf. Did you fill where the mask "
-        "is True? True means MAY attend (the opposite of nn.MultiheadAttention's attn_mask): scores.masked_fill(~mask, float('-inf'))")
+        "is True? True means MAY attend (the opposite of nn.MultiheadAttention's attn_mask): "
+        "scores.masked_fill(~mask, float('-inf'))")
     later = x.clone()
     later[:, -1] = 3 * torch.randn(2, d, generator=torch.Generator().manual_seed(seed + 100))  # a different last token
     with torch.no_grad():

@@ -1087,7 +1087,8 @@ def _gqa_name_the_mistake(out, weights, want_out, want_w, args, h: int, g: int, 
         raise AssertionError(f"grouped_query_attention ({setting}): {mapping}")
     if not close(weights, want_w):
         raise AssertionError(
-            f"grouped_query_attention's weights differ from the reference by {(weights.double() - want_w.double()).abs().max().item():.2e} "
+            "grouped_query_attention's weights differ from the reference by "
+            f"{(weights.double() - want_w.double()).abs().max().item():.2e} "
             f"({setting}): softmax(Q K^T / sqrt(d_k)) over the keys, with Q = x @ W_q split into h heads, K = x @ W_k "
             "split into g heads and repeated with repeat_interleave(h // g, dim=1), and the causal mask before the softmax")
     raise AssertionError(

@@ -368,7 +368,8 @@ def check_schedule(name: str, function, args: tuple, reference, mistakes, *, pro
             raise AssertionError(
                 f"{name} for the steps {array.tolist()} ({array.dtype}): at step {array[bad]} yours is {got[bad]:.6g}, "
                 f"expected {want[bad]:.6g}" + (f": {named}" if named else
-                                                "; a dtype or overflow problem? convert the steps with np.asarray(step, dtype=float)"))
+                                                "; a dtype or overflow problem? convert the steps with "
+                                                "np.asarray(step, dtype=float)"))
 
 
 # ---------------------------------------------------------------------------- exercise 4: label smoothing

@@ -155,7 +155,8 @@ def train_transformer(data, config: TransformerConfig = TransformerConfig(), pro
     """Train a :class:`DateTransformer` on ``data.train`` for ``config.steps`` updates.
 
     Adam (``betas=(0.9, 0.98)``, ``eps=1e-9``, Vaswani et al. 2017, §5.3) with the learning rate
-    :func:`scheduled_lr` (by default Eq. 3, :func:`noam_lr`) set before every step, label smoothing ``config.label_smoothing`` (§5.4),
+    :func:`scheduled_lr` (by default Eq. 3, :func:`noam_lr`) set before every step, label smoothing
+    ``config.label_smoothing`` (§5.4),
     gradients clipped to norm 1, batches of similar length as Chapter 2
     (:func:`attention_course.training.seq2seq_training.batches`, seeded by ``config.seed``); the
     steps run in :func:`attention_course.training.loop.run_steps`.

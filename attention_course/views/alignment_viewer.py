@@ -102,7 +102,8 @@ class AlignmentViewer:
         step = self.steps[-1] if step is None else step
         sharp = float(np.mean(weights.max(axis=1)))
         return (f"Alignment heatmap after {step} training steps for the input '{source}'. The model "
-                f"outputs '{output}'. Rows are the {len(weights)} output symbols, columns the {len(source)} input characters; on average the largest "
+                f"outputs '{output}'. Rows are the {len(weights)} output symbols, columns the {len(source)} input characters; "
+                "on average the largest "
                 f"weight in a row is {sharp:.2f}.")
 
     def figure(self, source: str, step: int | None = None):

@@ -233,7 +233,7 @@ def _read(path: Path):
 def check_catalogue(path: Path, terms: list[Wording] | None = None) -> list[Problem]:
     """Problems of one ``.po`` file: untranslated, fuzzy, a changed invariant (see ``invariants``),
     or a variant of a settled term (see ``wordings``; ``terms`` defaults to the glossary's)."""
-    name = str(path.relative_to(CATALOGUES))
+    name = str(path.relative_to(CATALOGUES) if path.is_relative_to(CATALOGUES) else path)
     terms = wordings() if terms is None else terms
     problems = []
     for message in _read(path):

@@ -22,6 +22,14 @@ build runs with ``-W``) until a translator has dealt with them.
 the MyST roles with their targets (``{ref}`...```, ``{cite:p}`...```, ``{glue:text}`...```),
 inline code and link targets must appear in the translation exactly as in the English.
 
+``check`` keeps the wording too: one Chinese word for each thing. The glossary's table
+``(glossary-wording)=`` (``book/glossary.md``) lists each settled term with the variants a
+translation must not use, and d2l-zh's term where the course's differs (also a variant here);
+``wordings()`` reads it, and a translation that uses a variant is a problem naming the line, the
+variant and the settled term. Maths, code, role targets and an English gloss in brackets
+(``独热（one-hot）``) are not searched; a Chinese variant the English itself quotes is allowed; a
+variant marked ``(except for *browser*)`` is allowed as often as the English has that word.
+
 Exit status: 0 when all is well, 1 with one line per problem otherwise.
 """
 from __future__ import annotations
@@ -33,6 +41,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +53,8 @@ GETTEXT = BUILD / "gettext"
 CHINESE_HTML = BUILD / "html" / LANGUAGE
 CHINESE_TITLE = "注意力机制"
 CHINESE_AUTHOR = "注意力机制课程作者"
+GLOSSARY = ROOT / "book" / "glossary.md"
+WORDING_LABEL = "(glossary-wording)="
 
 # What a translation must carry over unchanged. Display maths first, so that its dollars are
 # not read as two inline spans.
@@ -64,11 +75,13 @@ class Problem:
     catalogue: str
     msgid: str
     what: str
+    line: int | None = None
 
     def __str__(self) -> str:
         text = " ".join(self.msgid.split())
         text = text if len(text) <= 90 else text[:89] + "…"
-        return f"{self.catalogue}: {self.what}: {text!r}"
+        where = f"{self.catalogue}:{self.line}" if self.line else self.catalogue
+        return f"{where}: {self.what}: {text!r}"
 
 
 def _role_target(name: str, content: str) -> str:
@@ -101,6 +114,115 @@ def invariants(text: str) -> Counter:
     return found
 
 
+# ---------------------------------------------------------------- wording: one word for a thing
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_VARIANT = re.compile(r"`([^`]+)`(?:\s*\(except for \*([^*]+)\*\))?")
+# An English gloss in brackets after a Chinese term, 独热（one-hot）: the English word, not a wording.
+_GLOSS = re.compile(r"[（(][^（）()\u3400-\u9fff]*[）)]")
+
+
+@dataclass(frozen=True)
+class Variant:
+    text: str                 # the wording a translation must not use
+    unless: str | None = None  # an English word it rightly translates (浏览器 for "browser")
+
+    def pattern(self) -> re.Pattern:
+        return _wording_pattern(self.text)
+
+
+@dataclass(frozen=True)
+class Wording:
+    term: str                 # the settled Chinese term
+    variants: tuple[Variant, ...]
+    english: str = ""
+
+
+def _wording_pattern(text: str) -> re.Pattern:
+    # Spaces between words are optional (KV 缓存 = KV缓存); a Latin word does not match inside
+    # another word or identifier, and in any case.
+    body = r"\s*".join(re.escape(part) for part in text.split())
+    if re.match(r"[A-Za-z]", text):
+        body = r"(?<![A-Za-z_])" + body
+    return re.compile(body, 0 if _CJK.search(text) else re.I)
+
+
+def wordings(glossary: Path = GLOSSARY) -> list[Wording]:
+    """The settled Chinese terms and their variants, from the glossary's table ``(glossary-wording)=``.
+
+    Columns: the term; the variants (```缩放点积```, ```浏览器` (except for *browser*)``); d2l-zh's
+    term where it differs (a variant too, "—" otherwise); the English; the source.
+    """
+    text = glossary.read_text(encoding="utf-8")
+    if WORDING_LABEL not in text:
+        raise ValueError(f"{glossary} has no table {WORDING_LABEL}")
+    lines = text.split(WORDING_LABEL, 1)[1].strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = list(takewhile(lambda line: line.startswith("|"), lines[start:]))
+    found = []
+    for line in table[2:]:  # after the header and its rule
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 5:
+            raise ValueError(f"{glossary}: a row of {WORDING_LABEL} needs 5 cells: {line}")
+        term, avoided, d2l, english, _ = cells
+        variants = [Variant(v, u or None) for v, u in _VARIANT.findall(avoided)]
+        for other in ([] if d2l in ("", "—", "-") else d2l.split("/")):
+            # d2l-zh's term, where it differs, is a variant too (unless a listed one covers it).
+            if other.strip() and not any(v.text in other for v in variants):
+                variants.append(Variant(other.strip()))
+        found.append(Wording(term, tuple(variants), english))
+    if not found:
+        raise ValueError(f"{glossary}: the table {WORDING_LABEL} has no rows")
+    return found
+
+
+def _searchable(text: str) -> str:
+    """A message as words: no maths, code, link targets or English glosses; a role reads as its
+    shown text, or as ``{name}`` (公式 {eq}`eq-x` reads 公式 {eq})."""
+    text = _DISPLAY_MATH.sub(" ", text)
+    text = _INLINE_MATH.sub(" ", text)
+
+    def role(match: re.Match) -> str:
+        name, content = match.groups()
+        shown = re.match(r"(.*?)\s*<[^<>]+>\s*$", content, re.S)
+        if name in _ROLES_WITH_TEXT and shown:
+            return shown.group(1)
+        return content if name == "term" else f"{{{name}}}"
+
+    text = _ROLE.sub(role, text)
+    text = _CODE.sub(" ", text)
+    text = _LINK_TARGET.sub("]", text)
+    return _GLOSS.sub("", text)
+
+
+def wording_problems(msgid: str, msgstr: str, terms: list[Wording]) -> list[str]:
+    """The variants ``msgstr`` uses, as "uses X, not Y" (see ``wordings``).
+
+    >>> rows = [Wording("热图", (Variant("热力图"),))]
+    >>> wording_problems("A heatmap.", "一幅热力图。", rows)
+    ['uses 热力图 where the edition says 热图']
+    >>> wording_problems("A heatmap (热力图 in some books).", "一幅热图（有些书称为热力图）。", rows)
+    []
+    """
+    english, chinese = _searchable(msgid), _searchable(msgstr)
+    settled = [w.term for w in terms]
+    found = []
+    for wording in terms:
+        for variant in wording.variants:
+            pattern = variant.pattern()
+            # A variant inside a longer settled term is that term (式 {eq} in 公式 {eq}).
+            covers = [span for term in settled if variant.text in term and term != variant.text
+                      for span in (m.span() for m in _wording_pattern(term).finditer(chinese))]
+            used = sum(1 for m in pattern.finditer(chinese)
+                       if not any(a <= m.start() and m.end() <= b for a, b in covers))
+            allowed = len(pattern.findall(english)) if _CJK.search(variant.text) else 0
+            if variant.unless:
+                allowed += len(re.findall(r"(?<![A-Za-z])" + re.escape(variant.unless), english, re.I))
+            if used > allowed:
+                found.append(f"uses {variant.text} where the edition says {wording.term}")
+    return found
+
+
 def _read(path: Path):
     from babel.messages.pofile import read_po
 
@@ -108,9 +230,11 @@ def _read(path: Path):
         return read_po(handle, abort_invalid=True)
 
 
-def check_catalogue(path: Path) -> list[Problem]:
-    """Problems of one ``.po`` file: untranslated, fuzzy, or a changed invariant (see ``invariants``)."""
-    name = str(path.relative_to(CATALOGUES))
+def check_catalogue(path: Path, terms: list[Wording] | None = None) -> list[Problem]:
+    """Problems of one ``.po`` file: untranslated, fuzzy, a changed invariant (see ``invariants``),
+    or a variant of a settled term (see ``wordings``; ``terms`` defaults to the glossary's)."""
+    name = str(path.relative_to(CATALOGUES) if path.is_relative_to(CATALOGUES) else path)
+    terms = wordings() if terms is None else terms
     problems = []
     for message in _read(path):
         if not message.id:  # the header
@@ -131,14 +255,18 @@ def check_catalogue(path: Path) -> list[Problem]:
             detail = "; ".join(part for part in (f"lost {lost}" if lost else "",
                                                  f"added {added}" if added else "") if part)
             problems.append(Problem(name, msgid, f"maths, roles or code changed ({detail})"))
+        if msgstr != msgid:  # a message kept as it is (a name, an English cell) keeps the English's words
+            problems.extend(Problem(name, msgid, what, message.lineno)
+                            for what in wording_problems(msgid, msgstr, terms))
     return problems
 
 
 def check(expected_pages: list[str] | None = None) -> list[Problem]:
     """Problems of every catalogue, and a problem for each page in ``expected_pages`` without one."""
     problems = []
+    terms = wordings()
     for path in sorted(CATALOGUES.rglob("*.po")):
-        problems.extend(check_catalogue(path))
+        problems.extend(check_catalogue(path, terms))
     for page in expected_pages or []:
         if not (CATALOGUES / f"{page}.po").is_file():
             problems.append(Problem(f"{page}.po", "", "missing catalogue"))
@@ -234,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         return build()
     if args.catalogues:
-        problems = [p for path in args.catalogues for p in check_catalogue(Path(path).resolve())]
+        terms = wordings()
+        problems = [p for path in args.catalogues for p in check_catalogue(Path(path).resolve(), terms)]
     else:
         problems = check(book_pages())
     for problem in problems:

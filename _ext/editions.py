@@ -22,6 +22,12 @@ writes ``_build/html/zh_CN/``. This extension, loaded by both builds, adds:
   but in the browser it splits a query only at spaces and punctuation, so a query such as
   上下文向量 (one word to the reader, two in the index) found nothing. The query's runs of
   Chinese characters are now cut by longest match against the index's own terms.
+* **Chinese notebooks behind the buttons** (Chinese build only). sphinx-book-theme's launch
+  buttons (Colab, Binder, ...: ``_config.yml``'s ``launch_buttons``) open the page's notebook in
+  the repository, ``book/01_origin.ipynb``; on a Chinese page they open its Chinese twin,
+  ``zh_CN/book/01_origin.ipynb`` (written by ``tools/zh_notebooks.py``), and the download
+  button's ``.ipynb`` (``_sources/<page>.ipynb``) is that notebook too. A notebook page without a
+  Chinese notebook, or a launch link this cannot redirect, is a warning.
 * **No silent drift** (Chinese build only). Sphinx's ``Locale`` transform marks every
   translatable node ``translated=True`` or ``False``. A message with no translation, a fuzzy one
   (sphinx-intl leaves fuzzy entries out of the compiled catalogue) or a page with no catalogue
@@ -241,6 +247,76 @@ def _add_switch(app, pagename, templatename, context, doctree):
     }
 
 
+def translated_notebook(pagename: str) -> str:
+    """Path of the page's notebook in the translated edition, relative to the book's folder.
+
+    >>> translated_notebook("notebooks/ch01_origin/origin")
+    'zh_CN/notebooks/ch01_origin/origin.ipynb'
+    """
+    return f"{TRANSLATED}/{pagename}.ipynb"
+
+
+def translated_launch_url(url: str, pagename: str, path_to_docs: str = "") -> str:
+    """The theme's launch link ``url`` for page ``pagename``, opening the translated notebook instead.
+
+    The theme ends each link with the notebook's path in the repository (``path_to_docs`` +
+    page + ``.ipynb``); that path is replaced by the translated notebook's.
+
+    >>> translated_launch_url("https://colab.research.google.com/github/o/r/blob/main/book/01_origin.ipynb",
+    ...                       "book/01_origin")
+    'https://colab.research.google.com/github/o/r/blob/main/zh_CN/book/01_origin.ipynb'
+    >>> translated_launch_url("https://mybinder.org/v2/gh/o/r/main?urlpath=tree/book/01_origin.ipynb",
+    ...                       "book/01_origin")
+    'https://mybinder.org/v2/gh/o/r/main?urlpath=tree/zh_CN/book/01_origin.ipynb'
+
+    Raises:
+        ValueError: ``url`` does not name the page's notebook.
+    """
+    folder = path_to_docs.strip("/") + "/" if path_to_docs.strip("/") else ""
+    english, translated = f"/{folder}{pagename}.ipynb", f"/{folder}{translated_notebook(pagename)}"
+    if english not in url:
+        raise ValueError(f"no {english[1:]!r} in the launch link {url!r}")
+    head, _, tail = url.rpartition(english)
+    return head + translated + tail
+
+
+def _translated_launch_buttons(app, pagename, templatename, context, doctree):
+    """Point the Chinese page's launch buttons at its Chinese notebook (after the theme made them)."""
+    if not _translating(app.config):
+        return
+    launch = [group for group in context.get("header_buttons", []) if group.get("label") == "launch-buttons"]
+    if not launch:
+        return  # not a notebook page
+    if not Path(app.srcdir, translated_notebook(pagename)).is_file():
+        logger.warning("no %s notebook for this page, the launch buttons would open the English one "
+                       "(run tools/zh_notebooks.py)", app.config.language, location=pagename,
+                       type="i18n", subtype="notebook")
+        return
+    path_to_docs = app.config.html_theme_options.get("path_to_docs", "")
+    for button in launch[0].get("buttons", []):
+        if button.get("type") == "link":
+            try:
+                button["url"] = translated_launch_url(button["url"], pagename, path_to_docs)
+            except ValueError as error:
+                logger.warning("%s", error, location=pagename, type="i18n", subtype="notebook")
+
+
+def _translated_notebook_downloads(app, exception):
+    """The download button's ``_sources/<page>.ipynb`` of each Chinese page: its Chinese notebook.
+
+    Sphinx copies the English source there as it writes each page, so this runs at the end.
+    """
+    if exception is not None or not _translating(app.config) or app.builder.format != "html":
+        return
+    import shutil
+
+    for pagename in sorted(app.env.found_docs):
+        notebook = Path(app.srcdir, translated_notebook(pagename))
+        target = Path(app.outdir, "_sources", f"{pagename}.ipynb")
+        if notebook.is_file() and target.is_file():
+            shutil.copyfile(notebook, target)
+
+
 SEARCH_PLACEHOLDER = {TRANSLATED: "搜索本书……"}
 
 
@@ -284,6 +360,9 @@ def setup(app):
         app.add_search_language(_chinese_search_language())
     app.connect("config-inited", _register_template)
     app.connect("html-page-context", _add_switch)
+    # after sphinx-book-theme's add_launch_buttons (priority 501)
+    app.connect("html-page-context", _translated_launch_buttons, priority=502)
+    app.connect("build-finished", _translated_notebook_downloads)
     app.connect("doctree-read", _translate_toctree_captions)
     app.add_transform(RememberEnglishAltTexts)
     app.add_transform(UntranslatedMessages)

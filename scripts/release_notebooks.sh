@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerate the student notebooks in notebooks/ from the instructor versions in solutions/.
-# Never edit notebooks/ by hand: CI fails when it differs from this script's output.
+# Regenerate the student notebooks in notebooks/ from the instructor versions in solutions/,
+# then their Chinese twins in zh_CN/notebooks/ (tools/zh_notebooks.py: the same code, the markdown
+# from the catalogues in locales/zh_CN/). Never edit notebooks/ or zh_CN/ by hand: CI fails when
+# they differ from what this script and tools/zh_notebooks.py write.
 #
 # nbgrader runs in a throw-away copy of the course (config + solutions), so its working
 # files and any half-written output stay out of the repository; notebooks/ is replaced only
@@ -36,3 +38,10 @@ rm -rf "$work/notebooks.old"
 [ -d notebooks ] && mv notebooks "$work/notebooks.old"
 mv "$work/notebooks" notebooks
 echo "== notebooks/ regenerated from solutions/"
+# The Chinese twins of the student notebooks (the chapters' twins are tools/zh_notebooks.py's
+# alone: a chapter's pending translation does not hold up a release of exercises). A student
+# notebook whose instructions changed has messages the catalogues do not have yet: this fails,
+# naming them, until tools/i18n.py update has run and they are translated; notebooks/ is
+# replaced already, zh_CN/ is left as it was.
+.venv/bin/python tools/zh_notebooks.py notebooks/*/*.ipynb
+echo "== zh_CN/notebooks/ regenerated from notebooks/ and locales/zh_CN/"

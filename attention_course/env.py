@@ -1,4 +1,4 @@
-"""Run-time setup shared by every notebook: seeding and environment checks."""
+"""Run-time setup shared by every notebook: seeding, the course's language, environment checks."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["seed_everything", "in_colab", "torch_threads", "cache_root"]
+__all__ = ["seed_everything", "in_colab", "torch_threads", "cache_root", "LANGUAGES", "course_language",
+           "set_language"]
+
+#: The languages the course speaks: English (the source) and simplified Chinese (the second edition).
+LANGUAGES = ("en", "zh_CN")
 
 
 def cache_root() -> Path:
@@ -19,6 +23,32 @@ def cache_root() -> Path:
     repository, so a clone stays clean and a fresh runtime (Colab) simply trains again.
     """
     return Path(os.environ.get("ATTENTION_COURSE_CACHE") or Path.home() / ".cache" / "attention_course")
+
+
+def course_language() -> str:
+    """The language the exercise checks and explorers speak in this process: ``"en"`` or ``"zh_CN"``.
+
+    ``$ATTENTION_COURSE_LANGUAGE`` if set (the Chinese notebooks' setup cell sets it with
+    :func:`set_language`; the grader sets it from a submission's notebook metadata), else English.
+
+    Raises:
+        ValueError: if the variable names a language the course does not have.
+    """
+    language = os.environ.get("ATTENTION_COURSE_LANGUAGE") or LANGUAGES[0]
+    if language not in LANGUAGES:
+        raise ValueError(f"ATTENTION_COURSE_LANGUAGE={language!r}: the course speaks {', '.join(LANGUAGES)}")
+    return language
+
+
+def set_language(language: str) -> None:
+    """Make the exercise checks and explorers of this process (and its subprocesses) speak ``language``.
+
+    Raises:
+        ValueError: if ``language`` is not one of :data:`LANGUAGES`.
+    """
+    if language not in LANGUAGES:
+        raise ValueError(f"set_language({language!r}): the course speaks {', '.join(LANGUAGES)}")
+    os.environ["ATTENTION_COURSE_LANGUAGE"] = language
 
 
 def in_colab() -> bool:

@@ -35,8 +35,9 @@ The cell metadata that is shown as text is translated too: ``mystnb.figure.capti
 ``mystnb.image.alt`` of code cells whose output is a figure.
 
 **What is not translated.** Code cells are byte-for-byte the English ones (source, outputs,
-metadata): their comments, docstrings and printed messages stay English in this version, as do
-the notebook's code-generated output (figures' labels, widgets, printouts).
+metadata), except the setup cell, which also calls ``set_language("zh_CN")``
+(:func:`attention_course.env.set_language`) so that the package speaks Chinese where it knows how.
+The code's comments, docstrings and printed messages stay English in this version.
 
 **No silent English.** A block whose message is missing from the catalogue, is fuzzy or has an
 empty translation is an error naming the notebook, the cell and the text; nothing is written
@@ -355,12 +356,29 @@ def translate_notebook(notebook: dict, name: str, catalogue: Catalogue) -> tuple
                     _recompute_checksum(cell)
         elif cell["cell_type"] == "code":
             _translate_metadata(cell["metadata"], translate)
+            if "colab-setup" in cell["metadata"].get("tags", []):
+                cell["source"] = _as_lines(_chinese_setup(_source(cell), translate))
     metadata = chinese.setdefault("metadata", {})
     metadata.setdefault("attention_course", {})["language"] = LANGUAGE
     for key in ("kernelspec", "language_info"):
         if key in notebook.get("metadata", {}):
             metadata[key] = copy.deepcopy(notebook["metadata"][key])
     return chinese, translate
+
+
+#: The English setup cell's last lines (tools/setup_cell.py), and what the Chinese notebook runs instead:
+#: the same seeding, with the checks' messages and the explorers in Chinese (attention_course.env).
+SETUP_EN = "from attention_course.env import seed_everything\n\nrng = seed_everything(0)"
+SETUP_ZH = ("from attention_course.env import seed_everything, set_language\n\n"
+            f'set_language("{LANGUAGE}")  # 练习检查的提示信息和交互探索器使用中文\nrng = seed_everything(0)')
+
+
+def _chinese_setup(source: str, translate: Translator) -> str:
+    """The setup cell of a Chinese notebook: the English one, and the course's language set to Chinese."""
+    if source.count(SETUP_EN) != 1:
+        translate.fail(f"the setup cell does not end as tools/setup_cell.py writes it ({SETUP_EN!r})")
+        return source
+    return source.replace(SETUP_EN, SETUP_ZH)
 
 
 def _translate_metadata(metadata: dict, translate: Translator) -> None:

@@ -200,3 +200,25 @@ def test_predict_errors_name_what_exists():
     keys = ", ".join(display.load_predictions("ch02"))
     with pytest.raises(KeyError, match=r"'nope'.*available: " + re.escape(keys)):
         display.predict("ch02", "nope")
+
+
+def test_a_chinese_notebook_shows_the_chinese_questions_alone(monkeypatch):
+    """In Jupyter or Colab a Chinese notebook (set_language("zh_CN")) shows only the Chinese quiz, unhidden."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from attention_course.views import display
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(getattr(obj, "data", "")))
+    InteractiveShell.instance()
+    monkeypatch.setenv("ATTENTION_COURSE_LANGUAGE", "zh_CN")
+    display.self_check("ch01")
+    html = "".join(s for s in shown if isinstance(s, str))
+    regions = re.findall(r'<div role="region" lang="([^"]+)"', html)
+    assert regions == ["zh-CN"] and '.course-self-check[lang="en"]' not in html
+    shown.clear()
+    monkeypatch.setenv("ATTENTION_COURSE_LANGUAGE", "en")
+    display.self_check("ch01")
+    html = "".join(s for s in shown if isinstance(s, str))
+    assert re.findall(r'<div role="region" lang="([^"]+)"', html) == ["en", "zh-CN"]
+    assert '.course-self-check[lang="en"]' in html  # the page's language picks

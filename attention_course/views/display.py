@@ -141,7 +141,8 @@ def load_quiz(chapter: str, language: str = "en") -> list[dict]:
 
 # The book's two editions (_ext/editions.py) show the same executed output: both question
 # sets are in it, and the page's language (<html lang>) decides which one a reader sees.
-# Jupyter and Colab pages are not Chinese, so they show the English set.
+# Jupyter and Colab pages are not Chinese: there the notebook's language decides
+# (attention_course.env.course_language, set by the Chinese notebooks' setup cell).
 _QUIZ_LANGUAGES = {"en": "en", "zh_CN": "zh-CN"}  # quiz language -> <html lang> of its edition
 _QUIZ_LANGUAGE_CSS = """
 html[lang^="zh"] .course-self-check[lang="en"], html:not([lang^="zh"]) .course-self-check[lang="zh-CN"] { display: none; }
@@ -161,7 +162,14 @@ def _show_quiz(questions: dict[str, list[dict]], div_id: str, labels: dict[str, 
     from IPython.display import HTML, Javascript, display
     from jupyterquiz.dynamic.renderer import build_styles, render_div
 
-    for language, lang in _QUIZ_LANGUAGES.items():
+    from attention_course.env import course_language
+
+    # A notebook that chose its language (the Chinese notebooks' setup cell) gets that set alone;
+    # otherwise (the book, an English notebook) both, and the page's language picks.
+    chosen = course_language()
+    shown = _QUIZ_LANGUAGES if chosen == "en" else {chosen: _QUIZ_LANGUAGES[chosen]}
+    hide = _QUIZ_LANGUAGE_CSS if len(shown) > 1 else ""
+    for language, lang in shown.items():
         quiz_id = div_id + ("" if language == "en" else f"_{language}")
         container = render_div(quiz_id, False, False, False, len(questions[language]), 700, 10, "left")
         region = (f'<div role="region" lang="{lang}" aria-label="{html.escape(labels[language])}" '
@@ -169,7 +177,7 @@ def _show_quiz(questions: dict[str, list[dict]], div_id: str, labels: dict[str, 
         if leads:
             region += f'<p class="course-predict-lead">{html.escape(leads[language])}</p>'
         styles = (build_styles(quiz_id, dict(_QUIZ_COLORS))
-                  + f"<style>{_QUIZ_CSS}{_QUIZ_LANGUAGE_CSS}</style>")
+                  + f"<style>{_QUIZ_CSS}{hide}</style>")
         display(HTML(region + container + "</div></div>" + styles))
         display(Javascript(_quiz_script(questions[language], quiz_id)))
 

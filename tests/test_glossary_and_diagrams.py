@@ -5,6 +5,7 @@ import sys
 
 import nbformat
 import pytest
+import yaml
 from pypinyin import Style, lazy_pinyin, load_phrases_dict
 
 from course_tools import ROOT
@@ -29,14 +30,20 @@ PLACEMENT = {
 
 
 def test_diagrams_are_fresh():
-    """The committed SVGs are exactly what tools/diagrams.py draws."""
+    """The committed SVGs, English and Chinese, are exactly what tools/diagrams.py draws, and
+    no label of either language leaves its box or the figure or overlaps another."""
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "diagrams.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
+def english_svgs():
+    """book/figures/<name>.svg, without the Chinese <name>.zh_CN.svg."""
+    return {p.stem for p in FIGURES.glob("*.svg") if "." not in p.stem}
+
+
 def test_every_diagram_is_placed_and_none_is_orphaned():
-    committed = {p.stem for p in FIGURES.glob("*.svg")}
+    committed = english_svgs()
     assert committed == set(PLACEMENT), (
         f"SVGs without a placement here: {committed - set(PLACEMENT)}; "
         f"placements without an SVG: {set(PLACEMENT) - committed}")
@@ -44,9 +51,10 @@ def test_every_diagram_is_placed_and_none_is_orphaned():
     assert {nb for nb, _, _ in PLACEMENT.values()} == chapters, "every chapter needs a diagram"
 
 
-@pytest.mark.parametrize("name", sorted(PLACEMENT))
-def test_diagram_svg_is_self_contained(name):
-    svg = (FIGURES / f"{name}.svg").read_text()
+@pytest.mark.parametrize("svg_name", [f"{name}{suffix}.svg" for name in sorted(PLACEMENT)
+                                      for suffix in ("", ".zh_CN")])
+def test_diagram_svg_is_self_contained(svg_name):
+    svg = (FIGURES / svg_name).read_text()
     assert "<text" not in svg, "text must be drawn as paths (svg.fonttype = path)"
     assert "<dc:date>" not in svg, "no date: the SVG must regenerate byte-identically"
     assert 'id="patch_1"' in svg and "fill: #ffffff" in svg, "opaque light background expected"
@@ -83,13 +91,63 @@ def test_diagram_has_alt_caption_and_comes_before_its_maths(name):
 # The SVGs draw text as paths, so these read the labels from tools/diagrams.py itself
 # (test_diagrams_are_fresh ties the committed SVGs to it).
 
-def diagram_labels(name):
+def diagrams_module():
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         import diagrams
     finally:
         sys.path.remove(str(ROOT / "tools"))
-    return diagrams.labels(name)
+    return diagrams
+
+
+def diagram_labels(name, language="en"):
+    return diagrams_module().labels(name, language)
+
+
+def test_every_diagram_has_its_chinese_svg():
+    """The Chinese build shows <name>.zh_CN.svg in place of <name>.svg (figure_language_filename)."""
+    chinese = {p.name.removesuffix(".zh_CN.svg") for p in FIGURES.glob("*.zh_CN.svg")}
+    assert chinese == english_svgs(), (
+        f"English diagrams without a Chinese SVG: {english_svgs() - chinese}; "
+        f"Chinese SVGs without an English one: {chinese - english_svgs()}")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["sphinx"]["config"].get("figure_language_filename") == "{root}.{language}{ext}", (
+        "the Chinese build needs figure_language_filename under sphinx: config: in _config.yml")
+
+
+# Latin words a Chinese diagram may show: names of models, papers' authors and modules that the
+# Chinese chapters keep in English too, and the inputs a model reads (the German date of
+# Chapters 1 and 7, its tokens). Single letters are symbols (token i, N); maths ($...$) is maths.
+LATIN_IN_CHINESE = {
+    "GPT", "GPT-2", "SmolLM2", "RNNsearch", "BERT", "Transformer", "Vaswani",   # models, authors
+    "softmax", "RoPE", "RMSNorm", "SwiGLU", "KV", "LayerNorm", "GRU", "MLP", "GELU",  # modules
+    "Freitag", "März", "bos",                                                   # model inputs
+}
+
+
+def latin_words(label):
+    """The words of Latin letters in a label outside its maths, single letters left out."""
+    prose = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", " ", label)
+    return [w for w in re.findall(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ0-9]*(?:-[A-Za-z0-9]+)*", prose)
+            if len(w) > 1]
+
+
+@pytest.mark.parametrize("name", sorted(PLACEMENT))
+def test_chinese_diagram_has_no_english_words(name):
+    english = [(label, [w for w in latin_words(label) if w not in LATIN_IN_CHINESE])
+               for label, _, _ in diagram_labels(name, "zh_CN")]
+    left = [(label, words) for label, words in english if words]
+    assert not left, f"{name}.zh_CN.svg still has English labels (add them to LABELS[{name!r}] " \
+                     f"in tools/diagrams.py): {left}"
+
+
+@pytest.mark.parametrize("name", sorted(PLACEMENT))
+def test_chinese_diagram_draws_the_same_things(name):
+    """Same number of labels at the same places; a label with no Latin words the same in both."""
+    english, chinese = diagram_labels(name), diagram_labels(name, "zh_CN")
+    assert [(x, y) for _, x, y in english] == [(x, y) for _, x, y in chinese]
+    maths = [(en, zh) for (en, _, _), (zh, _, _) in zip(english, chinese) if not latin_words(en)]
+    assert all(en == zh for en, zh in maths), [pair for pair in maths if pair[0] != pair[1]]
 
 
 def test_ch7_diagram_shows_the_chapters_stacks_and_date_features():

@@ -9,15 +9,40 @@ the chapters show it with a MyST ``figure`` directive that gives its alt text an
     python tools/diagrams.py --check   # exit 1 if a committed SVG differs from what this draws
     python tools/diagrams.py --png DIR # also write PNG previews to DIR (to look at them)
 
-The SVGs are byte-identical from run to run: text is drawn as paths with matplotlib's own
-DejaVu fonts (no system font is involved), ``svg.hashsalt`` fixes the element ids, and no
-date is written. Every diagram has an opaque light background, so it reads the same in the
-book's light and dark modes (the theme only dims images in dark mode).
+Every diagram is drawn once per language of the book: ``<name>.svg`` in English and
+``<name>.zh_CN.svg`` for the Chinese edition, whose build picks it for the same ``figure``
+directive (``figure_language_filename`` in ``_config.yml``). The drawing code is the same for
+both; each diagram has one labels table, ``LABELS[name]``, English label -> Chinese label, in the
+terms of the lecture (seed ``000``) and of ``book/glossary.md``. A label not in its table (maths,
+names, the dates a model reads) is drawn as it is in both languages; a table entry that the
+diagram no longer draws is an error, so the table cannot silently go stale.
+
+The SVGs are byte-identical from run to run: text is drawn as paths (``svg.fonttype = path``),
+``svg.hashsalt`` fixes the element ids, and no date is written. Latin text and maths come from
+matplotlib's own DejaVu fonts; Chinese text from WenQuanYi Micro Hei (Debian's
+``fonts-wqy-microhei``, which ``scripts/setup_env.sh`` installs), and drawing Chinese without it is
+an error, never a silent fallback to another font. As paths, the glyphs need no font on the
+reader's side: the book shows a diagram as ``<img>``, and an SVG loaded as an image may not fetch
+a web font, and the book serves no CJK font anyway, so ``<text>`` elements would be drawn in
+whatever font the reader's system has, at other widths, or as empty boxes.
+
+A diagram whose text does not fit is an error (``layout_problems``, measured with matplotlib's
+renderer, not guessed from character counts): a box's label must fit inside the box, every label
+inside the figure, and no two labels may overlap. A Chinese character is a full em wide, about
+twice a Latin letter (17 px against 8.7 px a letter for "attention" at 12 pt), so this is what
+catches a translation that is too long. A label given in bold is drawn, in Chinese, in the regular
+glyphs outlined in their own colour: the CJK font has no bold.
+
+Every diagram has an opaque light background, so it reads the same in the book's light and dark
+modes (the theme only dims images in dark mode).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import logging
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +50,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager, patheffects  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +71,20 @@ STYLE = {
     "axes.unicode_minus": True,
 }
 
+LANGUAGES = ("en", "zh_CN")  # "en" is the book's source language: <name>.svg
+CJK_FONT = "WenQuanYi Micro Hei"
+STYLE_BY_LANGUAGE = {
+    "en": {},
+    # Latin letters stay DejaVu (as in English); characters it lacks come from the CJK font.
+    "zh_CN": {"font.family": ["DejaVu Sans", CJK_FONT]},
+}
+SVG_METADATA = {  # beyond the English SVG's (which stays as it was)
+    "en": {},
+    "zh_CN": {"Language": "zh-CN",
+              "Description": f"Labels drawn as paths from DejaVu Sans and {CJK_FONT}."},
+}
+_HAN = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
+
 
 def tint(hex_color: str, amount: float) -> str:
     """``hex_color`` mixed with white: ``amount`` 0 is white, 1 the colour itself."""
@@ -61,11 +101,57 @@ KINDS = {  # fill, edge
 }
 
 
+class Language:
+    """The language a diagram is being drawn in, and its labels table (set by ``drawing``)."""
+
+    code = "en"
+    table: dict[str, str] = {}
+    used: set[str] = set()
+
+
+@contextlib.contextmanager
+def drawing(name: str, language: str):
+    """Draw diagram ``name`` in ``language``: the course's style, the language's labels and font."""
+    if language not in LANGUAGES:
+        raise ValueError(f"no such language {language!r}: {LANGUAGES}")
+    if language != "en":
+        require_cjk_font()
+    Language.code, Language.used = language, set()
+    Language.table = LABELS.get(name, {}) if language == "zh_CN" else {}
+    # A bold Latin label still looks the CJK font up in bold, which it lacks; DejaVu draws it.
+    fonts_log = logging.getLogger("matplotlib.font_manager")
+    level = fonts_log.level
+    fonts_log.setLevel(logging.ERROR)
+    try:
+        with matplotlib.rc_context({**STYLE, **STYLE_BY_LANGUAGE[language]}):
+            yield
+        unused = sorted(set(Language.table) - Language.used)
+        if unused:
+            raise ValueError(f"{name}: LABELS entries that the diagram does not draw "
+                             f"(did its English label change?): {unused}")
+    finally:
+        Language.code, Language.table, Language.used = "en", {}, set()
+        fonts_log.setLevel(level)
+
+
+def require_cjk_font() -> str:
+    """The CJK font's file; an error (not matplotlib's silent fallback) when it is not installed."""
+    try:
+        return font_manager.findfont(font_manager.FontProperties(family=CJK_FONT),
+                                     fallback_to_default=False)
+    except ValueError:
+        raise SystemExit(f"the Chinese diagrams need the font {CJK_FONT!r}: install Debian's "
+                         "fonts-wqy-microhei (bash scripts/setup_env.sh does)") from None
+
+
 class Canvas:
-    """A figure whose data units are the diagram's units (x to the right, y up)."""
+    """A figure whose data units are the diagram's units (x to the right, y up).
+
+    Every label goes through ``text``, which puts it into the language being drawn."""
 
     def __init__(self, width: float, height: float):
         self.size = (width, height)
+        self.boxed = []  # (label's Text, (x0, y0, x1, y1) of the box it must fit in)
         self.fig = plt.figure(figsize=(width * SCALE, height * SCALE), facecolor=PAPER)
         self.ax = self.fig.add_axes((0, 0, 1, 1))
         self.ax.set_xlim(0, width)
@@ -81,7 +167,8 @@ class Canvas:
                                          h - 2 * pad, boxstyle=f"round,pad={pad}",
                                          facecolor=fill, edgecolor=edge, linewidth=lw))
         if label:
-            self.text(x, y, label, size=size, weight=weight, color=color)
+            text = self.text(x, y, label, size=size, weight=weight, color=color)
+            self.boxed.append((text, (x - w / 2, y - h / 2, x + w / 2, y + h / 2)))
 
     def circle(self, x, y, r, label="", kind="highlight", size=14):
         fill, edge = KINDS[kind]
@@ -90,7 +177,21 @@ class Canvas:
             self.text(x, y, label, size=size)
 
     def text(self, x, y, s, size=12, color=INK, ha="center", va="center", **kw):
-        self.ax.text(x, y, s, fontsize=size, color=color, ha=ha, va=va, **kw)
+        """Label ``s`` (English) at (x, y), in the language being drawn."""
+        if s in Language.table:
+            Language.used.add(s)
+            s = Language.table[s]
+        if _HAN.search(s):
+            if "$" in s:
+                # Around maths, matplotlib's mathtext draws the plain text in the first font of
+                # the family only (no fallback): there it must be the CJK font.
+                kw.setdefault("fontfamily", [CJK_FONT, "DejaVu Sans"])
+            if kw.get("weight") == "bold":
+                # The CJK font has no bold: the regular glyphs, outlined in their own colour
+                # (Latin letters of the label too, so that the whole label has one weight).
+                kw["weight"] = "normal"
+                kw["path_effects"] = [patheffects.withStroke(linewidth=size / 16, foreground=color)]
+        return self.ax.text(x, y, s, fontsize=size, color=color, ha=ha, va=va, **kw)
 
     def arrow(self, start, end, color=INK, lw=1.3, rad=0.0, style="-|>", dashed=False,
               shrink=2.0, head=10):
@@ -103,10 +204,38 @@ class Canvas:
         self.ax.plot(xs, ys, color=color, linewidth=lw,
                      linestyle=(0, (4, 3)) if dashed else "solid", solid_capstyle="round")
 
+    def layout_problems(self) -> list[str]:
+        """What does not fit, measured on the rendered text: a box's label that pokes out of its
+        box, a label outside the figure, two labels that overlap."""
+        renderer = self.fig.canvas.get_renderer()
+        extents = [(t, t.get_window_extent(renderer)) for t in self.ax.texts]
+        shown = {id(t): e for t, e in extents}
+        problems = []
+
+        def name(t):
+            return repr(t.get_text())
+
+        for text, (x0, y0, x1, y1) in self.boxed:
+            (bx0, by0), (bx1, by1) = self.ax.transData.transform([(x0, y0), (x1, y1)])
+            e = shown[id(text)]
+            if e.x0 < bx0 + 2 or e.x1 > bx1 - 2 or e.y0 < by0 or e.y1 > by1:
+                problems.append(f"{name(text)} does not fit its box: text "
+                                f"{e.width:.0f}x{e.height:.0f} px, box {bx1 - bx0:.0f}x{by1 - by0:.0f}")
+        page = self.fig.bbox
+        for text, e in extents:
+            if e.x0 < page.x0 or e.x1 > page.x1 or e.y0 < page.y0 or e.y1 > page.y1:
+                problems.append(f"{name(text)} goes beyond the figure's edge")
+        for k, (a, ea) in enumerate(extents):
+            for b, eb in extents[k + 1:]:
+                if ea.overlaps(eb) and a.get_text().strip() and b.get_text().strip():
+                    problems.append(f"{name(a)} overlaps {name(b)}")
+        return problems
+
     def save(self, fmt: str = "svg") -> bytes:
         """The figure as SVG (no date, fixed ids) or, for previews, as PNG; closes it."""
         buffer = io.BytesIO()
-        meta = {"Date": None, "Creator": "tools/diagrams.py"} if fmt == "svg" else {}
+        meta = ({"Date": None, "Creator": "tools/diagrams.py", **SVG_METADATA[Language.code]}
+                if fmt == "svg" else {})
         self.fig.savefig(buffer, format=fmt, facecolor=PAPER, metadata=meta, dpi=110)
         plt.close(self.fig)
         return buffer.getvalue()
@@ -653,6 +782,132 @@ def modern_block() -> bytes:
     return c
 
 
+# --------------------------------------------------------------------------- the labels in Chinese
+# One table per diagram: its English label -> the Chinese label. The terms are the lecture's where it
+# has one (查询, 键, 值, 上下文向量, 拼接, 加权和, 评分, 归一化, 双向, 单向), else the course's
+# (book/glossary.md and the chapters' catalogues in locales/zh_CN/: 注释, 交叉注意力, 掩码, 词元...).
+# Maths, the names of models and modules (GRU, LayerNorm, RMSNorm, SwiGLU, MLP, GELU, softmax) and
+# the inputs a model reads ("Freitag, 1. März 2024") are not in a table: they are drawn as they are.
+
+_ANNOTATIONS = r"$h_j = [\overrightarrow{h}_j;\ \overleftarrow{h}_j]$"
+_LOOKUP = r"$(\mathbf{q}, K, V) = \sum_i \alpha_i\,\mathbf{v}_i$"
+_SOFTMAX_1J = r"$\hat\alpha_{1,j} = e^{\alpha_{1,j}} / \sum_l e^{\alpha_{1,l}}$"
+_ROW_1 = r"$\mathbf{q}^1\cdot\mathbf{k}^j$"
+
+LABELS: dict[str, dict[str, str]] = {
+    "ch1_encoder_decoder": {
+        "encoder: bidirectional GRU reads the input": "编码器：双向 GRU 读取输入",
+        "one context vector": "一个上下文向量",
+        "decoder: GRU writes one symbol per step": "解码器：GRU 每步写出一个符号",
+    },
+    "ch2_rnnsearch": {
+        f"annotations {_ANNOTATIONS}\n(keys and values)": f"注释 {_ANNOTATIONS}\n（键和值）",
+        r"query $s_{i-1}$ scores each $h_j$:" "\n"
+        r"$e_{ij} = v^\top \tanh(W s_{i-1} + U h_j)$" "\n"
+        r"$\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$":
+            r"查询 $s_{i-1}$ 为每个 $h_j$ 评分：" "\n"
+            r"$e_{ij} = v^\top \tanh(W s_{i-1} + U h_j)$" "\n"
+            r"$\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$",
+    },
+    "ch3_database_lookup": {
+        "Query": "查询",
+        "keys": "键",
+        "values": "值",
+        **{f"Key {n}": f"键 {n}" for n in range(1, 5)},
+        **{f"Value {n}": f"值 {n}" for n in range(1, 5)},
+        "score every key\n(similarity)": "为每个键评分\n（相似度）",
+        "weights from a softmax\nof the scores": "评分经 softmax\n得到权重",
+        "attention\nvalue": "注意力值",
+        f"attention{_LOOKUP}: a soft lookup returns a blend of all values":
+            f"注意力{_LOOKUP}：软查找返回所有值的混合",
+    },
+    "ch3_three_stages": {
+        r"softmax over the scores:  $\alpha_i = e^{e_i} / \sum_j e^{e_j}$":
+            r"对评分做 softmax：  $\alpha_i = e^{e_i} / \sum_j e^{e_j}$",
+        r"attention value $\sum_i \alpha_i \mathbf{v}_i$": r"注意力值 $\sum_i \alpha_i \mathbf{v}_i$",
+        "1  score": "1  评分",
+        "2  normalise": "2  归一化",
+        "3  weighted sum": "3  加权和",
+    },
+    "ch4_self_attention": {
+        f"softmax over $j$:  {_SOFTMAX_1J}": f"对 $j$ 做 softmax：  {_SOFTMAX_1J}",
+        "inputs": "输入",
+        "weights,\nvalues\n" r"$\mathbf{v}^j = W^v\mathbf{a}^j$":
+            "权重，\n值\n" r"$\mathbf{v}^j = W^v\mathbf{a}^j$",
+    },
+    "ch4_matrix_form": {
+        r"$N \times N$ scores": r"$N \times N$ 评分",
+        r"$\div\sqrt{d_k}$," "\nsoftmax\nof each row": r"$\div\sqrt{d_k}$，" "\n逐行\nsoftmax",
+        r"$N \times N$ weights": r"$N \times N$ 权重",
+        "row 1 of each highlighted matrix belongs to word 1:\n"
+        rf"its scores {_ROW_1}, its weights, its output $\mathbf{{b}}^1$":
+            "每个突出显示的矩阵的第 1 行都属于词 1：\n"
+            rf"它的评分 {_ROW_1}、它的权重、它的输出 $\mathbf{{b}}^1$",
+    },
+    "ch5_multi_head": {
+        "head 1": "头 1",
+        "head 2": "头 2",
+        "concatenate": "拼接",
+    },
+    "ch6_transformer_bert_gpt": {
+        "Transformer (Vaswani et al. 2017): encoder-decoder":
+            "Transformer（Vaswani 等，2017）：编码器-解码器",
+        "encoder  × N": "编码器  × N",
+        "decoder  × N": "解码器  × N",
+        "feed-forward": "前馈网络",
+        "self-attention": "自注意力",
+        "cross-attention": "交叉注意力",
+        "masked self-attention": "掩码自注意力",
+        "keys, values": "键、值",
+        "BERT: encoder only": "BERT：仅编码器",
+        "GPT: decoder only": "GPT：仅解码器",
+        "bidirectional: understanding": "双向：理解",
+        "causal: generation": "单向（因果）：生成",
+        "every token\nsees every token": "每个词元\n看到每个词元",
+        "token i sees\ntokens ≤ i": "词元 i 看到\n词元 ≤ i",
+    },
+    "ch7_transformer": {
+        "encoder: reads the whole source": "编码器：读取整个源序列",
+        r"embedding $\times\sqrt{d_\mathrm{model}}$": r"嵌入 $\times\sqrt{d_\mathrm{model}}$",
+        "positional encoding of the\nplace within the date, " r"$\mathrm{PE}(o)$":
+            "日期内位置的\n位置编码 " r"$\mathrm{PE}(o)$",
+        "segment embedding " r"$S[g]$:" "\nwhich date of the list":
+            "片段嵌入 " r"$S[g]$：" "\n列表中的第几个日期",
+        "date features:\nan alignment prior\ngiven to the model": "日期特征：\n给模型的\n对齐先验",
+        "multi-head self-attention": "多头自注意力",
+        "padding\nmask": "填充\n掩码",
+        "feed-forward": "前馈网络",
+        "decoder: one character at a time": "解码器：每次一个字符",
+        "the same\ndate features": "同样的\n日期特征",
+        "masked self-attention": "掩码自注意力",
+        "causal\nmask": "因果\n掩码",
+        "cross-attention": "交叉注意力",
+        "linear, softmax": "线性层、softmax",
+        r"$p(y_i \mid y_{<i}, x)$: the next character": r"$p(y_i \mid y_{<i}, x)$：下一个字符",
+        "memory: one vector per source character": "记忆：每个源字符一个向量",
+        "keys,\nvalues": "键、值",
+    },
+    "ch8_modern_block": {
+        "tokens": "词元",
+        "token embedding": "词元嵌入",
+        "learned position\nembedding " r"$P[i]$": "可学习的位置\n嵌入 " r"$P[i]$",
+        "masked multi-head self-attention": "掩码多头自注意力",
+        f"{CH8_GPT2_HEADS} heads, {CH8_GPT2_HEADS} key/value heads":
+            f"{CH8_GPT2_HEADS} 个头，{CH8_GPT2_HEADS} 个键/值头",
+        "MLP with GELU": "带 GELU 的 MLP",
+        "final LayerNorm": "最后的 LayerNorm",
+        "final RMSNorm": "最后的 RMSNorm",
+        "linear, softmax": "线性层、softmax",
+        "next-token probabilities": "下一个词元的概率",
+        "no position vector added:\nRoPE acts inside attention": "不加位置向量：\nRoPE 在注意力内部起作用",
+        "RoPE on queries and keys": "对查询和键施加 RoPE",
+        "grouped-query attention:": "分组查询注意力：",
+        f"{CH8_SMOLLM2_HEADS} query heads, {CH8_SMOLLM2_KV_HEADS} key/value heads":
+            f"{CH8_SMOLLM2_HEADS} 个查询头，{CH8_SMOLLM2_KV_HEADS} 个键/值头",
+        "highlighted: changed since GPT-2": "突出显示：GPT-2 之后的改动",
+    },
+}
+
 DIAGRAMS = {
     "ch1_encoder_decoder": encoder_decoder,
     "ch2_rnnsearch": rnnsearch,
@@ -667,20 +922,35 @@ DIAGRAMS = {
 }
 
 
-def draw(name: str, fmt: str = "svg") -> bytes:
-    """The bytes of one diagram (``fmt`` "svg" or "png"), drawn with the course's fixed style."""
-    with matplotlib.rc_context(STYLE):
+def svg_path(name: str, language: str = "en") -> Path:
+    """``book/figures/<name>.svg``, or ``<name>.<language>.svg`` (Sphinx's
+    ``figure_language_filename = "{root}.{language}{ext}"``)."""
+    return OUT / (f"{name}.svg" if language == "en" else f"{name}.{language}.svg")
+
+
+def draw(name: str, fmt: str = "svg", language: str = "en") -> bytes:
+    """The bytes of one diagram (``fmt`` "svg" or "png") in ``language``, in the course's style."""
+    with drawing(name, language):
         return DIAGRAMS[name]().save(fmt)
 
 
-def labels(name: str) -> list[tuple[str, float, float]]:
-    """Every label of one diagram as ``(text, x, y)`` in diagram units, for tests (the SVG has the
-    text only as paths)."""
-    with matplotlib.rc_context(STYLE):
+def labels(name: str, language: str = "en") -> list[tuple[str, float, float]]:
+    """Every label of one diagram as ``(text, x, y)`` in diagram units, as drawn in ``language``,
+    for tests (the SVG has the text only as paths)."""
+    with drawing(name, language):
         canvas = DIAGRAMS[name]()
         found = [(t.get_text(), *t.get_position()) for t in canvas.ax.texts]
         plt.close(canvas.fig)
     return found
+
+
+def layout_problems(name: str, language: str = "en") -> list[str]:
+    """``Canvas.layout_problems`` of one diagram in ``language``."""
+    with drawing(name, language):
+        canvas = DIAGRAMS[name]()
+        problems = canvas.layout_problems()
+        plt.close(canvas.fig)
+    return problems
 
 
 def main(argv=None) -> int:
@@ -688,24 +958,28 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if a committed SVG is stale")
     parser.add_argument("--png", type=Path, help="also write PNG previews to this folder")
     args = parser.parse_args(argv)
-    stale = []
+    stale, crowded = [], []
     for name in DIAGRAMS:
-        data = draw(name)
-        path = OUT / f"{name}.svg"
-        if args.check:
-            if not path.is_file() or path.read_bytes() != data:
-                stale.append(path.relative_to(ROOT))
-        else:
-            OUT.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        if args.png:
-            args.png.mkdir(parents=True, exist_ok=True)
-            (args.png / f"{name}.png").write_bytes(draw(name, "png"))
+        for language in LANGUAGES:
+            crowded += [f"{name} ({language}): {p}" for p in layout_problems(name, language)]
+            data = draw(name, language=language)
+            path = svg_path(name, language)
+            if args.check:
+                if not path.is_file() or path.read_bytes() != data:
+                    stale.append(path.relative_to(ROOT))
+            else:
+                OUT.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            if args.png:
+                args.png.mkdir(parents=True, exist_ok=True)
+                (args.png / path.with_suffix(".png").name).write_bytes(
+                    draw(name, "png", language))
+    if crowded:
+        print("text that does not fit:\n  " + "\n  ".join(crowded), file=sys.stderr)
     if args.check and stale:
         print("stale diagrams (run python tools/diagrams.py): " + ", ".join(map(str, stale)),
               file=sys.stderr)
-        return 1
-    return 0
+    return 1 if crowded or (args.check and stale) else 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from urllib.parse import quote, urljoin
 
 import pytest
 
-from conftest import CHINESE, HTML
+from conftest import CHINESE, HTML, ROOT
 from test_rendered_book import PAGES
 
 # Pages made by Sphinx itself rather than from a source page (and the index redirect).
@@ -131,11 +131,19 @@ def launch_links(page_path: str) -> list[str]:
 
 
 @pytest.mark.parametrize("page_path", [p for p in CONTENT if p.endswith(".html")])
-def test_chinese_launch_buttons_open_the_english_notebook(page_path):
+def test_chinese_launch_buttons_open_the_chinese_notebook(page_path):
+    """A Chinese page's Colab and Binder buttons open its Chinese twin (zh_CN/<path>.ipynb, made by
+    tools/zh_notebooks.py from the same sources); an English page's, the English notebook."""
     english = page_path.removeprefix(CHINESE)
-    assert launch_links(page_path) == launch_links(english), page_path
+    chinese_links, english_links = launch_links(page_path), launch_links(english)
+    assert len(chinese_links) == len(english_links), page_path
+    for zh_link, en_link in zip(chinese_links, english_links):
+        source = english.removesuffix(".html") + ".ipynb"
+        assert source in en_link and "zh_CN/" not in en_link, en_link
+        assert zh_link == en_link.replace(source, "zh_CN/" + source), (zh_link, en_link)
+        assert (ROOT / "zh_CN" / source).is_file(), source
     if english.startswith(("book/0", "notebooks/")):
-        assert any("colab.research.google.com" in link for link in launch_links(page_path)), page_path
+        assert any("colab.research.google.com" in link for link in chinese_links), page_path
 
 
 @pytest.mark.parametrize("page_path", ["book/intro.html", "book/03_general_form.html"])

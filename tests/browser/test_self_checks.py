@@ -16,7 +16,7 @@ import pytest
 
 from conftest import CHINESE, ROOT, one_per_page
 
-QUIZ_DIR = ROOT / "attention_course" / "quizzes"
+QUIZ_DIR = ROOT / "attention_course" / "views" / "quizzes"
 CHAPTERS = {
     "ch01": "book/01_origin.html",
     "ch02": "book/02_bahdanau_attention.html",

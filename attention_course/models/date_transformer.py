@@ -313,7 +313,7 @@ class DateTransformer(nn.Module):
         done = torch.zeros(B, dtype=torch.bool)
         out, cross = [], []
         cache = KVCache() if use_cache else None
-        for _ in range(max_len):
+        for t in range(max_len):
             prefix = torch.stack([torch.full((B,), bos, dtype=torch.long)] + out, 1)  # (B, t+1)
             # (B, n, V) and per layer (B, h, n, T): n = 1 with the cache, t + 1 without
             logits, _, weights = self.decode(prefix, memory, mask, cache=cache)

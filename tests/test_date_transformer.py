@@ -1,4 +1,5 @@
 """The encoder-decoder Transformer of Chapter 7 (attention_course.models.date_transformer)."""
+import functools
 import math
 
 import numpy as np
@@ -119,6 +120,67 @@ def test_greedy_equals_teacher_forced_argmax(data, trained, use_cache, config):
         assert_agree(cross[b, :, :, :n], teacher_cross[b, :, :, :n], reduction=config.d_ff,
                      what="greedy cross-attention vs teacher forcing")
         assert bool((cross[b, ..., int(lengths[b]):] == 0).all())  # padding: no weight
+
+
+@pytest.fixture(scope="module", params=["features", "plain-2-layers"])
+def trained(request, data):
+    """Chapter 7's sizes with its date features (one decoder block), and the paper's input with two
+    decoder blocks, trained for 60 steps on the date task: they write dates with separators and stop."""
+    changes = {} if request.param == "features" else dict(segments=False, segment_positions=False, dec_layers=2)
+    config = dt.course_transformer_config(steps=60, warmup=20, checkpoints=(), **changes)
+    return date_training.train_transformer(data, config, progress=False, use_cache=False).model.eval()
+
+
+@pytest.mark.numerics
+def test_cached_greedy_equals_full_redecoding_on_real_inputs(trained, data, monkeypatch):
+    """translate (greedy decoding with the KV cache) writes what re-decoding the whole prefix at every
+    step writes, with the same cross-attention maps up to float rounding, on held-out dates."""
+    model = trained
+    sources = [s for s, _ in data.test] + ["3 March 2021; 12/05/1999", "1. März 2024", "17.06.91; 1999年12月31日"]
+    cached_texts, cached_maps = date_training.translate(model, sources, data, batch_size=5)
+    full_greedy = functools.partial(dt.DateTransformer.greedy, model, use_cache=False)
+    monkeypatch.setattr(model, "greedy", full_greedy)  # translate's own loop, without the cache
+    texts, maps = date_training.translate(model, sources, data, batch_size=5)
+    assert cached_texts == texts and any(";" in t for t in texts), texts
+    for source, a, b in zip(sources, cached_maps, maps):
+        assert a.shape == b.shape
+        # the longest sum behind a weight: the MLP's second layer, over d_ff
+        assert_agree(a, b, reduction=model.config.d_ff, what=f"cross-attention with vs without the cache, {source!r}")
+
+
+@pytest.mark.numerics
+def test_cached_decode_runs_the_decoder_blocks_one_position_at_a_time(trained, data, monkeypatch):
+    """With a KVCache, decode() sends only the new position through the same DecoderBlock.forward as
+    teacher forcing, and its logits are teacher forcing's at that position."""
+    from attention_course.maths.multi_head import KVCache
+    from attention_course.maths.transformer import DecoderBlock
+
+    model = trained
+    src, lengths, tgt_in, _ = batch(data, data.test[:4])
+    seen, forward = [], DecoderBlock.forward
+
+    def recording(block, y, *args, **kwargs):
+        seen.append((y.shape[1], kwargs.get("cache") is not None, kwargs.get("layer")))
+        return forward(block, y, *args, **kwargs)
+
+    with torch.no_grad():
+        memory, mask, _ = model.encode(src, lengths)
+        whole, _, whole_cross = model.decode(tgt_in, memory, mask)
+        monkeypatch.setattr(DecoderBlock, "forward", recording)
+        cache = KVCache()
+        steps = [model.decode(tgt_in[:, :t + 1], memory, mask, cache=cache) for t in range(tgt_in.shape[1])]
+    layers, L = model.config.dec_layers, tgt_in.shape[1]
+    assert seen == [(1, True, layer) for _ in range(L) for layer in range(layers)]
+    assert cache.length == L and len(cache.memory_keys) == layers
+    for t, (logits, self_w, cross) in enumerate(steps):
+        assert logits.shape == (4, 1, whole.shape[-1]) and self_w[0].shape[-2:] == (1, t + 1)
+        assert_agree(logits[:, 0], whole[:, t], reduction=model.config.d_ff, what=f"cached logits, position {t}")
+        for layer in range(layers):
+            assert_agree(cross[layer][:, :, 0], whole_cross[layer][:, :, t], reduction=model.config.d_ff,
+                         what=f"cached cross-attention, position {t}, layer {layer}")
+    assert not hasattr(dt.DateTransformer, "_step") and not hasattr(dt.DateTransformer, "_cross_cache")
+    with pytest.raises(ValueError, match="start"):  # every position already cached
+        model.decode(tgt_in, memory, mask, cache=cache)
 
 
 def test_translate_returns_maps_of_every_head(model, data):

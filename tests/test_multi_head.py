@@ -56,3 +56,37 @@ def test_module_parameter_count_and_cross_attention():
     assert out.shape == (2, 3, 16) and weights.shape == (2, 4, 3, 7)
     with pytest.raises(ValueError):
         MultiHeadSelfAttention(10, 3)
+
+
+@pytest.mark.numerics
+def test_cache_keeps_the_memory_keys_of_cross_attention():
+    """With a KVCache, cross-attention projects the memory once and reads it back at later steps
+    (Chapter 7's greedy decoding); the outputs equal those without a cache."""
+    from attention_course.maths.multi_head import KVCache
+
+    d_model, h = 8, 2
+    W_q, W_k, W_v, W_o = (rand(d_model, d_model) for _ in range(4))
+    memory, X = rand(3, 5, d_model), rand(3, 4, d_model)
+    padding = torch.tensor([5, 3, 1])[:, None] > torch.arange(5)  # (3, 5): real source positions
+    mask = padding[:, None, None, :]  # (3, 1, 1, 5)
+    whole, whole_w = multi_head_attention(X, W_q, W_k, W_v, W_o, h, mask, memory)
+    cache, calls = KVCache(), []
+    project = cache.memory_kv
+
+    def counting(layer, mem, fn):  # count the projections the cache asks for
+        return project(layer, mem, lambda m: calls.append(layer) or fn(m))
+
+    cache.memory_kv = counting
+    for t in range(X.shape[1]):  # one query position at a time
+        out, w = multi_head_attention(X[:, t:t + 1], W_q, W_k, W_v, W_o, h, mask, memory, cache=cache)
+        assert_agree(out[:, 0], whole[:, t], reduction=d_model, what=f"cached cross-attention, step {t}")
+        assert_agree(w[:, :, 0], whole_w[:, :, t], reduction=d_model, what=f"cached cross weights, step {t}")
+    assert calls == [0] and cache.length == 0  # projected once; no self-attention positions counted
+    assert [tuple(K.shape) for K in cache.memory_keys] == [(3, h, 5, d_model // h)]
+    assert_agree(cache.memory_values[0], split_heads(memory @ W_v, h), reduction=d_model, what="kept values")
+    with pytest.raises(ValueError, match="keeps the keys of a memory"):
+        multi_head_attention(X[:, :1], W_q, W_k, W_v, W_o, h, None, memory[:, :4], cache=cache)
+    with pytest.raises(ValueError, match="before layer"):
+        KVCache().memory_kv(1, memory, lambda m: (m, m))
+    with pytest.raises(ValueError, match="rope"):
+        multi_head_attention(X, W_q, W_k, W_v, W_o, h, memory=memory, rope=(torch.ones(4, 4), torch.zeros(4, 4)))

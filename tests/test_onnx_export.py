@@ -256,6 +256,19 @@ def transformer_greedy(encoder, decoder, ids, bos, eos, max_len=80):
     return out, np.stack(cross, 2)  # (layers, h, L, T)
 
 
+@torch.no_grad()
+def cached_last_step(model, prefix, memory, lengths):
+    """DateTransformer.decode with a KVCache, fed ``prefix`` one position at a time (as greedy does):
+    the last position's logits ``(B, V)`` and cross-attention ``(B, layers, h, T)``."""
+    from attention_course.maths.multi_head import KVCache
+    from attention_course.maths.self_attention import padding_mask
+
+    cache, mask = KVCache(), padding_mask(lengths, memory.shape[1])
+    for t in range(prefix.shape[1]):
+        logits, _, cross = model.decode(prefix[:, :t + 1], memory, mask, cache=cache)  # (B, 1, V), per layer (B, h, 1, T)
+    return logits[:, -1], torch.stack([w[:, :, -1] for w in cross], 1)
+
+
 def test_graph_segment_ids_equals_segment_ids():
     from attention_course.models.date_transformer import segment_ids
 
@@ -294,6 +307,10 @@ def test_transformer_graphs_equal_pytorch(date_transformer, date_data, transform
             assert_agree(logits, ref_logits, reduction=reduction, what=f"logits after {target!r}")
             assert_agree(cross, ref_cross, reduction=reduction, what=f"cross-attention after {target!r}")
             assert float(np.abs(cross[0, ..., int(lengths[0]):]).max(initial=0)) == 0.0  # padding gets no weight
+            # the stateless graph computes what the KV-cached decoder (greedy's one path) computes step by step
+            cached_logits, cached_cross = cached_last_step(model, prefix, ref_memory, lengths)
+            assert_agree(logits, cached_logits, reduction=reduction, what=f"graph vs cached decoding after {target!r}")
+            assert_agree(cross, cached_cross, reduction=reduction, what=f"graph vs cached cross-attention after {target!r}")
 
 
 @pytest.mark.numerics

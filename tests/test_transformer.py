@@ -96,6 +96,40 @@ def test_decoder_block_cross_attention_shapes_and_causality():
 
 
 @pytest.mark.numerics
+@pytest.mark.parametrize("need_weights", [True, False], ids=["weights", "fused"])
+def test_decoder_block_with_a_cache_equals_teacher_forcing(need_weights):
+    """The same DecoderBlock code, fed one new position at a time with a KVCache (Chapter 7's greedy
+    decoding), gives what it gives on the whole target at once."""
+    from attention_course.maths.multi_head import KVCache
+
+    torch.manual_seed(4)
+    dec = DecoderBlock(16, 4, d_ff=32).eval()
+    y, memory = torch.randn(2, 6, 16), torch.randn(2, 9, 16)
+    mask = (torch.tensor([9, 4])[:, None] > torch.arange(9))[:, None, None, :]  # (2, 1, 1, 9)
+    cache = KVCache()
+    with torch.no_grad():
+        whole, self_w, cross_w = dec(y, memory, mask, need_weights)
+        steps = [dec(y[:, t:t + 1], memory, mask, need_weights, cache=cache) for t in range(6)]
+        # and two positions after the first (a chunk: the causal mask is shifted past the cached one)
+        chunk_cache = KVCache()
+        dec(y[:, :1], memory, mask, need_weights, cache=chunk_cache)
+        chunk, chunk_self, _ = dec(y[:, 1:3], memory, mask, need_weights, cache=chunk_cache)
+    reduction = 32  # the longest sum: the MLP's second layer over d_ff
+    assert_agree(torch.cat([out for out, _, _ in steps], 1), whole, reduction=reduction, what="cached steps vs all at once")
+    assert_agree(chunk, whole[:, 1:3], reduction=reduction, what="a cached chunk of two vs all at once")
+    assert cache.length == 6 and len(cache.memory_keys) == 1 and cache.memory_keys[0].shape == (2, 4, 9, 4)
+    if need_weights:
+        for t, (_, s, c) in enumerate(steps):
+            assert s.shape == (2, 4, 1, t + 1) and c.shape == (2, 4, 1, 9)
+            assert_agree(s[:, :, 0], self_w[:, :, t, :t + 1], reduction=reduction, what=f"self weights, step {t}")
+            assert_agree(c[:, :, 0], cross_w[:, :, t], reduction=reduction, what=f"cross weights, step {t}")
+        assert_agree(chunk_self, self_w[:, :, 1:3, :3], reduction=reduction, what="the chunk's self weights")
+        assert float(chunk_self[:, :, 0, 2].abs().max()) == 0.0  # position 1 does not see position 2
+    else:
+        assert all(s is None and c is None for _, s, c in steps)
+
+
+@pytest.mark.numerics
 def test_label_smoothing_matches_pytorch():
     torch.manual_seed(4)
     logits, targets = torch.randn(10, 7), torch.randint(0, 7, (10,))

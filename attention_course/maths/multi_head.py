@@ -6,7 +6,8 @@ Masks follow :mod:`attention_course.maths.self_attention`: bool, True = may atte
 
 :func:`multi_head_attention` serves Chapter 5's self-attention, the encoder and decoder blocks of
 Chapter 6 (self- and cross-attention) and the GPT of Chapter 6, which adds biases, a causal mask
-and a :class:`KVCache`. Weights are always ``W_q, W_k, W_v, W_o`` of shape ``(d_model, d_model)``
+and a :class:`KVCache`; Chapter 7's encoder-decoder decodes through the same cache, which also keeps
+the memory's cross-attention keys and values. Weights are always ``W_q, W_k, W_v, W_o`` of shape ``(d_model, d_model)``
 multiplying rows (``X @ W_q``), with optional biases ``b_q, b_k, b_v, b_o``.
 """
 from __future__ import annotations
@@ -26,18 +27,27 @@ __all__ = ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadSelfA
 
 @dataclass
 class KVCache:
-    """Per-layer keys and values of the tokens seen so far (Chapter 6, §6.5).
+    """Per-layer keys and values kept between decoding steps (Chapter 6, §6.5; Chapter 7).
 
-    ``keys[l]`` and ``values[l]`` have shape ``(batch, num_heads, length, d_k)``; empty lists
-    before the first call.
+    * Self-attention: ``keys[l]`` and ``values[l]``, ``(batch, num_heads, length, d_k)``, those of
+      the positions seen so far; :meth:`extend` appends the new positions' at every step.
+    * Cross-attention (the encoder-decoder of Chapter 7): ``memory_keys[l]`` and ``memory_values[l]``,
+      ``(batch, num_heads, T, d_k)``, the keys and values of the encoder's output (the memory).
+      The memory does not change while the decoder writes, so :meth:`memory_kv` computes them at
+      the first step and hands back the same tensors at every later one.
+
+    Empty lists before the first call. One cache serves one batch of sequences (one memory); start
+    a new one for another.
     """
 
     keys: list = field(default_factory=list)
     values: list = field(default_factory=list)
+    memory_keys: list = field(default_factory=list)
+    memory_values: list = field(default_factory=list)
 
     @property
     def length(self) -> int:
-        """Number of cached positions."""
+        """Number of cached positions (of self-attention; the memory's are not counted)."""
         return 0 if not self.keys else self.keys[0].shape[2]
 
     def extend(self, layer: int, K: torch.Tensor, V: torch.Tensor):
@@ -53,6 +63,38 @@ class KVCache:
         else:
             self.keys.append(K)
             self.values.append(V)
+        return K, V
+
+    def memory_kv(self, layer: int, memory: torch.Tensor, project):
+        """The keys and values of ``memory`` for layer ``layer``'s cross-attention, projected once.
+
+        Vaswani et al. 2017, §3.2.3: in encoder-decoder attention "the memory keys and values come
+        from the output of the encoder", the same at every decoding step.
+
+        Args:
+            layer: the decoder layer; layers are filled in order (0, 1, ...) at the first step.
+            memory: ``(batch, T, d_model)``, the encoder's output.
+            project: ``project(memory)`` -> ``(K, V)``, each ``(batch, h, T, d_k)``; called only
+                the first time for this layer.
+
+        Returns:
+            ``(K, V)``, ``(batch, h, T, d_k)`` each: computed now or kept from the first step.
+
+        Raises:
+            ValueError: if the kept keys belong to another memory (another batch size or length),
+                or ``layer`` skips a layer not filled yet.
+        """
+        if len(self.memory_keys) > layer:
+            K, V = self.memory_keys[layer], self.memory_values[layer]
+            if (K.shape[0], K.shape[2]) != tuple(memory.shape[:2]):
+                raise ValueError(f"KVCache.memory_kv: layer {layer} keeps the keys of a memory of "
+                                 f"(batch, T) = {(K.shape[0], K.shape[2])}; got {tuple(memory.shape[:2])}")
+            return K, V
+        if layer != len(self.memory_keys):
+            raise ValueError(f"KVCache.memory_kv: layer {layer} before layer {len(self.memory_keys)}")
+        K, V = project(memory)
+        self.memory_keys.append(K)
+        self.memory_values.append(V)
         return K, V
 
 
@@ -91,6 +133,45 @@ def _affine(Z: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.T
     return Z @ W if b is None else F.linear(Z, W.T, b)
 
 
+def _check_weights(d_model: int, weights, num_heads: int, num_kv_heads: int, biases) -> None:
+    """Raise ValueError unless ``weights`` = ``(W_q, W_k, W_v, W_o)`` and ``biases`` fit (see
+    :func:`multi_head_attention`)."""
+    W_q = weights[0]
+    if num_heads < 1 or num_heads % num_kv_heads or W_q.shape[-1] % num_heads:
+        raise ValueError(f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}, and num_heads must "
+                         f"divide W_q's {W_q.shape[-1]} columns")
+    d_k = W_q.shape[-1] // num_heads
+    want = {"W_q": (d_model, num_heads * d_k), "W_k": (d_model, num_kv_heads * d_k),
+            "W_v": (d_model, num_kv_heads * d_k), "W_o": (num_heads * d_k, d_model)}
+    for name, W in zip(want, weights):
+        if tuple(W.shape) != want[name]:
+            raise ValueError(f"{name} must be {want[name]} (d_model={d_model}, num_heads={num_heads}, "
+                             f"num_kv_heads={num_kv_heads}, d_k={d_k}); got {tuple(W.shape)}")
+    if biases is not None and [tuple(b.shape) for b in biases] != [(W.shape[1],) for W in weights]:
+        raise ValueError(f"biases must match the columns of W_q, W_k, W_v, W_o; got "
+                         f"{[tuple(b.shape) for b in biases]}")
+
+
+def _project(X, memory, weights, biases, num_heads: int, num_kv_heads: int, cache, layer: int):
+    """Queries ``(batch, h, seq_len, d_k)`` of ``X``; keys and values ``(batch, g, seq_len_k, d_k)``
+    of the new positions of ``X`` (self-attention) or of ``memory`` (cross-attention; with a
+    ``cache``, projected at the first step only: :meth:`KVCache.memory_kv`)."""
+    (W_q, W_k, W_v), (b_q, b_k, b_v) = weights, biases
+    if memory is None and b_q is not None:  # GPT-2's layout: Q, K and V from one product
+        widths = [W.shape[1] for W in weights]
+        Q, K, V = _affine(X, torch.cat(weights, dim=1), torch.cat(biases)).split(widths, dim=-1)
+    elif memory is not None and cache is not None:  # cross-attention, cached: the memory's K, V once
+        def keys_values(source):  # (batch, g, T, d_k) each
+            return (split_heads(_affine(source, W_k, b_k), num_kv_heads),
+                    split_heads(_affine(source, W_v, b_v), num_kv_heads))
+
+        return (split_heads(_affine(X, W_q, b_q), num_heads), *cache.memory_kv(layer, memory, keys_values))
+    else:  # one product each (the same numbers up to float rounding; each layout keeps its own history)
+        source = X if memory is None else memory  # cross-attention: keys and values from the memory
+        Q, K, V = _affine(X, W_q, b_q), _affine(source, W_k, b_k), _affine(source, W_v, b_v)
+    return split_heads(Q, num_heads), split_heads(K, num_kv_heads), split_heads(V, num_kv_heads)
+
+
 def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor,
                          W_o: torch.Tensor, num_heads: int, mask: torch.Tensor | None = None,
                          memory: torch.Tensor | None = None, *, biases=None, cache: KVCache | None = None,
@@ -110,8 +191,10 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
         mask: optional bool, broadcastable to ``(batch, h, seq_len, seq_len_k)``; True = may attend.
         memory: optional ``(batch, seq_len_k, d_model)`` to attend to instead of ``X``.
         biases: optional ``(b_q, b_k, b_v, b_o)``, each ``(d_model,)`` (GPT-2 has them).
-        cache: optional :class:`KVCache`; the new keys and values are appended to layer
-            ``layer``'s and the queries attend to all of them (Chapter 6, §6.5).
+        cache: optional :class:`KVCache`. Self-attention: the new keys and values are appended to
+            layer ``layer``'s and the queries attend to all of them (Chapter 6, §6.5).
+            Cross-attention: the memory's keys and values are projected at the first call and
+            kept (:meth:`KVCache.memory_kv`; Chapter 7).
         causal: add the causal mask: new position i (absolute position ``t_before + i``) may see
             positions ``0 .. t_before + i``.
         need_weights: False uses PyTorch's fused ``F.scaled_dot_product_attention`` (same maths,
@@ -121,48 +204,26 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
             ``(d_model, g * d_k)`` and the cache holds ``g`` heads. Default: ``num_heads``.
         rope: optional ``(cos, sin)`` tables ``(seq_len, d_k)`` of the new positions
             (:func:`attention_course.maths.modern.rope_cos_sin`): queries and keys are rotated before the
-            scores (Su et al. 2021).
+            scores (Su et al. 2021). Self-attention only.
 
     Returns:
         ``(output, weights)``: ``(batch, seq_len, d_model)`` and ``(batch, h, seq_len, seq_len_k)``
         (or ``None``).
 
     Raises:
-        ValueError: if the weight or bias shapes do not match ``d_model`` or the mask does not fit.
+        ValueError: if the weight or bias shapes do not match ``d_model``, the mask does not fit,
+            ``rope`` is given with ``memory``, or the cache holds another memory's keys.
     """
-    d_model = X.shape[-1]
     num_kv_heads = num_kv_heads or num_heads
-    if num_heads < 1 or num_heads % num_kv_heads or W_q.shape[-1] % num_heads:
-        raise ValueError(f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}, and num_heads must "
-                         f"divide W_q's {W_q.shape[-1]} columns")
-    d_k = W_q.shape[-1] // num_heads
-    want = {"W_q": (d_model, num_heads * d_k), "W_k": (d_model, num_kv_heads * d_k),
-            "W_v": (d_model, num_kv_heads * d_k), "W_o": (num_heads * d_k, d_model)}
-    for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v), ("W_o", W_o)):
-        if tuple(W.shape) != want[name]:
-            raise ValueError(f"{name} must be {want[name]} (d_model={d_model}, num_heads={num_heads}, "
-                             f"num_kv_heads={num_kv_heads}, d_k={d_k}); got {tuple(W.shape)}")
+    _check_weights(X.shape[-1], (W_q, W_k, W_v, W_o), num_heads, num_kv_heads, biases)
+    if rope is not None and memory is not None:
+        raise ValueError("rope rotates the queries and keys of self-attention; got a memory as well")
     b_q, b_k, b_v, b_o = (None,) * 4 if biases is None else biases
-    if biases is not None and [tuple(b.shape) for b in biases] != [(W.shape[1],) for W in (W_q, W_k, W_v, W_o)]:
-        raise ValueError(f"biases must match the columns of W_q, W_k, W_v, W_o; got "
-                         f"{[tuple(b.shape) for b in biases]}")
-
-    def packed(*bs):  # several biases side by side, or None
-        return None if bs[0] is None else torch.cat(bs)
-
-    if memory is None and biases is not None:  # GPT-2's layout: Q, K and V from one product
-        widths = [num_heads * d_k, num_kv_heads * d_k, num_kv_heads * d_k]
-        Q, K, V = _affine(X, torch.cat([W_q, W_k, W_v], dim=1), packed(b_q, b_k, b_v)).split(widths, dim=-1)
-    else:  # one product each (the same numbers up to float rounding; each layout keeps its own history)
-        source = X if memory is None else memory  # cross-attention: keys and values from the memory
-        Q, K, V = _affine(X, W_q, b_q), _affine(source, W_k, b_k), _affine(source, W_v, b_v)
-    Q = split_heads(Q, num_heads)  # (batch, h, seq_len, d_k)
-    K = split_heads(K, num_kv_heads)  # (batch, g, seq_len_k, d_k)
-    V = split_heads(V, num_kv_heads)  # (batch, g, seq_len_k, d_k)
+    Q, K, V = _project(X, memory, (W_q, W_k, W_v), (b_q, b_k, b_v), num_heads, num_kv_heads, cache, layer)
     if rope is not None:
         Q, K = apply_rope(Q, *rope), apply_rope(K, *rope)
-    if cache is not None:
-        K, V = cache.extend(layer, K, V)  # (batch, h, n_total, d_k)
+    if cache is not None and memory is None:
+        K, V = cache.extend(layer, K, V)  # (batch, g, n_total, d_k)
     if causal:
         n_new, n_total = Q.shape[2], K.shape[2]
         allowed = causal_mask(n_total, X.device)[n_total - n_new:]  # (n_new, n_total)

@@ -118,7 +118,8 @@ class DecoderBlock(nn.Module):
 
     Three sublayers: masked (causal) self-attention over the target, **cross-attention** whose
     queries come from the target and whose keys and values come from the encoder's output
-    (``memory``), and the MLP.
+    (``memory``), and the MLP. The same code runs teacher forcing (all target positions at once)
+    and greedy decoding with a KV cache (one new position per call).
 
     Args:
         d_model, num_heads, d_ff: as :class:`TransformerBlock`.
@@ -132,7 +133,7 @@ class DecoderBlock(nn.Module):
         self.ln1, self.ln2, self.ln3 = (nn.LayerNorm(d_model) for _ in range(3))
 
     def forward(self, y: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
-                need_weights: bool = True):
+                need_weights: bool = True, cache=None, layer: int = 0):
         """``y``: target ``(batch, m, d_model)``; ``memory``: source ``(batch, n, d_model)``.
 
         Args:
@@ -141,17 +142,32 @@ class DecoderBlock(nn.Module):
             need_weights: False uses PyTorch's fused attention (same maths, faster, as in
                 :func:`attention_course.maths.multi_head.multi_head_attention`) and returns ``None``
                 for both weights.
+            cache: optional :class:`attention_course.maths.multi_head.KVCache`, for decoding one
+                position at a time (Chapter 7): ``y`` holds only the ``m`` new positions, which
+                follow the ``t`` cached ones. Their self-attention keys and values join layer
+                ``layer``'s (Chapter 6, §6.5); the memory's cross-attention keys and values are
+                projected at the first call and read from the cache after.
+            layer: this block's index in the decoder (its entry in the cache).
 
         Returns:
             ``(output, self_weights, cross_weights)``: ``(batch, m, d_model)``,
-            ``(batch, h, m, m)`` (lower-triangular) and ``(batch, h, m, n)``.
+            ``(batch, h, m, m)`` (lower-triangular; with a cache ``(batch, h, m, t + m)``) and
+            ``(batch, h, m, n)``.
+
+        Raises:
+            ValueError: if ``y`` and ``memory`` do not fit together, or the cache holds another
+                memory's keys.
         """
         if y.dim() != 3 or memory.dim() != 3 or y.shape[0] != memory.shape[0] or y.shape[2] != memory.shape[2]:
             raise ValueError(f"y (batch, m, d) and memory (batch, n, d) must agree; got {tuple(y.shape)} "
                              f"and {tuple(memory.shape)}")
-        a, self_weights = self.self_attn(self.ln1(y), causal_mask(y.shape[1], y.device), need_weights=need_weights)
+        options = dict(cache=cache, layer=layer, need_weights=need_weights)
+        if cache is None:  # teacher forcing: each of the m targets sees itself and the earlier ones
+            a, self_weights = self.self_attn(self.ln1(y), causal_mask(y.shape[1], y.device), **options)
+        else:  # step by step: the m new positions come after the cached ones (causal mask shifted)
+            a, self_weights = self.self_attn(self.ln1(y), causal=True, **options)
         y = y + a
-        c, cross_weights = self.cross_attn(self.ln2(y), memory_mask, memory=memory, need_weights=need_weights)
+        c, cross_weights = self.cross_attn(self.ln2(y), memory_mask, memory=memory, **options)
         y = y + c
         return y + self.mlp(self.ln3(y)), self_weights, cross_weights
 

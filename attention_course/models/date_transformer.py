@@ -36,9 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attention_course.maths.multi_head import merge_heads, split_heads
-from attention_course.maths.self_attention import (padding_mask, scaled_dot_product_attention,
-                                                   sinusoidal_positional_encoding)
+from attention_course.maths.multi_head import KVCache
+from attention_course.maths.self_attention import padding_mask, sinusoidal_positional_encoding
 from attention_course.maths.transformer import DecoderBlock, TransformerBlock
 
 __all__ = ["TransformerConfig", "DateTransformer", "build_transformer", "course_transformer_config", "segment_ids",
@@ -190,25 +189,31 @@ class DateTransformer(nn.Module):
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.out = nn.Linear(d, tgt_vocab)
 
-    def _embed(self, embedding: nn.Embedding, ids: torch.Tensor, side: int, last: bool = False) -> torch.Tensor:
-        """Token embedding × sqrt(d) + positional encoding (+ segment embedding): ``(B, n, d)``.
+    def _embed(self, embedding: nn.Embedding, ids: torch.Tensor, side: int, start: int = 0) -> torch.Tensor:
+        """Token embedding × sqrt(d) + positional encoding (+ segment embedding): ``(B, n - start, d)``.
 
-        ``side`` 0 for the source, 1 for the target (which separator to count); ``last``: embed only
-        the last position of ``ids`` (the KV-cached decoding step), ``(B, 1, d)``.
+        ``side`` 0 for the source, 1 for the target (which separator to count); ``start``: embed only
+        positions ``start .. n - 1`` of ``ids`` (with a KV cache, those not cached yet), their
+        positions and dates counted over the whole of ``ids``.
+
+        Raises:
+            ValueError: if ``ids`` is longer than ``max_len`` or ``start`` is not in ``0 .. n - 1``.
         """
         n = ids.shape[1]
         if n > self.config.max_len:
             raise ValueError(f"DateTransformer: a sequence of {n} symbols is longer than "
                              f"max_len={self.config.max_len}")
+        if not 0 <= start < n:
+            raise ValueError(f"DateTransformer: start={start} is not a position of {n} symbols")
         c = self.config
         if c.segments or c.segment_positions:
             segments, offsets = segment_ids(ids, self.separators[side])  # (B, n), (B, n)
         else:
             segments = offsets = None
-        if last:
-            ids = ids[:, -1:]
-            segments, offsets = (None, None) if segments is None else (segments[:, -1:], offsets[:, -1:])
-        x = embedding(ids) * math.sqrt(c.d_model)  # (B, n, d)
+        if start:
+            ids = ids[:, start:]
+            segments, offsets = (None, None) if segments is None else (segments[:, start:], offsets[:, start:])
+        x = embedding(ids) * math.sqrt(c.d_model)  # (B, n - start, d)
         x = x + (self.pe[offsets] if c.segment_positions else self.pe[n - ids.shape[1]:n])
         if c.segments:
             x = x + self.segment_embed(segments.clamp(max=c.max_segments - 1))
@@ -235,17 +240,33 @@ class DateTransformer(nn.Module):
             weights.append(w)
         return self.enc_norm(x), mask, weights
 
-    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, need_weights: bool = True):
-        """Teacher-forced decoder: ids ``(B, L)`` (starting with ``BOS``) → ``(logits, self_w, cross_w)``.
+    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, need_weights: bool = True,
+               cache: KVCache | None = None):
+        """The decoder: ids ``(B, L)`` (starting with ``BOS``) → ``(logits, self_w, cross_w)``.
 
-        ``logits`` ``(B, L, V)``; ``self_w`` per decoder layer ``(B, h, L, L)`` (lower-triangular);
-        ``cross_w`` per decoder layer ``(B, h, L, T)``, zero at padding (``None`` entries with
-        ``need_weights=False``).
+        Without a ``cache``, teacher forcing: every position at once, ``logits`` ``(B, L, V)``,
+        ``self_w`` per decoder layer ``(B, h, L, L)`` (lower-triangular), ``cross_w`` per decoder
+        layer ``(B, h, L, T)``, zero at padding (``None`` entries with ``need_weights=False``).
+
+        With a :class:`attention_course.maths.multi_head.KVCache` (greedy decoding, Chapter 6,
+        §6.5), ``tgt_in`` is still the whole prefix, but only its ``n`` positions not yet in the
+        cache (from ``cache.length`` on) go through the blocks, by the same
+        :class:`attention_course.maths.transformer.DecoderBlock` code; their keys and values join
+        the cache, and the memory's cross-attention keys and values are projected at the first call
+        and kept. Then ``logits`` ``(B, n, V)``, ``self_w`` ``(B, h, n, L)``, ``cross_w``
+        ``(B, h, n, T)``. The causal mask makes these equal (up to float rounding) to the last
+        ``n`` positions of teacher forcing.
+
+        Raises:
+            ValueError: if ``tgt_in`` is longer than ``max_len`` or holds no position beyond the
+                cached ones, or the cache holds another memory's keys.
         """
-        y = self._embed(self.tgt_embed, tgt_in, 1)  # (B, L, d)
+        start = 0 if cache is None else cache.length
+        y = self._embed(self.tgt_embed, tgt_in, 1, start)  # (B, n, d)
         self_w, cross_w = [], []
-        for block in self.decoder:
-            y, s, c = block(y, memory, mask, need_weights)  # (B, L, d), (B, h, L, L), (B, h, L, T)
+        for layer, block in enumerate(self.decoder):
+            # (B, n, d), (B, h, n, L), (B, h, n, T)
+            y, s, c = block(y, memory, mask, need_weights, cache=cache, layer=layer)
             self_w.append(s)
             cross_w.append(c)
         return self.out(self.dec_norm(y)), self_w, cross_w
@@ -262,73 +283,47 @@ class DateTransformer(nn.Module):
                eos: int = 2, use_cache: bool = True):
         """Greedy decoding, one character at a time.
 
-        The encoder runs once. With ``use_cache`` (the default) each decoder block keeps the keys and
-        values of the characters written so far (a KV cache, Chapter 6) and the cross-attention's keys
-        and values of the memory, so a step costs one position's work (with segments, the newest
-        position's date index and place are counted from the prefix's ids, a pass over integers);
-        without it, the decoder re-reads the whole prefix at every step. Both give the same characters: the causal mask makes
+        The encoder runs once. Every step calls :meth:`decode` on the prefix written so far and takes
+        its last position. With ``use_cache`` (the default) a
+        :class:`attention_course.maths.multi_head.KVCache` keeps each decoder block's keys and values
+        of the characters written so far (Chapter 6) and the cross-attention's keys and values of the
+        memory, so a step costs one position's work (with segments, the newest position's date index
+        and place are counted from the prefix's ids, a pass over integers); without it, the decoder
+        re-reads the whole prefix at every step. Both give the same characters: the causal mask makes
         each position's output independent of later ones, which is also why greedy decoding equals the
         argmax of teacher forcing on its own output. Rows that have written ``EOS`` continue with
         padding (id 0).
+
+        Args:
+            src, lengths: as :meth:`encode`, ``(B, T)`` and ``(B,)``.
+            max_len: most characters to write (including ``EOS``).
+            bos, eos: the target vocabulary's start and end ids.
+            use_cache: decode with a KV cache (same output up to float rounding).
 
         Returns:
             ``(ids, cross)``: ``(B, L')`` output ids up to and including ``EOS`` (``L' <= max_len``)
             and the cross-attention of every layer and head, ``(B, dec_layers, h, L', T)``;
             ``L'`` is at most ``min(max_len, config.max_len)``.
+
+        Raises:
+            ValueError: as :meth:`encode`.
         """
         memory, mask, _ = self.encode(src, lengths)
         B, max_len = src.shape[0], min(max_len, self.config.max_len)  # the positional encoding's reach
         done = torch.zeros(B, dtype=torch.bool)
         out, cross = [], []
-        caches = [self._cross_cache(block, memory) for block in self.decoder] if use_cache else None
+        cache = KVCache() if use_cache else None
         for t in range(max_len):
             prefix = torch.stack([torch.full((B,), bos, dtype=torch.long)] + out, 1)  # (B, t+1)
-            if use_cache:
-                logits, weights = self._step(prefix, caches, mask)  # (B, V), per layer (B, h, 1, T)
-            else:
-                full, _, all_weights = self.decode(prefix, memory, mask)
-                logits, weights = full[:, -1], [w[:, :, -1:] for w in all_weights]
-            y = logits.argmax(-1).masked_fill(done, 0)  # (B,)
+            # (B, n, V) and per layer (B, h, n, T): n = 1 with the cache, t + 1 without
+            logits, _, weights = self.decode(prefix, memory, mask, cache=cache)
+            y = logits[:, -1].argmax(-1).masked_fill(done, 0)  # (B,)
             out.append(y)
-            cross.append(torch.stack(weights, 1))  # (B, dec_layers, h, 1, T)
+            cross.append(torch.stack([w[:, :, -1:] for w in weights], 1))  # (B, dec_layers, h, 1, T)
             done |= y == eos
             if bool(done.all()):
                 break
         return torch.stack(out, 1), torch.cat(cross, 3)
-
-    # The KV-cached step re-uses the blocks' own weights; tests/test_date_transformer.py checks that it
-    # equals DecoderBlock.forward (teacher forcing).
-    @staticmethod
-    def _cross_cache(block, memory):
-        """Keys and values of the memory for one block's cross-attention, plus room for self-attention's."""
-        a = block.cross_attn
-        return {"K_mem": split_heads(memory @ a.W_k, a.num_heads),  # (B, h, T, d_k)
-                "V_mem": split_heads(memory @ a.W_v, a.num_heads), "K": None, "V": None}
-
-    def _step(self, prefix: torch.Tensor, caches: list, mask: torch.Tensor):
-        """One decoder step for the newest character ``prefix[:, -1]`` (``prefix``: ``(B, t+1)``, from ``BOS``).
-
-        Only the newest position is embedded and run through the blocks (the prefix tells its position
-        and, with segments, its date); the earlier ones are in the caches.
-        Returns logits ``(B, V)`` and the cross-attention weights of each layer ``(B, h, 1, T)``.
-        """
-        x = self._embed(self.tgt_embed, prefix, 1, last=True)  # (B, 1, d)
-        weights = []
-        for block, cache in zip(self.decoder, caches):
-            a = block.self_attn
-            h = block.ln1(x)  # (B, 1, d)
-            k, v = split_heads(h @ a.W_k, a.num_heads), split_heads(h @ a.W_v, a.num_heads)  # (B, h, 1, d_k)
-            cache["K"] = k if cache["K"] is None else torch.cat([cache["K"], k], 2)  # (B, h, t+1, d_k)
-            cache["V"] = v if cache["V"] is None else torch.cat([cache["V"], v], 2)
-            heads, _ = scaled_dot_product_attention(split_heads(h @ a.W_q, a.num_heads), cache["K"], cache["V"])
-            x = x + merge_heads(heads) @ a.W_o  # no mask: the cache holds only the past
-            c = block.cross_attn
-            q = split_heads(block.ln2(x) @ c.W_q, c.num_heads)  # (B, h, 1, d_k)
-            heads, w = scaled_dot_product_attention(q, cache["K_mem"], cache["V_mem"], mask)  # w: (B, h, 1, T)
-            x = x + merge_heads(heads) @ c.W_o
-            x = x + block.mlp(block.ln3(x))
-            weights.append(w)
-        return self.out(self.dec_norm(x))[:, 0], weights
 
 
 def separator_ids(data) -> tuple[int, int]:

@@ -308,6 +308,11 @@ class _TransformerDecoder(nn.Module):
 def transformer_step(model, prefix: torch.Tensor, memory: torch.Tensor, lengths: torch.Tensor):
     """What the browser's Transformer decoder graph computes, in PyTorch.
 
+    A stateless step: ``DateTransformer.decode`` without a cache on the whole prefix, the same
+    :class:`attention_course.maths.transformer.DecoderBlock` code that ``DateTransformer.greedy`` runs
+    with its :class:`attention_course.maths.multi_head.KVCache` one position at a time (equal up to
+    float rounding: the causal mask).
+
     Args:
         model: a :class:`attention_course.models.date_transformer.DateTransformer`.
         prefix: ``(B, n)`` target ids starting with ``BOS``.

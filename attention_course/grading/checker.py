@@ -8,7 +8,6 @@ which every name the solution cells define is a :class:`Remote` proxy to the stu
 from __future__ import annotations
 
 import builtins
-import contextlib
 import functools
 import importlib.util
 import json
@@ -22,7 +21,7 @@ import time
 import types
 from pathlib import Path
 
-from . import wire
+from . import timer, wire
 from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../attention_course
@@ -97,22 +96,10 @@ def _on_alarm(signum, frame):
     raise CheckerTimeout("the grader's function ran past the time limit of the call")
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """SIGALRM-based limit for code run in the checker on behalf of a student's call (main thread
-    only). Nests: an inner limit never ends later than the one around it, which is restored."""
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, 0)
-    started = time.monotonic()
-    limit = seconds if not outer else min(seconds, outer)
-    signal.setitimer(signal.ITIMER_REAL, max(0.01, limit))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - started)))
+def _limit(deadline: float) -> timer.Alarm:
+    """The time limit of a callback the student's code called: until ``deadline`` (at least 0.01 s),
+    raising :class:`CheckerTimeout` (nested in any limit already running, see :class:`timer.Alarm`)."""
+    return timer.Alarm(max(0.01, deadline - time.monotonic()), _on_alarm)
 
 
 def _importable(obj) -> bool:
@@ -299,14 +286,10 @@ class Worker:
                 args, kwargs = (decode(node) for node in payload)
                 if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
                     raise wire.ProtocolError("malformed callback arguments")
-                originals = wire.mutables((args, tuple(kwargs.values())))
-                before = [wire.snapshot(o) for o in originals]
-                with time_limit(max(0.01, deadline - time.monotonic())):
-                    value = target(*args, **kwargs)
-                back = [(i, wire.detached_copy(o)) for i, (o, b) in enumerate(zip(originals, before))
-                        if wire.changed(o, b)]
+                value, originals, dirty = wire.call_noting_changes(target, args, kwargs, lambda: _limit(deadline))
+                back = [(i, wire.detached_copy(o)) for i, (o, d) in enumerate(zip(originals, dirty)) if d]
             elif op == "getattr" and isinstance(payload, str) and not payload.startswith("_"):
-                with time_limit(max(0.01, deadline - time.monotonic())):
+                with _limit(deadline):
                     value = getattr(target, payload)
                 back = []
             else:

@@ -330,6 +330,32 @@ def detached_copy(value):
     return copy.deepcopy(value)
 
 
+def call_noting_changes(fn, args: tuple, kwargs: dict, time_limit):
+    """Call ``fn(*args, **kwargs)`` under a time limit and tell which mutable arguments it changed in place.
+
+    The serving side of a call between the processes (the worker running the student's function,
+    the checker running one of its callbacks): the caller then sends back the changed arguments.
+
+    Args:
+        fn: the function (or any callable) to run.
+        args, kwargs: its arguments, as received (see :func:`mutables`).
+        time_limit: called with no argument right before the call; returns the context manager that
+            limits it (a :class:`~attention_course.grading.timer.Alarm`).
+
+    Returns:
+        ``(value, originals, dirty)``: what ``fn`` returned, the mutable arguments (:func:`mutables`
+        of ``(args, kwargs values)``) and, for each, whether the call changed it (:func:`changed`).
+
+    Raises:
+        Whatever ``fn`` or the time limit raises.
+    """
+    originals = mutables((args, tuple(kwargs.values())))
+    before = [snapshot(o) for o in originals]
+    with time_limit():
+        value = fn(*args, **kwargs)
+    return value, originals, [changed(o, b) for o, b in zip(originals, before)]
+
+
 # ---------------------------------------------------------------- flattening (runs in the worker)
 _SCALARS = (bool, int, float, str, bytes, type(None))
 PLAIN_TYPES = frozenset({bool, int, float, str, bytes, type(None), complex, tuple, list, dict, set, frozenset})

@@ -485,6 +485,29 @@ def grade(job: dict) -> dict:
               "sandbox": "namespaces+audit-hook" if job.get("namespaces") else "audit-hook"}
     scratch = os.path.join(job["scratch_root"], job["job_id"])
     modules = warm_imports(assignment)
+    setup = worker_setup(job, assignment, scratch, modules)
+    argv = worker_argv(job, scratch, modules)
+    _grade_in_worker(argv, setup, assignment, cells, result, deadline, float(job["cell_seconds"]))
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[str]) -> dict:
+    """The setup the sandboxed worker reads first (see :func:`attention_course.grading.sandbox.main`).
+
+    Args:
+        job: the job (see :func:`grade`): limits, ``forbidden`` paths, ``scratch_root``.
+        assignment: gives the data files and the trusted prelude cells.
+        scratch: the worker's scratch folder.
+        modules: the warm imports (:func:`warm_imports`).
+
+    Returns:
+        A dict: ``scratch``, ``files``, ``memory_mb``, ``cpu_seconds``, ``file_mb``, ``read_roots``
+        (the Python installation, system folders, this package), ``forbidden_roots`` (the course,
+        ``solutions/``, the job's forbidden paths, the scratch root, the repositories' ``.git``...),
+        ``warm_imports``, ``output_chars`` and ``prelude``.
+    """
+    course = Path(job["course"])
     read_roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
                   "/usr/lib", "/usr/share", "/usr/local/lib", "/lib", "/lib64", "/etc", "/proc/self",
                   "/sys/devices/system/cpu"]
@@ -492,65 +515,105 @@ def grade(job: dict) -> dict:
     for extra in (str(PACKAGE_REPO / ".git"), str(PACKAGE_REPO / ".nbgrader"), str(course / ".git")):
         forbidden.append(extra)
     read_roots.append(str(PACKAGE_DIR))
-    setup = {"scratch": scratch, "files": assignment.data_files(), "memory_mb": job["memory_mb"],
-             "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
-             "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
-             "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
+    return {"scratch": scratch, "files": assignment.data_files(), "memory_mb": job["memory_mb"],
+            "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
+            "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
+            "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
+
+
+def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
+    """The command that starts the worker: ``python -I -B -m attention_course.grading.sandbox``.
+
+    With ``job["namespaces"]`` behind :func:`namespace_prefix`, which hides the course, the package's
+    repository and the job's forbidden paths, and exposes the Python installation, this package and
+    the folders of the warm imports ``modules``. Without, it creates the ``scratch`` folder.
+
+    Raises:
+        OSError: if the scratch folder cannot be created.
+    """
     python = [sys.executable, "-I", "-B", "-m", "attention_course.grading.sandbox"]
-    if job.get("namespaces"):
-        expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
-        for module in modules:
-            try:
-                spec = importlib.util.find_spec(module.split(".")[0])
-            except (ImportError, ValueError):
-                spec = None
-            if spec and spec.origin:
-                expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
-        hide = [str(course), str(PACKAGE_REPO), *job["forbidden"]]
-        argv = namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
-    else:
+    if not job.get("namespaces"):
         os.makedirs(scratch, exist_ok=True)
-        argv = python
-    env_cell = float(job["cell_seconds"])
+        return python
+    expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
+    for module in modules:
+        try:
+            spec = importlib.util.find_spec(module.split(".")[0])
+        except (ImportError, ValueError):
+            spec = None
+        if spec and spec.origin:
+            expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
+    hide = [str(Path(job["course"])), str(PACKAGE_REPO), *job["forbidden"]]
+    return namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
+
+
+def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells: list[tuple[int, str]],
+                     result: dict, deadline: float, cell_seconds: float) -> None:
+    """Start the worker, run the student's ``cells`` there and the checks here, filling ``result``.
+
+    If the worker cannot start or stops, ``result["worker"]`` says why (the checks then run without
+    the student's functions if they had not run yet); the worker is killed at the end in any case.
+
+    Raises:
+        OSError: if ``argv`` cannot be started; wire.ProtocolError: for a malformed reply.
+    """
     worker = None
     try:
         worker = Worker(argv, setup, ready_timeout=max(5.0, min(90.0, deadline - time.monotonic())))
-        for index, source in cells:
-            left = deadline - time.monotonic()
-            if left <= 1:
-                result["cells"].append({"index": index, "status": "timeout",
-                                        "error": "not run: the submission's total time was used up"})
-                continue
-            limit = min(env_cell, left - 0.5)
-            try:
-                reply = worker.request(("run_cells", [(index, source)], limit), limit + 10)
-                result["cells"].extend(reply[1] if reply[0] == "ok" else
-                                       [{"index": index, "status": "error", "error": str(reply[2:])}])
-            except WorkerGone as gone:
-                result["cells"].append({"index": index, "status": "killed", "error": str(gone)})
-                break
+        run_student_cells(worker, cells, result, deadline, cell_seconds)
         values = {}
         if not worker.dead:
             reply = worker.request(("fetch", assignment.graded_names), max(5.0, deadline - time.monotonic()))
             values = reply[1] if reply[0] == "ok" else {}
-        run_checks(assignment, worker, values, result, deadline, env_cell)
-        if not worker.dead:
-            try:
-                report = worker.request(("report",), 20)[1]
-                result["patched"], result["blocked"] = report["patched"], report["blocked"]
-            except WorkerGone:
-                pass
+        run_checks(assignment, worker, values, result, deadline, cell_seconds)
+        _add_report(worker, result)
     except WorkerGone as gone:
         result["worker"] = str(gone)
         if not result["tests"]:
-            run_checks(assignment, None, {}, result, deadline, env_cell)
+            run_checks(assignment, None, {}, result, deadline, cell_seconds)
     finally:
         if worker is not None:
             if worker.dead and result["worker"] is None:
                 result["worker"] = worker.dead
             worker.kill()
-    result["seconds"] = round(time.monotonic() - started, 2)
-    return result
+
+
+def run_student_cells(worker: Worker, cells: list[tuple[int, str]], result: dict, deadline: float,
+                      cell_seconds: float) -> None:
+    """Run the student's ``cells`` (index, source) in the worker, one at a time, adding each one's entry
+    to ``result["cells"]``.
+
+    A cell gets at most ``cell_seconds`` and never more than the time left before ``deadline``; once
+    that is used up the other cells are listed as not run (``timeout``). If the worker stops, the cell
+    is ``killed`` and the rest are left out.
+
+    Raises:
+        wire.ProtocolError: if the worker answers with a malformed reply.
+    """
+    for index, source in cells:
+        left = deadline - time.monotonic()
+        if left <= 1:
+            result["cells"].append({"index": index, "status": "timeout",
+                                    "error": "not run: the submission's total time was used up"})
+            continue
+        limit = min(cell_seconds, left - 0.5)
+        try:
+            reply = worker.request(("run_cells", [(index, source)], limit), limit + 10)
+            result["cells"].extend(reply[1] if reply[0] == "ok" else
+                                   [{"index": index, "status": "error", "error": str(reply[2:])}])
+        except WorkerGone as gone:
+            result["cells"].append({"index": index, "status": "killed", "error": str(gone)})
+            break
+
+
+def _add_report(worker: Worker, result: dict) -> None:
+    """Copy the worker's report (what the submission patched, what the sandbox blocked) into ``result``."""
+    if not worker.dead:
+        try:
+            report = worker.request(("report",), 20)[1]
+            result["patched"], result["blocked"] = report["patched"], report["blocked"]
+        except WorkerGone:
+            pass
 
 
 def run_checks(assignment: Assignment, worker, values: dict, result: dict, deadline: float, cell_seconds: float):

@@ -49,7 +49,12 @@ def _star_names(module: str) -> set[str]:
 
 
 def allowed_imports(trusted_sources: list[str]) -> set[tuple[str, str]]:
-    """(module, name) pairs the notebook's own cells import from the package (not borrowing)."""
+    """(module, name) pairs the notebook's own cells import from the package (not borrowing).
+
+    Args:
+        trusted_sources: the code of the notebook's own (not the student's) cells; a cell that does
+            not parse is skipped.
+    """
     pairs = set()
     for code in trusted_sources:
         try:

@@ -63,7 +63,17 @@ def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: l
     """argv prefix that runs a command in new user/mount/pid/net namespaces where every path in
     ``hide`` is covered by an empty tmpfs (files: by /dev/null), except ``expose`` (bound back
     read-only), the scratch root is a fresh private tmpfs, and the command then runs in a nested
-    user namespace with no capabilities, so it cannot unmount any of this."""
+    user namespace with no capabilities, so it cannot unmount any of this.
+
+    Args:
+        scratch_root: the folder that becomes a fresh private tmpfs (not hidden, even if inside ``hide``).
+        scratch: the worker's folder, created inside it.
+        hide: paths to cover (those missing, ``/`` and those inside another hidden path are left out).
+        expose: paths inside hidden ones to bind back read-only (the Python installation...).
+
+    Returns:
+        The argv prefix (``unshare ... sh -c SCRIPT sandbox``); the command follows it.
+    """
     hide = sorted({os.path.realpath(h) for h in hide if h and os.path.exists(h) and os.path.realpath(h) != "/"})
     hide = [h for h in hide if not any(h != o and _inside(h, o) for o in hide)]
     hide = [h for h in hide if not _inside(os.path.realpath(scratch_root), h)]  # the hook still refuses them
@@ -116,7 +126,11 @@ def _importable(obj) -> bool:
 def needs_callback(obj) -> bool:
     """Objects of the checker that go to the worker as a :class:`wire.CheckerProxy`: functions,
     lambdas and classes defined in test cells (they cannot be pickled by reference, and must run
-    here, on the checker's own modules), bound methods, and instances of test-cell classes."""
+    here, on the checker's own modules), bound methods, and instances of test-cell classes.
+
+    Returns:
+        True for those; False for what pickle can send by value or by reference.
+    """
     if isinstance(obj, (types.FunctionType, type)):
         return not _importable(obj)
     if isinstance(obj, types.MethodType):
@@ -251,7 +265,16 @@ class Worker:
     def request(self, message, timeout: float, grace: float = 0.0):
         """Send a command and wait for its reply, serving the worker's callbacks meanwhile (the
         student's code calling a function the checks passed to it). The whole exchange must end
-        within ``timeout + grace`` seconds; callbacks must end within ``timeout``."""
+        within ``timeout + grace`` seconds; callbacks must end within ``timeout``.
+
+        Returns:
+            The worker's reply (a non-empty tuple, untrusted data).
+
+        Raises:
+            WorkerGone: if the worker stops or does not answer in time; wire.ProtocolError: for a
+                reply that is not a non-empty tuple. Anything else that interrupts the wait (a
+                timeout of an outer call...) kills the worker first, since the conversation is out of step.
+        """
         started = time.monotonic()
         deadline, work_deadline = started + timeout + grace, started + timeout
         self.send(message)
@@ -348,7 +371,18 @@ class StudentNotImplemented(NotImplementedError):
 
 
 class Remote:
-    """A proxy in the checker for an object that lives in the student's process."""
+    """A proxy in the checker for an object that lives in the student's process.
+
+    Calling it, or reading an attribute, asks the worker to do it there (within ``timeout``
+    seconds) and rebuilds the result from data (:func:`wire.unflatten`).
+
+    Args:
+        worker: the student's :class:`Worker`.
+        handle: the object's handle in the worker.
+        kind: its type's name; is_callable: whether it can be called.
+        timeout: the time limit of each call, in seconds.
+        label: the name the student gave it (for messages), else ``kind``.
+    """
 
     __slots__ = ("_worker", "_handle", "_kind", "_callable", "_timeout", "_label")
 
@@ -361,6 +395,7 @@ class Remote:
         object.__setattr__(self, "_label", label or kind)
 
     def __repr__(self):
+        """``<student's TYPE>``."""
         return f"<student's {self._kind}>"
 
     def _decode(self, node, originals=()):
@@ -384,6 +419,15 @@ class Remote:
         raise StudentCodeError(f"{name}: {message}")
 
     def __call__(self, *args, **kwargs):
+        """Call the student's object in the worker; mirror what it changed in the mutable arguments.
+
+        Returns:
+            Its result, rebuilt from data (the student's objects as new :class:`Remote` proxies).
+
+        Raises:
+            StudentTimeout, StudentNotImplemented, a built-in exception of the student's code (else
+            StudentCodeError), WorkerGone, wire.ProtocolError: for a malformed reply.
+        """
         originals = wire.mutables((args, tuple(kwargs.values())))
         reply = self._worker.request(("call", self._handle, args, kwargs, self._timeout), self._timeout, grace=15)
         if reply[0] != "ok":
@@ -396,6 +440,11 @@ class Remote:
         return self._decode(value, originals)
 
     def __getattr__(self, name):
+        """The attribute ``name`` of the student's object, read in the worker and rebuilt from data.
+
+        Raises:
+            AttributeError: for a dunder name (never asked); else as :meth:`__call__`.
+        """
         if name.startswith("__"):
             raise AttributeError(name)
         reply = self._worker.request(("getattr", self._handle, name, self._timeout), self._timeout, grace=15)
@@ -406,7 +455,15 @@ class Remote:
 
 # ------------------------------------------------------------------------- grading one notebook
 def plan_cells(assignment: Assignment, nb: dict) -> tuple[list[tuple[int, str]], list[str]]:
-    """Which of the student's code cells to run (with what code), and notes about the notebook."""
+    """Which of the student's code cells to run (with what code), and notes about the notebook.
+
+    Graded test cells (also those that lost their metadata) are left out: they run in the checker,
+    from the source. An edited locked cell runs as the source has it.
+
+    Returns:
+        ``(cells, notes)``: ``(index, source)`` of each code cell to run, in order, and notes about
+        missing nbgrader metadata and edited locked cells.
+    """
     tests = {t.grade_id for t in assignment.tests}
     notes, run = [], []
     stripped_ids, edited_locked = 0, []
@@ -437,7 +494,12 @@ def plan_cells(assignment: Assignment, nb: dict) -> tuple[list[tuple[int, str]],
 
 
 def warm_imports(assignment: Assignment) -> list[str]:
-    """Top-level modules the source notebook imports (loaded in the worker before the hook)."""
+    """Modules the source notebook imports (loaded in the worker before the hook).
+
+    Returns:
+        ``numpy``, ``attention_course`` and every module the source's code cells import (absolute
+        imports), once each, in order; never ``subprocess`` or ``google`` (Colab).
+    """
     import ast
 
     modules = ["numpy", "attention_course"]
@@ -617,7 +679,21 @@ def _add_report(worker: Worker, result: dict) -> None:
 
 
 def run_checks(assignment: Assignment, worker, values: dict, result: dict, deadline: float, cell_seconds: float):
-    """Execute the source notebook's trusted cells and test cells, in order, here."""
+    """Execute the source notebook's trusted cells and test cells, in order, here.
+
+    In the namespace the test cells see, each name a solution cell defines is the student's object
+    (rebuilt from ``values``, functions as :class:`Remote` proxies with ``cell_seconds`` per call),
+    or missing. Colab set-up cells are skipped; a trusted cell that fails is noted.
+
+    Args:
+        assignment: the source notebook.
+        worker: the student's :class:`Worker`, or None (the worker is gone: every name is missing).
+        values: the flattened values the worker sent for the graded names.
+        result: the result being built: one :func:`run_test` entry per test cell is added to
+            ``tests``, notes to ``notes``.
+        deadline: unused (the calls' limits are ``cell_seconds``).
+        cell_seconds: the time limit of each call of a student's function.
+    """
     namespace: dict = {"__name__": "__main__"}
     if worker is not None:
         worker.call_seconds = cell_seconds

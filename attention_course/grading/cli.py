@@ -132,7 +132,15 @@ def collect(root: Path, pattern: str | None) -> tuple[list[Row], list[str]]:
 
 # ------------------------------------------------------------------------------ reading
 def read_notebook(row: Row, max_mb: int) -> None:
-    """Parse the file; on failure flag the row (empty, not a notebook, malformed, too large)."""
+    """Parse the row's file into ``row.notebook`` (nbformat 4, see :func:`to_nbformat4`).
+
+    On failure the row is flagged instead (``not_a_notebook``, ``empty_file``, ``too_large`` past
+    ``max_mb`` megabytes, ``malformed_notebook``) and ``row.notebook`` stays None; a converted older
+    format or a notebook under another extension gets a reason.
+
+    Raises:
+        OSError: if the file cannot be read.
+    """
     path = row.path
     if path.is_symlink():
         row.flag("not_a_notebook", "a symbolic link, not a file")
@@ -235,7 +243,15 @@ def fingerprint(nb: dict) -> dict:
 
 
 def detect_chapter(nb: dict, assignments: dict[str, Assignment]) -> tuple[str | None, str]:
-    """Best-matching assignment for a notebook, or (None, why)."""
+    """Best-matching assignment for a notebook, or (None, why).
+
+    Evidence is needed (a shared nbgrader ``grade_id``, or enough of the assignment's graded
+    function names); among those with evidence, the one sharing the most ids, names, cell ids and
+    cell texts (see :func:`fingerprint`) wins.
+
+    Returns:
+        ``(chapter, "")``, or ``(None, a sentence for the gradebook)`` when nothing matches.
+    """
     fp = fingerprint(nb)
     scored = []
     for name, a in assignments.items():

@@ -133,7 +133,16 @@ def flag_cell(row: Row, cell: dict, opts) -> None:
 
 def check_borrowing(row: Row, a: Assignment) -> None:
     """No points for an exercise whose graded function is, wraps or forwards to the course's own
-    implementation in ``attention_course`` (see :mod:`attention_course.grading.borrowing`)."""
+    implementation in ``attention_course`` (see :mod:`attention_course.grading.borrowing`).
+
+    Reads the cells the student wrote (not the notebook's own cells, which may import the package);
+    each test cell of a borrowed function gets 0 points and outcome ``failed_borrowed``, the row is
+    flagged ``borrowed_reference`` and its points and total are recomputed.
+
+    Args:
+        row: the graded row (``notebook`` and ``tests`` set); changed in place.
+        a: its assignment.
+    """
     trusted = [cell_source(c) for c in a.cells if c.get("cell_type") == "code" and not is_solution(c)]
     known = {normalise(code) for code in trusted}
     student = [cell_source(c) for _, c in code_cells(row.notebook) if normalise(cell_source(c)) not in known]
@@ -166,7 +175,11 @@ def check_borrowing(row: Row, a: Assignment) -> None:
 
 # ------------------------------------------------------------------------------ writing
 def exercise_columns(rows: list[Row], assignments: dict[str, Assignment]) -> list[tuple[str, str, str]]:
-    """(chapter, grade_id, column name) for every graded cell of every chapter present."""
+    """(chapter, grade_id, column name) for every graded cell of every chapter present.
+
+    The chapters are the rows' known ones, sorted; a column is named by the ``grade_id``, or by
+    ``chapter:grade_id`` when two chapters share that ``grade_id``.
+    """
     chapters = sorted({r.chapter for r in rows if r.chapter in assignments})
     pairs = [(c, t.grade_id) for c in chapters for t in assignments[c].tests]
     counts: dict[str, int] = {}

@@ -42,7 +42,16 @@ def _torch():
 
 
 def rebuild_tensor(array, dtype: str, requires_grad: bool):
-    """Unpickling side of :meth:`_Pickler.reducer_override` (runs in the worker)."""
+    """Unpickling side of :meth:`_Pickler.reducer_override` (runs in the worker).
+
+    Args:
+        array: the tensor's values as a NumPy array (bfloat16 travels as float32).
+        dtype: the torch dtype's name, e.g. ``"float32"``.
+        requires_grad: whether the tensor is a leaf that requires grad.
+
+    Returns:
+        The torch tensor.
+    """
     import torch
 
     tensor = torch.from_numpy(array)
@@ -105,7 +114,13 @@ def send_bytes(fd: int, data: bytes) -> None:
 
 
 def send(fd: int, obj, persistent_id=None) -> None:
-    """Pickle first (a value that cannot be pickled raises before anything is written), then write."""
+    """Send ``obj`` to ``fd`` as one message (:func:`dumps`, then :func:`send_bytes`).
+
+    Pickling comes first: a value that cannot be pickled raises before anything is written.
+
+    Raises:
+        pickle.PicklingError, TypeError...: see :func:`dumps`; OSError: see :func:`send_bytes`.
+    """
     send_bytes(fd, dumps(obj, persistent_id))
 
 
@@ -158,7 +173,14 @@ class _NoGlobals(pickle.Unpickler):
 
 
 def loads_untrusted(data: bytes):
-    """Unpickle a reply from the worker: builtins-only containers, no globals at all."""
+    """Unpickle a reply from the worker: builtins-only containers, no globals at all.
+
+    Returns:
+        The message (``None``, bools, numbers, strings, bytes, lists, tuples, dicts, sets...).
+
+    Raises:
+        ProtocolError: if the data names any global or persistent id, or is truncated or malformed.
+    """
     try:
         return _NoGlobals(io.BytesIO(data)).load()
     except ProtocolError:
@@ -181,18 +203,31 @@ class CheckerProxy:
         object.__setattr__(self, "_cb_call", call)
 
     def __call__(self, *args, **kwargs):
+        """Call the checker's object with these arguments (sent as data); return its result.
+
+        Raises:
+            The exception the checker's object raised (a built-in class of the same name, else
+            RuntimeError), TypeError for keyword names that are not strings, or CellTimeout.
+        """
         return self._cb_call(self._cb_key, "call", (args, kwargs))
 
     def __getattr__(self, name):
+        """The checker's object's attribute ``name``, as data.
+
+        Raises:
+            AttributeError: for a name that starts with ``_`` (never asked); else as :meth:`__call__`.
+        """
         if name.startswith("_"):
             raise AttributeError(name)
         return self._cb_call(self._cb_key, "getattr", name)
 
     def __repr__(self):
+        """``<grader's NAME>``."""
         return f"<grader's {self._cb_name}>"
 
     @property
     def __name__(self):
+        """The last part of the checker's object's qualified name."""
         return self._cb_name.rsplit(".", 1)[-1]
 
 
@@ -206,8 +241,11 @@ def _mutable_leaf(value) -> bool:
 
 def mutables(root) -> list:
     """The mutable objects reachable from ``root`` through exact lists, tuples and dict values, in a
-    fixed depth-first order, each once. Both processes walk their copy of the same arguments, so
-    index ``k`` names the same argument on both sides."""
+    fixed depth-first order, each once (50 levels at most).
+
+    Both processes walk their copy of the same arguments, so index ``k`` names the same argument on
+    both sides. Mutable: lists, dicts, NumPy arrays and Generators, torch tensors and Generators.
+    """
     out, seen = [], set()
 
     def walk(value, depth):
@@ -231,7 +269,12 @@ def mutables(root) -> list:
 
 
 def snapshot(value):
-    """Something to tell, after a call, whether ``value`` was changed in place."""
+    """Something to tell, after a call, whether ``value`` was changed in place (see :func:`changed`).
+
+    Returns:
+        A comparable summary (items of a list or dict, hash of an array, a generator's state, a
+        tensor's version), or None when it cannot tell (then the value is always sent back).
+    """
     try:
         t = type(value)
         if t is list:
@@ -276,7 +319,12 @@ def changed(value, before) -> bool:
 
 
 def copy_into(original, new) -> bool:
-    """Make ``original`` hold what ``new`` holds, in place. False if the kinds do not match."""
+    """Make ``original`` hold what ``new`` holds, in place.
+
+    Returns:
+        True if done (or ``original is new``); False if the kinds or shapes do not match or
+        ``original`` cannot be written (read-only array...), then ``original`` is left as it was.
+    """
     try:
         if original is new:
             return True
@@ -317,7 +365,12 @@ def copy_into(original, new) -> bool:
 
 
 def detached_copy(value):
-    """A copy of a mutable argument to send by value (its elements still go by reference)."""
+    """A copy of a mutable argument to send by value (its elements still go by reference).
+
+    Returns:
+        A shallow copy of a list or dict, a copy of an array, a detached clone of a tensor, else a
+        deep copy (generators).
+    """
     if type(value) is list:
         return list(value)
     if type(value) is dict:
@@ -366,7 +419,14 @@ def flatten(value, remember, depth: int = 0, refs: dict | None = None):
     that are not data (functions, class instances); they stay in the worker. ``refs`` maps
     ``id(argument) -> (index, changed)`` for the mutable arguments of the call being answered: an
     argument is sent as ``("same", index)`` or ``("ref", index, new content)``, so the checker
-    updates its own object in place and keeps its identity."""
+    updates its own object in place and keeps its identity.
+
+    Returns:
+        The tree of tagged tuples (see :class:`_Rebuilder` for the tags).
+
+    Raises:
+        ValueError: if ``value`` is nested more than 50 levels deep; whatever converting a value raises.
+    """
     if depth > 50:
         raise ValueError("value nested more than 50 levels deep")
     if refs is not None and id(value) in refs:

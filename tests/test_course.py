@@ -135,7 +135,8 @@ def test_grader_takes_each_solution_for_its_chapter_and_none_of_it_for_borrowed_
     skips these steps): each solution is recognised as its own chapter, and none of its code is taken
     for the course's reference implementation, so a student who writes the solution's code keeps the
     points."""
-    from attention_course.grading.cli import Row, check_borrowing, detect_chapter, read_notebook
+    from attention_course.grading.cli import detect_chapter, read_notebook
+    from attention_course.grading.gradebook import Row, check_borrowing
     from attention_course.grading.course import load_course
 
     course = load_course(ROOT)

@@ -2,7 +2,8 @@
 
 The checks the exercise notebooks call: :mod:`.checks` (Chapters 1-6), :mod:`.checks_transformer`
 (Chapter 7), :mod:`.checks_modern` (Chapter 8). The grader that does not trust the student's kernel:
-``python -m attention_course.grading SUBMISSIONS --out DIR`` (see :mod:`.cli`).
+``python -m attention_course.grading SUBMISSIONS --out DIR`` (see :mod:`.cli`; the gradebook and the
+feedback pages it writes: :mod:`.gradebook`).
 
 Design, in one paragraph: every submission runs in its own *sandboxed worker* process
 (:mod:`.sandbox`: scratch directory, rlimits, a Python audit hook and, where the kernel allows it,
@@ -13,4 +14,5 @@ nbgrader *source* notebook (public and hidden tests) run in a separate, clean *c
 arguments to the worker, runs the student's code there and ships back plain data (numbers, strings,
 NumPy arrays). Whatever a submission patches in its own interpreter (``numpy.allclose``, IPython
 input transformers, ``AssertionError``...) never reaches the process that decides the points.
+The pipes between the two processes are :mod:`.wire`; both time calls with :class:`.timer.Alarm`.
 """

@@ -49,7 +49,12 @@ def _star_names(module: str) -> set[str]:
 
 
 def allowed_imports(trusted_sources: list[str]) -> set[tuple[str, str]]:
-    """(module, name) pairs the notebook's own cells import from the package (not borrowing)."""
+    """(module, name) pairs the notebook's own cells import from the package (not borrowing).
+
+    Args:
+        trusted_sources: the code of the notebook's own (not the student's) cells; a cell that does
+            not parse is skipped.
+    """
     pairs = set()
     for code in trusted_sources:
         try:
@@ -63,39 +68,72 @@ def allowed_imports(trusted_sources: list[str]) -> set[tuple[str, str]]:
 
 
 def borrowed(student_sources: list[str], graded: list[str], allowed: set[tuple[str, str]]) -> dict[str, str]:
-    """graded name -> how it reaches the package, for every graded name that does."""
-    binding: dict[str, tuple[str, ast.AST | None]] = {}  # name -> (how, node to inspect)
+    """Which graded names reach the package, and how.
+
+    Args:
+        student_sources: the code cells the student wrote (cells that do not parse are skipped).
+        graded: the names the checks grade.
+        allowed: ``(module, name)`` imports that are not borrowing (see :func:`allowed_imports`).
+
+    Returns:
+        graded name -> how it reaches the package (e.g. ``"from attention_course.maths.scoring
+        import softmax"``, ``"softmax uses reference (...)"``), for every graded name that does.
+    """
+    tainted = _tainted(_bindings(student_sources, allowed))
+    return {name: tainted[name] for name in graded if name in tainted}
+
+
+def _bindings(student_sources: list[str], allowed: set[tuple[str, str]]) -> dict[str, tuple[str, ast.AST | None]]:
+    """name -> (how it was imported from the package, None) or ("", the node to inspect), the last
+    top-level binding of each name in the student's cells, in order."""
+    binding: dict[str, tuple[str, ast.AST | None]] = {}
     for code in student_sources:
         try:
             tree = ast.parse(code)
         except SyntaxError:
             continue
         for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and _is_package(node.module):
-                for a in node.names:
-                    if a.name == "*":
-                        for name in _star_names(node.module):
-                            if (node.module, name) not in allowed:
-                                binding[name] = (f"from {node.module} import *", None)
-                    elif (node.module, a.name) in allowed:
-                        binding.pop(a.asname or a.name, None)
-                    else:
-                        binding[a.asname or a.name] = (f"from {node.module} import {a.name}", None)
-            elif isinstance(node, ast.Import):
-                for a in node.names:
-                    bound = a.asname or a.name.split(".")[0]
-                    if _is_package(a.name):
-                        binding[bound] = (f"import {a.name}", None)
-                    else:
-                        binding.pop(bound, None)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                binding[node.name] = ("", node)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    for sub in ast.walk(target):
-                        if isinstance(sub, ast.Name):
-                            binding[sub.id] = ("", node.value)
+            _bind(node, binding, allowed)
+    return binding
+
+
+def _bind(node: ast.stmt, binding: dict, allowed: set[tuple[str, str]]) -> None:
+    """Record in ``binding`` what one top-level statement binds (see :func:`_bindings`)."""
+    if isinstance(node, ast.ImportFrom) and _is_package(node.module):
+        _bind_package_import(node, binding, allowed)
+    elif isinstance(node, ast.Import):
+        for a in node.names:
+            bound = a.asname or a.name.split(".")[0]
+            if _is_package(a.name):
+                binding[bound] = (f"import {a.name}", None)
+            else:
+                binding.pop(bound, None)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        binding[node.name] = ("", node)
+    elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Name):
+                    binding[sub.id] = ("", node.value)
+
+
+def _bind_package_import(node: ast.ImportFrom, binding: dict, allowed: set[tuple[str, str]]) -> None:
+    """``from attention_course... import ...``: each name is borrowed unless the notebook itself imports it."""
+    for a in node.names:
+        if a.name == "*":
+            for name in _star_names(node.module):
+                if (node.module, name) not in allowed:
+                    binding[name] = (f"from {node.module} import *", None)
+        elif (node.module, a.name) in allowed:
+            binding.pop(a.asname or a.name, None)
+        else:
+            binding[a.asname or a.name] = (f"from {node.module} import {a.name}", None)
+
+
+def _tainted(binding: dict[str, tuple[str, ast.AST | None]]) -> dict[str, str]:
+    """name -> how it reaches the package: imported from it, naming it in its code, or using (through
+    any number of wrappers and aliases) another such name."""
     tainted: dict[str, str] = {}
     for name, (how, node) in binding.items():
         if node is None:
@@ -112,4 +150,4 @@ def borrowed(student_sources: list[str], graded: list[str], allowed: set[tuple[s
             if via:
                 tainted[name] = f"{name} uses {via[0]} ({tainted[via[0]]})"
                 changed = True
-    return {name: tainted[name] for name in graded if name in tainted}
+    return tainted

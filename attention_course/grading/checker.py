@@ -8,7 +8,6 @@ which every name the solution cells define is a :class:`Remote` proxy to the stu
 from __future__ import annotations
 
 import builtins
-import contextlib
 import functools
 import importlib.util
 import json
@@ -22,7 +21,7 @@ import time
 import types
 from pathlib import Path
 
-from . import wire
+from . import timer, wire
 from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../attention_course
@@ -64,7 +63,17 @@ def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: l
     """argv prefix that runs a command in new user/mount/pid/net namespaces where every path in
     ``hide`` is covered by an empty tmpfs (files: by /dev/null), except ``expose`` (bound back
     read-only), the scratch root is a fresh private tmpfs, and the command then runs in a nested
-    user namespace with no capabilities, so it cannot unmount any of this."""
+    user namespace with no capabilities, so it cannot unmount any of this.
+
+    Args:
+        scratch_root: the folder that becomes a fresh private tmpfs (not hidden, even if inside ``hide``).
+        scratch: the worker's folder, created inside it.
+        hide: paths to cover (those missing, ``/`` and those inside another hidden path are left out).
+        expose: paths inside hidden ones to bind back read-only (the Python installation...).
+
+    Returns:
+        The argv prefix (``unshare ... sh -c SCRIPT sandbox``); the command follows it.
+    """
     hide = sorted({os.path.realpath(h) for h in hide if h and os.path.exists(h) and os.path.realpath(h) != "/"})
     hide = [h for h in hide if not any(h != o and _inside(h, o) for o in hide)]
     hide = [h for h in hide if not _inside(os.path.realpath(scratch_root), h)]  # the hook still refuses them
@@ -97,22 +106,10 @@ def _on_alarm(signum, frame):
     raise CheckerTimeout("the grader's function ran past the time limit of the call")
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """SIGALRM-based limit for code run in the checker on behalf of a student's call (main thread
-    only). Nests: an inner limit never ends later than the one around it, which is restored."""
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, 0)
-    started = time.monotonic()
-    limit = seconds if not outer else min(seconds, outer)
-    signal.setitimer(signal.ITIMER_REAL, max(0.01, limit))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - started)))
+def _limit(deadline: float) -> timer.Alarm:
+    """The time limit of a callback the student's code called: until ``deadline`` (at least 0.01 s),
+    raising :class:`CheckerTimeout` (nested in any limit already running, see :class:`timer.Alarm`)."""
+    return timer.Alarm(max(0.01, deadline - time.monotonic()), _on_alarm)
 
 
 def _importable(obj) -> bool:
@@ -129,7 +126,11 @@ def _importable(obj) -> bool:
 def needs_callback(obj) -> bool:
     """Objects of the checker that go to the worker as a :class:`wire.CheckerProxy`: functions,
     lambdas and classes defined in test cells (they cannot be pickled by reference, and must run
-    here, on the checker's own modules), bound methods, and instances of test-cell classes."""
+    here, on the checker's own modules), bound methods, and instances of test-cell classes.
+
+    Returns:
+        True for those; False for what pickle can send by value or by reference.
+    """
     if isinstance(obj, (types.FunctionType, type)):
         return not _importable(obj)
     if isinstance(obj, types.MethodType):
@@ -264,7 +265,16 @@ class Worker:
     def request(self, message, timeout: float, grace: float = 0.0):
         """Send a command and wait for its reply, serving the worker's callbacks meanwhile (the
         student's code calling a function the checks passed to it). The whole exchange must end
-        within ``timeout + grace`` seconds; callbacks must end within ``timeout``."""
+        within ``timeout + grace`` seconds; callbacks must end within ``timeout``.
+
+        Returns:
+            The worker's reply (a non-empty tuple, untrusted data).
+
+        Raises:
+            WorkerGone: if the worker stops or does not answer in time; wire.ProtocolError: for a
+                reply that is not a non-empty tuple. Anything else that interrupts the wait (a
+                timeout of an outer call...) kills the worker first, since the conversation is out of step.
+        """
         started = time.monotonic()
         deadline, work_deadline = started + timeout + grace, started + timeout
         self.send(message)
@@ -299,14 +309,10 @@ class Worker:
                 args, kwargs = (decode(node) for node in payload)
                 if type(args) is not tuple or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
                     raise wire.ProtocolError("malformed callback arguments")
-                originals = wire.mutables((args, tuple(kwargs.values())))
-                before = [wire.snapshot(o) for o in originals]
-                with time_limit(max(0.01, deadline - time.monotonic())):
-                    value = target(*args, **kwargs)
-                back = [(i, wire.detached_copy(o)) for i, (o, b) in enumerate(zip(originals, before))
-                        if wire.changed(o, b)]
+                value, originals, dirty = wire.call_noting_changes(target, args, kwargs, lambda: _limit(deadline))
+                back = [(i, wire.detached_copy(o)) for i, (o, d) in enumerate(zip(originals, dirty)) if d]
             elif op == "getattr" and isinstance(payload, str) and not payload.startswith("_"):
-                with time_limit(max(0.01, deadline - time.monotonic())):
+                with _limit(deadline):
                     value = getattr(target, payload)
                 back = []
             else:
@@ -365,7 +371,18 @@ class StudentNotImplemented(NotImplementedError):
 
 
 class Remote:
-    """A proxy in the checker for an object that lives in the student's process."""
+    """A proxy in the checker for an object that lives in the student's process.
+
+    Calling it, or reading an attribute, asks the worker to do it there (within ``timeout``
+    seconds) and rebuilds the result from data (:func:`wire.unflatten`).
+
+    Args:
+        worker: the student's :class:`Worker`.
+        handle: the object's handle in the worker.
+        kind: its type's name; is_callable: whether it can be called.
+        timeout: the time limit of each call, in seconds.
+        label: the name the student gave it (for messages), else ``kind``.
+    """
 
     __slots__ = ("_worker", "_handle", "_kind", "_callable", "_timeout", "_label")
 
@@ -378,6 +395,7 @@ class Remote:
         object.__setattr__(self, "_label", label or kind)
 
     def __repr__(self):
+        """``<student's TYPE>``."""
         return f"<student's {self._kind}>"
 
     def _decode(self, node, originals=()):
@@ -401,6 +419,15 @@ class Remote:
         raise StudentCodeError(f"{name}: {message}")
 
     def __call__(self, *args, **kwargs):
+        """Call the student's object in the worker; mirror what it changed in the mutable arguments.
+
+        Returns:
+            Its result, rebuilt from data (the student's objects as new :class:`Remote` proxies).
+
+        Raises:
+            StudentTimeout, StudentNotImplemented, a built-in exception of the student's code (else
+            StudentCodeError), WorkerGone, wire.ProtocolError: for a malformed reply.
+        """
         originals = wire.mutables((args, tuple(kwargs.values())))
         reply = self._worker.request(("call", self._handle, args, kwargs, self._timeout), self._timeout, grace=15)
         if reply[0] != "ok":
@@ -413,6 +440,11 @@ class Remote:
         return self._decode(value, originals)
 
     def __getattr__(self, name):
+        """The attribute ``name`` of the student's object, read in the worker and rebuilt from data.
+
+        Raises:
+            AttributeError: for a dunder name (never asked); else as :meth:`__call__`.
+        """
         if name.startswith("__"):
             raise AttributeError(name)
         reply = self._worker.request(("getattr", self._handle, name, self._timeout), self._timeout, grace=15)
@@ -423,7 +455,15 @@ class Remote:
 
 # ------------------------------------------------------------------------- grading one notebook
 def plan_cells(assignment: Assignment, nb: dict) -> tuple[list[tuple[int, str]], list[str]]:
-    """Which of the student's code cells to run (with what code), and notes about the notebook."""
+    """Which of the student's code cells to run (with what code), and notes about the notebook.
+
+    Graded test cells (also those that lost their metadata) are left out: they run in the checker,
+    from the source. An edited locked cell runs as the source has it.
+
+    Returns:
+        ``(cells, notes)``: ``(index, source)`` of each code cell to run, in order, and notes about
+        missing nbgrader metadata and edited locked cells.
+    """
     tests = {t.grade_id for t in assignment.tests}
     notes, run = [], []
     stripped_ids, edited_locked = 0, []
@@ -454,7 +494,12 @@ def plan_cells(assignment: Assignment, nb: dict) -> tuple[list[tuple[int, str]],
 
 
 def warm_imports(assignment: Assignment) -> list[str]:
-    """Top-level modules the source notebook imports (loaded in the worker before the hook)."""
+    """Modules the source notebook imports (loaded in the worker before the hook).
+
+    Returns:
+        ``numpy``, ``attention_course`` and every module the source's code cells import (absolute
+        imports), once each, in order; never ``subprocess`` or ``google`` (Colab).
+    """
     import ast
 
     modules = ["numpy", "attention_course"]
@@ -502,6 +547,29 @@ def grade(job: dict) -> dict:
               "sandbox": "namespaces+audit-hook" if job.get("namespaces") else "audit-hook"}
     scratch = os.path.join(job["scratch_root"], job["job_id"])
     modules = warm_imports(assignment)
+    setup = worker_setup(job, assignment, scratch, modules)
+    argv = worker_argv(job, scratch, modules)
+    _grade_in_worker(argv, setup, assignment, cells, result, deadline, float(job["cell_seconds"]))
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[str]) -> dict:
+    """The setup the sandboxed worker reads first (see :func:`attention_course.grading.sandbox.main`).
+
+    Args:
+        job: the job (see :func:`grade`): limits, ``forbidden`` paths, ``scratch_root``.
+        assignment: gives the data files and the trusted prelude cells.
+        scratch: the worker's scratch folder.
+        modules: the warm imports (:func:`warm_imports`).
+
+    Returns:
+        A dict: ``scratch``, ``files``, ``memory_mb``, ``cpu_seconds``, ``file_mb``, ``read_roots``
+        (the Python installation, system folders, this package), ``forbidden_roots`` (the course,
+        ``solutions/``, the job's forbidden paths, the scratch root, the repositories' ``.git``...),
+        ``warm_imports``, ``output_chars`` and ``prelude``.
+    """
+    course = Path(job["course"])
     read_roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
                   "/usr/lib", "/usr/share", "/usr/local/lib", "/lib", "/lib64", "/etc", "/proc/self",
                   "/sys/devices/system/cpu"]
@@ -509,69 +577,123 @@ def grade(job: dict) -> dict:
     for extra in (str(PACKAGE_REPO / ".git"), str(PACKAGE_REPO / ".nbgrader"), str(course / ".git")):
         forbidden.append(extra)
     read_roots.append(str(PACKAGE_DIR))
-    setup = {"scratch": scratch, "files": assignment.data_files(), "memory_mb": job["memory_mb"],
-             "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
-             "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
-             "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
+    return {"scratch": scratch, "files": assignment.data_files(), "memory_mb": job["memory_mb"],
+            "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
+            "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
+            "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
+
+
+def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
+    """The command that starts the worker: ``python -I -B -m attention_course.grading.sandbox``.
+
+    With ``job["namespaces"]`` behind :func:`namespace_prefix`, which hides the course, the package's
+    repository and the job's forbidden paths, and exposes the Python installation, this package and
+    the folders of the warm imports ``modules``. Without, it creates the ``scratch`` folder.
+
+    Raises:
+        OSError: if the scratch folder cannot be created.
+    """
     python = [sys.executable, "-I", "-B", "-m", "attention_course.grading.sandbox"]
-    if job.get("namespaces"):
-        expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
-        for module in modules:
-            try:
-                spec = importlib.util.find_spec(module.split(".")[0])
-            except (ImportError, ValueError):
-                spec = None
-            if spec and spec.origin:
-                expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
-        hide = [str(course), str(PACKAGE_REPO), *job["forbidden"]]
-        argv = namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
-    else:
+    if not job.get("namespaces"):
         os.makedirs(scratch, exist_ok=True)
-        argv = python
-    env_cell = float(job["cell_seconds"])
+        return python
+    expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
+    for module in modules:
+        try:
+            spec = importlib.util.find_spec(module.split(".")[0])
+        except (ImportError, ValueError):
+            spec = None
+        if spec and spec.origin:
+            expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
+    hide = [str(Path(job["course"])), str(PACKAGE_REPO), *job["forbidden"]]
+    return namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
+
+
+def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells: list[tuple[int, str]],
+                     result: dict, deadline: float, cell_seconds: float) -> None:
+    """Start the worker, run the student's ``cells`` there and the checks here, filling ``result``.
+
+    If the worker cannot start or stops, ``result["worker"]`` says why (the checks then run without
+    the student's functions if they had not run yet); the worker is killed at the end in any case.
+
+    Raises:
+        OSError: if ``argv`` cannot be started; wire.ProtocolError: for a malformed reply.
+    """
     worker = None
     try:
         worker = Worker(argv, setup, ready_timeout=max(5.0, min(90.0, deadline - time.monotonic())))
-        for index, source in cells:
-            left = deadline - time.monotonic()
-            if left <= 1:
-                result["cells"].append({"index": index, "status": "timeout",
-                                        "error": "not run: the submission's total time was used up"})
-                continue
-            limit = min(env_cell, left - 0.5)
-            try:
-                reply = worker.request(("run_cells", [(index, source)], limit), limit + 10)
-                result["cells"].extend(reply[1] if reply[0] == "ok" else
-                                       [{"index": index, "status": "error", "error": str(reply[2:])}])
-            except WorkerGone as gone:
-                result["cells"].append({"index": index, "status": "killed", "error": str(gone)})
-                break
+        run_student_cells(worker, cells, result, deadline, cell_seconds)
         values = {}
         if not worker.dead:
             reply = worker.request(("fetch", assignment.graded_names), max(5.0, deadline - time.monotonic()))
             values = reply[1] if reply[0] == "ok" else {}
-        run_checks(assignment, worker, values, result, deadline, env_cell)
-        if not worker.dead:
-            try:
-                report = worker.request(("report",), 20)[1]
-                result["patched"], result["blocked"] = report["patched"], report["blocked"]
-            except WorkerGone:
-                pass
+        run_checks(assignment, worker, values, result, deadline, cell_seconds)
+        _add_report(worker, result)
     except WorkerGone as gone:
         result["worker"] = str(gone)
         if not result["tests"]:
-            run_checks(assignment, None, {}, result, deadline, env_cell)
+            run_checks(assignment, None, {}, result, deadline, cell_seconds)
     finally:
         if worker is not None:
             if worker.dead and result["worker"] is None:
                 result["worker"] = worker.dead
             worker.kill()
-    result["seconds"] = round(time.monotonic() - started, 2)
-    return result
+
+
+def run_student_cells(worker: Worker, cells: list[tuple[int, str]], result: dict, deadline: float,
+                      cell_seconds: float) -> None:
+    """Run the student's ``cells`` (index, source) in the worker, one at a time, adding each one's entry
+    to ``result["cells"]``.
+
+    A cell gets at most ``cell_seconds`` and never more than the time left before ``deadline``; once
+    that is used up the other cells are listed as not run (``timeout``). If the worker stops, the cell
+    is ``killed`` and the rest are left out.
+
+    Raises:
+        wire.ProtocolError: if the worker answers with a malformed reply.
+    """
+    for index, source in cells:
+        left = deadline - time.monotonic()
+        if left <= 1:
+            result["cells"].append({"index": index, "status": "timeout",
+                                    "error": "not run: the submission's total time was used up"})
+            continue
+        limit = min(cell_seconds, left - 0.5)
+        try:
+            reply = worker.request(("run_cells", [(index, source)], limit), limit + 10)
+            result["cells"].extend(reply[1] if reply[0] == "ok" else
+                                   [{"index": index, "status": "error", "error": str(reply[2:])}])
+        except WorkerGone as gone:
+            result["cells"].append({"index": index, "status": "killed", "error": str(gone)})
+            break
+
+
+def _add_report(worker: Worker, result: dict) -> None:
+    """Copy the worker's report (what the submission patched, what the sandbox blocked) into ``result``."""
+    if not worker.dead:
+        try:
+            report = worker.request(("report",), 20)[1]
+            result["patched"], result["blocked"] = report["patched"], report["blocked"]
+        except WorkerGone:
+            pass
 
 
 def run_checks(assignment: Assignment, worker, values: dict, result: dict, deadline: float, cell_seconds: float):
-    """Execute the source notebook's trusted cells and test cells, in order, here."""
+    """Execute the source notebook's trusted cells and test cells, in order, here.
+
+    In the namespace the test cells see, each name a solution cell defines is the student's object
+    (rebuilt from ``values``, functions as :class:`Remote` proxies with ``cell_seconds`` per call),
+    or missing. Colab set-up cells are skipped; a trusted cell that fails is noted.
+
+    Args:
+        assignment: the source notebook.
+        worker: the student's :class:`Worker`, or None (the worker is gone: every name is missing).
+        values: the flattened values the worker sent for the graded names.
+        result: the result being built: one :func:`run_test` entry per test cell is added to
+            ``tests``, notes to ``notes``.
+        deadline: unused (the calls' limits are ``cell_seconds``).
+        cell_seconds: the time limit of each call of a student's function.
+    """
     namespace: dict = {"__name__": "__main__"}
     if worker is not None:
         worker.call_seconds = cell_seconds

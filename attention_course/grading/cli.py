@@ -34,9 +34,7 @@ Statuses (worst first): ``empty_file``, ``not_a_notebook``, ``malformed_notebook
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import html
 import json
 import logging
 import os
@@ -49,59 +47,15 @@ import time
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from attention_course.grading.borrowing import allowed_imports, borrowed
-from attention_course.grading.course import (Assignment, cell_source, cell_timeout, code_cells,
-                                             defined_names, is_grade, is_solution, load_course, normalise)
+from attention_course.grading.course import Assignment, cell_source, cell_timeout, defined_names, load_course, normalise
+from attention_course.grading.gradebook import Row, check_borrowing, interpret, write_feedback, write_gradebook
 
 PACKAGE_REPO = Path(__file__).resolve().parents[2]
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-SEVERITY = ["empty_file", "not_a_notebook", "malformed_notebook", "too_large", "unknown_chapter",
-            "wrong_chapter", "grader_error", "killed", "timeout", "memory", "sandbox_violation",
-            "tampering", "borrowed_reference", "cell_error", "metadata_changed", "ok"]
 log = logging.getLogger("attention_course.grading.cli")
-
-
-@dataclass
-class Row:
-    """One gradebook row: one file found in SUBMISSIONS, and what grading it gave.
-
-    Fields: ``student`` (the id, see :func:`student_of`), ``file`` (path relative to SUBMISSIONS),
-    ``chapter`` (the assignment it was matched to, "" if none), ``points`` (grade_id -> points),
-    ``total`` and ``max``, ``statuses`` and ``reasons`` (added by :meth:`flag`), ``tests`` (the
-    checker's per-test entries, see :func:`attention_course.grading.checker.run_test`), ``path``
-    (the file on disk) and ``notebook`` (the parsed nbformat 4 notebook, None if it could not be read).
-    """
-
-    student: str
-    file: str
-    chapter: str = ""
-    points: dict = field(default_factory=dict)
-    total: float = 0.0
-    max: float = 0.0
-    statuses: list = field(default_factory=list)
-    reasons: list = field(default_factory=list)
-    tests: list = field(default_factory=list)
-    path: Path | None = None
-    notebook: dict | None = None
-
-    def flag(self, status: str, reason: str) -> None:
-        """Record a status for this row and its reason (each reason is kept once; "" adds none)."""
-        self.statuses.append(status)
-        if reason and reason not in self.reasons:
-            self.reasons.append(reason)
-
-    @property
-    def status(self) -> str:
-        """The row's worst status in :data:`SEVERITY` order, ``"ok"`` if none was flagged.
-
-        Raises:
-            ValueError: if a flagged status is not in :data:`SEVERITY`.
-        """
-        return min(self.statuses or ["ok"], key=SEVERITY.index)
 
 
 # ------------------------------------------------------------------------------ collecting
@@ -178,7 +132,15 @@ def collect(root: Path, pattern: str | None) -> tuple[list[Row], list[str]]:
 
 # ------------------------------------------------------------------------------ reading
 def read_notebook(row: Row, max_mb: int) -> None:
-    """Parse the file; on failure flag the row (empty, not a notebook, malformed, too large)."""
+    """Parse the row's file into ``row.notebook`` (nbformat 4, see :func:`to_nbformat4`).
+
+    On failure the row is flagged instead (``not_a_notebook``, ``empty_file``, ``too_large`` past
+    ``max_mb`` megabytes, ``malformed_notebook``) and ``row.notebook`` stays None; a converted older
+    format or a notebook under another extension gets a reason.
+
+    Raises:
+        OSError: if the file cannot be read.
+    """
     path = row.path
     if path.is_symlink():
         row.flag("not_a_notebook", "a symbolic link, not a file")
@@ -281,7 +243,15 @@ def fingerprint(nb: dict) -> dict:
 
 
 def detect_chapter(nb: dict, assignments: dict[str, Assignment]) -> tuple[str | None, str]:
-    """Best-matching assignment for a notebook, or (None, why)."""
+    """Best-matching assignment for a notebook, or (None, why).
+
+    Evidence is needed (a shared nbgrader ``grade_id``, or enough of the assignment's graded
+    function names); among those with evidence, the one sharing the most ids, names, cell ids and
+    cell texts (see :func:`fingerprint`) wins.
+
+    Returns:
+        ``(chapter, "")``, or ``(None, a sentence for the gradebook)`` when nothing matches.
+    """
     fp = fingerprint(nb)
     scored = []
     for name, a in assignments.items():
@@ -335,17 +305,9 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
            "file_mb": 64, "scratch_root": str(scratch_root), "job_id": job_id, "forbidden": forbidden,
            "namespaces": opts.namespaces, "result": str(job_dir / "result.json")}
     (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON"))}
-    # -I ignores PYTHONDONTWRITEBYTECODE: -B (here and for the worker) keeps an import of a module
-    # without a cached .pyc from trying to write one, which the sandbox refuses and reports
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
-    # opts.jobs notebooks share the cores: more math-library threads than that only oversubscribe
-    # them (a tiny torch op then takes milliseconds instead of microseconds)
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.jobs)))
-    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
     try:
         proc = subprocess.run([sys.executable, "-I", "-B", "-m", "attention_course.grading.checker", str(job_dir / "job.json")],
-                              capture_output=True, text=True, timeout=opts.total_timeout + 120, env=env,
+                              capture_output=True, text=True, timeout=opts.total_timeout + 120, env=checker_env(opts.jobs),
                               cwd=str(job_dir), start_new_session=True)
         if proc.returncode != 0 or not (job_dir / "result.json").exists():
             row.flag("grader_error", "the grader itself failed on this notebook (see grade.log)")
@@ -359,103 +321,43 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
         shutil.rmtree(scratch_root, ignore_errors=True)
 
 
-def interpret(row: Row, a: Assignment, result: dict) -> None:
-    """Fill a gradebook row from the checker's result: points, total, max, statuses and reasons.
+def checker_env(jobs: int) -> dict[str, str]:
+    """The environment of a checker process (and so of its worker): this process's without the
+    ``PYTHON*``, ``JUPYTER*`` and ``IPYTHON*`` variables, with Hugging Face offline, no bytecode
+    written, and as many math-library threads as one notebook's share of the cores when ``jobs``
+    notebooks are graded at once."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON"))}
+    # -I ignores PYTHONDONTWRITEBYTECODE: -B (here and for the worker) keeps an import of a module
+    # without a cached .pyc from trying to write one, which the sandbox refuses and reports
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    # opts.jobs notebooks share the cores: more math-library threads than that only oversubscribe
+    # them (a tiny torch op then takes milliseconds instead of microseconds)
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+    return env
 
-    Flags ``killed``, ``timeout``, ``memory`` and ``cell_error`` from the cells, ``sandbox_violation``
-    from what the sandbox blocked, ``tampering`` from what the notebook patched, and
-    ``metadata_changed`` from the checker's notes about nbgrader metadata. The texts of the memory and
-    time limits come from the module globals set by :func:`main`.
 
-    Args:
-        row: the submission's row; changed in place.
-        a: its assignment (gives ``max``).
-        result: the dict :func:`attention_course.grading.checker.grade` returned.
+def grade_row(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> None:
+    """Grade one submission (:func:`run_one`), fill its row (:func:`.gradebook.interpret`,
+    :func:`.gradebook.check_borrowing`) and log the outcome; never raises: a failure of the grader
+    flags the row ``grader_error`` (logged with its traceback).
 
-    Raises:
-        KeyError: if ``result`` has no ``"tests"`` or ``"cells"``.
+    Args: as :func:`run_one`.
     """
-    row.tests = result["tests"]
-    row.points = {t["grade_id"]: t["points"] for t in result["tests"]}
-    row.total = float(sum(row.points.values()))
-    row.max = a.max_points
-    if result.get("worker"):
-        row.flag("killed", f"the notebook's process was stopped: {result['worker']}")
-    for cell in result["cells"]:
-        status, error = cell.get("status"), cell.get("error", "")
-        where = f"code cell {cell['index'] + 1}"
-        if status == "timeout":
-            row.flag("timeout", f"{where} ran longer than the {a_limit(result)} limit and was stopped")
-        elif status == "memory":
-            row.flag("memory", f"{where} ran out of memory (limit {MEM_TEXT})")
-        elif status == "killed":
-            row.flag("killed", f"{where}: {error}")
-        elif status == "error":
-            if error.startswith("NotImplementedError"):
-                row.flag("cell_error", f"{where} is not implemented yet (raise NotImplementedError)")
-            else:
-                row.flag("cell_error", f"{where} raised {error[:200]}")
-        if cell.get("output_chars", 0) > 20000:
-            row.reasons.append(f"{where} printed {cell['output_chars']:,} characters (kept the first 20,000)")
-    if result.get("blocked"):
-        shown = sorted(set(result["blocked"]))
-        row.flag("sandbox_violation", "blocked by the sandbox: " + "; ".join(shown[:4]) +
-                 (f" (+{len(shown) - 4} more)" if len(shown) > 4 else ""))
-    if result.get("patched"):
-        row.flag("tampering", "the notebook patched " + ", ".join(result["patched"][:6]) +
-                 " in its own kernel; the checks ran in a separate process, so this changed nothing")
-    for note in result.get("notes", []):
-        row.flag("metadata_changed" if note.startswith("nbgrader metadata") else "ok", note)
-    failed = [t for t in result["tests"] if t["outcome"] != "passed"]
-    if row.status == "ok" and failed:
-        row.reasons.append(f"{len(failed)} of {len(result['tests'])} exercises failed their checks")
-
-
-def check_borrowing(row: Row, a: Assignment) -> None:
-    """No points for an exercise whose graded function is, wraps or forwards to the course's own
-    implementation in ``attention_course`` (see :mod:`attention_course.grading.borrowing`)."""
-    trusted = [cell_source(c) for c in a.cells if c.get("cell_type") == "code" and not is_solution(c)]
-    known = {normalise(code) for code in trusted}
-    student = [cell_source(c) for _, c in code_cells(row.notebook) if normalise(cell_source(c)) not in known]
-    found = borrowed(student, a.graded_names, allowed_imports(trusted))
-    if not found:
-        return
-    owner, tests_of = None, {}
-    for c in a.cells:  # nbgrader layout: a solution cell, then the test cells that check it
-        if c.get("cell_type") != "code":
-            continue
-        if is_solution(c):
-            owner = defined_names(cell_source(c))
-        elif is_grade(c) and owner:
-            gid = c["metadata"]["nbgrader"]["grade_id"]
-            for name in owner:
-                tests_of.setdefault(name, []).append(gid)
-    for name, how in found.items():
-        lost = []
-        for t in row.tests:
-            if t["grade_id"] in tests_of.get(name, []):
-                lost.append(t["grade_id"])
-                t.update(points=0.0, outcome="failed_borrowed", instructor=f"borrowed: {how}",
-                         message=f"{name} uses the course's own implementation from attention_course "
-                                 "instead of your code: no points for this exercise")
-        row.flag("borrowed_reference", f"{name} is the course's reference implementation, not the student's "
-                 f"({how}): 0 points for {', '.join(lost) or 'its exercise'}")
-    row.points = {t["grade_id"]: t["points"] for t in row.tests}
-    row.total = float(sum(row.points.values()))
-
-
-MEM_TEXT = ""
-
-
-def a_limit(result) -> str:
-    """The per-cell time limit as a timeout reason shows it (e.g. ``"120 s"``).
-
-    The text is set by :func:`main`; ``result`` is not read.
-    """
-    return CELL_TEXT
-
-
-CELL_TEXT = ""
+    try:
+        result = run_one(row, a, opts, work, forbidden)
+        if result is not None:
+            interpret(row, a, result, opts)
+            check_borrowing(row, a)
+            log.info("%s -> %s %s: %g/%g %s (%.1f s) %s", row.file, row.student, row.chapter, row.total,
+                     row.max, row.status, result.get("seconds", 0), json.dumps(
+                         {"tests": [(t["grade_id"], t["outcome"], t["instructor"]) for t in result["tests"]],
+                          "cells": [(c["index"], c["status"], c.get("error", "")) for c in result["cells"]
+                                    if c["status"] != "ok"], "blocked": result.get("blocked", [])[:20]},
+                         ensure_ascii=False))
+    except Exception as error:  # noqa: BLE001 - never lose a row
+        log.exception("grading %s failed", row.file)
+        row.flag("grader_error", f"the grader failed on this notebook ({type(error).__name__}; see grade.log)")
 
 
 def self_check(chapters: list[str], assignments: dict[str, Assignment], opts, work: Path,
@@ -466,136 +368,49 @@ def self_check(chapters: list[str], assignments: dict[str, Assignment], opts, wo
     Run on every grading run, nothing cached: a broken environment (a package missing, a borrowed
     virtual environment whose ``attention_course`` is another checkout's, a model cache the sandbox
     cannot read...) then stops the run instead of giving every student 0 points.
-    """
-    def check(name: str) -> str | None:
-        a = assignments[name]
-        row = Row(student="(course solution)", file=f"(solution)/{name}/{a.notebook}", chapter=name,
-                  path=a.source_path)
-        read_notebook(row, max_mb=10 ** 6)
-        try:
-            result = run_one(row, a, opts, work, forbidden) if row.notebook is not None else None
-        except Exception as error:  # noqa: BLE001 - reported as a broken environment
-            log.exception("grading the solution of %s failed", name)
-            row.flag("grader_error", f"{type(error).__name__}: {error}")
-            result = None
-        if result is not None:
-            interpret(row, a, result)
-        if result is not None and row.status == "ok" and row.total == a.max_points:
-            log.info("self-check: the solution of %s gets %g/%g (%.1f s)", name, row.total, a.max_points,
-                     result.get("seconds", 0))
-            return None
-        failed = [f"{t['grade_id']}: {t['instructor'] or t['message']}"[:300] for t in (result or {}).get("tests", [])
-                  if t["outcome"] != "passed"]
-        return (f"{name}: its solution {a.source_path.relative_to(opts.course) if a.source_path.is_relative_to(opts.course) else a.source_path} "
-                f"got {row.total:g}/{a.max_points:g}, status {row.status}"
-                + (f" ({'; '.join(row.reasons)[:600]})" if row.reasons else "")
-                + (f"; failed checks: {' | '.join(failed[:3])}" if failed else ""))
 
+    Args:
+        chapters: the chapters the submissions need (graded in parallel, ``opts.jobs`` at a time).
+        assignments, opts, work, forbidden: as :func:`run_one`.
+    """
     if not chapters:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(opts.jobs, len(chapters)))) as pool:
-        return [line for line in pool.map(check, chapters) if line]
+        lines = pool.map(lambda name: check_solution(name, assignments[name], opts, work, forbidden), chapters)
+        return [line for line in lines if line]
 
 
-# ------------------------------------------------------------------------------ writing
-def exercise_columns(rows: list[Row], assignments: dict[str, Assignment]) -> list[tuple[str, str, str]]:
-    """(chapter, grade_id, column name) for every graded cell of every chapter present."""
-    chapters = sorted({r.chapter for r in rows if r.chapter in assignments})
-    pairs = [(c, t.grade_id) for c in chapters for t in assignments[c].tests]
-    counts: dict[str, int] = {}
-    for _, g in pairs:
-        counts[g] = counts.get(g, 0) + 1
-    return [(c, g, g if counts[g] == 1 else f"{c}:{g}") for c, g in pairs]
+def check_solution(name: str, a: Assignment, opts, work: Path, forbidden: list[str]) -> str | None:
+    """Grade chapter ``name``'s own solution notebook (assignment ``a``) as a submission.
 
+    Args: ``opts``, ``work`` and ``forbidden`` as :func:`run_one`.
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def write_gradebook(rows: list[Row], assignments, out: Path) -> None:
-    """Write ``out/gradebook.csv`` (replacing it): one line per row, in the order given.
-
-    Columns: student, chapter, file, one column per graded cell of every chapter present (see
-    :func:`exercise_columns`; empty for a row of another chapter), total, max, status and the reasons
-    joined with ``"; "``.
-
-    Raises:
-        OSError: if the file cannot be written.
+    Returns:
+        None if it gets full marks with status ``ok`` (logged), else the line :func:`self_check`
+        reports: the chapter, the solution's path, its score and status, its reasons, the first
+        failed checks.
     """
-    columns = exercise_columns(rows, assignments)
-    with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "chapter", "file", *[name for _, _, name in columns], "total", "max",
-                         "status", "reason"])
-        for r in rows:
-            cells = [(_fmt(r.points.get(g, 0.0)) if r.chapter == c else "") for c, g, _ in columns]
-            writer.writerow([r.student, r.chapter, r.file, *cells, _fmt(r.total), _fmt(r.max), r.status,
-                             "; ".join(r.reasons)])
-
-
-def feedback_html(r: Row, a: Assignment | None) -> str:
-    """The feedback page a student may see for one row, as an HTML document.
-
-    Shows the file, the chapter, the score and status, the reasons (except those that mention hidden
-    tests), and, if the chapter is known (``a`` is not None) and tests ran, one line per graded cell
-    with its message, plus the code of every public check that failed. A hidden test shows only the
-    generic message of :func:`attention_course.grading.checker.run_test`, never its code or its own message.
-    """
-    e = html.escape
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {e(r.chapter or r.file)}</title>",
-             "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
-             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left}"
-             ".passed{color:#1a7f37}.failed{color:#b42318}pre{background:#f6f8fa;padding:.6em;overflow-x:auto}</style>",
-             "</head><body>", f"<h1>Feedback for {e(r.student)}</h1>",
-             f"<p>File <code>{e(r.file)}</code>; exercise set <b>{e(r.chapter or 'not recognised')}</b>.</p>",
-             f"<p><b>Score: {_fmt(r.total)} / {_fmt(r.max)}</b>. Status: <code>{e(r.status)}</code>.</p>"]
-    if r.reasons:
-        parts.append("<p>Notes:</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in r.reasons
-                                                   if "hidden" not in x.lower()) + "</ul>")
-    if a is not None and r.tests:
-        public = {t.grade_id: t.public for t in a.tests}
-        parts.append("<table><tr><th>Exercise</th><th>Points</th><th>Result</th></tr>")
-        for t in r.tests:
-            ok = t["outcome"] == "passed"
-            parts.append(f"<tr><td>{e(t['grade_id'])}</td><td>{_fmt(t['points'])} / {_fmt(t['max'])}</td>"
-                         f"<td class='{'passed' if ok else 'failed'}'>{'passed' if ok else e(t['message'])}</td></tr>")
-        parts.append("</table>")
-        for t in r.tests:
-            if t["outcome"] == "failed_public":
-                parts.append(f"<h2>{e(t['grade_id'])}: the public check that failed</h2>"
-                             f"<p class='failed'>{e(t['message'])}</p><pre>{e(public[t['grade_id']].strip())}</pre>")
-        parts.append("<p>Hidden tests are not shown; an exercise that passes the public checks can still fail "
-                     "them. Test your functions on other inputs (other shapes, batches, edge cases).</p>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "unknown"
-
-
-def write_feedback(rows: list[Row], assignments, out: Path) -> None:
-    """Replace ``out/feedback/`` with one page per row (:func:`feedback_html`).
-
-    A page is ``feedback/<student>/<chapter>.html`` (the file's stem when no chapter was recognised;
-    names reduced to ``[A-Za-z0-9_.-]``); a second page of the same name gets ``-2``, ``-3``...
-
-    Raises:
-        OSError: if the folder cannot be removed or a page cannot be written.
-    """
-    folder = out / "feedback"
-    if folder.exists():
-        shutil.rmtree(folder)
-    used: set[Path] = set()
-    for r in rows:
-        base = folder / _slug(r.student) / (_slug(r.chapter) if r.chapter else _slug(Path(r.file).stem))
-        path, n = base.with_suffix(".html"), 1
-        while path in used:
-            n += 1
-            path = base.parent / f"{base.name}-{n}.html"
-        used.add(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(feedback_html(r, assignments.get(r.chapter)), encoding="utf-8")
+    row = Row(student="(course solution)", file=f"(solution)/{name}/{a.notebook}", chapter=name,
+              path=a.source_path)
+    read_notebook(row, max_mb=10 ** 6)
+    try:
+        result = run_one(row, a, opts, work, forbidden) if row.notebook is not None else None
+    except Exception as error:  # noqa: BLE001 - reported as a broken environment
+        log.exception("grading the solution of %s failed", name)
+        row.flag("grader_error", f"{type(error).__name__}: {error}")
+        result = None
+    if result is not None:
+        interpret(row, a, result, opts)
+    if result is not None and row.status == "ok" and row.total == a.max_points:
+        log.info("self-check: the solution of %s gets %g/%g (%.1f s)", name, row.total, a.max_points,
+                 result.get("seconds", 0))
+        return None
+    failed = [f"{t['grade_id']}: {t['instructor'] or t['message']}"[:300] for t in (result or {}).get("tests", [])
+              if t["outcome"] != "passed"]
+    return (f"{name}: its solution {a.source_path.relative_to(opts.course) if a.source_path.is_relative_to(opts.course) else a.source_path} "
+            f"got {row.total:g}/{a.max_points:g}, status {row.status}"
+            + (f" ({'; '.join(row.reasons)[:600]})" if row.reasons else "")
+            + (f"; failed checks: {' | '.join(failed[:3])}" if failed else ""))
 
 
 # ------------------------------------------------------------------------------ main
@@ -632,22 +447,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    """Run ``python -m attention_course.grading``: grade every submission and write the outputs.
+def prepare_run(opts) -> Path:
+    """Complete ``opts`` and start the log; return the output folder (created, resolved).
 
-    Logs to ``OUT/grade.log`` and stderr, sets the module globals that :func:`interpret` reads,
-    self-checks every needed chapter's solution (:func:`self_check`), grades the submissions in
-    parallel (``--jobs``), then writes ``gradebook.csv`` and ``feedback/``.
-
-    Returns:
-        The exit status: 0 done, 2 if SUBMISSIONS is neither a folder nor a zip, 3 if a chapter's
-        own solution did not get full marks (nothing graded, no gradebook written).
-
-    Raises:
-        SystemExit: from :func:`parse_args` on invalid arguments.
+    Resolves ``opts.course`` (default :func:`default_course`), reads ``opts.cell_timeout`` from the
+    course's ``nbgrader_config.py`` when not given, and turns ``opts.namespaces`` off (with a warning)
+    where Linux namespaces are not available. Logs to ``OUT/grade.log`` (replaced) and stderr.
     """
-    global MEM_TEXT, CELL_TEXT
-    opts = parse_args(argv)
     opts.course = (opts.course or default_course()).resolve()
     opts.out.mkdir(parents=True, exist_ok=True)
     out = opts.out.resolve()
@@ -662,74 +468,95 @@ def main(argv=None) -> int:
     if opts.namespaces and not namespaces_available():
         log.warning("Linux user namespaces are not available here: audit hook and rlimits only")
         opts.namespaces = False
-    MEM_TEXT, CELL_TEXT = f"{opts.memory_mb} MB", f"{opts.cell_timeout:g} s"
-    assignments = load_course(opts.course)
-    log.info("course %s: assignments %s; cell timeout %g s, total %g s, memory %d MB, %d parallel, sandbox %s",
-             opts.course, ", ".join(assignments) or "none", opts.cell_timeout, opts.total_timeout, opts.memory_mb,
-             opts.jobs, "namespaces + audit hook" if opts.namespaces else "audit hook")
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="attention-grade-") as tmp:
-        work = Path(tmp)
-        source = opts.submissions.resolve()
-        root = source
-        if source.is_file() and zipfile.is_zipfile(source):
-            root = work / "extracted"
-            root.mkdir()
-            for note in _safe_extract(source, root, 2000):
-                log.warning(note)
-        elif not source.is_dir():
-            log.error("%s is neither a folder nor a zip file", source)
-            return 2
-        rows, ignored = collect(root, opts.student_pattern)
-        for rel in ignored:
-            log.info("ignored (system file): %s", rel)
-        for row in rows:
-            read_notebook(row, opts.max_file_mb)
-            if row.notebook is None:
-                continue
-            chapter, why = detect_chapter(row.notebook, assignments)
-            if chapter is None:
-                row.flag("unknown_chapter", why)
-            elif opts.chapter and chapter not in opts.chapter:
-                row.chapter = chapter
-                row.flag("wrong_chapter", f"this is the notebook of {chapter}, not of {', '.join(opts.chapter)}")
-            else:
-                row.chapter = chapter
-                row.max = assignments[chapter].max_points
-        todo = [r for r in rows if r.notebook is not None and r.chapter in assignments and not r.statuses]
-        forbidden = [str(source), str(root), str(out), str(work)]
-        broken = self_check(sorted({r.chapter for r in todo}), assignments, opts, work, forbidden)
-        if broken:
-            log.error("grading stopped, nothing graded and no gradebook written: the grading environment is "
-                      "broken, not the submissions. The course's own solution notebook must get full marks "
-                      "through the same pipeline, and did not:\n  %s\nCheck that this Python (%s) imports "
-                      "attention_course from the course being graded (%s) and that the chapter's packages and "
-                      "models are installed; details above and in %s.", "\n  ".join(broken), sys.executable,
-                      opts.course, out / "grade.log")
-            return 3
+    return out
 
-        def task(row: Row):
-            a = assignments[row.chapter]
-            try:
-                result = run_one(row, a, opts, work, forbidden)
-                if result is not None:
-                    interpret(row, a, result)
-                    check_borrowing(row, a)
-                    log.info("%s -> %s %s: %g/%g %s (%.1f s) %s", row.file, row.student, row.chapter, row.total,
-                             row.max, row.status, result.get("seconds", 0), json.dumps(
-                                 {"tests": [(t["grade_id"], t["outcome"], t["instructor"]) for t in result["tests"]],
-                                  "cells": [(c["index"], c["status"], c.get("error", "")) for c in result["cells"]
-                                            if c["status"] != "ok"], "blocked": result.get("blocked", [])[:20]},
-                                 ensure_ascii=False))
-            except Exception as error:  # noqa: BLE001 - never lose a row
-                log.exception("grading %s failed", row.file)
-                row.flag("grader_error", f"the grader failed on this notebook ({type(error).__name__}; see grade.log)")
 
-        with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-            list(pool.map(task, todo))
-    graded = {id(r) for r in todo}
+def submissions_root(source: Path, work: Path) -> Path | None:
+    """The folder to collect the submissions from: ``source`` itself, or, for a zip, the folder under
+    ``work`` it is extracted to (safely, at most 2000 MB; what was skipped is logged). None (logged
+    as an error) if ``source`` is neither a folder nor a zip file."""
+    if source.is_file() and zipfile.is_zipfile(source):
+        root = work / "extracted"
+        root.mkdir()
+        for note in _safe_extract(source, root, 2000):
+            log.warning(note)
+        return root
+    if not source.is_dir():
+        log.error("%s is neither a folder nor a zip file", source)
+        return None
+    return source
+
+
+def read_submissions(root: Path, opts, assignments: dict[str, Assignment]) -> list[Row]:
+    """One row per file under ``root`` (:func:`collect`), each read (:func:`read_notebook`) and
+    matched to its chapter (:func:`match_chapter`); the system files left out are logged."""
+    rows, ignored = collect(root, opts.student_pattern)
+    for rel in ignored:
+        log.info("ignored (system file): %s", rel)
     for row in rows:
-        if id(row) not in graded:
+        read_notebook(row, opts.max_file_mb)
+        if row.notebook is not None:
+            match_chapter(row, assignments, opts.chapter)
+    return rows
+
+
+def match_chapter(row: Row, assignments: dict[str, Assignment], accepted: list[str]) -> None:
+    """Set the row's chapter (:func:`detect_chapter`) and max; flag ``unknown_chapter``, or
+    ``wrong_chapter`` when ``accepted`` (``--chapter``) is not empty and does not name it."""
+    chapter, why = detect_chapter(row.notebook, assignments)
+    if chapter is None:
+        row.flag("unknown_chapter", why)
+    elif accepted and chapter not in accepted:
+        row.chapter = chapter
+        row.flag("wrong_chapter", f"this is the notebook of {chapter}, not of {', '.join(accepted)}")
+    else:
+        row.chapter = chapter
+        row.max = assignments[chapter].max_points
+
+
+def grade_submissions(opts, assignments: dict[str, Assignment], work: Path, out: Path) -> tuple[int, list[Row], list[Row]]:
+    """Read every submission, self-check the chapters they need, grade them (``opts.jobs`` at a time).
+
+    Args:
+        opts: the options (see :func:`prepare_run`); work: the run's temporary folder; out: the
+            output folder (hidden from the submissions, as are the submissions and ``work``).
+
+    Returns:
+        ``(status, rows, graded)``: the exit status (0, or 2 and 3 as :func:`main` says), every row
+        and the rows that were graded.
+    """
+    source = opts.submissions.resolve()
+    root = submissions_root(source, work)
+    if root is None:
+        return 2, [], []
+    rows = read_submissions(root, opts, assignments)
+    todo = [r for r in rows if r.notebook is not None and r.chapter in assignments and not r.statuses]
+    forbidden = [str(source), str(root), str(out), str(work)]
+    broken = self_check(sorted({r.chapter for r in todo}), assignments, opts, work, forbidden)
+    if broken:
+        log.error("grading stopped, nothing graded and no gradebook written: the grading environment is "
+                  "broken, not the submissions. The course's own solution notebook must get full marks "
+                  "through the same pipeline, and did not:\n  %s\nCheck that this Python (%s) imports "
+                  "attention_course from the course being graded (%s) and that the chapter's packages and "
+                  "models are installed; details above and in %s.", "\n  ".join(broken), sys.executable,
+                  opts.course, out / "grade.log")
+        return 3, rows, todo
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        list(pool.map(lambda row: grade_row(row, assignments[row.chapter], opts, work, forbidden), todo))
+    return 0, rows, todo
+
+
+def write_outputs(rows: list[Row], graded: list[Row], assignments: dict[str, Assignment], out: Path,
+                  started: float) -> None:
+    """Log the rows that were not graded, sort the rows (student, chapter, file), write
+    ``gradebook.csv`` and ``feedback/`` and log a summary (time since ``started``, statuses).
+
+    Raises:
+        OSError: if an output cannot be written.
+    """
+    graded_ids = {id(r) for r in graded}
+    for row in rows:
+        if id(row) not in graded_ids:
             log.info("%s -> %s: %s (%s)", row.file, row.student, row.status, "; ".join(row.reasons))
     rows.sort(key=lambda r: (r.student, r.chapter, r.file))
     write_gradebook(rows, assignments, out)
@@ -740,6 +567,34 @@ def main(argv=None) -> int:
         counts[r.status] = counts.get(r.status, 0) + 1
     log.info("graded %d files in %.1f s (%s); gradebook %s", len(rows), elapsed,
              ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), out / "gradebook.csv")
+
+
+def main(argv=None) -> int:
+    """Run ``python -m attention_course.grading``: grade every submission and write the outputs.
+
+    Completes the options and starts the log (:func:`prepare_run`), self-checks every needed
+    chapter's solution (:func:`self_check`), grades the submissions in parallel (``--jobs``), then
+    writes ``gradebook.csv`` and ``feedback/`` (:func:`write_outputs`).
+
+    Returns:
+        The exit status: 0 done, 2 if SUBMISSIONS is neither a folder nor a zip, 3 if a chapter's
+        own solution did not get full marks (nothing graded, no gradebook written).
+
+    Raises:
+        SystemExit: from :func:`parse_args` on invalid arguments.
+    """
+    opts = parse_args(argv)
+    out = prepare_run(opts)
+    assignments = load_course(opts.course)
+    log.info("course %s: assignments %s; cell timeout %g s, total %g s, memory %d MB, %d parallel, sandbox %s",
+             opts.course, ", ".join(assignments) or "none", opts.cell_timeout, opts.total_timeout, opts.memory_mb,
+             opts.jobs, "namespaces + audit hook" if opts.namespaces else "audit hook")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="attention-grade-") as tmp:
+        status, rows, graded = grade_submissions(opts, assignments, Path(tmp), out)
+        if status:
+            return status
+    write_outputs(rows, graded, assignments, out, started)
     return 0
 
 

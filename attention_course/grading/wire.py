@@ -42,7 +42,16 @@ def _torch():
 
 
 def rebuild_tensor(array, dtype: str, requires_grad: bool):
-    """Unpickling side of :meth:`_Pickler.reducer_override` (runs in the worker)."""
+    """Unpickling side of :meth:`_Pickler.reducer_override` (runs in the worker).
+
+    Args:
+        array: the tensor's values as a NumPy array (bfloat16 travels as float32).
+        dtype: the torch dtype's name, e.g. ``"float32"``.
+        requires_grad: whether the tensor is a leaf that requires grad.
+
+    Returns:
+        The torch tensor.
+    """
     import torch
 
     tensor = torch.from_numpy(array)
@@ -105,7 +114,13 @@ def send_bytes(fd: int, data: bytes) -> None:
 
 
 def send(fd: int, obj, persistent_id=None) -> None:
-    """Pickle first (a value that cannot be pickled raises before anything is written), then write."""
+    """Send ``obj`` to ``fd`` as one message (:func:`dumps`, then :func:`send_bytes`).
+
+    Pickling comes first: a value that cannot be pickled raises before anything is written.
+
+    Raises:
+        pickle.PicklingError, TypeError...: see :func:`dumps`; OSError: see :func:`send_bytes`.
+    """
     send_bytes(fd, dumps(obj, persistent_id))
 
 
@@ -158,7 +173,14 @@ class _NoGlobals(pickle.Unpickler):
 
 
 def loads_untrusted(data: bytes):
-    """Unpickle a reply from the worker: builtins-only containers, no globals at all."""
+    """Unpickle a reply from the worker: builtins-only containers, no globals at all.
+
+    Returns:
+        The message (``None``, bools, numbers, strings, bytes, lists, tuples, dicts, sets...).
+
+    Raises:
+        ProtocolError: if the data names any global or persistent id, or is truncated or malformed.
+    """
     try:
         return _NoGlobals(io.BytesIO(data)).load()
     except ProtocolError:
@@ -181,18 +203,31 @@ class CheckerProxy:
         object.__setattr__(self, "_cb_call", call)
 
     def __call__(self, *args, **kwargs):
+        """Call the checker's object with these arguments (sent as data); return its result.
+
+        Raises:
+            The exception the checker's object raised (a built-in class of the same name, else
+            RuntimeError), TypeError for keyword names that are not strings, or CellTimeout.
+        """
         return self._cb_call(self._cb_key, "call", (args, kwargs))
 
     def __getattr__(self, name):
+        """The checker's object's attribute ``name``, as data.
+
+        Raises:
+            AttributeError: for a name that starts with ``_`` (never asked); else as :meth:`__call__`.
+        """
         if name.startswith("_"):
             raise AttributeError(name)
         return self._cb_call(self._cb_key, "getattr", name)
 
     def __repr__(self):
+        """``<grader's NAME>``."""
         return f"<grader's {self._cb_name}>"
 
     @property
     def __name__(self):
+        """The last part of the checker's object's qualified name."""
         return self._cb_name.rsplit(".", 1)[-1]
 
 
@@ -206,8 +241,11 @@ def _mutable_leaf(value) -> bool:
 
 def mutables(root) -> list:
     """The mutable objects reachable from ``root`` through exact lists, tuples and dict values, in a
-    fixed depth-first order, each once. Both processes walk their copy of the same arguments, so
-    index ``k`` names the same argument on both sides."""
+    fixed depth-first order, each once (50 levels at most).
+
+    Both processes walk their copy of the same arguments, so index ``k`` names the same argument on
+    both sides. Mutable: lists, dicts, NumPy arrays and Generators, torch tensors and Generators.
+    """
     out, seen = [], set()
 
     def walk(value, depth):
@@ -231,7 +269,12 @@ def mutables(root) -> list:
 
 
 def snapshot(value):
-    """Something to tell, after a call, whether ``value`` was changed in place."""
+    """Something to tell, after a call, whether ``value`` was changed in place (see :func:`changed`).
+
+    Returns:
+        A comparable summary (items of a list or dict, hash of an array, a generator's state, a
+        tensor's version), or None when it cannot tell (then the value is always sent back).
+    """
     try:
         t = type(value)
         if t is list:
@@ -276,7 +319,12 @@ def changed(value, before) -> bool:
 
 
 def copy_into(original, new) -> bool:
-    """Make ``original`` hold what ``new`` holds, in place. False if the kinds do not match."""
+    """Make ``original`` hold what ``new`` holds, in place.
+
+    Returns:
+        True if done (or ``original is new``); False if the kinds or shapes do not match or
+        ``original`` cannot be written (read-only array...), then ``original`` is left as it was.
+    """
     try:
         if original is new:
             return True
@@ -317,7 +365,12 @@ def copy_into(original, new) -> bool:
 
 
 def detached_copy(value):
-    """A copy of a mutable argument to send by value (its elements still go by reference)."""
+    """A copy of a mutable argument to send by value (its elements still go by reference).
+
+    Returns:
+        A shallow copy of a list or dict, a copy of an array, a detached clone of a tensor, else a
+        deep copy (generators).
+    """
     if type(value) is list:
         return list(value)
     if type(value) is dict:
@@ -330,6 +383,32 @@ def detached_copy(value):
     return copy.deepcopy(value)
 
 
+def call_noting_changes(fn, args: tuple, kwargs: dict, time_limit):
+    """Call ``fn(*args, **kwargs)`` under a time limit and tell which mutable arguments it changed in place.
+
+    The serving side of a call between the processes (the worker running the student's function,
+    the checker running one of its callbacks): the caller then sends back the changed arguments.
+
+    Args:
+        fn: the function (or any callable) to run.
+        args, kwargs: its arguments, as received (see :func:`mutables`).
+        time_limit: called with no argument right before the call; returns the context manager that
+            limits it (a :class:`~attention_course.grading.timer.Alarm`).
+
+    Returns:
+        ``(value, originals, dirty)``: what ``fn`` returned, the mutable arguments (:func:`mutables`
+        of ``(args, kwargs values)``) and, for each, whether the call changed it (:func:`changed`).
+
+    Raises:
+        Whatever ``fn`` or the time limit raises.
+    """
+    originals = mutables((args, tuple(kwargs.values())))
+    before = [snapshot(o) for o in originals]
+    with time_limit():
+        value = fn(*args, **kwargs)
+    return value, originals, [changed(o, b) for o, b in zip(originals, before)]
+
+
 # ---------------------------------------------------------------- flattening (runs in the worker)
 _SCALARS = (bool, int, float, str, bytes, type(None))
 PLAIN_TYPES = frozenset({bool, int, float, str, bytes, type(None), complex, tuple, list, dict, set, frozenset})
@@ -340,7 +419,14 @@ def flatten(value, remember, depth: int = 0, refs: dict | None = None):
     that are not data (functions, class instances); they stay in the worker. ``refs`` maps
     ``id(argument) -> (index, changed)`` for the mutable arguments of the call being answered: an
     argument is sent as ``("same", index)`` or ``("ref", index, new content)``, so the checker
-    updates its own object in place and keeps its identity."""
+    updates its own object in place and keeps its identity.
+
+    Returns:
+        The tree of tagged tuples (see :class:`_Rebuilder` for the tags).
+
+    Raises:
+        ValueError: if ``value`` is nested more than 50 levels deep; whatever converting a value raises.
+    """
     if depth > 50:
         raise ValueError("value nested more than 50 levels deep")
     if refs is not None and id(value) in refs:
@@ -362,15 +448,7 @@ def _flatten(value, remember, depth, refs):
         return flatten(v, remember, depth + 1, refs)
 
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-        array = np.array(value, copy=True, subok=False)
-        if array.dtype.hasobject:
-            return ("oa", array.shape, [sub(v) for v in array.ravel().tolist()], isinstance(value, np.generic))
-        if array.dtype.fields is None and array.dtype.subdtype is None:  # the common case, fast
-            return ("nd", array.dtype.str, array.shape, np.ascontiguousarray(array).tobytes(),
-                    isinstance(value, np.generic))
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        return ("a", buffer.getvalue(), isinstance(value, np.generic))
+        return _flatten_array(value, sub)
     if t in (list, tuple):
         return ("l" if t is list else "t", [sub(v) for v in value])
     if t is dict:
@@ -383,6 +461,25 @@ def _flatten(value, remember, depth, refs):
         return ("slice", sub(value.start), sub(value.stop), sub(value.step))
     if t is CheckerProxy:
         return ("cb", object.__getattribute__(value, "_cb_key"))
+    return _flatten_object(value, remember, sub)
+
+
+def _flatten_array(value, sub):
+    """A NumPy array or scalar: raw bytes (``"nd"``), an ``.npy`` file (``"a"``, structured dtypes)
+    or, for an object array, its flattened items (``"oa"``)."""
+    array = np.array(value, copy=True, subok=False)
+    if array.dtype.hasobject:
+        return ("oa", array.shape, [sub(v) for v in array.ravel().tolist()], isinstance(value, np.generic))
+    if array.dtype.fields is None and array.dtype.subdtype is None:  # the common case, fast
+        return ("nd", array.dtype.str, array.shape, np.ascontiguousarray(array).tobytes(),
+                isinstance(value, np.generic))
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return ("a", buffer.getvalue(), isinstance(value, np.generic))
+
+
+def _flatten_object(value, remember, sub):
+    """A torch tensor or generator, a NumPy generator (by their state), else a handle (``"r"``)."""
     torch = _torch()
     if torch is not None and isinstance(value, torch.Tensor):
         tensor = value.detach().cpu()
@@ -400,110 +497,180 @@ def _flatten(value, remember, depth, refs):
 
 # ---------------------------------------------------------------- rebuilding (runs in the checker)
 def unflatten(node, make_remote, originals=(), checker_object=None):
-    """Rebuild a value from :func:`flatten`'s tree. ``originals``: the checker's mutable arguments
-    of the call (see :func:`mutables`); ``checker_object(key)``: the checker's object behind a
-    :class:`CheckerProxy` key."""
+    """Rebuild a value from :func:`flatten`'s tree (untrusted data from the worker).
 
-    def original(index):
-        if type(index) is not int or not 0 <= index < len(originals):
-            raise ProtocolError("reference to an argument that was not passed")
-        return originals[index]
+    Args:
+        node: the tree.
+        make_remote: ``make_remote(handle, type name, is callable)``: the proxy of a student's object.
+        originals: the checker's mutable arguments of the call (see :func:`mutables`); ``"same"``
+            and ``"ref"`` nodes name them (a ``"ref"`` is copied into its original, in place).
+        checker_object: ``checker_object(key)``: the checker's object behind a :class:`CheckerProxy`
+            key, or None if the value may not name any.
 
-    def build(node):
+    Returns:
+        The value: builtins, NumPy arrays and generators, torch tensors and generators, proxies.
+
+    Raises:
+        ProtocolError: for a malformed tree (or a node it does not expect); also IndexError,
+            ValueError, TypeError... from a node with missing or wrong parts.
+    """
+    return _Rebuilder(make_remote, originals, checker_object).build(node)
+
+
+class _Rebuilder:
+    """:func:`unflatten`'s walk: :meth:`build` hands each node to the method of its tag (``_TAGS``)."""
+
+    def __init__(self, make_remote, originals, checker_object):
+        self.make_remote, self.originals, self.checker_object = make_remote, originals, checker_object
+
+    def build(self, node):
+        """The value of one node (see :func:`unflatten`)."""
         if not isinstance(node, tuple) or not node or not isinstance(node[0], str):
             raise ProtocolError("malformed value from the student's process")
         tag = node[0]
-        if tag == "s":
-            value = node[1]
-            if type(value) not in _SCALARS:
-                raise ProtocolError("malformed scalar")
-            return value
-        if tag == "c":
-            return complex(float(node[1]), float(node[2]))
-        if tag == "nd":
-            _, descr, shape, data, scalar = node
-            if type(descr) is not str or type(data) is not bytes or type(shape) is not tuple or \
-                    not all(type(n) is int and n >= 0 for n in shape):
-                raise ProtocolError("malformed array")
-            try:
-                dtype = np.dtype(descr)
-            except (TypeError, ValueError):
-                raise ProtocolError("malformed array dtype") from None
-            if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or \
-                    len(data) != math.prod(shape) * dtype.itemsize:
-                raise ProtocolError("malformed array")
-            array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-            return array[()] if scalar else array
-        if tag == "a":
-            array = np.load(io.BytesIO(node[1]), allow_pickle=False)
-            return array[()] if node[2] else array
-        if tag == "oa":
-            items = [build(v) for v in node[2]]
-            array = np.empty(len(items), dtype=object)
-            array[:] = items
-            array = array.reshape(tuple(int(s) for s in node[1]))
-            return array[()] if node[3] else array
-        if tag == "l":
-            return [build(v) for v in node[1]]
-        if tag == "t":
-            return tuple(build(v) for v in node[1])
-        if tag == "d":
-            return {build(k): build(v) for k, v in node[1]}
-        if tag == "set":
-            items = [build(v) for v in node[1]]
-            return frozenset(items) if node[2] else set(items)
-        if tag == "range":
-            return range(int(node[1]), int(node[2]), int(node[3]))
-        if tag == "slice":
-            return slice(build(node[1]), build(node[2]), build(node[3]))
-        if tag == "tensor":
-            import torch
+        method = self._TAGS.get(tag)
+        if method is None:
+            raise ProtocolError(f"unknown value tag {tag!r} from the student's process")
+        return method(self, node)
 
-            array = build(node[1])
-            if not isinstance(array, np.ndarray) or array.dtype.hasobject:
-                raise ProtocolError("malformed tensor")
-            tensor = torch.from_numpy(np.array(array))
-            dtype = getattr(torch, str(node[2]), None)
-            if isinstance(dtype, torch.dtype):
-                tensor = tensor.to(dtype)
-            if node[3] and tensor.is_floating_point():
-                tensor.requires_grad_(True)
-            return tensor
-        if tag == "tgen":
-            import torch
+    def original(self, index):
+        """The checker's mutable argument number ``index`` of the call."""
+        if type(index) is not int or not 0 <= index < len(self.originals):
+            raise ProtocolError("reference to an argument that was not passed")
+        return self.originals[index]
 
-            state = build(node[1])
-            if not isinstance(state, np.ndarray) or state.dtype != np.uint8 or state.ndim != 1:
-                raise ProtocolError("malformed torch.Generator state")
-            generator = torch.Generator()
-            try:
-                generator.set_state(torch.from_numpy(state.copy()))
-            except (RuntimeError, ValueError, TypeError):
-                raise ProtocolError("malformed torch.Generator state") from None
-            return generator
-        if tag == "rng":
-            state = build(node[1])
-            name = state.get("bit_generator") if isinstance(state, dict) else None
-            if name not in BIT_GENERATORS:
-                raise ProtocolError("malformed numpy Generator state")
-            bit_generator = getattr(np.random, name)()
-            try:
-                bit_generator.state = state
-            except (ValueError, TypeError, KeyError):
-                raise ProtocolError("malformed numpy Generator state") from None
-            return np.random.Generator(bit_generator)
-        if tag == "same":
-            return original(node[1])
-        if tag == "ref":
-            target = original(node[1])
-            new = build(node[2])
-            return target if copy_into(target, new) else new
-        if tag == "cb":
-            if checker_object is None:
-                raise ProtocolError("unexpected reference to a grader object")
-            return checker_object(node[1])
-        if tag == "r":
-            return make_remote(int(node[1]), str(node[2]), bool(node[3]))
-        raise ProtocolError(f"unknown value tag {tag!r} from the student's process")
+    # ---- scalars and arrays
+    def scalar(self, node):
+        """``("s", value)``: None, a bool, int, float, str or bytes."""
+        value = node[1]
+        if type(value) not in _SCALARS:
+            raise ProtocolError("malformed scalar")
+        return value
 
-    return build(node)
+    def complex_number(self, node):
+        """``("c", real, imag)``: a complex number."""
+        return complex(float(node[1]), float(node[2]))
+
+    def raw_array(self, node):
+        """``("nd", dtype, shape, bytes, is scalar)``: a plain NumPy array (or scalar), checked against its bytes."""
+        _, descr, shape, data, scalar = node
+        if type(descr) is not str or type(data) is not bytes or type(shape) is not tuple or \
+                not all(type(n) is int and n >= 0 for n in shape):
+            raise ProtocolError("malformed array")
+        try:
+            dtype = np.dtype(descr)
+        except (TypeError, ValueError):
+            raise ProtocolError("malformed array dtype") from None
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or \
+                len(data) != math.prod(shape) * dtype.itemsize:
+            raise ProtocolError("malformed array")
+        array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        return array[()] if scalar else array
+
+    def npy_array(self, node):
+        """``("a", .npy bytes, is scalar)``: a NumPy array of another dtype, read without pickles."""
+        array = np.load(io.BytesIO(node[1]), allow_pickle=False)
+        return array[()] if node[2] else array
+
+    def object_array(self, node):
+        """``("oa", shape, items, is scalar)``: a NumPy object array, item by item."""
+        items = [self.build(v) for v in node[2]]
+        array = np.empty(len(items), dtype=object)
+        array[:] = items
+        array = array.reshape(tuple(int(s) for s in node[1]))
+        return array[()] if node[3] else array
+
+    # ---- containers
+    def list_(self, node):
+        """``("l", items)``: a list."""
+        return [self.build(v) for v in node[1]]
+
+    def tuple_(self, node):
+        """``("t", items)``: a tuple."""
+        return tuple(self.build(v) for v in node[1])
+
+    def dict_(self, node):
+        """``("d", [(key, value)...])``: a dict."""
+        return {self.build(k): self.build(v) for k, v in node[1]}
+
+    def set_(self, node):
+        """``("set", items, is frozen)``: a set or frozenset."""
+        items = [self.build(v) for v in node[1]]
+        return frozenset(items) if node[2] else set(items)
+
+    def range_(self, node):
+        """``("range", start, stop, step)``: a range."""
+        return range(int(node[1]), int(node[2]), int(node[3]))
+
+    def slice_(self, node):
+        """``("slice", start, stop, step)``: a slice."""
+        return slice(self.build(node[1]), self.build(node[2]), self.build(node[3]))
+
+    # ---- torch and random generators
+    def tensor(self, node):
+        """``("tensor", array node, dtype, requires grad)``: a CPU torch tensor."""
+        import torch
+
+        array = self.build(node[1])
+        if not isinstance(array, np.ndarray) or array.dtype.hasobject:
+            raise ProtocolError("malformed tensor")
+        tensor = torch.from_numpy(np.array(array))
+        dtype = getattr(torch, str(node[2]), None)
+        if isinstance(dtype, torch.dtype):
+            tensor = tensor.to(dtype)
+        if node[3] and tensor.is_floating_point():
+            tensor.requires_grad_(True)
+        return tensor
+
+    def torch_generator(self, node):
+        """``("tgen", state array node)``: a torch.Generator in that state."""
+        import torch
+
+        state = self.build(node[1])
+        if not isinstance(state, np.ndarray) or state.dtype != np.uint8 or state.ndim != 1:
+            raise ProtocolError("malformed torch.Generator state")
+        generator = torch.Generator()
+        try:
+            generator.set_state(torch.from_numpy(state.copy()))
+        except (RuntimeError, ValueError, TypeError):
+            raise ProtocolError("malformed torch.Generator state") from None
+        return generator
+
+    def numpy_generator(self, node):
+        """``("rng", state node)``: a NumPy Generator of one of :data:`BIT_GENERATORS`, in that state."""
+        state = self.build(node[1])
+        name = state.get("bit_generator") if isinstance(state, dict) else None
+        if name not in BIT_GENERATORS:
+            raise ProtocolError("malformed numpy Generator state")
+        bit_generator = getattr(np.random, name)()
+        try:
+            bit_generator.state = state
+        except (ValueError, TypeError, KeyError):
+            raise ProtocolError("malformed numpy Generator state") from None
+        return np.random.Generator(bit_generator)
+
+    # ---- references: the call's arguments, the checker's objects, the student's objects
+    def same(self, node):
+        """``("same", index)``: the call's argument ``index``, unchanged."""
+        return self.original(node[1])
+
+    def ref(self, node):
+        """``("ref", index, new value)``: the call's argument ``index``, updated in place (the new value if it cannot be)."""
+        target = self.original(node[1])
+        new = self.build(node[2])
+        return target if copy_into(target, new) else new
+
+    def checker_callback(self, node):
+        """``("cb", key)``: the checker's own object behind a :class:`CheckerProxy`."""
+        if self.checker_object is None:
+            raise ProtocolError("unexpected reference to a grader object")
+        return self.checker_object(node[1])
+
+    def remote(self, node):
+        """``("r", handle, type name, is callable)``: a proxy of an object that stays in the worker."""
+        return self.make_remote(int(node[1]), str(node[2]), bool(node[3]))
+
+    _TAGS = {"s": scalar, "c": complex_number, "nd": raw_array, "a": npy_array, "oa": object_array,
+             "l": list_, "t": tuple_, "d": dict_, "set": set_, "range": range_, "slice": slice_,
+             "tensor": tensor, "tgen": torch_generator, "rng": numpy_generator, "same": same, "ref": ref,
+             "cb": checker_callback, "r": remote}

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from attention_course.maths.positions import apply_rope, repeat_kv
 from attention_course.maths.self_attention import causal_mask, scaled_dot_product_attention
 
-__all__ = ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadSelfAttention", "KVCache"]
+__all__ = ["split_heads", "merge_heads", "project_qkv", "multi_head_attention", "MultiHeadSelfAttention", "KVCache"]
 
 
 @dataclass
@@ -152,10 +152,22 @@ def _check_weights(d_model: int, weights, num_heads: int, num_kv_heads: int, bia
                          f"{[tuple(b.shape) for b in biases]}")
 
 
-def _project(X, memory, weights, biases, num_heads: int, num_kv_heads: int, cache, layer: int):
-    """Queries ``(batch, h, seq_len, d_k)`` of ``X``; keys and values ``(batch, g, seq_len_k, d_k)``
-    of the new positions of ``X`` (self-attention) or of ``memory`` (cross-attention; with a
-    ``cache``, projected at the first step only: :meth:`KVCache.memory_kv`)."""
+def project_qkv(X, memory, weights, biases, num_heads: int, num_kv_heads: int, cache=None, layer: int = 0):
+    """The projections of :func:`multi_head_attention` (Vaswani et al. 2017, §3.2.2), split into heads.
+
+    Args:
+        X: ``(batch, seq_len, d_model)``, the positions that ask (queries) and, in self-attention,
+            are looked at (keys, values).
+        memory: ``None`` (self-attention) or ``(batch, seq_len_k, d_model)``, what cross-attention
+            looks at.
+        weights: ``(W_q, W_k, W_v)``; biases: ``(b_q, b_k, b_v)``, each ``None`` or a vector.
+        num_heads, num_kv_heads: ``h`` query heads, ``g`` key/value heads.
+        cache, layer: with a memory, its keys and values are projected at the first step only
+            (:meth:`KVCache.memory_kv`).
+
+    Returns:
+        ``(Q, K, V)``: ``(batch, h, seq_len, d_k)``, ``(batch, g, seq_len_k, d_k)`` twice.
+    """
     (W_q, W_k, W_v), (b_q, b_k, b_v) = weights, biases
     if memory is None and b_q is not None:  # GPT-2's layout: Q, K and V from one product
         widths = [W.shape[1] for W in weights]
@@ -219,7 +231,7 @@ def multi_head_attention(X: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, 
     if rope is not None and memory is not None:
         raise ValueError("rope rotates the queries and keys of self-attention; got a memory as well")
     b_q, b_k, b_v, b_o = (None,) * 4 if biases is None else biases
-    Q, K, V = _project(X, memory, (W_q, W_k, W_v), (b_q, b_k, b_v), num_heads, num_kv_heads, cache, layer)
+    Q, K, V = project_qkv(X, memory, (W_q, W_k, W_v), (b_q, b_k, b_v), num_heads, num_kv_heads, cache, layer)
     if rope is not None:
         Q, K = apply_rope(Q, *rope), apply_rope(K, *rope)
     if cache is not None and memory is None:

@@ -89,13 +89,34 @@ def course_copy(tmp: Path) -> Path:
 
 # Wrong implementations a student might write (the benchmark mixes them in).
 MISTAKES = {
-    "softmax": "def softmax(x, axis=-1):\n    x = np.asarray(x, dtype=float)\n    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)\n",
-    "softmax_global_max": "def softmax(x, axis=-1):\n    x = np.asarray(x, dtype=float)\n    e = np.exp(x - x.max())\n    return e / e.sum(axis=axis, keepdims=True)\n",
-    "scaled_dot_product_score": "def scaled_dot_product_score(q, K):\n    K = np.asarray(K, float)\n    return np.asarray(q, float) @ K.T / K.shape[-1]\n",
-    "additive_score": "def additive_score(q, K, W_q, W_k, w_v):\n    return (np.asarray(K) @ np.asarray(W_k).T + np.asarray(W_q) @ np.asarray(q)) @ np.asarray(w_v)\n",
-    "cosine_score": "def cosine_score(q, K):\n    q, K = np.asarray(q, float), np.asarray(K, float)\n    return q @ K.T / (np.linalg.norm(q) * np.linalg.norm(K))\n",
-    "bilinear_score": "def bilinear_score(q, K, W):\n    return np.asarray(q, float) @ np.asarray(W, float).T @ np.asarray(K, float).T\n",
-    "attention_pooling": "def attention_pooling(weights, V):\n    return np.asarray(V, float).T @ np.asarray(weights, float).T if np.ndim(weights) == 1 else np.asarray(weights) @ np.asarray(V)[::-1]\n",
+    "softmax": (
+        "def softmax(x, axis=-1):\n"
+        "    x = np.asarray(x, dtype=float)\n"
+        "    e = np.exp(x)\n"
+        "    return e / e.sum(axis=axis, keepdims=True)\n"),
+    "softmax_global_max": (
+        "def softmax(x, axis=-1):\n"
+        "    x = np.asarray(x, dtype=float)\n"
+        "    e = np.exp(x - x.max())\n"
+        "    return e / e.sum(axis=axis, keepdims=True)\n"),
+    "scaled_dot_product_score": (
+        "def scaled_dot_product_score(q, K):\n"
+        "    K = np.asarray(K, float)\n"
+        "    return np.asarray(q, float) @ K.T / K.shape[-1]\n"),
+    "additive_score": (
+        "def additive_score(q, K, W_q, W_k, w_v):\n"
+        "    return (np.asarray(K) @ np.asarray(W_k).T + np.asarray(W_q) @ np.asarray(q)) @ np.asarray(w_v)\n"),
+    "cosine_score": (
+        "def cosine_score(q, K):\n"
+        "    q, K = np.asarray(q, float), np.asarray(K, float)\n"
+        "    return q @ K.T / (np.linalg.norm(q) * np.linalg.norm(K))\n"),
+    "bilinear_score": (
+        "def bilinear_score(q, K, W):\n"
+        "    return np.asarray(q, float) @ np.asarray(W, float).T @ np.asarray(K, float).T\n"),
+    "attention_pooling": (
+        "def attention_pooling(weights, V):\n"
+        "    return np.asarray(V, float).T @ np.asarray(weights, float).T if np.ndim(weights) == 1 "
+        "else np.asarray(weights) @ np.asarray(V)[::-1]\n"),
 }
 
 # Passes every public check (their example has n = 4 values); only the hidden tests, which vary the

@@ -74,10 +74,12 @@ CROSS_WRONG = {
     "heads reshaped without transpose": (cross(SPLIT="x.reshape(B, num_heads, x.shape[1], d_k)"),
                                          ("heads are split wrongly", "without a transpose")),
     "heads merged without transpose": (cross(MERGE="(weights @ V).reshape(B, L, d)"), ("heads are put back wrongly",)),
-    "lengths off by one (one padding kept)": (cross(ALLOWED="(torch.arange(T)[None, :] <= source_lengths[:, None])[:, None, None, :]"),
-                                              ("off by one", "padding position too many")),
-    "lengths off by one (last real hidden)": (cross(ALLOWED="(torch.arange(T)[None, :] < source_lengths[:, None] - 1)[:, None, None, :]"),
-                                              ("off by one", "hides the last real")),
+    "lengths off by one (one padding kept)": (
+        cross(ALLOWED="(torch.arange(T)[None, :] <= source_lengths[:, None])[:, None, None, :]"),
+        ("off by one", "padding position too many")),
+    "lengths off by one (last real hidden)": (
+        cross(ALLOWED="(torch.arange(T)[None, :] < source_lengths[:, None] - 1)[:, None, None, :]"),
+        ("off by one", "hides the last real")),
     "W_o not applied": (cross(OUTPUT="out"), ("w_o is not applied",)),
     "weights averaged over the heads": (cross().replace("return out @ W_o, weights", "return out @ W_o, weights.mean(1)"),
                                         ("one weight map per head",)),
@@ -262,9 +264,12 @@ def greedy(**change) -> str:
 PREFIX = dict(FEED="prefix[:, -1:]", APPEND="next_token[:, None]; prefix = torch.cat([prefix, tokens], 1)")
 GREEDY_WRONG = {
     "cache not updated (present thrown away)": (greedy(PAST="present"), ("cache is not updated", "past=none")),
-    "cache kept from the first call": (greedy(PAST="present").replace("past, out = None, []", "past, out = None, []\n    first = True")
-                                       .replace("out.append(next_token)", "out.append(next_token)\n        past = present if first else past\n        first = False"),
-                                       ("cache is not updated", "previous call")),
+    "cache kept from the first call": (
+        greedy(PAST="present")
+        .replace("past, out = None, []", "past, out = None, []\n    first = True")
+        .replace("out.append(next_token)",
+                 "out.append(next_token)\n        past = present if first else past\n        first = False"),
+        ("cache is not updated", "previous call")),
     "positions restart at 0": (greedy(POSITIONS="torch.tensor([0])"), ("restart at 0",)),
     "positions off by one": (greedy(POSITIONS="torch.tensor([t + 1])"), ("off by one",)),
     "whole prefix fed with the cache": (greedy(FEED="prefix", POSITIONS="torch.arange(t + 1)",

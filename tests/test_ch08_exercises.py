@@ -313,7 +313,8 @@ def rope_attention(rotate=GOOD_ROTATE, scores="q @ k.transpose(-2, -1) / math.sq
 
 ROPE_ATTENTION_WRONG = {
     "values rotated too": rope_attention(rotate="q, k, v = (apply_rope(t, positions, base) for t in (q, k, v))"),
-    "values rotated instead of the keys": rope_attention(rotate="q, v = apply_rope(q, positions, base), apply_rope(v, positions, base)"),
+    "values rotated instead of the keys": rope_attention(
+        rotate="q, v = apply_rope(q, positions, base), apply_rope(v, positions, base)"),
     "keys not rotated": rope_attention(rotate="q = apply_rope(q, positions, base)"),
     "queries not rotated": rope_attention(rotate="k = apply_rope(k, positions, base)"),
     "nothing rotated": rope_attention(rotate="pass"),
@@ -324,7 +325,8 @@ ROPE_ATTENTION_WRONG = {
         masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(-1), float('-inf'))"),
     "mask lets each token see the future, not the past (triu)": rope_attention(
         masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).triu(), float('-inf'))"),
-    "masked scores set to 0 instead of -inf": rope_attention(masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), 0.0)"),
+    "masked scores set to 0 instead of -inf": rope_attention(
+        masked="scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), 0.0)"),
     "mask applied after the softmax": rope_attention(masked="scores").replace(
         "return torch.softmax(scores, dim=-1) @ v",
         "return (torch.softmax(scores, dim=-1) * torch.ones(n, n).tril()) @ v"),
@@ -332,7 +334,8 @@ ROPE_ATTENTION_WRONG = {
     "scores divided by d": rope_attention(scores="q @ k.transpose(-2, -1) / d"),
     "scores divided by sqrt(heads) (q.shape[1])": rope_attention(scores="q @ k.transpose(-2, -1) / math.sqrt(q.shape[1])"),
     "softmax over the queries (dim=-2)": rope_attention(dim="-2"),
-    "k.T on a 4-D tensor": rope_attention(scores="q @ k.permute(3, 2, 1, 0) / math.sqrt(d)"),  # what k.T does, without its warning
+    # what k.T does, without its warning
+    "k.T on a 4-D tensor": rope_attention(scores="q @ k.permute(3, 2, 1, 0) / math.sqrt(d)"),
     "returns (output, weights)": rope_attention().replace(
         "return torch.softmax(scores, dim=-1) @ v", "w = torch.softmax(scores, dim=-1)\n    return w @ v, w"),
     "a wrong apply_rope (wrong way) is blamed first": half(

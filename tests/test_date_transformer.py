@@ -255,11 +255,12 @@ def test_sequence_loss_leaves_out_padding():
     keep = targets != 0
     expected = F.cross_entropy(logits[keep], targets[keep])
     reduction = int(keep.sum()) * 6  # a mean over the 5 real targets of sums over 6 classes
-    assert_agree(date_training.sequence_loss(logits, targets), expected, reduction=reduction, what="sequence_loss vs F.cross_entropy")
+    assert_agree(date_training.sequence_loss(logits, targets), expected, reduction=reduction,
+                 what="sequence_loss vs F.cross_entropy")
     noisy = logits.clone()
     noisy[~keep] = 1e3  # whatever the model says at padding does not count
-    assert_agree(date_training.sequence_loss(noisy, targets, 0.1), date_training.sequence_loss(logits, targets, 0.1), reduction=reduction,
-                 what="loss with other logits at the padding")
+    assert_agree(date_training.sequence_loss(noisy, targets, 0.1), date_training.sequence_loss(logits, targets, 0.1),
+                 reduction=reduction, what="loss with other logits at the padding")
 
 
 @pytest.mark.numerics

@@ -22,8 +22,8 @@ import nbformat
 import pytest
 
 from course_tools import assignments
-from grading_fixtures import (HIDDEN_ONLY_MISTAKE, MISTAKES, PROBE, SOURCE, course_copy, probe_notebook, strip_metadata, submission,
-                              write)
+from grading_fixtures import (HIDDEN_ONLY_MISTAKE, MISTAKES, PROBE, SOURCE, course_copy, probe_notebook, strip_metadata,
+                              submission, write)
 
 pytestmark = pytest.mark.slow  # every test here runs the grader over whole notebooks
 

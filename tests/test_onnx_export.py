@@ -330,7 +330,8 @@ def test_transformer_greedy_loop_equals_translate(date_transformer, date_data, t
         assert tv.decode(out) == text, source
         stopped.append(out[-1] == tv.EOS and ";" in text)
         assert cross.shape == ref.shape
-        assert_agree(cross, ref, reduction=max(model.config.d_model, model.config.d_ff), what=f"greedy cross-attention, {source!r}")
+        assert_agree(cross, ref, reduction=max(model.config.d_model, model.config.d_ff),
+                     what=f"greedy cross-attention, {source!r}")
     assert any(stopped), texts  # the loop wrote separators (a new date for the features) and stopped
 
 

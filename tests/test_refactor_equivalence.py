@@ -120,8 +120,11 @@ def outputs(pkg, **train_options) -> dict:
         out[name + "_init_state"] = copy_state(m)
         gen = torch.Generator().manual_seed(1)
         src = torch.randint(3, 11, (3, 7), generator=gen)
-        lengths = torch.tensor([7, 5, 2]); src[1, 5:] = 0; src[2, 2:] = 0
-        tgt = torch.randint(3, 13, (3, 6), generator=gen); tgt[:, 0] = 1
+        lengths = torch.tensor([7, 5, 2])
+        src[1, 5:] = 0
+        src[2, 2:] = 0
+        tgt = torch.randint(3, 13, (3, 6), generator=gen)
+        tgt[:, 0] = 1
         logits, alphas = m(src, lengths, tgt)
         out[name + "_logits"] = logits
         if alphas is not None:

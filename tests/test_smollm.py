@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import pytest
 
+from attention_course.maths import modern
+from attention_course.maths.numerics import rounding_tolerance
 from attention_course.models import smollm
 from attention_course.models.pretrained import strongest_heads
 
@@ -67,8 +69,6 @@ def test_generation_is_repeatable_text():
 
 
 # ---------------------------------------------------------------- the 2025 pieces (issue 15, point 2)
-from attention_course.maths import modern
-from attention_course.maths.numerics import rounding_tolerance  # noqa: E402
 
 TEXT = "The animal didn't cross the street because it was too tired."
 

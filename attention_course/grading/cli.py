@@ -255,7 +255,8 @@ def detect_chapter(nb: dict, assignments: dict[str, Assignment]) -> tuple[str | 
     fp = fingerprint(nb)
     scored = []
     for name, a in assignments.items():
-        texts = {normalise(cell_source(c)) for c in a.cells if not (c.get("metadata", {}).get("nbgrader", {}) or {}).get("solution")}
+        texts = {normalise(cell_source(c)) for c in a.cells
+                 if not (c.get("metadata", {}).get("nbgrader", {}) or {}).get("solution")}
         ids = len(fp["ids"] & a.grade_ids)
         names = len(fp["names"] & set(a.graded_names))
         evidence = ids >= 1 or names >= max(1, min(2, len(a.graded_names)))
@@ -265,7 +266,8 @@ def detect_chapter(nb: dict, assignments: dict[str, Assignment]) -> tuple[str | 
     if not scored or not scored[0][0]:
         known = ", ".join(assignments) or "none"
         return None, (f"does not match any exercise notebook of the course (known: {known}); its graded "
-                      f"cells: {', '.join(sorted(fp['ids'])[:5]) or 'none'}; functions: {', '.join(sorted(fp['names'])[:5]) or 'none'}")
+                      f"cells: {', '.join(sorted(fp['ids'])[:5]) or 'none'}; "
+                      f"functions: {', '.join(sorted(fp['names'])[:5]) or 'none'}")
     return scored[0][2], ""
 
 
@@ -407,7 +409,8 @@ def check_solution(name: str, a: Assignment, opts, work: Path, forbidden: list[s
         return None
     failed = [f"{t['grade_id']}: {t['instructor'] or t['message']}"[:300] for t in (result or {}).get("tests", [])
               if t["outcome"] != "passed"]
-    return (f"{name}: its solution {a.source_path.relative_to(opts.course) if a.source_path.is_relative_to(opts.course) else a.source_path} "
+    shown = a.source_path.relative_to(opts.course) if a.source_path.is_relative_to(opts.course) else a.source_path
+    return (f"{name}: its solution {shown} "
             f"got {row.total:g}/{a.max_points:g}, status {row.status}"
             + (f" ({'; '.join(row.reasons)[:600]})" if row.reasons else "")
             + (f"; failed checks: {' | '.join(failed[:3])}" if failed else ""))

@@ -78,7 +78,7 @@ def say(section: str, key: str, language: str | None = None, /, **fields) -> str
 
 
 def build_esm(kind: str) -> str:
-    """The ES module of one explorer kind: the shared core, then ``explorers/<kind>.js``.
+    """The ES module of one explorer kind: the shared core, its texts (``STRINGS``), then ``explorers/<kind>.js``.
 
     Raises:
         ValueError: if there is no front-end file for ``kind``.
@@ -93,7 +93,8 @@ def build_esm(kind: str) -> str:
              for language in STRINGS["core"]}
     strings = f"// ---- strings (static/strings.json: core, {kind}) ----\n" \
               f"const STRINGS = {json.dumps(table, ensure_ascii=False, separators=(',', ':'))};\n"
-    return f"{strings}{core}\n// ---- explorer kind: {kind} ----\n{path.read_text(encoding='utf-8')}"
+    # After the core, whose functions read STRINGS only when an explorer renders (the whole module has run).
+    return f"{core}\n{strings}// ---- explorer kind: {kind} ----\n{path.read_text(encoding='utf-8')}"
 
 
 def encode_unit(weights) -> dict:

@@ -8,8 +8,8 @@
  * The same module runs in JupyterLab/Notebook and Colab (anywidget, a kernel behind it) and in
  * the static book (anywidget's AMD front-end served by the book, state saved in the page).
  *
- * Texts: the module starts with `const STRINGS = {en: {...}, "zh-CN": {...}}`, the `core` and kind sections
- * of static/strings.json (Python's explorer.build_esm puts them there; explorer.say reads the same file).
+ * Texts: the module defines `const STRINGS = {en: {...}, "zh-CN": {...}}`, the `core` and kind sections
+ * of static/strings.json, after this file (Python's explorer.build_esm puts them there; explorer.say reads the same file).
  *   speak(model) -> t         call first in render: chooses the language (language(model)) for this explorer
  *                             and the core's controls made after it; t(key, fields) is the text `key` in it.
  *   language(model)           "en" or "zh-CN": in the static book the page's <html lang> (both editions

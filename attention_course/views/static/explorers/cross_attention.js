@@ -141,14 +141,14 @@ export default {
         ui.note.textContent = t("translating_here", { source });
         await onnx.yieldToPage();
         const ids = sv.encode(source);
-        const t = await transformerGreedy(sessions[0], sessions[1], ids);
+        const tg = await transformerGreedy(sessions[0], sessions[1], ids);
         const r = await onnx.rnnsearchGreedy(sessions[2], sessions[3], ids, { bos: tv.BOS, eos: tv.EOS, maxLen: data.max_len });
         if (!current()) return;  // the reader asked for something else meanwhile
         here.push({
           source, computed: "browser", ms: performance.now() - started,
-          transformer: { output: tv.decode(t.ids), rows: t.ids.map(tv.symbol) },
+          transformer: { output: tv.decode(tg.ids), rows: tg.ids.map(tv.symbol) },
           rnnsearch: { output: tv.decode(r.ids), rows: r.ids.map(tv.symbol) },
-          maps: { transformer: t.weights, rnnsearch: r.weights },
+          maps: { transformer: tg.weights, rnnsearch: r.weights },
         });
         ui.note.textContent = "";
         choose(examples().length - 1);

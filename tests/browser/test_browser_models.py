@@ -21,7 +21,7 @@ import re
 
 import pytest
 
-from conftest import CHINESE, HTML
+from conftest import CHINESE, HTML, ROOT
 
 CH2, CH6, CH7 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html", "book/07_transformer_on_dates.html"
 GPT_PROMPTS = ("To be or not to be", "The cat ", "Life is ")
@@ -36,10 +36,23 @@ def served(page_path: str, pattern: str) -> str:
     return found
 
 
-def open_explorer(page, book_url, page_path, title):
+STRINGS = json.loads((ROOT / "attention_course" / "views" / "static" / "strings.json").read_text(encoding="utf-8"))
+
+
+def say(root, english: str) -> str:
+    """A control's label as the explorer ``root`` shows it: ``english`` in its language (strings.json)."""
+    kind, lang = root.get_attribute("data-kind"), root.get_attribute("lang") or "en"
+    table = STRINGS[kind]
+    key = next(k for k, text in table["en"].items() if text == english)
+    return table["zh-CN" if lang.startswith("zh") else "en"][key]
+
+
+def open_explorer(page, book_url, page_path, kind):
+    """The page's one explorer of ``kind`` (its data-kind: the same in both editions, whose titles differ)."""
     page.goto(f"{book_url}/{page_path}", wait_until="load")
-    root = page.locator(".ac-explorer", has=page.locator(".ac-title", has_text=title))
-    root.wait_for(timeout=30000)
+    root = page.locator(f'.ac-explorer[data-kind="{kind}"]')
+    root.first.wait_for(timeout=30000)
+    assert root.count() == 1, f"{page_path}: {root.count()} explorers of kind {kind}"
     root.scroll_into_view_if_needed()
     return root
 
@@ -54,7 +67,7 @@ def drawing(root) -> str:
 
 def set_range(root, label, presses):
     """Move a labelled slider from the keyboard: Home, then ArrowRight ``presses`` times."""
-    slider = root.get_by_label(label, exact=True)
+    slider = root.get_by_label(say(root, label), exact=True)
     slider.focus()
     slider.press("Home")
     for _ in range(presses):
@@ -102,7 +115,7 @@ def near_tie_steps(step_logits, written, reduction: int) -> list[int]:
 
 
 def generate(root, timeout=120000):
-    root.get_by_role("button", name="Generate").press("Enter")  # keyboard, like a reader
+    root.get_by_role("button", name=say(root, "Generate")).press("Enter")  # keyboard, like a reader
     root.page.wait_for_function(
         "r => { const d = JSON.parse(r.dataset.result || '{}'); return d.done && d.source === 'browser'; }",
         arg=root.element_handle(), timeout=timeout)
@@ -126,11 +139,11 @@ def test_gpt_greedy_equals_pytorch(offline_page, book_url, gpt_reference):
     model, chars = gpt_reference
     index = {c: i for i, c in enumerate(chars)}
     page = offline_page
-    root = open_explorer(page, book_url, CH6, "Generate with the small GPT")
+    root = open_explorer(page, book_url, CH6, "gpt")
     set_range(root, "temperature", 0)
     set_range(root, "length (characters)", 9)  # 10 + 9 x 10 = 100
     for prompt in GPT_PROMPTS:
-        root.get_by_label("prompt", exact=True).fill(prompt)
+        root.get_by_label(say(root, "prompt"), exact=True).fill(prompt)
         got = generate(root)
         ids = torch.tensor([[index[c] for c in prompt]])
         want = "".join(chars[i] for i in gpt.generate(model, ids, 100, temperature=0.0)[0, len(prompt):])
@@ -150,13 +163,13 @@ def test_gpt_greedy_equals_pytorch(offline_page, book_url, gpt_reference):
 @pytest.mark.parametrize("edition", ["", CHINESE])
 def test_gpt_controls_change_the_drawing(offline_page, book_url, edition):
     page = offline_page
-    root = open_explorer(page, book_url, edition + CH6, "Generate with the small GPT")
+    root = open_explorer(page, book_url, edition + CH6, "gpt")
     check_accessible(root)
     before = drawing(root)
     set_range(root, "layer shown", 0)  # layer 0 instead of the last layer
     assert drawing(root) != before, "the layer slider did not change the heatmap"
 
-    root.get_by_label("prompt", exact=True).fill("Once upon a time")
+    root.get_by_label(say(root, "prompt"), exact=True).fill("Once upon a time")
     set_range(root, "length (characters)", 1)  # 20 characters
     set_range(root, "temperature", 0)
     before = drawing(root)
@@ -179,7 +192,7 @@ def test_gpt_controls_change_the_drawing(offline_page, book_url, edition):
     assert generate(root)["text"] == greedy["text"], "top-p 0.05 did not make the sampling greedy"
     set_range(root, "top-p", 19)  # back to 1 (all)
 
-    root.get_by_label("prompt", exact=True).press("Enter")  # Enter in the prompt box generates too
+    root.get_by_label(say(root, "prompt"), exact=True).press("Enter")  # Enter in the prompt box generates too
     root.page.wait_for_function("r => JSON.parse(r.dataset.result).done", arg=root.element_handle(), timeout=60000)
     check_clean(page)
 
@@ -204,7 +217,7 @@ def rnnsearch_reference():
 
 
 def translate_here(root, text):
-    box = root.get_by_label("or type dates", exact=True)
+    box = root.get_by_label(say(root, "or type dates"), exact=True)
     box.fill(text)
     box.press("Enter")
     root.page.wait_for_function(
@@ -220,7 +233,7 @@ def test_rnnsearch_greedy_equals_pytorch(offline_page, book_url, rnnsearch_refer
 
     sources, translations, last, model, data = rnnsearch_reference
     page = offline_page
-    root = open_explorer(page, book_url, CH2, "Translate dates with RNNsearch")
+    root = open_explorer(page, book_url, CH2, "alignment")
     assert result(root)["step"] == last
     wrong = []
     for source, want in zip(sources, translations):
@@ -246,10 +259,10 @@ def test_rnnsearch_greedy_equals_pytorch(offline_page, book_url, rnnsearch_refer
 def test_alignment_controls_change_the_drawing(offline_page, book_url, edition, rnnsearch_reference):
     last = rnnsearch_reference[2]  # the last checkpoint's step
     page = offline_page
-    root = open_explorer(page, book_url, edition + CH2, "Translate dates with RNNsearch")
+    root = open_explorer(page, book_url, edition + CH2, "alignment")
     check_accessible(root)
     before = drawing(root)
-    example = root.get_by_label("example", exact=True)
+    example = root.get_by_label(say(root, "example"), exact=True)
     example.focus()
     example.press("ArrowDown")  # keyboard: the next example
     assert result(root)["computed"] == "preset" and drawing(root) != before
@@ -271,8 +284,8 @@ def test_alignment_controls_change_the_drawing(offline_page, book_url, edition, 
                            arg=[root.element_handle(), last], timeout=60000)
     assert drawing(root) != before and result(root)["output"] == "2024-03-01;2024-03-01"
 
-    root.get_by_label("or type dates", exact=True).fill("17 de septiembre de 1987")
-    root.get_by_role("button", name="Translate").press("Enter")
+    root.get_by_label(say(root, "or type dates"), exact=True).fill("17 de septiembre de 1987")
+    root.get_by_role("button", name=say(root, "Translate")).press("Enter")
     page.wait_for_function("r => JSON.parse(r.dataset.result).source === '17 de septiembre de 1987'",
                            arg=root.element_handle(), timeout=60000)
     assert result(root)["output"] == "1987-09-17"
@@ -357,7 +370,7 @@ def check_typed_translation(got: dict, source: str, models: dict, max_len: int =
 
 def type_dates(root, text, timeout=120000) -> dict:
     """Type ``text`` into the cross-attention explorer's box, press Enter, wait for the page's answer."""
-    box = root.get_by_label("your own dates", exact=True)
+    box = root.get_by_label(say(root, "your own dates"), exact=True)
     box.fill(text)
     box.press("Enter")
     root.page.wait_for_function(
@@ -382,7 +395,7 @@ def test_cross_attention_typed_dates_equal_pytorch(offline_page, book_url, editi
     assert set(files) == {"transformer", "rnnsearch"} and all(p.is_file() for g in files.values() for p in g.values())
     models = models_of(files)
     page = offline_page
-    root = open_explorer(page, book_url, edition + CH7, "Compare the Transformer")
+    root = open_explorer(page, book_url, edition + CH7, "cross_attention")
     check_accessible(root)
     before = drawing(root)
     typed = CH7_TYPED if not edition else CH7_TYPED[:1]  # the other edition: the same page code, once
@@ -394,8 +407,8 @@ def test_cross_attention_typed_dates_equal_pytorch(offline_page, book_url, editi
         assert drawing(root) != before
         before = drawing(root)
     # the reader's inputs are offered again in the input list, and the head slider redraws them
-    assert root.get_by_label("held-out input", exact=True).locator("option").last.inner_text().startswith(typed[-1])
-    root.get_by_label("head", exact=True).press("ArrowRight")
+    assert root.get_by_label(say(root, "held-out input"), exact=True).locator("option").last.inner_text().startswith(typed[-1])
+    root.get_by_label(say(root, "head"), exact=True).press("ArrowRight")
     assert drawing(root) != before and result(root)["computed"] == "browser"
     # refused inputs say why, in Python's words (attention_course.views.transformer_viewer.source_problem)
     from attention_course.views.transformer_viewer import source_problem
@@ -403,6 +416,7 @@ def test_cross_attention_typed_dates_equal_pytorch(offline_page, book_url, editi
     data = state[0]["data"]
     for bad in ("3 March 2021 €", "1/1/99; " * 40):  # (an empty box cannot be sent: Enter and the button wait for text)
         got = type_dates(root, bad)
-        assert got["error"] == source_problem(bad, data["source_alphabet"], data["max_source"]), got
+        language = "zh_CN" if edition else "en"  # the page's language, as the explorer speaks it
+        assert got["error"] == source_problem(bad, data["source_alphabet"], data["max_source"], language), got
         assert root.locator(".ac-note").inner_text() == got["error"]
     check_clean(page)

@@ -14,7 +14,7 @@ import numpy as np
 from attention_course.views import onnx_export
 from attention_course.env import torch_threads
 from attention_course.views.explorer import Explorer, encode_unit, say
-from attention_course.views.plotting import draw_heatmap
+from attention_course.views.plotting import draw_heatmap, en_zh
 
 __all__ = ["plot_alignment", "AlignmentViewer", "AlignmentExplorer"]
 
@@ -38,7 +38,8 @@ def plot_alignment(ax, source: str, rows, weights, title: str | None = None):
         raise ValueError(f"plot_alignment: weights {weights.shape} for {len(rows)} output rows "
                          f"and {len(source)} source characters")
     return draw_heatmap(ax, weights, rows, ["␣" if ch == " " else ch for ch in source], title=title,
-                        xlabel="source character j", ylabel="output character i", fontsize=8,
+                        xlabel=en_zh("source character j", "源字符 j"),
+                        ylabel=en_zh("output character i", "输出字符 i"), fontsize=8,
                         ticks_on_top=True, title_size=10)
 
 

@@ -18,7 +18,7 @@ from attention_course.views.explorer import Explorer, encode_unit, say
 from attention_course.data.fortunes import CharTokenizer
 from attention_course.models.gpt import GPT, generate, sample_next_token
 from attention_course.views.onnx_export import window_step
-from attention_course.views.plotting import draw_heatmap
+from attention_course.views.plotting import draw_heatmap, en_zh
 
 __all__ = ["GPTPlayground", "GPTExplorer"]
 
@@ -73,10 +73,13 @@ class GPTPlayground:
         text, context, weights = self.run(prompt, temperature, length)
         w = weights[layer]  # (h, n)
         fig, ax = plt.subplots(figsize=(11, 2.4), layout="constrained")
-        draw_heatmap(ax, w, [f"head {h}" for h in range(w.shape[0])], [_show(c) for c in context],
+        shown = layer % weights.shape[0]
+        draw_heatmap(ax, w, [en_zh(f"head {h}", f"第 {h} 个头") for h in range(w.shape[0])], [_show(c) for c in context],
                      vmax=max(0.3, float(w.max())), fontsize=7,
-                     title=f"layer {layer % weights.shape[0]}: where the last character looks when predicting the next one",
-                     xlabel="context (the last characters the model sees; ␣ space, ⏎ new line)")
+                     title=en_zh(f"layer {shown}: where the last character looks when predicting the next one",
+                                 f"第 {shown} 层：预测下一个字符时，最后一个字符关注哪里"),
+                     xlabel=en_zh("context (the last characters the model sees; ␣ space, ⏎ new line)",
+                                  "上下文（模型看到的最后若干字符；␣ 为空格，⏎ 为换行）"))
         return fig, text, w, context
 
     def describe(self, w: np.ndarray, context: str) -> str:

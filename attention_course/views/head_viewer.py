@@ -6,9 +6,13 @@ import numpy as np
 
 from attention_course.views.explorer import Explorer, encode_unit, say
 from attention_course.models.pretrained import WordAttention, word_attentions
-from attention_course.views.plotting import COLORS, draw_heatmap
+from attention_course.views.plotting import COLORS, draw_heatmap, en_zh
 
 __all__ = ["plot_head", "plot_lines", "plot_layer", "HeadViewer", "HeadExplorer"]
+
+
+def _layer_head(layer: int, head: int) -> str:
+    return en_zh(f"layer {layer}, head {head}", f"第 {layer} 层，第 {head} 个头")
 
 
 def plot_head(ax, attention: WordAttention, layer: int, head: int, annotate: bool = False):
@@ -18,8 +22,8 @@ def plot_head(ax, attention: WordAttention, layer: int, head: int, annotate: boo
     ``annotate``, weights of 0.1 or more are printed in their cells.
     """
     return draw_heatmap(ax, attention.weights[layer, head], attention.words, attention.words,
-                        title=f"layer {layer}, head {head}", xlabel="attended to (key)",
-                        ylabel="attending (query)", fontsize=8, rotation=90, aspect="equal",
+                        title=_layer_head(layer, head), xlabel=en_zh("attended to (key)", "被关注的词（键）"),
+                        ylabel=en_zh("attending (query)", "发出关注的词（查询）"), fontsize=8, rotation=90, aspect="equal",
                         annotate="{:.1f}" if annotate else None, annotate_from=0.1)
 
 
@@ -46,7 +50,7 @@ def plot_lines(ax, attention: WordAttention, layer: int, head: int, source: int 
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(-n + 0.5, 0.5)
     ax.axis("off")
-    ax.set_title(f"layer {layer}, head {head}")
+    ax.set_title(_layer_head(layer, head))
 
 
 def plot_layer(attention: WordAttention, layer: int, highlight: tuple[int, int] | None = None):
@@ -59,11 +63,13 @@ def plot_layer(attention: WordAttention, layer: int, highlight: tuple[int, int] 
         if head >= heads:
             ax.axis("off")
             continue
-        draw_heatmap(ax, attention.weights[layer, head], title=f"head {head}", title_size=9,
+        draw_heatmap(ax, attention.weights[layer, head], title=en_zh(f"head {head}", f"第 {head} 个头"), title_size=9,
                      aspect="equal")
         ax.title.set_color(COLORS["highlight"] if highlight and highlight == (layer, head) else "black")
-    fig.suptitle(f"“{attention.sentence}”: the {heads} heads of layer {layer} "
-                 "(rows attend to columns; darker = more weight)", fontsize=10)
+    fig.suptitle(en_zh(f"“{attention.sentence}”: the {heads} heads of layer {layer} "
+                       "(rows attend to columns; darker = more weight)",
+                       f"“{attention.sentence}”：第 {layer} 层的 {heads} 个头（行关注列；颜色越深，权重越大）"),
+                 fontsize=10)
     return fig
 
 

@@ -1,11 +1,44 @@
-"""Figure helpers shared by the chapters: one style, readable bar charts and heatmaps."""
+"""Figure helpers shared by the chapters: one style, readable bar charts and heatmaps, figures in two languages.
+
+**Figures in the reader's language.** A chapter's figure cell draws its figure once per language of
+the course (:data:`attention_course.env.LANGUAGES`) and shows them as one output::
+
+    def draw():
+        fig, ax = plt.subplots()
+        ax.set(xlabel=en_zh("training step", "训练步数"))
+        return fig
+
+    bilingual(draw)
+
+:func:`en_zh` is a label in the language being drawn (:func:`figure_language`). :func:`bilingual`
+draws the course's language (:func:`attention_course.env.course_language`: English, or Chinese in
+the Chinese notebooks) as the output's ``image/png``, the one Jupyter and Colab show, and each other
+language as an image the notebook front-ends do not show (``image/x.attention-course.<language>+png``,
+:func:`figure_mime`). The output's metadata ``attention_course.figure_languages`` tags each image
+with its language. The book builds both editions from the same executed notebooks, and each edition
+shows its own language's image: ``_ext/figure_languages.py`` keeps that image alone (as
+``image/png``) before myst-nb renders the output, so the cell's ``mystnb.figure`` caption and name
+and its ``mystnb.image.alt`` text apply to one figure in both editions.
+
+The helpers below (``plot_weights``, ``draw_heatmap``) and the views' plotting functions word their
+own labels with :func:`en_zh` too, so they follow the language being drawn.
+"""
 from __future__ import annotations
+
+import base64
+import contextlib
+import random
+import sys
 
 import matplotlib as mpl
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 
-__all__ = ["use_course_style", "plot_weights", "plot_heatmap", "draw_heatmap", "entropy", "ATTENTION_CMAP"]
+from attention_course.env import LANGUAGES, course_language
+
+__all__ = ["use_course_style", "plot_weights", "plot_heatmap", "draw_heatmap", "entropy", "ATTENTION_CMAP",
+           "en_zh", "figure_language", "drawing_in", "bilingual", "bilingual_bundle", "figure_mime",
+           "FIGURE_METADATA"]
 
 COLORS = {"main": "#3b6ea8", "highlight": "#d1495b", "muted": "#9aa5b1"}
 
@@ -48,6 +81,141 @@ def use_course_style() -> None:
     })
 
 
+# The language figures are being drawn in: the innermost drawing_in(), else the course's language.
+_DRAWING: list[str] = []
+
+#: Key of a bilingual figure's output metadata: ``{"figure_languages": {language: mime type}}``.
+FIGURE_METADATA = "attention_course"
+
+
+@contextlib.contextmanager
+def drawing_in(language: str):
+    """Draw the figures of a block in ``language`` (what :func:`en_zh` and the helpers' labels say).
+
+    Raises:
+        ValueError: if ``language`` is not one of :data:`attention_course.env.LANGUAGES`.
+    """
+    if language not in LANGUAGES:
+        raise ValueError(f"drawing_in({language!r}): the course speaks {', '.join(LANGUAGES)}")
+    _DRAWING.append(language)
+    try:
+        yield
+    finally:
+        _DRAWING.pop()
+
+
+def figure_language() -> str:
+    """The language of the figure being drawn: set by :func:`bilingual` (or :func:`drawing_in`),
+    else the course's (:func:`attention_course.env.course_language`): an explorer's figure
+    speaks the notebook's language."""
+    return _DRAWING[-1] if _DRAWING else course_language()
+
+
+def en_zh(english: str, chinese: str) -> str:
+    """A figure's text in the language being drawn: ``english``, or ``chinese`` in a Chinese figure.
+
+    >>> with drawing_in("zh_CN"):
+    ...     en_zh("attention weight", "注意力权重")
+    '注意力权重'
+    """
+    return chinese if figure_language() == "zh_CN" else english
+
+
+def figure_mime(language: str) -> str:
+    """The mime type of a bilingual figure's image in ``language`` when it is not the course's.
+
+    Jupyter and Colab show a figure's ``image/png`` and skip this type, which they do not know.
+
+    >>> figure_mime("zh_CN")
+    'image/x.attention-course.zh_cn+png'
+    """
+    return f"image/x.attention-course.{language.lower()}+png"
+
+
+def _png(fig) -> tuple[str, str]:
+    """The figure as the inline backend shows it (``plt.show()``): base64 PNG and its ``text/plain``."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        get_ipython = None
+    shell = get_ipython() if get_ipython else None
+    if shell is not None:
+        data, _ = shell.display_formatter.format(fig)
+        if "image/png" in data:  # the inline backend's own formatter (bbox_inches="tight")
+            png = data["image/png"]
+            return (base64.b64encode(png).decode("ascii") if isinstance(png, bytes) else png), data["text/plain"]
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, "png", bbox_inches="tight", base64=True), repr(fig)
+
+
+def _random_states():
+    """Python's, NumPy's and (if imported) PyTorch's global random states, to restore after drawing."""
+    torch = sys.modules.get("torch")
+    return random.getstate(), np.random.get_state(), torch.get_rng_state() if torch else None
+
+
+def _restore(states) -> None:
+    python, numpy_state, torch_state = states
+    random.setstate(python)
+    np.random.set_state(numpy_state)
+    if torch_state is not None:
+        sys.modules["torch"].set_rng_state(torch_state)
+
+
+def bilingual_bundle(draw) -> tuple[dict, dict]:
+    """Draw ``draw()`` once per language: the mime bundle and metadata :func:`bilingual` displays.
+
+    ``draw`` takes no argument and returns the matplotlib figure it made (without showing it); its
+    texts come from :func:`en_zh`. It is called in the course's language first, then in each other
+    language with the global random states it started from, which are then put back as the first
+    drawing left them: the data are the same in every language, and the cells after it see what
+    one drawing would have left. Each figure is closed once it is an image.
+
+    Returns:
+        ``(data, metadata)``: ``data["image/png"]`` the course's language (as ``plt.show()`` shows
+        the figure), ``data[figure_mime(language)]`` each other language, ``data["text/plain"]``;
+        ``metadata["attention_course"]["figure_languages"]`` maps each language to its mime type.
+
+    Raises:
+        TypeError: if ``draw()`` returns something other than a figure.
+    """
+    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure
+
+    first = course_language()
+    data, languages, start, after_first = {}, {}, _random_states(), None
+    for language in [first] + [other for other in LANGUAGES if other != first]:
+        if after_first is not None:
+            _restore(start)
+        with drawing_in(language):
+            fig = draw()
+        if not isinstance(fig, Figure):
+            raise TypeError(f"bilingual: draw() must return the figure it drew, not {type(fig).__name__}")
+        png, text = _png(fig)
+        plt.close(fig)
+        mime = "image/png" if language == first else figure_mime(language)
+        data[mime] = png
+        data.setdefault("text/plain", text)
+        languages[language] = mime
+        if after_first is None:
+            after_first = _random_states()
+    _restore(after_first)
+    return data, {FIGURE_METADATA: {"figure_languages": languages}}
+
+
+def bilingual(draw) -> None:
+    """Show the figure ``draw()`` makes in every language of the course, as one output.
+
+    Jupyter and Colab show it in the course's language; each edition of the book shows it in its
+    own (see the module's docstring, and :func:`bilingual_bundle` for ``draw``).
+    """
+    from IPython.display import display
+
+    data, metadata = bilingual_bundle(draw)
+    display(data, raw=True, metadata=metadata)
+
+
 def entropy(weights, axis: int = -1) -> np.ndarray:
     """Shannon entropy in nats of probability vectors along ``axis`` (0 log 0 = 0)."""
     w = np.asarray(weights, dtype=float)
@@ -86,7 +254,7 @@ def plot_weights(ax, labels, weights, title: str | None = None, max_label: int =
         ax.text(w + 0.01, yi, f"{w:.2f}", va="center", fontsize=8)
     if xlim is not None:
         ax.set_xlim(0, xlim)
-    ax.set_xlabel("attention weight")
+    ax.set_xlabel(en_zh("attention weight", "注意力权重"))
     ax.grid(axis="y", visible=False)
     if title:
         ax.set_title(title)

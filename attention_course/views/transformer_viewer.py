@@ -25,6 +25,7 @@ from attention_course.views import onnx_export
 from attention_course.views.alignment_viewer import AlignmentViewer, plot_alignment
 from attention_course.env import torch_threads
 from attention_course.views.explorer import Explorer, encode_unit, say
+from attention_course.views.plotting import en_zh
 
 __all__ = ["CrossAttentionViewer", "CrossAttentionExplorer", "argmax_agreement", "source_problem"]
 
@@ -164,7 +165,7 @@ class CrossAttentionViewer:
         plot_alignment(axes[0], m["source"], r["rows"], r["weights"], title=f"RNNsearch: {r['output']}")
         for h in range(heads):
             plot_alignment(axes[h + 1], m["source"], t["rows"], t["weights"][layer, h],
-                           title=f"Transformer layer {layer}, head {h}")
+                           title=en_zh(f"Transformer layer {layer}, head {h}", f"Transformer 第 {layer} 层，第 {h} 个头"))
             axes[h + 1].set_ylabel("")
         for ax in axes:
             ax.tick_params(axis="x", labelsize=6)

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from attention_course.views.explorer import Explorer, say
-from attention_course.views.plotting import COLORS, entropy, plot_weights
+from attention_course.views.plotting import COLORS, en_zh, entropy, plot_weights
 from attention_course.maths.scoring import SCORE_FUNCTIONS, softmax
 
 __all__ = ["AttentionExplorer", "ScoresExplorer", "OutputsExplorer", "outputs_data", "outputs_explorer"]
@@ -126,7 +126,7 @@ class AttentionExplorer:
                      max_label=44)
         ax_c.bar(self.value_labels, context, color=COLORS["main"])
         ax_c.set_ylim(0, 1)
-        ax_c.set_title("context = Σᵢ αᵢ vᵢ")
+        ax_c.set_title(en_zh("context = Σᵢ αᵢ vᵢ", "上下文 = Σᵢ αᵢ vᵢ"))
         ax_c.tick_params(axis="x", labelrotation=30)
         ax_c.grid(axis="x", visible=False)
         uniform = np.log(len(weights))

@@ -1,0 +1,102 @@
+"""Each edition of the book shows a figure in its own language.
+
+A chapter's figure cell draws its figure once per language (``attention_course.views.plotting.bilingual``)
+into one output: ``image/png`` in the notebook's language (English for the book's notebooks), and the
+other language's image under a mime type only this extension reads (``image/x.attention-course.zh_cn+png``),
+the output's metadata ``attention_course.figure_languages`` saying which image is in which language.
+Both editions are built from the same executed notebooks (``tools/i18n.py build`` runs nothing again).
+
+Before myst-nb renders a code cell's outputs, this extension replaces each bilingual output by the
+image in the build's language (``language`` of the Sphinx configuration: ``en`` or ``zh_CN``) as the
+output's only ``image/png``, with its ``text/plain``. myst-nb then renders it as any figure: one image,
+wrapped in the cell's ``mystnb.figure`` (caption and name), with the cell's ``mystnb.image.alt`` text,
+which the Chinese build translates from the catalogues as before. A bilingual output without the
+build's language is a warning (the book builds with ``-W``), naming the page and the cell.
+
+myst-nb 1.x chooses its renderer class through a package entry point (``nb_render_plugin``), which a
+local extension cannot register, so the outputs are chosen where the renderer fetches them
+(``_get_nb_code_cell_outputs``), on the Sphinx renderer only.
+"""
+from __future__ import annotations
+
+from nbformat import from_dict
+from sphinx.util import logging
+
+LOGGER = logging.getLogger(__name__)
+
+FIGURE_METADATA = "attention_course"  # attention_course.views.plotting.FIGURE_METADATA
+SOURCE_LANGUAGE = "en"
+
+
+def build_language(config) -> str:
+    """The language this build shows figures in: the configuration's, English when it names none."""
+    return config.language or SOURCE_LANGUAGE
+
+
+def figure_languages(output) -> dict | None:
+    """``{language: mime type}`` of a bilingual figure output, ``None`` for any other output."""
+    if output.get("output_type") not in ("display_data", "execute_result"):
+        return None
+    languages = (output.get("metadata") or {}).get(FIGURE_METADATA, {}).get("figure_languages")
+    return languages if isinstance(languages, dict) and languages else None
+
+
+def choose_language(outputs: list, language: str) -> tuple[list, list[dict]]:
+    """The outputs with each bilingual figure reduced to its image in ``language``.
+
+    Returns:
+        ``(outputs, missing)``: new outputs (the given ones are not changed), and the
+        ``figure_languages`` of each bilingual output that has no image in ``language``
+        (left showing its ``image/png``).
+
+    >>> out = {"output_type": "display_data", "data": {"image/png": "EN", "image/x.zh+png": "ZH",
+    ...        "text/plain": "<Figure>"}, "metadata": {"attention_course": {"figure_languages":
+    ...        {"en": "image/png", "zh_CN": "image/x.zh+png"}}}}
+    >>> choose_language([out], "zh_CN")[0][0]["data"]
+    {'image/png': 'ZH', 'text/plain': '<Figure>'}
+    """
+    chosen, missing = [], []
+    for output in outputs:
+        languages = figure_languages(output)
+        if languages is None:
+            chosen.append(output)
+            continue
+        mime = languages.get(language)
+        if mime not in output["data"]:
+            missing.append(languages)
+            mime = "image/png"
+        data = {"image/png": output["data"][mime]}
+        if "text/plain" in output["data"]:
+            data["text/plain"] = output["data"]["text/plain"]
+        metadata = {key: value for key, value in output.get("metadata", {}).items() if key != FIGURE_METADATA}
+        # a NotebookNode, as myst-nb's outputs are (it reads output.output_type)
+        chosen.append(from_dict({**output, "data": data, "metadata": metadata}))
+    return chosen, missing
+
+
+def _patch_renderer() -> None:
+    from myst_nb.sphinx_ import SphinxNbRenderer
+
+    original = SphinxNbRenderer._get_nb_code_cell_outputs
+    if getattr(original, "figure_languages", False):
+        return
+
+    def _get_nb_code_cell_outputs(self, token):
+        exec_count, outputs = original(self, token)
+        env = self.sphinx_env
+        language = build_language(env.config)
+        outputs, missing = choose_language(outputs, language)
+        for languages in missing:
+            LOGGER.warning("figure of cell %s has no image in %s (only %s): draw it with "
+                           "attention_course.views.plotting.bilingual", token.meta["index"], language,
+                           ", ".join(sorted(languages)), location=(env.docname, token.map[0] + 1 if token.map else None),
+                           type="figure", subtype="language")
+        return exec_count, outputs
+
+    _get_nb_code_cell_outputs.figure_languages = True
+    SphinxNbRenderer._get_nb_code_cell_outputs = _get_nb_code_cell_outputs
+
+
+def setup(app):
+    _patch_renderer()
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -859,7 +859,7 @@ def gqa_mistakes(x, W_q, W_k, W_v, W_o, num_heads: int, num_kv_heads: int) -> di
     def wrong(**change):
         return lambda: _gqa(*args, **change)
 
-    fill = tr("scores.masked_fill(~allowed, float('-inf'))")
+    fill = "scores.masked_fill(~allowed, float('-inf'))"
     return {
         tr("query head j used key/value head j mod g (with h = {h}, g = {g}: heads 0, 1, 2, ... got key/value heads {j_g}, "
            "...): torch's .repeat TILES the heads. Each key/value head serves h/g = {h_g} CONSECUTIVE query heads, head j "

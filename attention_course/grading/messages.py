@@ -150,7 +150,7 @@ def _pieces(node, min_words: int = 3):
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("strip", "rstrip"):
         return _pieces(node.func.value, min_words)
     text = _literal_text(node)
-    prose = text is not None and re.search(r"[A-Za-z]{2,},? [A-Za-z]{2,}", text)  # not a formula or code
+    prose = text is not None and re.search(r"[A-Za-z]{2,},? [A-Za-z]{2,}(?![(\w])", text)  # not a formula or code
     return [node] if prose and _words(text) >= min_words else []
 
 
@@ -247,7 +247,8 @@ def problems(language: str = "zh_CN", root: Path = PACKAGE_ROOT) -> list[str]:
             found.append(f"untranslated: {msgid[:100]!r}")
         elif _fields(entry.string) != _fields(msgid):
             found.append(f"placeholders differ: {msgid[:100]!r}")
-        elif not re.search(r"[\u4e00-\u9fff]", entry.string) and language == "zh_CN" and _words(msgid) > 1:
+        elif language == "zh_CN" and re.search(r"[A-Za-z]{2,},? [A-Za-z]{2,}", msgid) and \
+                not re.search(r"[\u4e00-\u9fff]", entry.string):
             found.append(f"translation has no Chinese: {msgid[:100]!r}")
     found += [f"stale (no longer in the code): {msgid[:100]!r}" for msgid in catalogue if msgid not in messages]
     return found

@@ -449,3 +449,19 @@ def test_agreement_counts_only_inputs_translated_alike(data, model, tmp_path, mo
     monkeypatch.setattr(seq2seq_training, "translate", lambda *args, **kwargs: (["x"] * 4, fake[1]))
     with pytest.raises(ValueError, match="no input translated alike"):
         viewer.agreement()
+
+
+def test_one_greedy_decoder_serves_both_encoder_decoders():
+    """RNNsearch and the date Transformer decode through models.decoding.greedy_decode (one loop)."""
+    import inspect
+
+    from attention_course.models import decoding, seq2seq
+
+    for method in (seq2seq._Seq2Seq.greedy, dt.DateTransformer.greedy):
+        source = inspect.getsource(method)
+        assert "greedy_decode(" in source and "done |=" not in source, method.__qualname__  # no loop of its own
+    # row 0 writes EOS (3) at once and is padded with 0 after; row 1 never does: max_len ids
+    ids, extras = decoding.greedy_decode(lambda prefix: (torch.eye(4)[[3, 1]], prefix.shape[1]), 2, 1, 3, 5)
+    assert ids.tolist() == [[3, 0, 0, 0, 0], [1, 1, 1, 1, 1]] and extras == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="max_len"):
+        decoding.greedy_decode(lambda prefix: None, 2, 1, 3, 0)

@@ -39,6 +39,7 @@ from torch import nn
 from attention_course.maths.multi_head import KVCache
 from attention_course.maths.self_attention import padding_mask, sinusoidal_positional_encoding
 from attention_course.maths.transformer import DecoderBlock, TransformerBlock
+from attention_course.models.decoding import greedy_decode
 
 __all__ = ["TransformerConfig", "DateTransformer", "build_transformer", "course_transformer_config", "segment_ids",
            "separator_ids", "COURSE_CHANGES"]
@@ -309,21 +310,16 @@ class DateTransformer(nn.Module):
             ValueError: as :meth:`encode`.
         """
         memory, mask, _ = self.encode(src, lengths)
-        B, max_len = src.shape[0], min(max_len, self.config.max_len)  # the positional encoding's reach
-        done = torch.zeros(B, dtype=torch.bool)
-        out, cross = [], []
         cache = KVCache() if use_cache else None
-        for t in range(max_len):
-            prefix = torch.stack([torch.full((B,), bos, dtype=torch.long)] + out, 1)  # (B, t+1)
+
+        def step(prefix):  # (B, t + 1) -> the newest position's logits (B, V), its cross-attention
             # (B, n, V) and per layer (B, h, n, T): n = 1 with the cache, t + 1 without
             logits, _, weights = self.decode(prefix, memory, mask, cache=cache)
-            y = logits[:, -1].argmax(-1).masked_fill(done, 0)  # (B,)
-            out.append(y)
-            cross.append(torch.stack([w[:, :, -1:] for w in weights], 1))  # (B, dec_layers, h, 1, T)
-            done |= y == eos
-            if bool(done.all()):
-                break
-        return torch.stack(out, 1), torch.cat(cross, 3)
+            return logits[:, -1], torch.stack([w[:, :, -1:] for w in weights], 1)  # (B, dec_layers, h, 1, T)
+
+        max_len = min(max_len, self.config.max_len)  # the positional encoding's reach
+        ids, cross = greedy_decode(step, src.shape[0], bos, eos, max_len)
+        return ids, torch.cat(cross, 3)
 
 
 def separator_ids(data) -> tuple[int, int]:

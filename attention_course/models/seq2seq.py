@@ -32,6 +32,7 @@ from torch import nn
 
 from attention_course.maths.bahdanau import decoder_step, final_context
 from attention_course.maths.self_attention import length_mask
+from attention_course.models.decoding import greedy_decode
 
 __all__ = ["Encoder", "EncoderDecoder", "RNNsearch", "ModelConfig", "build_model", "COURSE_DATA", "course_config"]
 
@@ -163,19 +164,14 @@ class _Seq2Seq(nn.Module):
         """Greedy decoding: ids ``(B, L')`` (up to and including ``EOS``) and attention
         ``(B, L', T)`` (``None`` without attention)."""
         state = self.start(src, lengths)
-        y = torch.full((src.shape[0],), bos, dtype=torch.long)
-        done = torch.zeros(src.shape[0], dtype=torch.bool)
-        out, alphas = [], []
-        for _ in range(max_len):
-            logits, state, alpha = self.step(self.embed(y), state)
-            y = logits.argmax(-1).masked_fill(done, 0)
-            out.append(y)
-            alphas.append(alpha)
-            done |= y == eos
-            if bool(done.all()):
-                break
-        attention = torch.stack(alphas, 1) if alphas[0] is not None else None
-        return torch.stack(out, 1), attention
+
+        def step(prefix):  # the newest id and the carried state are all the RNN decoder reads
+            nonlocal state
+            logits, state, alpha = self.step(self.embed(prefix[:, -1]), state)
+            return logits, alpha
+
+        ids, alphas = greedy_decode(step, src.shape[0], bos, eos, max_len)
+        return ids, (torch.stack(alphas, 1) if alphas[0] is not None else None)
 
 
 class EncoderDecoder(_Seq2Seq):

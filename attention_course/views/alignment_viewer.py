@@ -13,7 +13,7 @@ import numpy as np
 
 from attention_course.views import onnx_export
 from attention_course.env import torch_threads
-from attention_course.views.explorer import Explorer, encode_unit
+from attention_course.views.explorer import Explorer, encode_unit, say
 from attention_course.views.plotting import draw_heatmap
 
 __all__ = ["plot_alignment", "AlignmentViewer", "AlignmentExplorer"]
@@ -84,7 +84,7 @@ class AlignmentViewer:
 
         source = source.strip()
         if not source:
-            raise ValueError("AlignmentViewer: the source is empty")
+            raise ValueError(f"AlignmentViewer: {say('alignment', 'empty_source')}")
         step = self.steps[-1] if step is None else step
         model = self.model(step)
         sv, tv = self.data.source_vocab, self.data.target_vocab
@@ -97,14 +97,12 @@ class AlignmentViewer:
         return tv.decode(row), attention[0, :n].numpy(), [tv.symbol(i) for i in row[:n]]
 
     def describe(self, source: str, step: int | None = None) -> str:
-        """Alt text: what the figure shows, with the strongest alignments."""
+        """Alt text: what the figure shows, with the strongest alignments (in the course's language)."""
         output, weights, _ = self.align(source, step)
         step = self.steps[-1] if step is None else step
         sharp = float(np.mean(weights.max(axis=1)))
-        return (f"Alignment heatmap after {step} training steps for the input '{source}'. The model "
-                f"outputs '{output}'. Rows are the {len(weights)} output symbols, columns the {len(source)} input characters; "
-                "on average the largest "
-                f"weight in a row is {sharp:.2f}.")
+        return say("alignment", "alt", step=step, source=source, output=output, rows=len(weights),
+                   cols=len(source), sharp=f"{sharp:.2f}")
 
     def figure(self, source: str, step: int | None = None):
         """The alignment heatmap of ``source`` at checkpoint ``step``."""

@@ -22,11 +22,21 @@ A new kind is a subclass that names its kind::
     class AlignmentExplorer(Explorer, kind="alignment"):   # uses static/explorers/alignment.js
         ...
 
+Every text an explorer shows, in the page or from Python (alt text, messages sent as answers), is in
+``static/strings.json``: one section per kind (and ``core``), each with an ``"en"`` and a ``"zh-CN"``
+table. :func:`build_esm` puts the ``core`` and kind sections into the module (``core.t`` in the
+browser); :func:`say` reads the same table in Python. Which language the page shows: the
+``language`` the data carries (:func:`attention_course.env.course_language` when the explorer was
+made) with a kernel (Jupyter, Colab); in the static book, the page's own ``<html lang>`` (both
+editions embed the same saved widget state, so the page decides when it is shown).
+
 Works with ipywidgets 8 (here) and 7.7 (Colab's custom widget manager).
 """
 from __future__ import annotations
 
 import base64
+import json
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -34,13 +44,41 @@ import anywidget
 import numpy as np
 import traitlets
 
-__all__ = ["Explorer", "build_esm", "encode_unit", "STATIC"]
+from attention_course.env import course_language
+
+__all__ = ["Explorer", "build_esm", "encode_unit", "STATIC", "STRINGS", "language_tag", "say"]
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: Every text of the explorers: ``STRINGS[section][language][key]`` (``static/strings.json``), a
+#: section per explorer kind plus ``"core"``, languages ``"en"`` and ``"zh-CN"``. A value is a
+#: string with ``{name}`` fields, or ``{"one": ..., "other": ...}`` chosen by the field ``n``.
+STRINGS: dict = json.loads((STATIC / "strings.json").read_text(encoding="utf-8"))
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def language_tag(language: str | None = None) -> str:
+    """The strings table's name of ``language`` (default: the course's language): ``"en"`` or ``"zh-CN"``."""
+    language = course_language() if language is None else language
+    return "zh-CN" if language.lower().startswith("zh") else "en"
+
+
+def say(section: str, key: str, language: str | None = None, /, **fields) -> str:
+    """The text ``key`` of ``section`` of :data:`STRINGS` in ``language`` (default: the course's), filled in.
+
+    ``{name}`` is replaced by ``fields[name]`` (as ``core.t`` does in the browser); a text with
+    plural forms takes ``"one"`` when ``fields["n"] == 1``, else ``"other"``.
+
+    Raises:
+        KeyError: if the table has no such section or key.
+    """
+    value = STRINGS[section][language_tag(language)][key]
+    if isinstance(value, dict):
+        value = value["one" if fields.get("n") == 1 else "other"]
+    return _FIELD.sub(lambda m: str(fields[m.group(1)]) if m.group(1) in fields else m.group(0), value)
 
 
 def build_esm(kind: str) -> str:
-    """The ES module of one explorer kind: the shared core, then ``explorers/<kind>.js``.
+    """The ES module of one explorer kind: the shared core, its texts (``STRINGS``), then ``explorers/<kind>.js``.
 
     Raises:
         ValueError: if there is no front-end file for ``kind``.
@@ -50,7 +88,13 @@ def build_esm(kind: str) -> str:
         known = sorted(p.stem for p in (STATIC / "explorers").glob("*.js"))
         raise ValueError(f"no front-end for explorer kind {kind!r} ({path}); known kinds: {known}")
     core = (STATIC / "explorer_core.js").read_text(encoding="utf-8")
-    return f"{core}\n// ---- explorer kind: {kind} ----\n{path.read_text(encoding='utf-8')}"
+    sections = [STRINGS[name] for name in ("core", kind) if name in STRINGS]
+    table = {language: {k: v for section in sections for k, v in section[language].items()}
+             for language in STRINGS["core"]}
+    strings = f"// ---- strings (static/strings.json: core, {kind}) ----\n" \
+              f"const STRINGS = {json.dumps(table, ensure_ascii=False, separators=(',', ':'))};\n"
+    # After the core, whose functions read STRINGS only when an explorer renders (the whole module has run).
+    return f"{core}\n{strings}// ---- explorer kind: {kind} ----\n{path.read_text(encoding='utf-8')}"
 
 
 def encode_unit(weights) -> dict:
@@ -79,7 +123,8 @@ class Explorer(anywidget.AnyWidget):
 
     Synced traits:
         kind: the front-end file's name (``static/explorers/<kind>.js``).
-        data: JSON-able dict: what the front-end draws and recomputes from.
+        data: JSON-able dict: what the front-end draws and recomputes from; its ``language`` is
+            the course's language when the explorer was made (the page speaks it with a kernel).
         controls: JSON-able dict: the controls' initial values (e.g. ``{"layer": 3}``).
         alt: one sentence describing the initial drawing (the explorer's text alternative).
 
@@ -102,7 +147,8 @@ class Explorer(anywidget.AnyWidget):
     def __init__(self, data: dict | None = None, controls: dict | None = None, alt: str = "", **kwargs):
         if self._kind_name is None:
             raise TypeError("Explorer is a base class: subclass it with class X(Explorer, kind='...')")
-        super().__init__(kind=self._kind_name, data=data or {}, controls=controls or {}, alt=alt, **kwargs)
+        data = {"language": course_language(), **(data or {})}
+        super().__init__(kind=self._kind_name, data=data, controls=controls or {}, alt=alt, **kwargs)
         self._handlers: dict[str, Callable[[dict], None]] = {}
         self.on_msg(self._dispatch)
 

@@ -14,7 +14,7 @@ import torch
 
 from attention_course.views import onnx_export
 from attention_course.env import torch_threads
-from attention_course.views.explorer import Explorer, encode_unit
+from attention_course.views.explorer import Explorer, encode_unit, say
 from attention_course.data.fortunes import CharTokenizer
 from attention_course.models.gpt import GPT, generate, sample_next_token
 from attention_course.views.onnx_export import window_step
@@ -30,7 +30,7 @@ def _show(c: str) -> str:
 def _check_request(prompt: str, temperature: float, length: int) -> None:
     """Raise ValueError for an empty prompt, a negative temperature or a length < 1."""
     if not prompt:
-        raise ValueError("GPTPlayground: type a prompt of at least one character")
+        raise ValueError(say("gpt", "empty_prompt"))
     if temperature < 0 or length < 1:
         raise ValueError(f"need temperature >= 0 and length >= 1; got {temperature}, {length}")
 
@@ -80,12 +80,12 @@ class GPTPlayground:
         return fig, text, w, context
 
     def describe(self, w: np.ndarray, context: str) -> str:
-        """Alt text of :meth:`figure`."""
+        """Alt text of :meth:`figure`, in the course's language."""
         top = [int(np.argmax(row)) for row in w]
-        heads = "; ".join(f"head {h} looks most at {_show(context[j])!r} "
-                          f"{len(context) - 1 - j} characters back ({row[j]:.2f})"
-                          for h, (j, row) in enumerate(zip(top, w)))
-        return f"Heatmap of attention weights over the last {len(context)} characters: {heads}."
+        heads = say("gpt", "head_sep").join(
+            say("gpt", "alt_head", k=h, char=repr(_show(context[j])), back=len(context) - 1 - j, weight=f"{row[j]:.2f}")
+            for h, (j, row) in enumerate(zip(top, w)))
+        return say("gpt", "alt_heatmap", n=len(context), heads=heads)
 
     def stream(self, prompt: str, temperature: float = 0.8, length: int = 120, seed: int | None = None,
                top_k: int = 0, top_p: float = 1.0):
@@ -145,8 +145,7 @@ class GPTPlayground:
                        "attention": encode_unit(attention)},
         }
         layer = config.n_layer - 1
-        alt = (f"The small GPT continues '{prompt}' with: {text!r}. "
-               + self.describe(attention[layer], context))
+        alt = say("gpt", "alt", prompt=prompt, text=repr(text)) + self.describe(attention[layer], context)
         explorer = GPTExplorer(data=data, controls={"prompt": prompt, "temperature": temperature,
                                                     "top_k": 0, "top_p": 1.0, "length": length,
                                                     "layer": layer}, alt=alt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from attention_course.views.explorer import Explorer, encode_unit
+from attention_course.views.explorer import Explorer, encode_unit, say
 from attention_course.models.pretrained import WordAttention, word_attentions
 from attention_course.views.plotting import COLORS, draw_heatmap
 
@@ -114,17 +114,16 @@ class HeadViewer:
         return fig
 
     def describe(self, sentence: str, layer: int, head: int, view: str = "head") -> str:
-        """Alt text for :meth:`figure`."""
+        """Alt text for :meth:`figure`, in the course's language."""
         attention = self.attention(sentence)
         if view == "layer":
-            return f"Twelve attention heatmaps, the heads of layer {layer} of MiniLM, for the sentence '{sentence}'."
+            return say("head_viewer", "alt_layer", heads=attention.weights.shape[1], layer=layer, sentence=sentence)
         w = attention.weights[layer, head]
         parts = []
         for i, word in enumerate(attention.words):
             j = int(np.argmax(w[i]))
             parts.append(f"{word}→{attention.words[j]} {w[i, j]:.2f}")
-        return (f"Attention heatmap and token-to-token lines of layer {layer}, head {head} for "
-                f"'{sentence}'. Strongest link of each word: " + "; ".join(parts))
+        return say("head_viewer", "alt_head", layer=layer, head=head, sentence=sentence, links="; ".join(parts))
 
     def explorer_data(self, sentences=None) -> dict:
         """What the browser draws from: every layer and head of every sentence (JSON-able).
@@ -171,7 +170,7 @@ class HeadViewer:
 
 def _require_text(text: str) -> None:
     if not text:
-        raise ValueError("the sentence is empty")
+        raise ValueError(say("head_viewer", "empty_sentence"))
 
 
 class HeadExplorer(Explorer, kind="head_viewer"):

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from attention_course.views.explorer import Explorer
+from attention_course.views.explorer import Explorer, say
 from attention_course.maths.numerics import relative_error
 from attention_course.maths.online_softmax import example, naive_attention, tiled_attention
 
@@ -43,7 +43,7 @@ def _as_matrix(x, name: str) -> torch.Tensor:
 
 def describe(q, k, v, block_size: int, step: int = 0, query: int = 0, causal: bool = False,
              scale: float | None = None) -> str:
-    """One paragraph saying what the explorer shows for these controls (its text alternative).
+    """One paragraph saying what the explorer shows for these controls (its text alternative), in the course's language.
 
     Args:
         q ``(n, d_k)``, k ``(N, d_k)``, v ``(N, d_v)``; block_size, step (0-based block), query (row)
@@ -53,23 +53,20 @@ def describe(q, k, v, block_size: int, step: int = 0, query: int = 0, causal: bo
     s = trace[step]
     blocks = len(trace)
     grew = bool(s.block > 0 and s.m[query] > s.m_old[query])
-    text = (f"Scores of {q.shape[0]} queries against {k.shape[0]} keys, cut into {blocks} blocks of "
-            f"{block_size}; block {step + 1} (keys {s.start + 1} to {s.stop}) is outlined. After it, query "
-            f"q{query + 1} has running maximum m = {s.m[query]:.2f} and running sum ℓ = {s.l[query]:.2f}")
+    text = say("online_softmax", "alt", n=q.shape[0], keys=k.shape[0], blocks=blocks, size=block_size, block=step + 1,
+               start=s.start + 1, stop=s.stop, query=f"q{query + 1}", m=f"{s.m[query]:.2f}", l=f"{s.l[query]:.2f}")
     if s.block == 0:
-        text += " (its first block: nothing to rescale)."
+        text += say("online_softmax", "alt_first")
     elif grew:
-        text += (f"; its maximum grew from {s.m_old[query]:.2f}, so the old sum and output were multiplied by "
-                 f"exp({s.m_old[query]:.2f} - {s.m[query]:.2f}) = {s.rescale[query]:.2f}.")
+        text += say("online_softmax", "alt_grew", old=f"{s.m_old[query]:.2f}", m=f"{s.m[query]:.2f}",
+                    rescale=f"{s.rescale[query]:.2f}")
     else:
-        text += "; its maximum did not grow, so the rescale factor is 1."
+        text += say("online_softmax", "alt_stays")
     naive = naive_attention(q, k, v, causal, scale)
     if step == blocks - 1:
-        text += (f" This is the last block: the tiled output equals naive attention, largest relative difference "
-                 f"{relative_error(out, naive):.1e}.")
+        text += say("online_softmax", "alt_last", error=f"{relative_error(out, naive):.1e}")
     else:
-        text += (f" The partial output, attention over the keys seen so far, still differs from naive attention "
-                 f"(relative difference {relative_error(s.output, naive):.2f}).")
+        text += say("online_softmax", "alt_partial", error=f"{relative_error(s.output, naive):.2f}")
     return text
 
 

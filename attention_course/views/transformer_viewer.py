@@ -24,12 +24,12 @@ import torch
 from attention_course.views import onnx_export
 from attention_course.views.alignment_viewer import AlignmentViewer, plot_alignment
 from attention_course.env import torch_threads
-from attention_course.views.explorer import Explorer, encode_unit
+from attention_course.views.explorer import Explorer, encode_unit, say
 
 __all__ = ["CrossAttentionViewer", "CrossAttentionExplorer", "argmax_agreement", "source_problem"]
 
 
-def source_problem(text: str, alphabet: str, longest: int) -> str | None:
+def source_problem(text: str, alphabet: str, longest: int, language: str | None = None) -> str | None:
     """Why the explorer cannot translate ``text``, in the reader's words, or ``None`` if it can.
 
     The same checks, in the same order and words, run in the browser (``cross_attention.js``, function
@@ -39,6 +39,7 @@ def source_problem(text: str, alphabet: str, longest: int) -> str | None:
         text: what the reader typed.
         alphabet: the source vocabulary's characters (``data.source_vocab.alphabet``).
         longest: the most source characters the Transformer reads (its ``config.max_len``).
+        language: the message's language (default: :func:`attention_course.env.course_language`).
 
     Returns:
         ``None``, or a message for an empty input, characters outside ``alphabet`` (no training input
@@ -47,14 +48,13 @@ def source_problem(text: str, alphabet: str, longest: int) -> str | None:
     """
     source = text.strip()
     if not source:
-        return "The input is empty: type one or more dates."
+        return say("cross_attention", "problem_empty", language)
     unknown = list(dict.fromkeys(c for c in source if c not in alphabet))
     if unknown:
-        listed = ", ".join(f'"{c}"' for c in unknown)
-        return (f"The models never saw {listed} in training, so they cannot read "
-                f"{'it' if len(unknown) == 1 else 'them'}: keep to the characters of the held-out inputs.")
+        listed = say("cross_attention", "problem_sep", language).join(f'"{c}"' for c in unknown)
+        return say("cross_attention", "problem_unknown", language, n=len(unknown), chars=listed)
     if len(source) > longest:
-        return f"The input has {len(source)} characters; the Transformer reads at most {longest}."
+        return say("cross_attention", "problem_long", language, n=len(source), longest=longest)
     return None
 
 
@@ -171,20 +171,21 @@ class CrossAttentionViewer:
         return fig
 
     def describe(self, source: str, layer: int = -1) -> str:
-        """Alt text of :meth:`figure`."""
+        """Alt text of :meth:`figure`, in the course's language."""
         m = self.maps(source)
         t, r = m["transformer"], m["rnnsearch"]
         layers, heads = t["weights"].shape[:2]
         layer = layer % layers
         parts = []
         if t["rows"] == r["rows"]:
-            parts = [f"head {h} picks RNNsearch's strongest source character for "
-                     f"{argmax_agreement(t['weights'][layer, h], r['weights']):.0%} of the output characters"
+            parts = [say("cross_attention", "alt_head", head=h,
+                         percent=f"{argmax_agreement(t['weights'][layer, h], r['weights']):.0%}")
                      for h in range(heads)]
-        return (f"{heads + 1} heatmaps for the input '{source}', output characters down the side, "
-                f"source characters along the top. The first is RNNsearch's alignment (output '{r['output']}'); "
-                f"the others are the {heads} cross-attention heads of the Transformer's decoder layer {layer} "
-                f"(output '{t['output']}')" + (": " + "; ".join(parts) + "." if parts else "."))
+        text = say("cross_attention", "alt", maps=heads + 1, source=source, rnnsearch=r["output"], heads=heads,
+                   layer=layer, transformer=t["output"])
+        if parts:
+            text += say("cross_attention", "alt_colon") + say("cross_attention", "alt_sep").join(parts)
+        return text + say("cross_attention", "alt_end")
 
     def explorer_data(self, sources=None) -> dict:
         """What the browser draws: both models' maps for every source (weights one byte each).

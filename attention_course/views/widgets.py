@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from attention_course.views.explorer import Explorer
+from attention_course.views.explorer import Explorer, say
 from attention_course.views.plotting import COLORS, entropy, plot_weights
 from attention_course.maths.scoring import SCORE_FUNCTIONS, softmax
 
@@ -105,17 +105,13 @@ class AttentionExplorer:
 
     def describe(self, query: int = 0, score: str = "scaled_dot", temperature: float = 1.0,
                  d_k: int = 64) -> str:
-        """One sentence saying what :meth:`figure` shows (the figure's alt text)."""
+        """One sentence saying what :meth:`figure` shows (the figure's alt text), in the course's language."""
         weights = self.weights(query, score, temperature, d_k)
         best = int(np.argmax(weights))
         context = weights @ self.V
-        return (
-            f"Bar chart of the attention weights of the query '{self.query_texts[query]}' over "
-            f"{len(weights)} keys with the {score} score, temperature {temperature:.2g}, "
-            f"d_k {d_k}: the largest weight, {weights[best]:.2f}, goes to '{self.key_texts[best]}'. "
-            f"Beside it, the context vector: "
-            + ", ".join(f"{label} {value:.2f}" for label, value in zip(self.value_labels, context))
-        )
+        return say("attention_scores", "alt", query=self.query_texts[query], n=len(weights), score=score,
+                   temperature=f"{temperature:.2g}", d_k=d_k, weight=f"{weights[best]:.2f}", key=self.key_texts[best],
+                   context=", ".join(f"{label} {value:.2f}" for label, value in zip(self.value_labels, context)))
 
     def figure(self, query: int = 0, score: str = "scaled_dot", temperature: float = 1.0,
                d_k: int = 64):
@@ -256,6 +252,6 @@ def outputs_explorer(sources, targets, predictions, groups, group: int | None = 
     if group not in names:
         raise ValueError(f"group {group} is not among {names}")
     first = data["groups"][names.index(group)]["examples"][0]
-    alt = (f"Held-out input with {group} dates: '{first['source']}'; truth {first['target']}; "
-           f"output {first['prediction']}, {len(first['wrong'])} characters wrong.")
+    alt = say("seq2seq_outputs", "alt", group=group, source=first["source"], target=first["target"],
+              prediction=first["prediction"], wrong=len(first["wrong"]))
     return OutputsExplorer(data=data, controls={"group": group, "example": 0, "mistakes_only": False}, alt=alt)

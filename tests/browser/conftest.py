@@ -229,7 +229,8 @@ class KernelPage:
     def __init__(self, browser, explorer):
         self.explorer, self.assigned = explorer, []
         explorer.observe(lambda change: self.assigned.append(change["new"]), names="data")
-        head, tail = STANDALONE_PAGE.split("const model = {get: (k) => ({data, controls, kind})[k], on() {}, send() { return false; }};")
+        head, tail = STANDALONE_PAGE.split("const model = {get: (k) => ({data, controls, kind})[k], "
+                                           "on() {}, send() { return false; }};")
         page_html = head.replace('const data = %s, controls = %s, kind = "@KIND@";\n', "") + KERNEL_MODEL + tail
         self.page = browser.new_page()
         self.errors = []

@@ -208,7 +208,8 @@ def translate_here(root, text):
     box.fill(text)
     box.press("Enter")
     root.page.wait_for_function(
-        "([r, s]) => { const d = JSON.parse(r.dataset.result || '{}'); return d.source === s && (d.computed === 'browser' || d.error); }",
+        "([r, s]) => { const d = JSON.parse(r.dataset.result || '{}'); "
+        "return d.source === s && (d.computed === 'browser' || d.error); }",
         arg=[root.element_handle(), text], timeout=120000)
     return result(root)
 
@@ -265,7 +266,8 @@ def test_alignment_controls_change_the_drawing(offline_page, book_url, edition, 
     set_range(root, "training step", 10)  # past the end: the last checkpoint
     # each key press moves one checkpoint and translates there: wait for the last one, not the first that
     # differs from step 50 (under load an intermediate checkpoint's translation used to be read here)
-    page.wait_for_function("([r, s]) => JSON.parse(r.dataset.result).step === s && JSON.parse(r.dataset.result).computed === 'browser'",
+    page.wait_for_function("([r, s]) => JSON.parse(r.dataset.result).step === s "
+                           "&& JSON.parse(r.dataset.result).computed === 'browser'",
                            arg=[root.element_handle(), last], timeout=60000)
     assert drawing(root) != before and result(root)["output"] == "2024-03-01;2024-03-01"
 
@@ -359,7 +361,8 @@ def type_dates(root, text, timeout=120000) -> dict:
     box.fill(text)
     box.press("Enter")
     root.page.wait_for_function(
-        "([r, s]) => { const d = JSON.parse(r.dataset.result || '{}'); return d.source === s && (d.computed === 'browser' || d.error); }",
+        "([r, s]) => { const d = JSON.parse(r.dataset.result || '{}'); "
+        "return d.source === s && (d.computed === 'browser' || d.error); }",
         arg=[root.element_handle(), text.strip()], timeout=timeout)
     return result(root)
 

@@ -113,7 +113,8 @@ def test_stepping_reaches_naive_attention_from_the_keyboard(browser):
     page, explorer = open_explorer(browser, widget)
     readout = explorer.locator(".ac-readout")
     assert readout.get_attribute("aria-live") == "polite"
-    assert explorer.locator(".ac-figure svg[role=img]").get_attribute("aria-label").startswith("Scores of 3 queries against 12 keys")
+    label = explorer.locator(".ac-figure svg[role=img]").get_attribute("aria-label")
+    assert label.startswith("Scores of 3 queries against 12 keys")
     assert "Block 1 of 3" in readout.inner_text()
     nxt = explorer.get_by_role("button", name="next (block)")
     for _ in range(2):

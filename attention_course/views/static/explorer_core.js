@@ -8,6 +8,16 @@
  * The same module runs in JupyterLab/Notebook and Colab (anywidget, a kernel behind it) and in
  * the static book (anywidget's AMD front-end served by the book, state saved in the page).
  *
+ * Texts: the module defines `const STRINGS = {en: {...}, "zh-CN": {...}}`, the `core` and kind sections
+ * of static/strings.json, after this file (Python's explorer.build_esm puts them there; explorer.say reads the same file).
+ *   speak(model) -> t         call first in render: chooses the language (language(model)) for this explorer
+ *                             and the core's controls made after it; t(key, fields) is the text `key` in it.
+ *   language(model)           "en" or "zh-CN": in the static book the page's <html lang> (both editions
+ *                             embed the same saved state); with a kernel the data's `language` (the
+ *                             notebook's, attention_course.env.course_language), else the page's.
+ *   t(key, fields)            the text in the language last chosen by speak: "{name}" filled from fields;
+ *                             {one, other} forms chosen by fields.n; a missing key falls back to English.
+ *
  * API (all names on `core`):
  *   COLORS                      the course colours {main, highlight, muted} (= plotting.COLORS)
  *   h(tag, attrs, ...children)  make an HTML element; attrs: {class, text, on: {event: fn}, ...}
@@ -69,6 +79,28 @@ const core = (() => {
   const COLORS = { main: "#3b6ea8", highlight: "#d1495b", muted: "#9aa5b1" };
   const SVG_NS = "http://www.w3.org/2000/svg";
   let counter = 0;
+
+  // ---- texts ------------------------------------------------------------------------------------
+  let speaking = "en";
+  function language(model) {
+    const data = model && model.get ? model.get("data") : null;
+    const chosen = !isStatic() && data && data.language ? data.language : document.documentElement.lang || "";
+    return /^zh/i.test(chosen) ? "zh-CN" : "en";
+  }
+  function translator(lang) {
+    const table = STRINGS[lang] || STRINGS.en;
+    return (key, fields = {}) => {
+      let value = key in table ? table[key] : STRINGS.en[key];
+      if (value === undefined) return key;
+      if (typeof value === "object") value = fields.n === 1 ? value.one : value.other;
+      return value.replace(/\{(\w+)\}/g, (all, name) => (name in fields ? String(fields[name]) : all));
+    };
+  }
+  const t = (key, fields) => translator(speaking)(key, fields);
+  function speak(model) {
+    speaking = language(model);
+    return translator(speaking);
+  }
 
   function uid(prefix) {
     counter += 1;
@@ -165,8 +197,8 @@ const core = (() => {
   // ---- layout and controls ----------------------------------------------------------------
   function frame(el, { title, description, kind } = {}) {
     const titleId = uid("title");
-    const root = h("div", { class: "ac-explorer", role: "group", "aria-labelledby": titleId, "data-kind": kind });
-    const heading = h("p", { class: "ac-title", id: titleId, text: title || "Explorer" });
+    const root = h("div", { class: "ac-explorer", role: "group", "aria-labelledby": titleId, "data-kind": kind, lang: speaking });
+    const heading = h("p", { class: "ac-title", id: titleId, text: title || t("explorer") });
     const intro = description ? h("p", { class: "ac-description", text: description }) : null;
     const controls = h("div", { class: "ac-controls" });
     const figure = h("div", { class: "ac-figure" });
@@ -240,7 +272,9 @@ const core = (() => {
     };
   }
 
-  function stepper({ label, count, value = 0, format = (i, n) => `${i + 1} of ${n}`, onChange }) {
+  function stepper({ label, count, value = 0, format, onChange }) {
+    const say = translator(speaking);  // the language of the explorer being built, also for later redraws
+    format = format || ((i, n) => say("of", { i: i + 1, n }));
     let n = count;
     const s = slider({ label, min: 0, max: Math.max(0, n - 1), step: 1, value, format: (i) => format(i, n), onInput: (i) => { edges(); onChange && onChange(i); } });
     const go = (delta) => {
@@ -251,8 +285,8 @@ const core = (() => {
         onChange && onChange(next);
       }
     };
-    const prev = h("button", { type: "button", class: "ac-button", "aria-label": `previous (${label})`, text: "\u25c0", on: { click: () => go(-1) } });
-    const next = h("button", { type: "button", class: "ac-button", "aria-label": `next (${label})`, text: "\u25b6", on: { click: () => go(1) } });
+    const prev = h("button", { type: "button", class: "ac-button", "aria-label": t("previous", { label }), text: "\u25c0", on: { click: () => go(-1) } });
+    const next = h("button", { type: "button", class: "ac-button", "aria-label": t("next", { label }), text: "\u25b6", on: { click: () => go(1) } });
     // At either end the button that cannot move is disabled (and says so to a screen reader).
     const edges = () => {
       prev.disabled = s.value <= 0;
@@ -316,13 +350,14 @@ const core = (() => {
       if (asked) ui.note.textContent = waiting(source);
       else refuse(source, noKernel);
     }
+    const say = translator(speaking);
     const { element, input } = textBox({ ...box, onSubmit: submit });
     element.classList.add("ac-control-wide");
     function update(data) {
       const answer = answerTo(data, asked);
       if (!answer) return;
       asked = 0;
-      if (answer.error) return refuse(text, `Python could not compute that: ${answer.error}`);
+      if (answer.error) return refuse(text, say("python_error", { error: answer.error }));
       const k = find(text);
       if (k >= 0) { ui.note.textContent = ""; choose(k); }
     }
@@ -365,7 +400,7 @@ const core = (() => {
     const top = (title ? 18 : 2) + (showLabels && colLabels.length ? 7 * Math.min(labelChars, Math.max(...colLabels.map((s) => String(s).length))) + 8 : 0);
     const width = left + cols * cell + 2;
     const height = top + rows * cell + 2;
-    const root = svg("svg", { class: "ac-svg ac-heatmap", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label || title || "heatmap" });
+    const root = svg("svg", { class: "ac-svg ac-heatmap", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label || title || t("heatmap") });
     if (title) root.append(svg("text", { x: left, y: 13, class: "ac-svg-title", text: title }));
     const grid = svg("g", { transform: `translate(${left},${top})` });
     grid.append(svg("rect", { x: 0, y: 0, width: cols * cell, height: rows * cell, class: "ac-cell-bg" }));
@@ -395,7 +430,7 @@ const core = (() => {
     const plotWidth = width - left - 44;
     const top = title ? 20 : 2;
     const height = top + values.length * bar + 4;
-    const root = svg("svg", { class: "ac-svg ac-bars", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label || title || "bar chart" });
+    const root = svg("svg", { class: "ac-svg ac-bars", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label || title || t("bar_chart") });
     if (title) root.append(svg("text", { x: 0, y: 13, class: "ac-svg-title", text: title }));
     values.forEach((v, i) => {
       const y = top + i * bar;
@@ -409,7 +444,7 @@ const core = (() => {
   }
 
   return {
-    COLORS, h, svg, uid, fmt, truncate, softmax, dot, norm, entropy, argmax, decodeUnit,
+    COLORS, speak, language, t, h, svg, uid, fmt, truncate, softmax, dot, norm, entropy, argmax, decodeUnit,
     isStatic, staticUrl, send, ask, onData, answerTo, frame, slider, choiceSlider, select, stepper,
     textBox, ownInput, checkbox, heatmap, bars,
   };

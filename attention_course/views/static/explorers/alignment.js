@@ -25,12 +25,13 @@ export default {
     const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
     const modelBytes = Object.values(data.models || {}).reduce((s, m) => s + m.encoder.bytes + m.decoder.bytes, 0) / Math.max(1, data.steps.length);
 
+    const t = core.speak(model);
     const ui = core.frame(el, {
-      title: "Translate dates with RNNsearch and see its alignment",
+      kind: model.get("kind"),
+      title: t("title"),
       description: (core.isStatic()
-        ? `Choose an example or type your own dates and press Enter: RNNsearch then runs in this page (onnxruntime-web; the first time it downloads the model, about ${mb(modelBytes)} per checkpoint, and the runtime, ${mb(data.runtime_bytes || 0)}, from this book). `
-        : "Choose an example or type your own dates and press Enter: the notebook's kernel translates them. ") +
-        "Row i of the matrix is output character i; its cells are the weights alpha_ij it gave to each input character j (darker: more weight).",
+        ? t("description_static", { model: mb(modelBytes), runtime: mb(data.runtime_bytes || 0) })
+        : t("description_kernel")) + t("description_rows"),
     });
 
     let current = null;   // what is drawn: {source, step, output, rows, weights, computed}
@@ -39,18 +40,18 @@ export default {
     let asked = 0;        // the kernel request awaiting its answer
 
     const example = core.select({
-      label: "example", options: data.examples.map((e, i) => ({ value: i, label: e.source })), value: state.example,
+      label: t("example"), options: data.examples.map((e, i) => ({ value: i, label: e.source })), value: state.example,
       onChange: (v) => { state.example = Number(v); own = null; text.input.value = ""; show(); },
     });
     example.element.classList.add("ac-control-wide");
     const text = core.textBox({
-      label: "or type dates", placeholder: "e.g. 1. März 2024; 2024年3月1日, then Enter", button: "Translate",
+      label: t("type"), placeholder: t("placeholder"), button: t("translate"),
       onSubmit: (value) => { own = value; show(); },
     });
     text.element.classList.add("ac-control-wide");
     const step = core.choiceSlider({
-      label: "training step", options: data.steps, value: state.step,
-      format: (v) => `${v} of ${data.steps[data.steps.length - 1]}`,
+      label: t("step"), options: data.steps, value: state.step,
+      format: (v) => t("step_of", { step: v, last: data.steps[data.steps.length - 1] }),
       onInput: (v) => { state.step = v; show(); },
     });
     ui.controls.append(example.element, text.element, step.element);
@@ -59,14 +60,12 @@ export default {
       const c = current;
       const cols = Array.from(c.source).map((ch) => (ch === " " ? "\u2423" : ch));
       const strongest = c.weights.map((row, i) => `${c.rows[i]} \u2190 ${cols[core.argmax(row)]}`).join(", ");
-      const label = `Alignment after ${c.step} training steps: "${c.source}" becomes "${c.output}". ` +
-        `Rows are the ${c.rows.length} output symbols, columns the ${cols.length} input characters; each output's strongest input: ${strongest}.`;
+      const label = t("map_label", { step: c.step, source: c.source, output: c.output, rows: c.rows.length, cols: cols.length, strongest });
       const cell = Math.max(9, Math.min(18, Math.floor(640 / Math.max(1, cols.length))));
       const map = core.heatmap(c.weights, { rowLabels: c.rows, colLabels: cols, cell, vmax: 1, label, labelChars: 6,
-        title: `after ${c.step} steps: ${core.truncate(c.source, 40)} \u2192 ${core.truncate(c.output, 40)}` });
+        title: t("map_title", { step: c.step, source: core.truncate(c.source, 40), output: core.truncate(c.output, 40) }) });
       ui.figure.replaceChildren(map);
-      const where = { preset: "precomputed in Python", browser: "computed in your browser", kernel: "computed by the kernel" }[c.computed];
-      ui.readout.textContent = `${c.source} \u2192 ${c.output || "(nothing)"}  (after ${c.step} steps; ${where})`;
+      ui.readout.textContent = t("readout", { source: c.source, output: c.output || t("nothing"), step: c.step, where: t(`where_${c.computed}`) });
       ui.root.dataset.result = JSON.stringify({ source: c.source, step: c.step, output: c.output, rows: c.rows, computed: c.computed, ms: c.ms });
     }
 
@@ -91,25 +90,25 @@ export default {
       if (core.isStatic()) {
         translateHere(source, state.step, me);
       } else if (!(asked = core.ask(model, { type: "translate", source, step: state.step }))) {
-        fail("No kernel is connected, so your own dates cannot be translated here.");
+        fail(t("no_kernel"));
       } else {
-        ui.note.textContent = "Translating\u2026";
+        ui.note.textContent = t("translating");
       }
     }
 
     async function translateHere(source, at, me) {
       const files = (data.models || {})[String(at)];
       if (!files) {
-        fail("This page has no exported model (the notebook ran outside the book build).");
+        fail(t("no_model"));
         return;
       }
       const started = performance.now();
       let encoder, decoder;
       try {
-        ui.note.textContent = "Loading the model\u2026";
+        ui.note.textContent = t("loading");
         [encoder, decoder] = await Promise.all([onnx.session(files.encoder.path), onnx.session(files.decoder.path)]);
       } catch (error) {
-        if (me === request) fail(`The model could not be loaded: ${error.message || error}`);
+        if (me === request) fail(t("load_failed", { error: error.message || error }));
         return;
       }
       const { ids: out, weights } = await onnx.rnnsearchGreedy(encoder, decoder, sv.encode(source),
@@ -124,7 +123,7 @@ export default {
       const answer = core.answerTo(next, asked);
       if (!answer) return;
       asked = 0;
-      if (answer.error) { fail(`Python could not translate that: ${answer.error}`); return; }
+      if (answer.error) { fail(t("python_failed", { error: answer.error })); return; }
       ui.note.textContent = "";
       current = { source: answer.source, step: answer.step, output: answer.output, rows: answer.rows, weights: answer.weights, computed: "kernel" };
       draw();

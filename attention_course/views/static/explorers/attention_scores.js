@@ -48,31 +48,29 @@ export default {
   render({ model, el }) {
     const state = Object.assign({ query: 0, score: "scaled_dot", temperature: 1, d_k: 64 }, model.get("controls"));
     let data = model.get("data");
-    const ui = core.frame(el, {
-      kind: model.get("kind"),
-      title: "Explore: query, score function, temperature, d_k",
-      description: "Choose a query and a score function; move the temperature and d_k. The bars are the attention weights over the keys; the right panel is the context vector they retrieve.",
-    });
+    const t = core.speak(model);
+    const scoreLabel = (name) => t(`score_${name}`, {}) === `score_${name}` ? data.score_labels[name] : t(`score_${name}`);
+    const ui = core.frame(el, { kind: model.get("kind"), title: t("title"), description: t("description") });
 
     const querySelect = core.select({
-      label: "query",
+      label: t("query"),
       options: data.query_texts.map((t, i) => ({ value: i, label: t })),
       value: state.query,
       onChange: (v) => { state.query = Number(v); draw(); },
     });
     const scoreSelect = core.select({
-      label: "score function",
-      options: Object.entries(data.score_labels).map(([value, label]) => ({ value, label })),
+      label: t("score"),
+      options: Object.keys(data.score_labels).map((value) => ({ value, label: scoreLabel(value) })),
       value: state.score,
       onChange: (v) => { state.score = v; draw(); },
     });
     const temperature = core.slider({
-      label: "temperature T", min: -2, max: 1, step: 0.05, value: Math.log10(state.temperature),
+      label: t("temperature"), min: -2, max: 1, step: 0.05, value: Math.log10(state.temperature),
       format: (v) => Number(Math.pow(10, v).toPrecision(2)).toString(),
       onInput: (v) => { state.temperature = Math.pow(10, v); draw(); },
     });
     const dk = core.choiceSlider({
-      label: "d_k", options: data.d_k_options, value: state.d_k,
+      label: t("d_k"), options: data.d_k_options, value: state.d_k,
       onInput: (v) => { state.d_k = v; draw(); },
     });
     ui.controls.append(querySelect.element, scoreSelect.element, temperature.element, dk.element);
@@ -82,19 +80,19 @@ export default {
       const context = data.value_labels.map((_, c) => weights.reduce((s, w, i) => s + w * data.V[i][c], 0));
       const best = core.argmax(weights);
       const T = Number(state.temperature.toPrecision(2));
-      const title = `${data.score_labels[state.score]} · T = ${T} · d_k = ${state.d_k}`;
-      const describe = `Attention weights of the query "${data.query_texts[state.query]}" over ${weights.length} keys: ` +
-        `the largest, ${core.fmt(weights[best])}, goes to "${data.key_texts[best]}".`;
+      const title = `${scoreLabel(state.score)} · T = ${T} · d_k = ${state.d_k}`;
+      const describe = t("weights_label", { query: data.query_texts[state.query], n: weights.length,
+        weight: core.fmt(weights[best]), key: data.key_texts[best] });
       const left = core.bars(weights, { labels: data.key_texts, title, width: 560, labelChars: 44, label: describe });
       const right = core.bars(context, {
-        labels: data.value_labels, title: "context = Σᵢ αᵢ vᵢ", width: 260, labelChars: 12,
+        labels: data.value_labels, title: t("context_title"), width: 260, labelChars: 12,
         colors: context.map(() => core.COLORS.main),
-        label: "Context vector: " + data.value_labels.map((l, c) => `${l} ${core.fmt(context[c])}`).join(", "),
+        label: t("context_label", { parts: data.value_labels.map((l, c) => `${l} ${core.fmt(context[c])}`).join(", ") }),
       });
       ui.figure.replaceChildren(left, right);
       const uniform = Math.log(weights.length);
-      ui.readout.textContent = `hard lookup → key ${best + 1}; max weight ${core.fmt(weights[best])}; ` +
-        `entropy ${core.fmt(core.entropy(weights))} nats (uniform: ${core.fmt(uniform)})`;
+      ui.readout.textContent = t("readout", { key: best + 1, weight: core.fmt(weights[best]),
+        entropy: core.fmt(core.entropy(weights)), uniform: core.fmt(uniform) });
       ui.root.dataset.result = JSON.stringify({ weights, context, ...state });
     }
 

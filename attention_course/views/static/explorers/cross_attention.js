@@ -48,53 +48,51 @@ export default {
     const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
     const modelBytes = Object.values(models).reduce((s, m) => s + m.encoder.bytes + m.decoder.bytes, 0);
 
+    const t = core.speak(model);
     const ui = core.frame(el, {
       kind: model.get("kind"),
-      title: "Compare the Transformer's cross-attention with RNNsearch's alignment",
-      description: "Row i of each map is output character i; its cells are the weights it gives to each input character (darker: more weight). Left: RNNsearch's alignment (one per model). Right: one cross-attention head of the Transformer's decoder; choose the layer and the head. " +
+      title: t("title"),
+      description: t("description") +
         (inBrowser
-          ? `Type your own dates and press Enter: both models then translate them in this page (onnxruntime-web; the first time, it downloads the models, ${mb(modelBytes)}, and the runtime, ${mb(data.runtime_bytes || 0)}, from this book).`
-          : core.isStatic() ? "" : "Type your own dates and press Enter: the notebook's kernel translates them with both models."),
+          ? t("description_browser", { models: mb(modelBytes), runtime: mb(data.runtime_bytes || 0) })
+          : core.isStatic() ? "" : t("description_kernel")),
     });
-    const options = () => examples().map((e, i) => ({ value: i, label: e.computed === "browser" || e.computed === "kernel" ? `${e.source} (yours)` : e.source }));
+    const options = () => examples().map((e, i) => ({ value: i, label: e.computed === "browser" || e.computed === "kernel" ? t("yours", { source: e.source }) : e.source }));
     const example = core.select({
-      label: "held-out input", options: options(), value: state.example,
+      label: t("example"), options: options(), value: state.example,
       onChange: (v) => { state.example = Number(v); draw(); },
     });
     example.element.classList.add("ac-control-wide");
     const own = core.ownInput(model, ui, {
-      label: "your own dates",
-      placeholder: "e.g. 3 March 2021; 12/05/1999, then Enter",
-      button: "Translate",
-      disabledReason: core.isStatic() && !inBrowser
-        ? "Needs a running kernel: this page was built without the exported models, so both models can only run in Python. Open the notebook in Colab or Jupyter to type your own dates; here, choose one of the held-out inputs above."
-        : null,
+      label: t("own"),
+      placeholder: t("placeholder"),
+      button: t("translate"),
+      disabledReason: core.isStatic() && !inBrowser ? t("needs_kernel") : null,
       check: problem,
       find: (text) => examples().findIndex((e) => e.source === text),
       choose,
       here: inBrowser ? translateHere : null,
       ask: "source",
-      waiting: (text) => `Translating "${text}" with both models in Python\u2026`,
-      noKernel: "No kernel is connected, so new dates cannot be translated.",
+      waiting: (text) => t("waiting", { text }),
+      noKernel: t("no_kernel"),
     });
     // A decoder of one layer gets no layer slider: a range with a single value does nothing.
     const layer = data.layers > 1
-      ? core.slider({ label: "decoder layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } })
+      ? core.slider({ label: t("layer"), min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } })
       : null;
-    const head = core.slider({ label: "head", min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
+    const head = core.slider({ label: t("head"), min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
     ui.controls.append(...[example.element, own.element, layer && layer.element, head.element].filter(Boolean));
 
     // The checks of transformer_viewer.source_problem, in its words.
     function problem(text) {
       const source = text.trim();
-      if (!source) return "The input is empty: type one or more dates.";
+      if (!source) return t("problem_empty");
       const unknown = [...new Set(Array.from(source).filter((c) => !sv.index.has(c)))];
       if (unknown.length) {
-        return `The models never saw ${unknown.map((c) => `"${c}"`).join(", ")} in training, so they cannot read ` +
-          `${unknown.length === 1 ? "it" : "them"}: keep to the characters of the held-out inputs.`;
+        return t("problem_unknown", { n: unknown.length, chars: unknown.map((c) => `"${c}"`).join(t("problem_sep")) });
       }
       const n = Array.from(source).length;
-      if (n > data.max_source) return `The input has ${n} characters; the Transformer reads at most ${data.max_source}.`;
+      if (n > data.max_source) return t("problem_long", { n, longest: data.max_source });
       return null;
     }
 
@@ -137,25 +135,25 @@ export default {
       const files = [models.transformer.encoder, models.transformer.decoder, models.rnnsearch.encoder, models.rnnsearch.decoder];
       let sessions;
       try {
-        ui.note.textContent = `Loading the two models (${mb(modelBytes)}) and onnxruntime-web from this book\u2026`;
+        ui.note.textContent = t("loading", { size: mb(modelBytes) });
         sessions = await Promise.all(files.map((f) => onnx.session(f.path)));
         if (!current()) return;
-        ui.note.textContent = `Translating "${source}" with both models in your browser\u2026`;
+        ui.note.textContent = t("translating_here", { source });
         await onnx.yieldToPage();
         const ids = sv.encode(source);
-        const t = await transformerGreedy(sessions[0], sessions[1], ids);
+        const tg = await transformerGreedy(sessions[0], sessions[1], ids);
         const r = await onnx.rnnsearchGreedy(sessions[2], sessions[3], ids, { bos: tv.BOS, eos: tv.EOS, maxLen: data.max_len });
         if (!current()) return;  // the reader asked for something else meanwhile
         here.push({
           source, computed: "browser", ms: performance.now() - started,
-          transformer: { output: tv.decode(t.ids), rows: t.ids.map(tv.symbol) },
+          transformer: { output: tv.decode(tg.ids), rows: tg.ids.map(tv.symbol) },
           rnnsearch: { output: tv.decode(r.ids), rows: r.ids.map(tv.symbol) },
-          maps: { transformer: t.weights, rnnsearch: r.weights },
+          maps: { transformer: tg.weights, rnnsearch: r.weights },
         });
         ui.note.textContent = "";
         choose(examples().length - 1);
       } catch (error) {
-        if (current()) own.refuse(source, `The models could not run here: ${error.message || error}`);
+        if (current()) own.refuse(source, t("run_failed", { error: error.message || error }));
       }
     }
 
@@ -169,21 +167,21 @@ export default {
       const strongest = (m, rows) => rows.map((r, i) => `${r}\u2192${cols[core.argmax(m[i])]}`).join(" ");
       const left = core.heatmap(w.rnnsearch, {
         rowLabels: e.rnnsearch.rows, colLabels: cols, cell, labelChars: 6,
-        title: `RNNsearch \u2192 ${e.rnnsearch.output}`,
-        label: `RNNsearch's alignment for "${e.source}" (output ${e.rnnsearch.output}); strongest input character of each output character: ${strongest(w.rnnsearch, e.rnnsearch.rows)}`,
+        title: t("rnn_title", { output: e.rnnsearch.output }),
+        label: t("rnn_label", { source: e.source, output: e.rnnsearch.output, strongest: strongest(w.rnnsearch, e.rnnsearch.rows) }),
       });
       const right = core.heatmap(map, {
         rowLabels: e.transformer.rows, colLabels: cols, cell, labelChars: 6,
-        title: `Transformer layer ${state.layer}, head ${state.head} \u2192 ${e.transformer.output}`,
-        label: `Cross-attention of the Transformer's decoder layer ${state.layer}, head ${state.head} for "${e.source}" (output ${e.transformer.output}); strongest input character of each output character: ${strongest(map, e.transformer.rows)}`,
+        title: t("tr_title", { layer: state.layer, head: state.head, output: e.transformer.output }),
+        label: t("tr_label", { layer: state.layer, head: state.head, source: e.source, output: e.transformer.output,
+          strongest: strongest(map, e.transformer.rows) }),
       });
       ui.figure.replaceChildren(left, right);
       const computed = e.computed || "preset";
-      const where = { preset: "precomputed in Python", browser: "computed in your browser", kernel: "computed by the kernel" }[computed];
       ui.readout.textContent = (agree === null
-        ? "The two models wrote outputs of different lengths, so their rows do not correspond. "
-        : `Layer ${state.layer}, head ${state.head} looks hardest at the same input character as RNNsearch for ${Math.round(100 * agree)} % of the output characters. `) +
-        `Transformer: ${e.transformer.output}; RNNsearch: ${e.rnnsearch.output} (${where}).`;
+        ? t("differ")
+        : t("agree", { layer: state.layer, head: state.head, percent: Math.round(100 * agree) })) +
+        t("outputs", { transformer: e.transformer.output, rnnsearch: e.rnnsearch.output, where: t(`where_${computed}`) });
       const result = { ...state, source: e.source, agreement: agree, computed,
         transformer: { output: e.transformer.output, rows: e.transformer.rows },
         rnnsearch: { output: e.rnnsearch.output, rows: e.rnnsearch.rows } };

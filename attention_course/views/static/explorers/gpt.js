@@ -25,11 +25,13 @@ export default {
     const encode = (text) => Array.from(text, (c) => (index.has(c) ? index.get(c) : data.unknown));
     const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 
+    const t = core.speak(model);
     const ui = core.frame(el, {
-      title: "Generate with the small GPT",
+      kind: model.get("kind"),
+      title: t("title"),
       description: core.isStatic()
-        ? `Type a prompt and press Generate: the model runs in this page (onnxruntime-web). The first time, it downloads the model (${mb(data.model ? data.model.bytes : 0)}) and the runtime (${mb(data.runtime_bytes || 0)}) from this book. Below the text: where the newest character looked, in each head, when the model chose it.`
-        : "Type a prompt and press Generate: the model runs in Python (the notebook's kernel) and sends each character as it is written. Below the text: where the newest character looked, in each head, when the model chose it.",
+        ? t("description_static", { model: mb(data.model ? data.model.bytes : 0), runtime: mb(data.runtime_bytes || 0) })
+        : t("description_kernel"),
     });
 
     let run = 0;          // the current generation; a new one (or Stop) makes older loops end
@@ -39,38 +41,38 @@ export default {
     let view = { prompt: data.sample.prompt, text: data.sample.text, context: data.sample.context,
       attention: core.decodeUnit(data.sample.attention.b64, data.sample.attention.shape), source: "sample" };
 
-    const prompt = core.textBox({ label: "prompt", placeholder: "type a prompt, then Enter or Generate", onSubmit: () => start() });
+    const prompt = core.textBox({ label: t("prompt"), placeholder: t("placeholder"), onSubmit: () => start() });
     prompt.input.value = state.prompt;
     prompt.element.classList.add("ac-control-wide");
     const temperature = core.slider({
-      label: "temperature", min: 0, max: 2, step: 0.1, value: state.temperature,
-      format: (v) => (v === 0 ? "0 (greedy)" : v.toFixed(1)),
+      label: t("temperature"), min: 0, max: 2, step: 0.1, value: state.temperature,
+      format: (v) => (v === 0 ? t("greedy") : v.toFixed(1)),
       onInput: (v) => { state.temperature = v; },
     });
     const topK = core.slider({
-      label: "top-k", min: 0, max: Math.min(40, data.chars.length), step: 1, value: state.top_k,
-      format: (v) => (v === 0 ? "0 (all)" : String(v)),
+      label: t("top_k"), min: 0, max: Math.min(40, data.chars.length), step: 1, value: state.top_k,
+      format: (v) => (v === 0 ? t("all_k") : String(v)),
       onInput: (v) => { state.top_k = v; },
     });
     const topP = core.slider({
-      label: "top-p", min: 0.05, max: 1, step: 0.05, value: state.top_p,
-      format: (v) => (v >= 1 ? "1 (all)" : v.toFixed(2)),
+      label: t("top_p"), min: 0.05, max: 1, step: 0.05, value: state.top_p,
+      format: (v) => (v >= 1 ? t("all_p") : v.toFixed(2)),
       onInput: (v) => { state.top_p = v; },
     });
     const length = core.slider({
-      label: "length (characters)", min: 10, max: 400, step: 10, value: state.length,
+      label: t("length"), min: 10, max: 400, step: 10, value: state.length,
       onInput: (v) => { state.length = v; },
     });
     const layer = core.slider({
-      label: "layer shown", min: 0, max: data.n_layer - 1, step: 1, value: state.layer,
-      format: (v) => `${v} (of 0\u2013${data.n_layer - 1})`,
+      label: t("layer"), min: 0, max: data.n_layer - 1, step: 1, value: state.layer,
+      format: (v) => t("layer_of", { layer: v, last: data.n_layer - 1 }),
       onInput: (v) => { state.layer = v; drawAttention(); },
     });
-    const button = core.h("button", { type: "button", class: "ac-button ac-generate", text: "Generate", on: { click: () => (busy ? stop() : start()) } });
+    const button = core.h("button", { type: "button", class: "ac-button ac-generate", text: t("generate"), on: { click: () => (busy ? stop() : start()) } });
     ui.controls.append(prompt.element, temperature.element, topK.element, topP.element, length.element, layer.element,
       core.h("div", { class: "ac-control" }, button));
 
-    const textBox = core.h("pre", { class: "ac-mono ac-gpt-text", "aria-label": "generated text", style: "white-space: pre-wrap; margin: 0.4em 0; padding-left: 8px; border-left: 3px solid " + core.COLORS.main });
+    const textBox = core.h("pre", { class: "ac-mono ac-gpt-text", "aria-label": t("text_label"), style: "white-space: pre-wrap; margin: 0.4em 0; padding-left: 8px; border-left: 3px solid " + core.COLORS.main });
     const picture = core.h("div", { class: "ac-gpt-attention" });
     ui.figure.replaceChildren(textBox, picture);
 
@@ -83,12 +85,12 @@ export default {
       const rows = view.attention[state.layer];
       const context = Array.from(view.context);
       const top = rows.map((row) => core.argmax(row));
-      const label = `Attention of the newest character over the last ${context.length} characters, layer ${state.layer}: ` +
-        top.map((j, k) => `head ${k} looks most at "${show(context[j])}", ${context.length - 1 - j} back (${core.fmt(rows[k][j])})`).join("; ") + ".";
+      const heads = top.map((j, k) => t("head_looks", { k, char: show(context[j]), back: context.length - 1 - j, weight: core.fmt(rows[k][j]) }));
+      const label = t("attention_label", { n: context.length, layer: state.layer, heads: heads.join(t("head_sep")) });
       const vmax = Math.max(0.3, ...rows.map((r) => Math.max(...r)));
       const map = core.heatmap(rows, {
-        rowLabels: rows.map((_, k) => `head ${k}`), colLabels: context.map(show), cell: 11, vmax,
-        title: `layer ${state.layer}: where the newest character looked (columns: the context it saw)`, label, labelChars: 8,
+        rowLabels: rows.map((_, k) => t("head_k", { k })), colLabels: context.map(show), cell: 11, vmax,
+        title: t("map_title", { layer: state.layer }), label, labelChars: 8,
       });
       picture.replaceChildren(map);
     }
@@ -147,12 +149,12 @@ export default {
     function stop() {
       run += 1;
       asked = 0;
-      finish("Stopped.");
+      finish(t("stopped"));
     }
 
     function finish(message, timing) {
       busy = false;
-      button.textContent = "Generate";
+      button.textContent = t("generate");
       ui.readout.textContent = message;
       draw({ done: true, ...(timing || {}) });
     }
@@ -160,18 +162,18 @@ export default {
     function start() {
       const text = prompt.input.value;
       if (!text) {
-        ui.readout.textContent = "Type a prompt first.";
+        ui.readout.textContent = t("type_first");
         return;
       }
       run += 1;
       asked = 0;
       busy = true;
-      button.textContent = "Stop";
+      button.textContent = t("stop");
       view = { prompt: text, text: "", context: null, attention: null, source: core.isStatic() ? "browser" : "kernel" };
       draw({ done: false });
       if (core.isStatic()) generateHere(run, text);
       else if (!(asked = core.ask(model, { type: "generate", prompt: text, temperature: temperature.value, top_k: topK.value, top_p: topP.value, length: length.value, seed: seed++ }))) {
-        finish("No kernel is connected: run the notebook to generate.");
+        finish(t("no_kernel"));
       }
     }
 
@@ -179,11 +181,11 @@ export default {
       const clicked = performance.now();
       let session;
       try {
-        if (!data.model) throw new Error("this page has no exported model (the notebook ran outside the book build)");
-        ui.readout.textContent = "Loading the model and the runtime\u2026";
+        if (!data.model) throw new Error(t("no_model"));
+        ui.readout.textContent = t("loading");
         session = await onnx.session(data.model.path);
       } catch (error) {
-        if (me === run) finish(`The model could not be loaded: ${error.message || error}`);
+        if (me === run) finish(t("load_failed", { error: error.message || error }));
         return;
       }
       const rand = random(seed++);
@@ -215,15 +217,15 @@ export default {
       if (me !== run) return;
       const seconds = (performance.now() - first) / 1000;
       const rate = written > 1 ? (written - 1) / seconds : null;
-      finish(`Wrote ${written} characters in your browser: first after ${((first - clicked) / 1000).toFixed(2)} s` +
-        (rate ? `, then ${rate.toFixed(0)} per second.` : "."),
+      finish(t("wrote_here", { n: written, first: ((first - clicked) / 1000).toFixed(2) }) +
+        (rate ? t("rate", { rate: rate.toFixed(0) }) : t("end")),
       { first_ms: first - clicked, chars_per_second: rate, written });
     }
 
     core.onData(model, (next) => {
       const answer = core.answerTo(next, asked);
       if (!answer) return;
-      if (answer.error) { asked = 0; finish(`Python could not generate: ${answer.error}`); return; }
+      if (answer.error) { asked = 0; finish(t("python_failed", { error: answer.error })); return; }
       view.text = answer.text;
       if (answer.context) {
         view.context = answer.context;
@@ -231,7 +233,7 @@ export default {
       }
       if (answer.done) {
         asked = 0;
-        finish(`Wrote ${view.text.length} characters in Python.`, { written: view.text.length });
+        finish(t("wrote_python", { n: view.text.length }), { written: view.text.length });
       } else {
         drawText();
         drawAttention();

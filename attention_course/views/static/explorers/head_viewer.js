@@ -24,43 +24,38 @@ export default {
       return words.findIndex((w) => w.toLowerCase() === data.source.toLowerCase());
     };
 
-    const ui = core.frame(el, {
-      kind: model.get("kind"),
-      title: `Explore the attention heads of ${data.model}`,
-      description: "Rows attend to columns: row i is how much word i (the query) attends to each word (the keys); darker means more weight. The lines draw the same weights from the words on the left to the words on the right.",
-    });
+    const t = core.speak(model);
+    const ui = core.frame(el, { kind: model.get("kind"), title: t("title", { model: data.model }), description: t("description") });
     const sentenceOptions = () => data.sentences.map((s, i) => ({ value: i, label: s.text }));
     const sentence = core.select({
-      label: "sentence", options: sentenceOptions(), value: state.sentence,
+      label: t("sentence"), options: sentenceOptions(), value: state.sentence,
       onChange: (v) => { state.sentence = Number(v); state.from = -1; refreshWords(); draw(); },
     });
     sentence.element.classList.add("ac-control-wide");
     const own = core.ownInput(model, ui, {
-      label: "your own sentence",
-      placeholder: "type a sentence and press Enter",
-      disabledReason: core.isStatic()
-        ? `Needs a running kernel: ${data.model} runs in Python, not in this page. Open the notebook in Colab or Jupyter to type your own sentence; here, choose one of the preset sentences above.`
-        : null,
+      label: t("own"),
+      placeholder: t("placeholder"),
+      disabledReason: core.isStatic() ? t("needs_kernel", { model: data.model }) : null,
       find: (text) => data.sentences.findIndex((s) => s.text === text),
       choose: (k) => { state.sentence = k; sentence.value = k; state.from = -1; refreshWords(); draw(); },
       ask: "sentence",
-      waiting: (text) => `Running ${data.model} on "${text}"\u2026`,
-      noKernel: "No kernel is connected, so a new sentence cannot be computed.",
+      waiting: (text) => t("waiting", { model: data.model, text }),
+      noKernel: t("no_kernel"),
     });
-    const layer = core.slider({ label: "layer", min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } });
-    const head = core.slider({ label: "head", min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
+    const layer = core.slider({ label: t("layer"), min: 0, max: data.layers - 1, value: state.layer, onInput: (v) => { state.layer = v; draw(); } });
+    const head = core.slider({ label: t("head"), min: 0, max: data.heads - 1, value: state.head, onInput: (v) => { state.head = v; draw(); } });
     const view = core.select({
-      label: "view",
-      options: [{ value: "head", label: "one head" }, { value: "layer", label: "all heads of the layer" }],
+      label: t("view"),
+      options: [{ value: "head", label: t("view_head") }, { value: "layer", label: t("view_layer") }],
       value: state.view, onChange: (v) => { state.view = v; draw(); },
     });
-    const from = core.select({ label: "lines from", options: [], value: -1, onChange: (v) => { state.from = Number(v); draw(); } });
+    const from = core.select({ label: t("from"), options: [], value: -1, onChange: (v) => { state.from = Number(v); draw(); } });
     ui.controls.append(sentence.element, own.element, layer.element, head.element, view.element, from.element);
 
     function refreshWords() {
       const words = data.sentences[state.sentence].words;
       if (state.from === -1 || state.from >= words.length) state.from = sourceIndex(words);
-      from.setOptions([{ value: -1, label: "every word" }, ...words.map((w, i) => ({ value: i, label: `${w} (${i})` }))], state.from);
+      from.setOptions([{ value: -1, label: t("every_word") }, ...words.map((w, i) => ({ value: i, label: `${w} (${i})` }))], state.from);
     }
 
     function lines(matrix, words, source) {
@@ -72,7 +67,7 @@ export default {
       const x0 = 110;
       const x1 = 250;
       const y = (i) => 24 + i * row + row / 2;
-      root.append(core.svg("text", { x: 0, y: 13, class: "ac-svg-title", text: `layer ${state.layer}, head ${state.head}` }));
+      root.append(core.svg("text", { x: 0, y: 13, class: "ac-svg-title", text: t("lines_title", { layer: state.layer, head: state.head }) }));
       for (let i = 0; i < n; i++) {
         if (source >= 0 && i !== source) continue;
         for (let j = 0; j < n; j++) {
@@ -114,13 +109,13 @@ export default {
         wrap.setAttribute("viewBox", `0 0 ${w} ${h}`);
         wrap.setAttribute("width", w);
         wrap.setAttribute("height", h);
-        wrap.append(core.svg("text", { x: 0, y: 13, class: "ac-svg-title", text: `the ${data.heads} heads of layer ${state.layer}` }));
+        wrap.append(core.svg("text", { x: 0, y: 13, class: "ac-svg-title", text: t("layer_title", { heads: data.heads, layer: state.layer }) }));
         for (let k = 0; k < data.heads; k++) {
           const gx = (k % cols) * (size + gap);
           const gy = 20 + Math.floor(k / cols) * (size + gap + 6);
           const g = core.svg("g", { transform: `translate(${gx},${gy})` });
-          g.append(core.svg("text", { x: 0, y: 11, class: "ac-svg-label", text: `head ${k}` }));
-          const map = core.heatmap(weights[state.layer][k], { cell, showLabels: false, label: `head ${k}`, highlight: state.from >= 0 ? state.from : null });
+          g.append(core.svg("text", { x: 0, y: 11, class: "ac-svg-label", text: t("head_k", { k }) }));
+          const map = core.heatmap(weights[state.layer][k], { cell, showLabels: false, label: t("head_k", { k }), highlight: state.from >= 0 ? state.from : null });
           map.setAttribute("x", 0);
           map.setAttribute("y", 14);
           map.removeAttribute("role");
@@ -128,25 +123,25 @@ export default {
           if (k === state.head) g.append(core.svg("rect", { x: 1, y: 15, width: size + 2, height: size + 2, class: "ac-head-selected" }));
           wrap.append(g);
         }
-        description = `${data.heads} attention heatmaps, the heads of layer ${state.layer} of ${data.model}, for "${s.text}"; head ${state.head} is outlined.`;
+        description = t("layer_label", { heads: data.heads, layer: state.layer, model: data.model, text: s.text, head: state.head });
         wrap.setAttribute("aria-label", description);
         ui.figure.replaceChildren(wrap);
-        ui.readout.textContent = `Layer ${state.layer}, head ${state.head} (outlined): ` +
-          words.map((_, i) => strongest(matrix, words, i)).join("; ");
+        ui.readout.textContent = t("layer_readout", { layer: state.layer, head: state.head,
+          links: words.map((_, i) => strongest(matrix, words, i)).join("; ") });
       } else {
         const source = state.from;
-        description = `Attention heatmap of layer ${state.layer}, head ${state.head} of ${data.model} for "${s.text}". Strongest link of each word: ` +
-          words.map((_, i) => strongest(matrix, words, i)).join("; ");
-        const map = core.heatmap(matrix, { rowLabels: words, colLabels: words, cell: 22, title: "rows attend to columns", label: description, highlight: source >= 0 ? source : null, labelChars: 14 });
+        description = t("head_label", { layer: state.layer, head: state.head, model: data.model, text: s.text,
+          links: words.map((_, i) => strongest(matrix, words, i)).join("; ") });
+        const map = core.heatmap(matrix, { rowLabels: words, colLabels: words, cell: 22, title: t("map_title"), label: description, highlight: source >= 0 ? source : null, labelChars: 14 });
         const picture = lines(matrix, words, source);
         picture.setAttribute("aria-label", source >= 0
-          ? `Lines from "${words[source]}" to the words it attends to; the strongest: ${strongest(matrix, words, source)}.`
-          : "Lines from every word to the words it attends to; line width follows the weight.");
+          ? t("lines_from", { word: words[source], link: strongest(matrix, words, source) })
+          : t("lines_all"));
         ui.figure.replaceChildren(map, picture);
         ui.readout.textContent = source >= 0
-          ? `"${words[source]}" attends most to: ` + matrix[source].map((w, j) => [w, j]).sort((a, b) => b[0] - a[0]).slice(0, 3)
-            .map(([w, j]) => `${words[j]} ${core.fmt(w)}`).join(", ")
-          : "Strongest link of each word: " + words.map((_, i) => strongest(matrix, words, i)).join("; ");
+          ? t("readout_from", { word: words[source], list: matrix[source].map((w, j) => [w, j]).sort((a, b) => b[0] - a[0]).slice(0, 3)
+            .map(([w, j]) => `${words[j]} ${core.fmt(w)}`).join(t("list_sep")) })
+          : t("readout_all", { links: words.map((_, i) => strongest(matrix, words, i)).join("; ") });
       }
       ui.root.dataset.result = JSON.stringify({ ...state, sentence_text: s.text, row: state.from >= 0 ? matrix[state.from] : null });
     }

@@ -84,21 +84,15 @@ function mount(model, el, state) {
   const data = model.get("data");
   if (!data.block_sizes.includes(state.block_size)) state.block_size = data.block_sizes[0];
   state.query = Math.min(state.query, data.query_labels.length - 1);
-  const ui = core.frame(el, {
-    kind: model.get("kind"),
-    title: "Explore: FlashAttention's online softmax, block by block",
-    description: "Attention is computed one block of keys at a time. Each query keeps a running maximum m, " +
-      "a running sum \u2113 of exp(score \u2212 m) and an unnormalised output; when a block brings a larger " +
-      "maximum, the old sum and output are multiplied by exp(m_old \u2212 m_new). Step through the blocks " +
-      "and change the block size: after the last block the output equals naive attention.",
-  });
+  const t = core.speak(model);
+  const ui = core.frame(el, { kind: model.get("kind"), title: t("title"), description: t("description") });
   let result = null;
   let naive = null;
   const count = () => Math.ceil(data.k.length / state.block_size);
 
   const blockSize = core.choiceSlider({
-    label: "block size", options: data.block_sizes, value: state.block_size,
-    format: (b) => `${b} key${b === 1 ? "" : "s"}`,
+    label: t("block_size"), options: data.block_sizes, value: state.block_size,
+    format: (b) => t("keys", { n: b }),
     onInput: (b) => {
       const seen = result.steps[state.step].stop; // keep at least the keys already seen
       state.block_size = b;
@@ -109,11 +103,11 @@ function mount(model, el, state) {
     },
   });
   const step = core.stepper({
-    label: "block", count: 1, value: 0,
+    label: t("block"), count: 1, value: 0,
     onChange: (i) => { state.step = i; draw(); },
   });
   const querySelect = core.select({
-    label: "query", options: data.query_labels.map((t, i) => ({ value: i, label: t })), value: state.query,
+    label: t("query"), options: data.query_labels.map((t, i) => ({ value: i, label: t })), value: state.query,
     onChange: (value) => { state.query = Number(value); draw(); },
   });
   ui.controls.append(blockSize.element, step.element, querySelect.element);
@@ -128,11 +122,10 @@ function mount(model, el, state) {
     const cell = 46, rowH = 24, left = 34, top = 38;
     const width = left + N * cell + 4, height = top + n * rowH + 22;
     const qi = state.query;
-    const label = `Scores of ${n} queries against ${N} keys in blocks of ${state.block_size}; block ${s.block + 1} ` +
-      `(keys ${s.start + 1} to ${s.stop}) is outlined, keys after it are faded. After it, ${data.query_labels[qi]} has ` +
-      `running maximum m = ${core.fmt(s.m[qi])} and running sum \u2113 = ${core.fmt(s.l[qi])}.`;
+    const label = t("grid_label", { n, keys: N, size: state.block_size, block: s.block + 1, start: s.start + 1, stop: s.stop,
+      query: data.query_labels[qi], m: core.fmt(s.m[qi]), l: core.fmt(s.l[qi]) });
     const root = core.svg("svg", { class: "ac-svg ac-online-grid", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label });
-    root.append(core.svg("text", { x: left, y: 13, class: "ac-svg-title", text: "scores s = q\u00b7k \u00d7 scale (shade: exp(s \u2212 m), m the running maximum)" }));
+    root.append(core.svg("text", { x: left, y: 13, class: "ac-svg-title", text: t("grid_title") }));
     data.key_labels.forEach((name, j) => root.append(core.svg("text", {
       x: left + j * cell + cell / 2, y: top - 6, "text-anchor": "middle", class: "ac-svg-label" + (j >= s.stop ? " ac-future" : ""), text: core.truncate(name, 6),
     })));
@@ -162,14 +155,14 @@ function mount(model, el, state) {
     root.append(core.svg("rect", { x: left - 30, y: top + qi * rowH, width: N * cell + 30, height: rowH, class: "ac-online-query" }));
     root.append(core.svg("text", {
       x: left + ((s.start + s.stop) / 2) * cell, y: top + n * rowH + 16, "text-anchor": "middle", class: "ac-svg-label",
-      text: `block ${s.block + 1} of ${count()}`,
+      text: t("block_of", { block: s.block + 1, n: count() }),
     }));
     return root;
   }
 
   function table(s, last, equal) {
-    const head = ["query", "m_old \u2192 m", "exp(m_old \u2212 m)", "\u2113",
-      `o / \u2113 (keys 1\u2013${s.stop})`, "naive attention", "largest difference"];
+    const head = [t("col_query"), "m_old \u2192 m", "exp(m_old \u2212 m)", "\u2113",
+      t("col_output", { stop: s.stop }), t("col_naive"), t("col_difference")];
     const rows = data.query_labels.map((name, i) => {
       const diff = Math.max(...s.output[i].map((x, c) => Math.abs(x - naive[i][c])));
       const cells = [
@@ -181,12 +174,12 @@ function mount(model, el, state) {
       return core.h("tr", { class: i === state.query ? "ac-online-selected" : null },
         cells.map((text, c) => core.h(c === 0 ? "th" : "td", { scope: c === 0 ? "row" : null, text })));
     });
-    return core.h("table", { class: "ac-table" },
-      core.h("caption", { text: last ? `After the last block (${count()} of ${count()}): the output ` +
-          (equal ? "equals naive attention" : "differs from naive attention")
-        : `After block ${s.block + 1} of ${count()}: keys ${s.stop + 1}\u2013${data.k.length} not seen yet` }),
+    // The table scrolls sideways inside its own box when the page is narrower than it (a phone).
+    return core.h("div", { class: "ac-table-wrap" }, core.h("table", { class: "ac-table" },
+      core.h("caption", { text: last ? t(equal ? "caption_equal" : "caption_differs", { n: count() })
+        : t("caption_step", { block: s.block + 1, n: count(), next: s.stop + 1, keys: data.k.length }) }),
       core.h("thead", {}, core.h("tr", {}, head.map((text) => core.h("th", { scope: "col", text })))),
-      core.h("tbody", {}, rows));
+      core.h("tbody", {}, rows)));
   }
 
   function draw() {
@@ -198,23 +191,15 @@ function mount(model, el, state) {
     const reduction = Math.max(data.k.length, data.q[0].length);
     const tolerance = roundingTolerance(reduction);
     ui.figure.replaceChildren(grid(s), table(s, last, relativeError(result.output, naive) <= tolerance));
-    let text = `Block ${s.block + 1} of ${count()} (keys ${s.start + 1}\u2013${s.stop}): `;
-    if (s.block === 0) {
-      text += `${name}'s running maximum starts at m = ${core.fmt(s.m[qi])}, its running sum at \u2113 = ${core.fmt(s.l[qi], 3)}. `;
-    } else if (s.m[qi] > s.m_old[qi]) {
-      text += `${name}'s maximum grew from ${core.fmt(s.m_old[qi])} to ${core.fmt(s.m[qi])}, so its old sum and output ` +
-        `were multiplied by exp(${core.fmt(s.m_old[qi])} \u2212 ${core.fmt(s.m[qi])}) = ${core.fmt(s.rescale[qi], 3)}; ` +
-        `\u2113 is now ${core.fmt(s.l[qi], 3)}. `;
-    } else {
-      text += `${name}'s maximum stays ${core.fmt(s.m[qi])} (rescale factor 1); \u2113 is now ${core.fmt(s.l[qi], 3)}. `;
-    }
+    const numbers = { name, m: core.fmt(s.m[qi]), old: core.fmt(s.m_old[qi]), l: core.fmt(s.l[qi], 3), rescale: core.fmt(s.rescale[qi], 3) };
+    let text = t("readout_block", { block: s.block + 1, n: count(), start: s.start + 1, stop: s.stop });
+    if (s.block === 0) text += t("readout_first", numbers);
+    else if (s.m[qi] > s.m_old[qi]) text += t("readout_grew", numbers);
+    else text += t("readout_stays", numbers);
     if (last) {
-      text += error <= tolerance
-        ? `Last block: the tiled output equals naive attention, largest relative difference ${sci(error)} ` +
-          `(float64 rounding tolerance ${sci(tolerance)}).`
-        : `Last block, yet the output differs from naive attention by ${sci(error)} (more than float64 rounding, ${sci(tolerance)}).`;
+      text += t(error <= tolerance ? "readout_equal" : "readout_differs", { error: sci(error), tolerance: sci(tolerance) });
     } else {
-      text += `The partial output covers keys 1\u2013${s.stop} only and still differs from naive attention (relative difference ${core.fmt(error, 3)}).`;
+      text += t("readout_partial", { stop: s.stop, error: core.fmt(error, 3) });
     }
     ui.readout.textContent = text;
     ui.root.dataset.result = JSON.stringify({

@@ -100,16 +100,16 @@ def run(name: str, function, *args, expect: str = "", **kwargs):
 def array(value, name: str, shape=None, float_dtype: bool = True):
     """Check that ``value`` is a NumPy array (of ``shape``, of a float dtype); return it."""
     assert isinstance(value, np.ndarray), (
-        tr("{name} must return a NumPy array; yours returned a {describe_value}. Build the result with NumPy (np.array(...), "
-           "np.full(...), @) instead of a Python list.", name=name, describe_value=describe(value)))
+        tr("{name} must return a NumPy array; yours returned a {value}. Build the result with NumPy (np.array(...), "
+           "np.full(...), @) instead of a Python list.", name=name, value=describe(value)))
     if float_dtype:
         assert np.issubdtype(value.dtype, np.floating), (
             tr("{name} must return floats; yours has dtype {dtype_value} (an int array cannot hold 0.5 or np.nan: start from "
                "np.full(K, np.nan) or use dtype=float)", name=name, dtype_value=value.dtype))
     if shape is not None:
-        assert value.shape == tuple(shape), tr("{name} must return shape {shape}; yours has shape {value}", name=name,
+        assert value.shape == tuple(shape), tr("{name} must return shape {shape}; yours has shape {value_shape}", name=name,
                                                shape=tuple(shape),
-                                               value=value.shape)
+                                               value_shape=value.shape)
     return value
 
 
@@ -118,7 +118,7 @@ def tensor(value, name: str, shape=None, dtype=None):
     import torch
 
     assert isinstance(value, torch.Tensor), (
-        tr("{name} must return a torch tensor; yours returned a {describe_value}", name=name, describe_value=describe(value)))
+        tr("{name} must return a torch tensor; yours returned a {value}", name=name, value=describe(value)))
     if shape is not None:
         assert tuple(value.shape) == tuple(shape), \
             tr("{name} must return shape {shape}; yours has shape {value_shape}", name=name, shape=tuple(shape),
@@ -218,9 +218,9 @@ def mask_mistake(weights, allowed, *, fill_hint: str = "scores.masked_fill(~mask
     try:
         ok = np.broadcast_to(_numpy(allowed).astype(bool), w.shape)
     except ValueError:
-        return (tr("the attention weights have shape {w}, which the mask of shape {shape_shape} cannot be broadcast to: keep "
-                   "one weight per (query, key) pair, in the shape of the scores", w=w.shape,
-                   shape_shape=_shape(allowed)))
+        return (tr("the attention weights have shape {weights_shape}, which the mask of shape {mask_shape} cannot be "
+                   "broadcast to: keep one weight per (query, key) pair, in the shape of the scores", weights_shape=w.shape,
+                   mask_shape=_shape(allowed)))
     if np.isnan(w).any():
         nan_rows = np.isnan(w).all(-1)
         if nan_rows.any():
@@ -259,9 +259,9 @@ def earlier(name: str, function, reference, *args, exercise: str = "", later: st
     except Exception as error:  # noqa: BLE001
         if type(error).__name__ in _PASS_THROUGH or isinstance(error, NotImplementedError):
             raise
-        raise AssertionError(tr("{uses}your {name}{where} raises {name_error} on these inputs: fix {name} first (run its "
+        raise AssertionError(tr("{uses}your {name}{where} raises {error_type} on these inputs: fix {name} first (run its "
                                 "check)", uses=uses, name=name, where=where,
-                                name_error=type(error).__name__)) from None
+                                error_type=type(error).__name__)) from None
     want = reference(*args)
     if isinstance(want, tuple):
         same = isinstance(got, tuple) and len(got) == len(want) and all(
@@ -402,8 +402,8 @@ def equivariance_verdict(is_permutation_equivariant, fn, X, atol=1e-6, what="") 
                  expect=tr("fn maps (batch, seq_len, d) to (batch, seq_len, d_out); X is {X_shape}. {what}",
                            X_shape=tuple(X.shape), what=what))
     assert isinstance(answer, bool) or (isinstance(answer, torch.Tensor) and answer.numel() == 1), \
-        tr("return True or False (one answer for the whole X, e.g. torch.allclose); yours returned a {describe_answer}",
-           describe_answer=describe(answer))
+        tr("return True or False (one answer for the whole X, e.g. torch.allclose); yours returned a {answer}",
+           answer=describe(answer))
     return bool(answer)
 
 
@@ -437,13 +437,13 @@ def multi_head_attend(multi_head_attention, split_heads, merge_heads, X, W_q, W_
     """
     result = run("multi_head_attention", multi_head_attention, X, W_q, W_k, W_v, W_o, num_heads, mask=mask,
                  expect=tr("X is (batch, seq_len, d_model) = {X_shape}, the four weights (d_model, d_model), num_heads = "
-                           "{num_heads}, so d_k = {num_heads_X}. {what}", X_shape=tuple(X.shape),
-                           num_heads=num_heads, num_heads_X=X.shape[-1] // num_heads, what=what))
+                           "{num_heads}, so d_k = {d_k}. {what}", X_shape=tuple(X.shape),
+                           num_heads=num_heads, d_k=X.shape[-1] // num_heads, what=what))
     ref = torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads, allowed=None if real is not None else mask, real=real)
     if not (isinstance(result, tuple) and len(result) == 2 and close(result[0], ref[0]) and close(result[1], ref[1])):
         heads_blame_earlier(split_heads, merge_heads, X, num_heads)
     assert isinstance(result, tuple) and len(result) == 2, \
-        tr("return the pair (output, weights); yours returned a {describe_result}", describe_result=describe(result))
+        tr("return the pair (output, weights); yours returned a {result}", result=describe(result))
     return result, ref
 
 
@@ -556,8 +556,8 @@ def transformer_block_check(transformer_block, d, h, d_ff, n, seed) -> None:
                                 expect=shapes + tr("; mask is a bool ({n}, {n}) causal mask, True = may attend", n=n))
     tensor(out, "transformer_block", shape=tuple(x.shape))
     assert torch.allclose(out, expected, atol=1e-5), (
-        tr("without a mask your block differs from PyTorch's pre-norm layer by {out_expected:.2e}: ",
-           out_expected=(out - expected).abs().max().item()) + first_match(out, _block_variants(x, params, None), (
+        tr("without a mask your block differs from PyTorch's pre-norm layer by {difference:.2e}: ",
+           difference=(out - expected).abs().max().item()) + first_match(out, _block_variants(x, params, None), (
             tr("check the pre-norm order x = x + attention(LN1(x)), then x = x + FFN(LN2(x)); scores divided by sqrt(d_k) "
                "with d_k = d_model // num_heads; heads as consecutive column slices; GELU; eps=1e-5")), atol=1e-5))
     tensor(out_causal, "transformer_block", shape=tuple(x.shape))
@@ -573,9 +573,9 @@ def transformer_block_check(transformer_block, d, h, d_ff, n, seed) -> None:
         tr("with the causal mask, changing the LAST token changed the outputs of earlier tokens: apply the mask "
            "(scores.masked_fill(~mask, -inf)) before the softmax")
     assert torch.allclose(out_causal, expected_causal, atol=1e-5), \
-        tr("with the causal mask your block differs from PyTorch's by {out_causal_expected_causal:.2e}: set the scores where "
+        tr("with the causal mask your block differs from PyTorch's by {difference:.2e}: set the scores where "
            "mask is False to -inf before the softmax (True = may attend)",
-           out_causal_expected_causal=(out_causal - expected_causal).abs().max().item())
+           difference=(out_causal - expected_causal).abs().max().item())
 
 
 def kv_cache_check(causal_self_attention_with_cache, batch, n, d, h, prompt, seed) -> None:
@@ -596,8 +596,8 @@ def kv_cache_check(causal_self_attention_with_cache, batch, n, d, h, prompt, see
     tensor(all_at_once, "causal_self_attention_with_cache", shape=(batch, n, d))
     assert torch.allclose(all_at_once, expected, atol=1e-5), \
         tr("with an empty cache and the whole sequence, your output differs from causal self-attention by "
-           "{all_at_once_expected:.2e}. Is the causal mask applied? Position i may only see positions <= i, even on the "
-           "first call with the whole prompt.", all_at_once_expected=(all_at_once - expected).abs().max().item())
+           "{difference:.2e}. Is the causal mask applied? Position i may only see positions <= i, even on the "
+           "first call with the whole prompt.", difference=(all_at_once - expected).abs().max().item())
     cache = {}
     with torch.no_grad():
         first = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
@@ -616,26 +616,26 @@ def kv_cache_check(causal_self_attention_with_cache, batch, n, d, h, prompt, see
                                x[:, t:t + 1], cache, W_q, W_k, W_v, W_o, h,
                                expect=shapes + tr("; call for position {t}: ONE new token, {t} positions already cached", t=t))
             assert describe(piece).startswith("tensor") and piece.shape[1] == 1, \
-                tr("one new token must give one output, (batch, 1, d_model) = {batch_d}; yours returned a {describe_piece}: "
+                tr("one new token must give one output, (batch, 1, d_model) = {want_shape}; yours returned a {piece}: "
                    "return the outputs of the NEW positions only, not of every position so far",
-                   batch_d=(batch, 1, d), describe_piece=describe(piece))
+                   want_shape=(batch, 1, d), piece=describe(piece))
             tensor(piece, "causal_self_attention_with_cache", shape=(batch, 1, d))
             pieces.append(piece)
     assert tuple(cache["k"].shape) == (batch, h, n, d // h), \
-        tr("after {n} positions the cache must hold {n} keys, (batch, num_heads, {n}, d_k) = {batch_h}; yours holds "
+        tr("after {n} positions the cache must hold {n} keys, (batch, num_heads, {n}, d_k) = {want_shape}; yours holds "
            "{cache_shape}: append the new keys on every call, cache['k'] = torch.cat([cache['k'], k], dim=2)", n=n,
-           batch_h=(batch, h, n, d // h), cache_shape=tuple(cache['k'].shape))
+           want_shape=(batch, h, n, d // h), cache_shape=tuple(cache['k'].shape))
     assert tuple(cache["v"].shape) == (batch, h, n, d // h), \
-        tr("after {n} positions the cache must hold {n} values, (batch, num_heads, {n}, d_k) = {batch_h}; yours holds "
-           "{cache_shape}: append the new values on every call", n=n, batch_h=(batch, h, n, d // h),
+        tr("after {n} positions the cache must hold {n} values, (batch, num_heads, {n}, d_k) = {want_shape}; yours holds "
+           "{cache_shape}: append the new values on every call", n=n, want_shape=(batch, h, n, d // h),
            cache_shape=tuple(cache['v'].shape))
     incremental = torch.cat(pieces, dim=1)
     assert torch.allclose(incremental, expected, atol=1e-5), \
         tr("feeding the prompt of {prompt} tokens and then one token at a time must give the same outputs as the whole "
-           "sequence at once; the largest difference is {incremental_expected:.2e}. The new token must attend to ALL cached "
+           "sequence at once; the largest difference is {difference:.2e}. The new token must attend to ALL cached "
            "keys and values plus its own, and a new position t_before + i may see positions 0 .. t_before + i (offset the "
            "causal mask by the cached length).", prompt=prompt,
-           incremental_expected=(incremental - expected).abs().max().item())
+           difference=(incremental - expected).abs().max().item())
 
 
 def sampling_frequencies(sample_next_token, logits, temperature, draws, seed):

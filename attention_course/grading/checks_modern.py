@@ -29,7 +29,7 @@ import math
 import re
 
 from attention_course.grading.checks import _PASS_THROUGH, close, describe, first_match, mask_mistake, tensor
-from attention_course.grading.messages import tr
+from attention_course.grading.messages import Text, tr
 
 
 def _stub_or_grader(error: Exception) -> bool:
@@ -168,15 +168,15 @@ def _rms_error_sentence(error: Exception, x) -> str | None:
     *lead, n, d = tuple(x.shape)
     sizes = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)", text)
     if sizes and {int(sizes.group(1)), int(sizes.group(2))} == {n, d}:
-        return (tr("the mean square has lost its last axis: x.pow(2).mean(dim=-1) is ({map_lead}) and does not line up with "
+        return (tr("the mean square has lost its last axis: x.pow(2).mean(dim=-1) is ({mean_shape}) and does not line up with "
                    "x {x_shape}. Keep the axis, mean(dim=-1, keepdim=True), so that there is one mean square per token, "
-                   "shaped (..., 1)", map_lead=', '.join(map(str, lead + [n])), x_shape=tuple(x.shape)))
+                   "shaped (..., 1)", mean_shape=', '.join(map(str, lead + [n])), x_shape=tuple(x.shape)))
     if "only one element tensors can be converted" in text or "must be real number, not Tensor" in text:
         return (tr("math.sqrt (or math.pow, float()) got a tensor of many numbers; it takes one number. Use torch.sqrt or "
                    "torch.rsqrt, which work on whole tensors"))
     if "values to unpack" in text:
-        return (tr("x has {dim_x} axes here, {x_shape}; rms_norm must work for any number of leading axes: take d_model = "
-                   "x.shape[-1] and reduce over dim=-1", dim_x=x.dim(), x_shape=tuple(x.shape)))
+        return (tr("x has {axes} axes here, {x_shape}; rms_norm must work for any number of leading axes: take d_model = "
+                   "x.shape[-1] and reduce over dim=-1", axes=x.dim(), x_shape=tuple(x.shape)))
     return None
 
 
@@ -198,8 +198,8 @@ def rms_norm_check(rms_norm, x, weight, eps: float = 1e-6, *, pass_eps: bool = T
     x_in, w_in = x.clone(), weight.clone()
     out = _rms_call(rms_norm, x, x_in, w_in, eps, pass_eps, setting)
     if isinstance(out, (tuple, list)):
-        raise AssertionError(tr("rms_norm must return one tensor shaped like x {x_shape}; yours returned a {describe_out}",
-                                x_shape=tuple(x.shape), describe_out=describe(out)))
+        raise AssertionError(tr("rms_norm must return one tensor shaped like x {x_shape}; yours returned a {out}",
+                                x_shape=tuple(x.shape), out=describe(out)))
     tensor(out, "rms_norm", shape=tuple(x.shape))
     _rms_dtype(out, x, setting)
     changed = _changed(("x", "weight"), (x, weight), (x_in, w_in))
@@ -223,11 +223,11 @@ def _rms_call(rms_norm, x, x_in, w_in, eps, pass_eps: bool, setting: str):
     except Exception as error:  # noqa: BLE001
         if _stub_or_grader(error):
             raise
-        sentence = _rms_error_sentence(error, x) or (
+        sentence = _rms_error_sentence(error, x) or tr(
             "compute one mean square per token over the last axis, x.pow(2).mean(dim=-1, keepdim=True), and "
             "broadcast it against x")
-        raise AssertionError(tr("rms_norm stopped with an error: {sentence} ({setting}) {torch_error_error}", sentence=sentence,
-                                setting=setting, torch_error_error=_torch_error(error))) from None
+        raise AssertionError(tr("rms_norm stopped with an error: {sentence} ({setting}) {error}", sentence=sentence,
+                                setting=setting, error=_torch_error(error))) from None
 
 
 def _rms_dtype(out, x, setting: str) -> None:
@@ -254,9 +254,9 @@ def _rms_name_the_mistake(out, want, x, weight, eps, setting: str) -> None:
         if x.dtype in (torch.float16, torch.bfloat16):
             raise AssertionError(
                 tr("rms_norm returned inf, NaN or a row of zeros ({setting}): x**2 overflowed {dtype_x}, whose largest "
-                   "number is {finfo_dtype:.0f}. Compute the mean square in float32 (xf = x.float()), then cast the result "
+                   "number is {largest:.0f}. Compute the mean square in float32 (xf = x.float()), then cast the result "
                    "back with .to(x.dtype)", setting=setting, dtype_x=x.dtype,
-                   finfo_dtype=torch.finfo(x.dtype).max))
+                   largest=torch.finfo(x.dtype).max))
     for explanation, wrong in rms_norm_mistakes(x, weight, eps):
         try:
             value = wrong()
@@ -266,9 +266,9 @@ def _rms_name_the_mistake(out, want, x, weight, eps, setting: str) -> None:
             raise AssertionError(tr("rms_norm gives wrong values ({setting}): {explanation}", setting=setting,
                                     explanation=explanation))
     raise AssertionError(
-        tr("rms_norm differs from RMSNorm by {out_want:.2e} ({setting}): divide each token's features by the root of their "
+        tr("rms_norm differs from RMSNorm by {difference:.2e} ({setting}): divide each token's features by the root of their "
            "mean square, sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps), then multiply by weight; compute in float32 if x "
-           "is float16 or bfloat16", out_want=(out.double() - want.double()).abs().max().item(), setting=setting))
+           "is float16 or bfloat16", difference=(out.double() - want.double()).abs().max().item(), setting=setting))
 
 
 def _rms_close(got, want, x) -> bool:
@@ -281,11 +281,12 @@ def _rms_close(got, want, x) -> bool:
 
 # ---------------------------------------------------------------------------- exercises 2 and 3: RoPE
 #: RoPE's two pairings of features, both right (issue 27, item 1): what the checks call each.
+#: Each a ``Text``: English, shown in the course's language by the success message (a ``Text`` among tr()'s values is translated).
 ROPE_PAIRINGS = {
-    "half": "the halves: feature i with feature i + d/2 (x1 = x[..., :d//2], x2 = x[..., d//2:]), the layout of "
-            "Hugging Face's rotate_half (SmolLM2, and LLaMA's checkpoints on the Hugging Face Hub)",
-    "interleaved": "neighbouring features: 2i with 2i+1 (x[..., 0::2], x[..., 1::2]), the layout of the RoFormer "
-                   "paper and of Meta's LLaMA reference code",
+    "half": Text("the halves: feature i with feature i + d/2 (x1 = x[..., :d//2], x2 = x[..., d//2:]), the layout of "
+                 "Hugging Face's rotate_half (SmolLM2, and LLaMA's checkpoints on the Hugging Face Hub)"),
+    "interleaved": Text("neighbouring features: 2i with 2i+1 (x[..., 0::2], x[..., 1::2]), the layout of the RoFormer "
+                        "paper and of Meta's LLaMA reference code"),
 }
 _ROPE_FORMULA = {
     "half": "x1' = x1*cos - x2*sin and x2' = x2*cos + x1*sin, i.e. x * cos + rotate_half(x) * sin with "
@@ -444,8 +445,8 @@ def _rope_rotation_mistakes(x, angles, pairing: str) -> dict:
            "{formula}", formula=formula): pairwise(lambda a, b, c, s: (a * c + a * s, b * c + b * s)),
         tr("your partner term lost its minus sign: torch.cat([x2, x1]) is a reflection, not a rotation; use torch.cat([-x2, "
            "x1], dim=-1) ({formula})", formula=formula): pairwise(lambda a, b, c, s: (a * c + b * s, b * c + a * s)),
-        tr("only the first member of each pair was rotated: the second {halves} must turn too, {second}",
-           halves='half' if halves else 'member', second=second):
+        tr("only the first member of each pair was rotated: the second {part} must turn too, {second}",
+           part=tr("half") if halves else tr("member"), second=second):
             pairwise(lambda a, b, c, s: (a * c - b * s, b)),
         (tr("the two halves of your result are swapped: return x1' first, then x2', torch.cat([x1', x2'], dim=-1)")
          if halves else tr("the two members of each pair are swapped in your result: x[2i]' comes first, then x[2i+1]'")):
@@ -484,10 +485,10 @@ def _rope_error_sentence(error: Exception, x) -> str | None:
                        "table with positions[:, None] * theta, one row per token and one column per pair",
                        n=n, d=d // 2))
         if found == {d // 2, d}:
-            return (tr("cos and sin have d/2 = {d} columns but x has d = {d2} features: repeat the d/2 angles to d columns "
+            return (tr("cos and sin have d/2 = {half} columns but x has d = {d} features: repeat the d/2 angles to d columns "
                        "(torch.cat([angles, angles], dim=-1) for the halves, angles.repeat_interleave(2, dim=-1) for "
                        "neighbouring pairs), or multiply the d/2-wide halves x1 and x2 instead of x",
-                       d=d // 2, d2=d))
+                       half=d // 2, d=d))
         if found == {n, d}:
             return (tr("cos and sin look transposed, (d, seq_len) = ({d}, {n}): they must be (seq_len, d) = ({n}, {d}), one "
                        "row per token, to broadcast against the last two axes of x", d=d, n=n))
@@ -544,14 +545,14 @@ def _rope_what_is_wrong(out, x, positions, base) -> str:
         m, i = divmod(int(gap.abs().argmax()), d // 2)
         layout = "halves (i, i + d/2)" if pairing == "half" else "neighbouring pairs (2i, 2i+1)"
         return (tr("your result is a rotation of the {layout}, but by the wrong angles: pair i = {i} of the token at "
-                   "position {p_m} turned by {turned_m:.4f} rad, where positions[m] * theta_i = {p_m} * {base} ** "
-                   "(-2*{i}/{d}) = {want_m:.4f} rad (mod 2 pi). Check the frequencies theta_i = base ** (-2i / d) and the "
-                   "angles positions[m] * theta_i", layout=layout, i=i, p_m=int(p[m]),
-                   turned_m=float(turned[m, i]), base=base, d=d, want_m=float(want[m, i])))
+                   "position {position} turned by {got:.4f} rad, where positions[m] * theta_i = {position} * {base} ** "
+                   "(-2*{i}/{d}) = {want:.4f} rad (mod 2 pi). Check the frequencies theta_i = base ** (-2i / d) and the "
+                   "angles positions[m] * theta_i", layout=layout, i=i, position=int(p[m]),
+                   got=float(turned[m, i]), base=base, d=d, want=float(want[m, i])))
     return (tr("your result is not a rotation of x: some pairs changed length, in either pairing ((i, i + d/2) or (2i, "
-               "2i+1)). Each pair must turn by one angle: {ROPE_FORMULA} (or, for neighbours, {ROPE_FORMULA2}), with cos and "
-               "sin of the same angle positions[m] * theta_i", ROPE_FORMULA=_ROPE_FORMULA['half'],
-               ROPE_FORMULA2=_ROPE_FORMULA['interleaved']))
+               "2i+1)). Each pair must turn by one angle: {half_formula} (or, for neighbours, {interleaved_formula}), "
+               "with cos and sin of the same angle positions[m] * theta_i", half_formula=_ROPE_FORMULA['half'],
+               interleaved_formula=_ROPE_FORMULA['interleaved']))
 
 
 def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
@@ -578,14 +579,14 @@ def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
         sentence = _rope_error_sentence(error, x) or (
             "check the shapes: the angles are a (seq_len, d/2) table positions[:, None] * theta, and cos and sin "
             "(seq_len, d) broadcast against x")
-        raise AssertionError(tr("apply_rope stopped with an error: {sentence} ({setting}) {torch_error_error}",
+        raise AssertionError(tr("apply_rope stopped with an error: {sentence} ({setting}) {error}",
                                 sentence=sentence, setting=setting,
-                                torch_error_error=_torch_error(error))) from None
+                                error=_torch_error(error))) from None
     shape = tuple(x.shape)
     if isinstance(out, (tuple, list)):
-        raise AssertionError(tr("apply_rope must return one tensor shaped like x {shape}; yours returned a {describe_out}: "
+        raise AssertionError(tr("apply_rope must return one tensor shaped like x {shape}; yours returned a {out}: "
                                 "join the rotated halves into one tensor, torch.cat([x1', x2'], dim=-1)",
-                                shape=shape, describe_out=describe(out)))
+                                shape=shape, out=describe(out)))
     tensor(out, "apply_rope")
     if tuple(out.shape) != shape:
         both = (tr(" (only one half: return both halves, torch.cat([x1', x2'], dim=-1))")
@@ -602,8 +603,8 @@ def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
     pairing = rope_pairing(out, x, positions, base)
     if not torch.equal(x_in, x):
         values = (tr("apply_rope changed its input x in place: your values are right, but") if pairing else
-                  tr("apply_rope changed its input x in place, and its values are wrong too ({rope_what_is_wrong_out}). In "
-                     "place,", rope_what_is_wrong_out=_rope_what_is_wrong(out, x, positions, base)))
+                  tr("apply_rope changed its input x in place, and its values are wrong too ({diagnosis}). In "
+                     "place,", diagnosis=_rope_what_is_wrong(out, x, positions, base)))
         raise AssertionError(
             tr("{values} the caller's x (the queries or the keys) is rotated too, and rotating it again rotates twice. "
                "Compute the result in new tensors: x[..., :d//2] and x[..., d//2:] are views of x, so writing into them "
@@ -611,18 +612,18 @@ def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
                setting=setting))
     if pairing:
         return pairing
-    raise AssertionError(tr("apply_rope gives wrong values ({setting}): {rope_what_is_wrong_out}", setting=setting,
-                            rope_what_is_wrong_out=_rope_what_is_wrong(out, x, positions, base)))
+    raise AssertionError(tr("apply_rope gives wrong values ({setting}): {diagnosis}", setting=setting,
+                            diagnosis=_rope_what_is_wrong(out, x, positions, base)))
 
 
 def rope_ok(pairing: str) -> str:
     """The success message of the RoPE check: which convention the student used, and that the other is equivalent."""
     other = "interleaved" if pairing == "half" else "half"
-    return (tr("apply_rope: OK. You paired {ROPE_PAIRINGS_pairing}. The other convention, {ROPE_PAIRINGS_other}, is equally "
+    return (tr("apply_rope: OK. You paired {pairing}. The other convention, {other}, is equally "
                "right: it is the same rotation once the output features of W_q and W_k are permuted (Hugging Face's "
                "conversion of Meta's LLaMA weights permutes them, so that rotate_half computes the same scores). Use one "
-               "convention throughout a model.", ROPE_PAIRINGS_pairing=ROPE_PAIRINGS[pairing],
-               ROPE_PAIRINGS_other=ROPE_PAIRINGS[other]))
+               "convention throughout a model.", pairing=ROPE_PAIRINGS[pairing],
+               other=ROPE_PAIRINGS[other]))
 
 
 def rope_earlier(apply_rope, x, positions, base: float = 10000.0, *, later: str = "rope_attention",
@@ -745,12 +746,12 @@ def rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base: f
         raise AssertionError(
             tr("rope_attention stopped with an error: the shapes do not fit together. q and k are (batch, heads, seq_len, "
                "d): the scores are q @ k.transpose(-2, -1), which swaps only the last two axes of k (k.T reverses all four "
-               "axes of a 4-D tensor), and the causal mask is (seq_len, seq_len) ({setting}) {torch_error_error}",
-               setting=setting, torch_error_error=_torch_error(error))) from None
+               "axes of a 4-D tensor), and the causal mask is (seq_len, seq_len) ({setting}) {error}",
+               setting=setting, error=_torch_error(error))) from None
     if isinstance(out, (tuple, list)):
         raise AssertionError(tr("rope_attention must return only the output, one tensor {q_shape}; yours returned a "
-                                "{describe_out}: leave the attention weights out",
-                                q_shape=tuple(q.shape), describe_out=describe(out)))
+                                "{out}: leave the attention weights out",
+                                q_shape=tuple(q.shape), out=describe(out)))
     tensor(out, "rope_attention", shape=tuple(q.shape))
     assert out.dtype == q.dtype, tr("rope_attention must keep the dtype of q, {dtype_q}; yours returned {dtype_out}",
                                     dtype_q=q.dtype, dtype_out=out.dtype)
@@ -861,13 +862,13 @@ def gqa_mistakes(x, W_q, W_k, W_v, W_o, num_heads: int, num_kv_heads: int) -> di
 
     fill = "scores.masked_fill(~allowed, float('-inf'))"
     return {
-        tr("query head j used key/value head j mod g (with h = {h}, g = {g}: heads 0, 1, 2, ... got key/value heads {j_g}, "
-           "...): torch's .repeat TILES the heads. Each key/value head serves h/g = {h_g} CONSECUTIVE query heads, head j "
+        tr("query head j used key/value head j mod g (with h = {h}, g = {g}: heads 0, 1, 2, ... got key/value heads {kv_heads}, "
+           "...): torch's .repeat TILES the heads. Each key/value head serves h/g = {group_size} CONSECUTIVE query heads, head j "
            "uses key/value head floor(j*g/h) = j // (h // g): K.repeat_interleave(h // g, dim=1), and the same for V",
-           h=h, g=g, j_g=', '.join((str(j % g) for j in range(min(h, 4)))), h_g=h // g): wrong(share="tile"),
+           h=h, g=g, kv_heads=', '.join((str(j % g) for j in range(min(h, 4)))), group_size=h // g): wrong(share="tile"),
         tr("the scores are not divided by sqrt(d_k) (d_k = {d_k}, the width of one head)", d_k=d_k): wrong(scale="none"),
-        tr("you divided the scores by sqrt(d_model) = sqrt({x}); divide by sqrt(d_k) = sqrt({d_k}), the width of one head",
-           x=x.shape[-1], d_k=d_k): wrong(scale="d_model"),
+        tr("you divided the scores by sqrt(d_model) = sqrt({d_model}); divide by sqrt(d_k) = sqrt({d_k}), the width of one head",
+           d_model=x.shape[-1], d_k=d_k): wrong(scale="d_model"),
         tr("you divided the scores by d_k = {d_k}; divide by its square root, sqrt(d_k)", d_k=d_k): wrong(scale="d_k_no_root"),
         tr("the softmax ran over the queries (dim=-2): each query's weights over the keys must sum to 1, "
            "torch.softmax(scores, dim=-1)"): wrong(softmax_dim=-2),
@@ -1006,10 +1007,12 @@ def _gqa_head_map(weights, x, W_q, W_k, h: int, g: int) -> str | None:
 
 def _gqa_setting(x, W_q, W_k, h: int, g: int) -> str:
     d_k = W_q.shape[1] // h
-    return (tr("x is (batch, seq_len, d_model) = {x_shape} ({dtype_x}), W_q ({W_q}, {W_q2}), W_k and W_v ({W_k}, {W_k2}), "
-               "num_heads h = {h}, num_kv_heads g = {g}, d_k = {d_k}: each key/value head serves {h_g} query head{h_g2}",
-               x_shape=tuple(x.shape), dtype_x=x.dtype, W_q=W_q.shape[0], W_q2=W_q.shape[1], W_k=W_k.shape[0],
-               W_k2=W_k.shape[1], h=h, g=g, d_k=d_k, h_g=h // g, h_g2='s' if h // g > 1 else ''))
+    return (tr("x is (batch, seq_len, d_model) = {x_shape} ({dtype_x}), W_q ({W_q_rows}, {W_q_cols}), W_k and W_v "
+               "({W_k_rows}, {W_k_cols}), num_heads h = {h}, num_kv_heads g = {g}, d_k = {d_k}: each key/value head serves "
+               "{group_size} {query_heads}",
+               x_shape=tuple(x.shape), dtype_x=x.dtype, W_q_rows=W_q.shape[0], W_q_cols=W_q.shape[1], W_k_rows=W_k.shape[0],
+               W_k_cols=W_k.shape[1], h=h, g=g, d_k=d_k, group_size=h // g,
+               query_heads=tr("query heads") if h // g > 1 else tr("query head")))
 
 
 def gqa_check(grouped_query_attention, batch: int, n: int, d_model: int, num_heads: int, num_kv_heads: int,
@@ -1055,10 +1058,10 @@ def _gqa_call(grouped_query_attention, args, h: int, g: int, setting: str):
         named = _same_error(error, _gqa_error_variants(*args, h, g)) or (
             "check the shapes: Q is (batch, h, seq_len, d_k); K and V are (batch, g, seq_len, d_k) until you repeat "
             "them to h heads with repeat_interleave(h // g, dim=1); the scores are Q @ K.transpose(-2, -1)")
-        raise AssertionError(tr("grouped_query_attention stopped with an error{failing_line_error}: {named} ({setting}) "
-                                "{torch_error_error}", failing_line_error=_failing_line(error),
+        raise AssertionError(tr("grouped_query_attention stopped with an error{failing_line}: {named} ({setting}) "
+                                "{error}", failing_line=_failing_line(error),
                                 named=named, setting=setting,
-                                torch_error_error=_torch_error(error))) from None
+                                error=_torch_error(error))) from None
     changed = _changed(("x", "W_q", "W_k", "W_v", "W_o"), args, copies)
     assert not changed, (tr("grouped_query_attention changed its argument {changed} in place (for example with masked_fill_, "
                             "+=, or by writing into a view): the caller's tensor is no longer what it passed. Work on new "
@@ -1074,20 +1077,20 @@ def _gqa_result(result, batch: int, n: int, d_model: int, h: int, g: int, dtype,
         raise AssertionError(tr("grouped_query_attention must return a pair (output, weights); yours returned only one "
                                 "tensor: return the output AND the attention weights of every query head"))
     assert isinstance(result, (tuple, list)) and len(result) == 2, (
-        tr("grouped_query_attention must return a pair (output, weights); yours returned a {describe_result}",
-           describe_result=describe(result)))
+        tr("grouped_query_attention must return a pair (output, weights); yours returned a {result}",
+           result=describe(result)))
     out, weights = result
     tensor(out, "grouped_query_attention (as its output)", shape=(batch, n, d_model))
     if isinstance(weights, torch.Tensor) and tuple(weights.shape) == (batch, g, n, n) and g != h:
         raise AssertionError(tr("grouped_query_attention's weights have one map per KEY/VALUE head, (batch, g, seq_len, "
-                                "seq_len) = {batch_g}; every query head has its own: (batch, h, seq_len, seq_len) = "
-                                "{batch_h}. Repeat K to h heads before the scores ({setting})",
-                                batch_g=(batch, g, n, n), batch_h=(batch, h, n, n),
+                                "seq_len) = {per_kv_head}; every query head has its own: (batch, h, seq_len, seq_len) = "
+                                "{per_query_head}. Repeat K to h heads before the scores ({setting})",
+                                per_kv_head=(batch, g, n, n), per_query_head=(batch, h, n, n),
                                 setting=setting))
     if isinstance(weights, torch.Tensor) and tuple(weights.shape) == (batch, n, n):
         raise AssertionError(tr("grouped_query_attention must return one weight map per query head, (batch, h, seq_len, "
-                                "seq_len) = {batch_h}; yours has shape {weights_shape}: do not average the heads",
-                                batch_h=(batch, h, n, n), weights_shape=tuple(weights.shape)))
+                                "seq_len) = {want_shape}; yours has shape {weights_shape}: do not average the heads",
+                                want_shape=(batch, h, n, n), weights_shape=tuple(weights.shape)))
     tensor(weights, "grouped_query_attention (as its weights)", shape=(batch, h, n, n))
     for name, value in (("output", out), ("weights", weights)):
         assert value.dtype == dtype, (tr("grouped_query_attention's {name} must keep x's dtype, {dtype}; yours are "
@@ -1120,15 +1123,15 @@ def _gqa_name_the_mistake(out, weights, want_out, want_w, args, h: int, g: int, 
         raise AssertionError(f"grouped_query_attention ({setting}): {mapping}")
     if not close(weights, want_w):
         raise AssertionError(
-            tr("grouped_query_attention's weights differ from the reference by {weights_want_w:.2e} ({setting}): softmax(Q "
+            tr("grouped_query_attention's weights differ from the reference by {difference:.2e} ({setting}): softmax(Q "
                "K^T / sqrt(d_k)) over the keys, with Q = x @ W_q split into h heads, K = x @ W_k split into g heads and "
                "repeated with repeat_interleave(h // g, dim=1), and the causal mask before the softmax",
-               weights_want_w=(weights.double() - want_w.double()).abs().max().item(), setting=setting))
+               difference=(weights.double() - want_w.double()).abs().max().item(), setting=setting))
     raise AssertionError(
-        tr("grouped_query_attention's weights are right, but its output differs from the reference by {out_want_out:.2e} "
+        tr("grouped_query_attention's weights are right, but its output differs from the reference by {difference:.2e} "
            "({setting}): multiply the weights by V = x @ W_v (split into g heads, repeated like K), put the heads back side "
            "by side (transpose(1, 2), reshape(batch, seq_len, h * d_k)), then multiply by W_o",
-           out_want_out=(out.double() - want_out.double()).abs().max().item(), setting=setting))
+           difference=(out.double() - want_out.double()).abs().max().item(), setting=setting))
 
 
 def gqa_refusal_check(grouped_query_attention, num_heads: int, num_kv_heads: int, *, batch: int = 1, n: int = 3,
@@ -1164,8 +1167,8 @@ def gqa_refusal_check(grouped_query_attention, num_heads: int, num_kv_heads: int
         if _stub_or_grader(error):
             raise
         raise AssertionError(tr("grouped_query_attention did not refuse with a clear error: it stopped inside the "
-                                "computation instead. {ask} {torch_error_error}", ask=ask,
-                                torch_error_error=_torch_error(error))) from None
+                                "computation instead. {ask} {error}", ask=ask,
+                                error=_torch_error(error))) from None
     raise AssertionError(tr("grouped_query_attention accepted {ask}", ask=ask))
 
 

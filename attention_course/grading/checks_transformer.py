@@ -185,22 +185,22 @@ def check_cross_attention(cross_attention, B: int, L: int, T: int, d: int, h: in
     args = (queries, memory, *W, h, lengths)
     copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
     shapes = (tr("queries (B, L, d_model) = {queries_shape}, memory (B, T, d_model) = {memory_shape}, W_q ... W_o ({d}, "
-                 "{d}), num_heads = {h} (d_k = {d_h}), source_lengths = {tolist_lengths} ({dtype}); K and V come from the "
+                 "{d}), num_heads = {h} (d_k = {d_h}), source_lengths = {lengths} ({dtype}); K and V come from the "
                  "memory, the padding mask is over the keys, (B, 1, 1, T)", queries_shape=tuple(queries.shape),
-                 memory_shape=tuple(memory.shape), d=d, h=h, d_h=d // h, tolist_lengths=lengths.tolist(),
+                 memory_shape=tuple(memory.shape), d=d, h=h, d_h=d // h, lengths=lengths.tolist(),
                  dtype=dtype))
     with torch.no_grad():
         result = checks.run("cross_attention", cross_attention, *copies, expect=shapes)
     unchanged("cross_attention", args, copies)
     assert isinstance(result, (tuple, list)) and len(result) == 2, (
-        tr("cross_attention must return a pair (output, weights); yours returned a {describe_result}",
-           describe_result=checks.describe(result)))
+        tr("cross_attention must return a pair (output, weights); yours returned a {result}",
+           result=checks.describe(result)))
     out, weights = result
     checks.tensor(out, "cross_attention", shape=(B, L, d), dtype=dtype)
     if isinstance(weights, torch.Tensor) and tuple(weights.shape) in ((B, L, T), (B, T)):
-        raise AssertionError(tr("cross_attention must return one weight map per head, (B, num_heads, L, T) = {B_h}; yours "
+        raise AssertionError(tr("cross_attention must return one weight map per head, (B, num_heads, L, T) = {want_shape}; yours "
                                 "has shape {weights_shape}: do not average the heads",
-                                B_h=(B, h, L, T), weights_shape=tuple(weights.shape)))
+                                want_shape=(B, h, L, T), weights_shape=tuple(weights.shape)))
     checks.tensor(weights, "cross_attention (as its weights)", shape=(B, h, L, T), dtype=dtype)
     want_out, want_w = cross_attention_reference(*args)
     if checks.close(out, want_out) and checks.close(weights, want_w):
@@ -218,14 +218,14 @@ def check_cross_attention(cross_attention, B: int, L: int, T: int, d: int, h: in
         raise AssertionError(f"cross_attention's weights ({shapes}): {masking}")
     if not checks.close(weights, want_w):
         raise AssertionError(
-            tr("cross_attention's weights differ from the reference by {weights_want_w:.2e} ({shapes}): softmax(Q K^T / "
+            tr("cross_attention's weights differ from the reference by {difference:.2e} ({shapes}): softmax(Q K^T / "
                "sqrt(d_k)) over the keys, Q = queries @ W_q, K = memory @ W_k, heads as consecutive column slices, the "
-               "padded keys set to -inf before the softmax", weights_want_w=(weights - want_w).abs().max().item(),
+               "padded keys set to -inf before the softmax", difference=(weights - want_w).abs().max().item(),
                shapes=shapes))
     raise AssertionError(
-        tr("cross_attention's weights are right, but its output differs from the reference by {out_want_out:.2e} ({shapes}): "
+        tr("cross_attention's weights are right, but its output differs from the reference by {difference:.2e} ({shapes}): "
            "multiply the weights by V = memory @ W_v (split into heads), put the heads back side by side (transpose(1, 2), "
-           "reshape(B, L, d_model)), then multiply by W_o", out_want_out=(out - want_out).abs().max().item(),
+           "reshape(B, L, d_model)), then multiply by W_o", difference=(out - want_out).abs().max().item(),
            shapes=shapes))
 
 
@@ -339,8 +339,8 @@ def check_schedule(name: str, function, args: tuple, reference, mistakes, *, pro
         got = checks.run(name, function, one, *args, expect=expect + tr("; here step = {one}, a Python int", one=one))
         value = _scalar(got)
         assert value is not None, (tr("{name} must return a number (a float) for one step; for step = {one} yours returned a "
-                                      "{describe_got}", name=name, one=one,
-                                      describe_got=checks.describe(got)))
+                                      "{got}", name=name, one=one,
+                                      got=checks.describe(got)))
         want = float(reference(one, *args))
         if not checks.close(value, want, atol=0.0, reduction=4):
             try:  # the student's rates at every test step, one call each, tell the mistakes apart best
@@ -361,27 +361,27 @@ def check_schedule(name: str, function, args: tuple, reference, mistakes, *, pro
         except Exception as error:  # noqa: BLE001 - named below
             text = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120] if str(error).strip() else ''}"
             raise AssertionError(
-                tr("{name} works for one step but stopped with an error for a NumPy array of steps ({dtype_array}): Python's "
+                tr("{name} works for one step but stopped with an error for a NumPy array of steps ({steps_dtype}): Python's "
                    "min() or max(), an `if step < warmup`, or math.sqrt cannot work element by element. Use np.minimum / "
                    "np.maximum / np.clip and ** on the whole array [Python said: {text}]", name=name,
-                   dtype_array=array.dtype, text=text)) from None
+                   steps_dtype=array.dtype, text=text)) from None
         assert isinstance(got, np.ndarray), (
-            tr("{name} must return a NumPy array for an array of steps; yours returned a {describe_got}", name=name,
-               describe_got=checks.describe(got)))
+            tr("{name} must return a NumPy array for an array of steps; yours returned a {got}", name=name,
+               got=checks.describe(got)))
         assert got.shape == array.shape, (
-            tr("{name} must return one rate per step, shape {array}; yours has shape {got}", name=name, array=array.shape,
-               got=got.shape))
+            tr("{name} must return one rate per step, shape {want_shape}; yours has shape {got_shape}", name=name,
+               want_shape=array.shape, got_shape=got.shape))
         assert got.dtype.kind == "f", (
-            tr("{name} must return floats for steps of dtype {dtype_array}; yours has dtype {dtype_got}", name=name,
-               dtype_array=array.dtype, dtype_got=got.dtype))
+            tr("{name} must return floats for steps of dtype {steps_dtype}; yours has dtype {dtype}", name=name,
+               steps_dtype=array.dtype, dtype=got.dtype))
         want = reference(array, *args)
         if not checks.close(got, want, atol=0.0, reduction=4):
             bad = int(np.argmax(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)))
             named = checks.first_match(got, mistakes(array, *args), "", atol=0.0, reduction=4)
             raise AssertionError(
-                tr("{name} for the steps {tolist_array} ({dtype_array}): at step {array_bad} yours is {got_bad:.6g}, "
-                   "expected {want_bad:.6g}", name=name, tolist_array=array.tolist(), dtype_array=array.dtype,
-                   array_bad=array[bad], got_bad=got[bad], want_bad=want[bad]) + (f": {named}" if named else
+                tr("{name} for the steps {steps} ({steps_dtype}): at step {step} yours is {got:.6g}, "
+                   "expected {want:.6g}", name=name, steps=array.tolist(), steps_dtype=array.dtype,
+                   step=array[bad], got=got[bad], want=want[bad]) + (f": {named}" if named else
                                                 tr("; a dtype or overflow problem? convert the steps with np.asarray(step, "
                                                    "dtype=float)")))
 
@@ -482,16 +482,16 @@ def check_smoothing(label_smoothing_loss, B: int, L: int, V: int, epsilon: float
     targets[targets == pad] = (pad + 1) % V  # real positions never hold the pad id
     for b, n in enumerate(lengths):
         targets[b, n:] = pad
-    shapes = (tr("logits (B, L, V) = {logits_shape} ({dtype}), targets (B, L) int64 with pad id {pad} at {sum_targets} "
+    shapes = (tr("logits (B, L, V) = {logits_shape} ({dtype}), targets (B, L) int64 with pad id {pad} at {padded} "
                  "position(s), epsilon = {epsilon}", logits_shape=tuple(logits.shape), dtype=dtype, pad=pad,
-                 sum_targets=int((targets == pad).sum()), epsilon=epsilon))
+                 padded=int((targets == pad).sum()), epsilon=epsilon))
     given = logits.clone().requires_grad_(True)
     target_copy = targets.clone()
     loss = checks.run("label_smoothing_loss", label_smoothing_loss, given, target_copy, epsilon, pad, expect=shapes)
     unchanged("label_smoothing_loss", (targets,), (target_copy,))
     assert isinstance(loss, torch.Tensor), (
         tr("label_smoothing_loss must return a torch tensor (the training loop calls loss.backward()); yours returned a "
-           "{describe_loss}. Do not convert it with .item(), float() or NumPy", describe_loss=checks.describe(loss)))
+           "{loss}. Do not convert it with .item(), float() or NumPy", loss=checks.describe(loss)))
     assert loss.dim() == 0, (
         tr("label_smoothing_loss must return ONE number, a 0-d tensor: the mean over the real target positions; yours has "
            "shape {loss_shape}", loss_shape=tuple(loss.shape))
@@ -509,8 +509,8 @@ def check_smoothing(label_smoothing_loss, B: int, L: int, V: int, epsilon: float
                    "and log(0) = -inf. Use F.log_softmax(logits, dim=-1), which computes z - logsumexp(z) without forming "
                    "the probabilities", dtype=dtype) if not torch.isfinite(unstable)
                 else tr("check for a division by zero or a log of 0; use F.log_softmax(logits, dim=-1)"))
-        raise AssertionError(tr("label_smoothing_loss returned {loss} for logits of size up to {logits:.0f} ({shapes}): "
-                                "{hint}", loss=loss.item(), logits=logits.abs().max().item(),
+        raise AssertionError(tr("label_smoothing_loss returned {loss} for logits of size up to {largest_logit:.0f} ({shapes}): "
+                                "{hint}", loss=loss.item(), largest_logit=logits.abs().max().item(),
                                 shapes=shapes, hint=hint))
     if checks.close(loss, want):
         return
@@ -677,15 +677,15 @@ def _greedy_first_call_mistake(tokens, positions, past, batch: int, bos: int) ->
     shape = tuple(tokens.shape)
     if shape != (batch, 1) or not bool((tokens == bos).all()):
         return (tr("the first call must feed BOS alone: tokens = torch.full((batch, 1), bos) = a ({batch}, 1) tensor of "
-                   "{bos}, at positions torch.tensor([0]), with past=None; yours fed tokens of shape {shape}: {tolist_tokens}",
-                   batch=batch, bos=bos, shape=shape, tolist_tokens=tokens.tolist()))
+                   "{bos}, at positions torch.tensor([0]), with past=None; yours fed tokens of shape {shape}: {tokens}",
+                   batch=batch, bos=bos, shape=shape, tokens=tokens.tolist()))
     if positions.tolist() != [0]:
         return (tr("the positions are off by one: BOS sits at position 0, so the first call's positions are "
-                   "torch.tensor([0]) and the token fed at call t + 1 sits at position t; yours were {tolist_positions}",
-                   tolist_positions=positions.tolist())
+                   "torch.tensor([0]) and the token fed at call t + 1 sits at position t; yours were {positions}",
+                   positions=positions.tolist())
                 if positions.tolist() == [1] else
                 tr("BOS sits at position 0: the first call's positions must be torch.tensor([0]); yours were "
-                   "{tolist_positions}", tolist_positions=positions.tolist()))
+                   "{positions}", positions=positions.tolist()))
     if past is not None:
         return tr("the first call has nothing cached yet: pass past=None")
     return None
@@ -723,9 +723,9 @@ def _greedy_cache_mistake(t: int, past) -> str | None:
                    "`present` each call returns and pass it as past to the next call: logits, past = step(tokens, positions, "
                    "past)", t=t + 1))
     if past != t:
-        return (tr("the cache is not updated: call {t} passed a past holding {past} position(s), but {t2} tokens were fed "
+        return (tr("the cache is not updated: call {call} passed a past holding {past} position(s), but {fed} tokens were fed "
                    "before it. Pass the `present` the PREVIOUS call returned: logits, past = step(tokens, positions, past)",
-                   t=t + 1, past=past, t2=t))
+                   call=t + 1, past=past, fed=t))
     return None
 
 
@@ -734,14 +734,14 @@ def _greedy_position_mistake(t: int, got: list) -> str | None:
     if got == [t]:
         return None
     if got == [0]:
-        return (tr("the positions restart at 0 at every step: call {t} feeds the token at position {t2} (BOS is at 0), so "
-                   "positions = torch.tensor([{t2}]); with a cache the step cannot count them itself", t=t + 1,
-                   t2=t))
+        return (tr("the positions restart at 0 at every step: call {call} feeds the token at position {position} (BOS is at "
+                   "0), so positions = torch.tensor([{position}]); with a cache the step cannot count them itself", call=t + 1,
+                   position=t))
     if got in ([t + 1], [t - 1]):
-        return (tr("the positions are off by one: call {t} feeds the token at position {t2} (BOS is at 0, the first written "
-                   "token at 1); yours was {got}", t=t + 1, t2=t, got=got))
-    return tr("call {t} feeds the token at position {t2}: positions = torch.tensor([{t2}]); yours was {got}", t=t + 1, t2=t,
-              got=got)
+        return (tr("the positions are off by one: call {call} feeds the token at position {position} (BOS is at 0, the first "
+                   "written token at 1); yours was {got}", call=t + 1, position=t, got=got))
+    return tr("call {call} feeds the token at position {position}: positions = torch.tensor([{position}]); yours was {got}",
+              call=t + 1, position=t, got=got)
 
 
 def _greedy_call_mistake(calls: list, batch: int, bos: int, vocab: int) -> str | None:
@@ -757,10 +757,10 @@ def _greedy_call_mistake(calls: list, batch: int, bos: int, vocab: int) -> str |
     for t, call in enumerate(calls):
         tokens, positions, past = call["tokens"], call["positions"], call["past"]
         if not isinstance(tokens, torch.Tensor) or not isinstance(positions, torch.Tensor):
-            return (tr("call {t} of step got tokens as a {describe_tokens} and positions as a {describe_positions}: pass "
+            return (tr("call {t} of step got tokens as a {tokens} and positions as a {positions}: pass "
                        "int64 tensors, tokens (batch, 1) and positions (1,)", t=t + 1,
-                       describe_tokens=checks.describe(tokens),
-                       describe_positions=checks.describe(positions)))
+                       tokens=checks.describe(tokens),
+                       positions=checks.describe(positions)))
         if t == 0:
             mistake = _greedy_first_call_mistake(tokens, positions, past, batch, bos)
         else:
@@ -801,9 +801,9 @@ def check_greedy(greedy_decode, batch: int, stops, max_len: int, seed: int, dtyp
            batch=batch, out_shape=tuple(out.shape)))
     if out.shape == want.shape and torch.equal(out, want):
         if len(step.calls) != want.shape[1]:
-            raise AssertionError(tr("greedy_decode called step {calls_step} times for {want} tokens: call it once per "
+            raise AssertionError(tr("greedy_decode called step {calls} times for {tokens} tokens: call it once per "
                                     "written token and stop when every row has written EOS",
-                                    calls_step=len(step.calls), want=want.shape[1]))
+                                    calls=len(step.calls), tokens=want.shape[1]))
         return
     wrong = {
         tr("you stopped as soon as ONE row had written EOS; stop when EVERY row has (done |= next == eos; if done.all(): "
@@ -830,9 +830,9 @@ def check_greedy(greedy_decode, batch: int, stops, max_len: int, seed: int, dtyp
     first = int((out != want).nonzero()[0, 1])
     raise AssertionError(
         tr("greedy_decode's tokens differ from greedy decoding without the cache from column {first} on ({shapes}): yours "
-           "{tolist_out}, expected {tolist_want}. The next token of each row is the argmax over the vocabulary of the LAST "
-           "position's logits, logits[:, -1].argmax(dim=-1)", first=first, shapes=shapes, tolist_out=out.tolist(),
-           tolist_want=want.tolist()))
+           "{out}, expected {want}. The next token of each row is the argmax over the vocabulary of the LAST "
+           "position's logits, logits[:, -1].argmax(dim=-1)", first=first, shapes=shapes, out=out.tolist(),
+           want=want.tolist()))
 
 
 #: What exercise 3's check promises about the steps it passes to linear_warmup_lr.

@@ -463,11 +463,15 @@ def _rope_close(got, want) -> bool:
     return close(got, want.float() if hasattr(want, "float") else want)
 
 
-def _rope_setting(x, positions, base) -> str:
+def _shown_positions(positions) -> str:
+    """The positions as a student wrote them: ``torch.arange(a, b)`` if they are consecutive."""
     p = [int(i) for i in positions]
-    shown = f"torch.arange({p[0]}, {p[-1] + 1})" if p == list(range(p[0], p[0] + len(p))) else str(p)
+    return f"torch.arange({p[0]}, {p[-1] + 1})" if p == list(range(p[0], p[0] + len(p))) else str(p)
+
+
+def _rope_setting(x, positions, base) -> str:
     return tr("x is (batch, heads, seq_len, d) = {x_shape} ({dtype_x}), positions = {shown}, base = {base}",
-              x_shape=tuple(x.shape), dtype_x=x.dtype, shown=shown, base=base)
+              x_shape=tuple(x.shape), dtype_x=x.dtype, shown=_shown_positions(positions), base=base)
 
 
 def _rope_error_sentence(error: Exception, x) -> str | None:
@@ -576,7 +580,7 @@ def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
     except Exception as error:  # noqa: BLE001 - named when it is a typical one, else the inputs and the convention
         if type(error).__name__ in _PASS_THROUGH or isinstance(error, NotImplementedError):
             raise
-        sentence = _rope_error_sentence(error, x) or (
+        sentence = _rope_error_sentence(error, x) or tr(
             "check the shapes: the angles are a (seq_len, d/2) table positions[:, None] * theta, and cos and sin "
             "(seq_len, d) broadcast against x")
         raise AssertionError(tr("apply_rope stopped with an error: {sentence} ({setting}) {error}",
@@ -735,8 +739,8 @@ def rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base: f
     import torch
 
     pairing = rope_earlier(apply_rope, q, positions, base)
-    setting = (tr("q, k, v are (batch, heads, seq_len, d) = {q_shape} ({dtype_q}), ", q_shape=tuple(q.shape), dtype_q=q.dtype)
-               + _rope_setting(q, positions, base).split("), ", 1)[1])
+    setting = tr("q, k, v are (batch, heads, seq_len, d) = {q_shape} ({dtype_q}), positions = {shown}, base = {base}",
+                 q_shape=tuple(q.shape), dtype_q=q.dtype, shown=_shown_positions(positions), base=base)
     copies = [t.clone() for t in (q, k, v)]
     try:
         out = rope_attention(*copies, torch.as_tensor(positions).clone(), base)
@@ -777,7 +781,7 @@ def rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base: f
                    "tril(-1)), and fill the scores where it is False", gap=gap))
         raise AssertionError(tr("{gap}: the output contains NaN: some query had every score at -inf", gap=gap))
     named = first_match(out.float(), rope_attention_mistakes(q, k, v, positions, base, pairing), "")
-    raise AssertionError(f"{gap}: " + (named or (
+    raise AssertionError(tr("{gap}: {explanation}", gap=gap, explanation=named or tr(
         "rotate q and k with apply_rope(t, positions, base), scores q @ k.transpose(-2, -1) / sqrt(d), the "
         "causal mask (-inf where j > i) before the softmax over the keys (dim=-1), then multiply by v")))
 
@@ -1055,7 +1059,7 @@ def _gqa_call(grouped_query_attention, args, h: int, g: int, setting: str):
     except Exception as error:  # noqa: BLE001
         if _stub_or_grader(error):
             raise
-        named = _same_error(error, _gqa_error_variants(*args, h, g)) or (
+        named = _same_error(error, _gqa_error_variants(*args, h, g)) or tr(
             "check the shapes: Q is (batch, h, seq_len, d_k); K and V are (batch, g, seq_len, d_k) until you repeat "
             "them to h heads with repeat_interleave(h // g, dim=1); the scores are Q @ K.transpose(-2, -1)")
         raise AssertionError(tr("grouped_query_attention stopped with an error{failing_line}: {named} ({setting}) "

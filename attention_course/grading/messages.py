@@ -142,9 +142,11 @@ def _literal_text(node) -> str | None:
 
 
 def _pieces(node, min_words: int = 3):
-    """The message strings of an expression: its strings, through ``+`` and ``a if c else b``."""
+    """The message strings of an expression: its strings, through ``+``, ``a or b`` and ``a if c else b``."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         return _pieces(node.left, min_words) + _pieces(node.right, min_words)
+    if isinstance(node, ast.BoolOp):
+        return [p for value in node.values for p in _pieces(value, min_words)]
     if isinstance(node, ast.IfExp):
         return _pieces(node.body, min_words) + _pieces(node.orelse, min_words)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("strip", "rstrip"):

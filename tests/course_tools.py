@@ -115,11 +115,16 @@ class ExerciseNotebook:
         return ""
 
 
+#: What every exercise notebook may import besides its chapter's checks: the checks' messages (the
+#: catalogue that speaks the notebook's language; no answers in it).
+ALLOWED = {"attention_course.grading.messages"}
+
+
 def course_imports(path: Path) -> set[str]:
     """The helper-package modules a notebook's code cells import, after the Colab setup cell.
 
-    The exercises may import ``attention_course.grading.checks`` (the checks' wording), never a module that
-    holds the answers (``seq2seq``, ``self_attention``, ...).
+    The exercises may import ``attention_course.grading.checks`` (the checks' wording) and :data:`ALLOWED`,
+    never a module that holds the answers (``seq2seq``, ``self_attention``, ...).
     """
     import ast
 

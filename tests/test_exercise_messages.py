@@ -7,13 +7,21 @@ answers are the chapters' tables in ``tests/wrong_answers/`` (``{name: Wrong(che
 which the mutant tests (``tests/test_chNN_exercises.py``) run against the whole check cells: here
 run the entries that have ``words`` (all expected in the message, case-insensitive; ``()`` only asks
 that the public part reject the answer).
+
+The same entries, and Chapters 7 and 8's tables (in their test files), run once more in Chinese
+(``ATTENTION_COURSE_LANGUAGE=zh_CN``, what the Chinese notebooks' setup cell sets): the message must
+be in Chinese and be the catalogue's translation of the English one, piece by piece, so that it names
+the same mistake.
 """
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
 
+import test_ch07_exercises as ch07
+import test_ch08_exercises as ch08
 from course_tools import ExerciseNotebook
 from wrong_answers import CHAPTERS, notebook, table
 
@@ -69,6 +77,71 @@ def test_the_public_checks_pass_the_solution(chapter):
     ns = exercise.namespace()
     for check_id in exercise.graded:
         exec(compile(exercise.public(check_id), check_id, "exec"), ns)
+
+
+# ---------------------------------------------------------------------------- the same, in Chinese
+def in_both_languages(monkeypatch, run) -> tuple[str, str, list]:
+    """``run()``'s message in English and in Chinese, and the pairs ``(English, Chinese)`` of every message
+    the checks translated on the way (:func:`attention_course.grading.messages.recording`)."""
+    from attention_course.env import seed_everything
+    from attention_course.grading import messages
+
+    monkeypatch.delenv("ATTENTION_COURSE_LANGUAGE", raising=False)
+    seed_everything(0)  # the same random data in both runs (some wrong answers draw their own)
+    with messages.recording() as english_calls:
+        english = run()
+    monkeypatch.setenv("ATTENTION_COURSE_LANGUAGE", "zh_CN")
+    seed_everything(0)
+    with messages.recording() as chinese_calls:
+        chinese = run()
+    # the k-th translation of a message in one run with its k-th in the other (a module imported, or
+    # a table built, during the first run only translates in that run)
+    chinese_texts: dict = {}
+    for msgid, _, text in chinese_calls:
+        chinese_texts.setdefault(msgid, []).append(text)
+    seen: dict = {}
+    pairs = []
+    for msgid, _, text in english_calls:
+        k = seen[msgid] = seen.get(msgid, -1) + 1
+        if k < len(chinese_texts.get(msgid, ())):
+            pairs.append((text, chinese_texts[msgid][k]))
+    return english, chinese, pairs
+
+
+def assert_translated(english: str, chinese: str, pairs: list) -> None:
+    """``chinese`` is ``english`` with every translated message in it replaced by its translation (the
+    outermost first: a message's text holds the messages filled into it), and holds Chinese."""
+    assert english, "the public check passed this wrong answer"
+    assert re.search(r"[\u4e00-\u9fff]", chinese), f"no Chinese in the message:\n{chinese}"
+    expected = english
+    for en, zh in sorted(set(pairs), key=lambda pair: -len(pair[0])):  # whole messages, not inside a name
+        if en.strip():
+            before = r"(?<![A-Za-z0-9_])" if re.match(r"\w", en) else ""
+            after = r"(?![A-Za-z0-9_])" if re.search(r"\w$", en) else ""
+            expected = re.sub(before + re.escape(en) + after, lambda _, zh=zh: zh, expected)
+    assert chinese == expected, f"English:\n{english}\nChinese:\n{chinese}\nexpected:\n{expected}"
+
+
+NAMED_CASES = [(chapter, name) for chapter, named in NAMED.items() for name in named]
+
+
+@pytest.mark.parametrize("chapter,name", NAMED_CASES, ids=[f"{c}:{n}" for c, n in NAMED_CASES])
+def test_public_check_names_the_mistake_in_chinese(monkeypatch, chapter, name):
+    check_id, source, _ = NAMED[chapter][name]
+    assert_translated(*in_both_languages(monkeypatch, lambda: public_check_message(chapter, check_id, source)))
+
+
+LATER = [("ch07", check_id, name) for check_id, name in ch07.CASES] + \
+        [("ch08", exercise, name) for exercise, name in ch08.CASES]
+
+
+@pytest.mark.parametrize("chapter,exercise,name", LATER, ids=[f"{c}:{e}:{n}" for c, e, n in LATER])
+def test_chapter_7_and_8_checks_name_the_mistake_in_chinese(monkeypatch, chapter, exercise, name):
+    if chapter == "ch07":
+        (source, _), check_id, run = ch07.WRONG[exercise][name], exercise, ch07.run
+    else:
+        (check_id, source, _), run = ch08.WRONG[exercise][name], ch08.run
+    assert_translated(*in_both_languages(monkeypatch, lambda: run(check_id, source)))
 
 
 # ---------------------------------------------------------------------------- the shared helpers

@@ -21,8 +21,11 @@ import time
 import types
 from pathlib import Path
 
+from attention_course.env import LANGUAGES, set_language
+
 from . import timer, wire
 from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
+from .messages import tr
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../attention_course
 PACKAGE_REPO = PACKAGE_DIR.parent
@@ -407,7 +410,7 @@ class Remote:
             raise wire.ProtocolError("malformed reply")
         _, kind, name, message = reply
         if kind == "timeout":
-            raise StudentTimeout(f"your code ran longer than {self._timeout:.0f} s and was stopped")
+            raise StudentTimeout(tr("your code ran longer than {seconds:.0f} s and was stopped", seconds=self._timeout))
         if name == "NotImplementedError":
             raise StudentNotImplemented(str(message), self._label)
         cls = getattr(builtins, str(name), None)
@@ -580,7 +583,8 @@ def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[
     return {"scratch": scratch, "files": assignment.data_files(), "memory_mb": job["memory_mb"],
             "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
             "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
-            "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()]}
+            "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()],
+            "language": job.get("language") or LANGUAGES[0]}
 
 
 def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
@@ -752,7 +756,7 @@ def run_test(test, namespace: dict) -> dict:
             entry["outcome"] = f"failed_{part}"
             entry["instructor"] = f"{part} tests: {text}"
             entry["message"] = text if part == "public" else \
-                "the public checks pass, but hidden tests found a mistake: test your function on other inputs"
+                tr("the public checks pass, but hidden tests found a mistake: test your function on other inputs")
             return entry
     entry["points"] = test.points
     return entry
@@ -774,10 +778,10 @@ def _explain(error: BaseException, public_code: str | None) -> str:
     missing = _not_implemented(error)
     if missing is not None:
         said = f": {missing}" if str(missing) else ""
-        return (f"{missing.function} is not implemented yet (it raised NotImplementedError{said}): "
-                "replace `raise NotImplementedError()` with your code")
+        return tr("{function} is not implemented yet (it raised NotImplementedError{said}): replace "
+                  "`raise NotImplementedError()` with your code", function=missing.function, said=said)
     if isinstance(error, NameError):
-        return f"{error} (is the cell that defines it still there, and does it run without errors?)"
+        return tr("{error} (is the cell that defines it still there, and does it run without errors?)", error=error)
     if isinstance(error, WorkerGone):
         return str(error)
     if isinstance(error, AssertionError):
@@ -790,10 +794,10 @@ def _explain(error: BaseException, public_code: str | None) -> str:
                 line = tb.tb_lineno
             tb = tb.tb_next
         if public_code and line:
-            return "this check failed: " + public_code.splitlines()[line - 1].strip()
-        return "a check failed"
+            return tr("this check failed: {line}", line=public_code.splitlines()[line - 1].strip())
+        return tr("a check failed")
     text = f"{type(error).__name__}: {error}" if not isinstance(error, (StudentCodeError, StudentTimeout)) else str(error)
-    return "your code raised " + text[:600] if isinstance(error, (StudentCodeError, Exception)) and \
+    return tr("your code raised {error}", error=text[:600]) if isinstance(error, (StudentCodeError, Exception)) and \
         not isinstance(error, StudentTimeout) else text
 
 
@@ -807,6 +811,7 @@ def main() -> None:
     """
     job_path = Path(sys.argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
+    set_language(job.get("language") or LANGUAGES[0])  # the submission's: its checks speak it, and so does the worker
     try:
         import resource
 

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from attention_course.grading.messages import tr
 from attention_course.maths.numerics import machine_epsilon, rounding_tolerance
 
 #: The length of the longest sum that :func:`close` assumes behind one value. The exercises compute
@@ -91,21 +92,24 @@ def run(name: str, function, *args, expect: str = "", **kwargs):
             raise
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         detail = detail if len(detail) <= 160 else detail[:157] + "..."
-        raise AssertionError(f"{name} stopped with an error. {expect}".rstrip()
-                             + f" [Python said: {type(error).__name__}: {detail}]") from None
+        raise AssertionError(tr("{name} stopped with an error. {expect}", name=name, expect=expect).rstrip()
+                             + tr(" [Python said: {error_type}: {detail}]", error_type=type(error).__name__,
+                                  detail=detail)) from None
 
 
 def array(value, name: str, shape=None, float_dtype: bool = True):
     """Check that ``value`` is a NumPy array (of ``shape``, of a float dtype); return it."""
     assert isinstance(value, np.ndarray), (
-        f"{name} must return a NumPy array; yours returned a {describe(value)}. "
-        "Build the result with NumPy (np.array(...), np.full(...), @) instead of a Python list.")
+        tr("{name} must return a NumPy array; yours returned a {value}. Build the result with NumPy (np.array(...), "
+           "np.full(...), @) instead of a Python list.", name=name, value=describe(value)))
     if float_dtype:
         assert np.issubdtype(value.dtype, np.floating), (
-            f"{name} must return floats; yours has dtype {value.dtype} "
-            "(an int array cannot hold 0.5 or np.nan: start from np.full(K, np.nan) or use dtype=float)")
+            tr("{name} must return floats; yours has dtype {dtype_value} (an int array cannot hold 0.5 or np.nan: start from "
+               "np.full(K, np.nan) or use dtype=float)", name=name, dtype_value=value.dtype))
     if shape is not None:
-        assert value.shape == tuple(shape), f"{name} must return shape {tuple(shape)}; yours has shape {value.shape}"
+        assert value.shape == tuple(shape), tr("{name} must return shape {shape}; yours has shape {value_shape}", name=name,
+                                               shape=tuple(shape),
+                                               value_shape=value.shape)
     return value
 
 
@@ -114,12 +118,14 @@ def tensor(value, name: str, shape=None, dtype=None):
     import torch
 
     assert isinstance(value, torch.Tensor), (
-        f"{name} must return a torch tensor; yours returned a {describe(value)}")
+        tr("{name} must return a torch tensor; yours returned a {value}", name=name, value=describe(value)))
     if shape is not None:
         assert tuple(value.shape) == tuple(shape), \
-            f"{name} must return shape {tuple(shape)}; yours has shape {tuple(value.shape)}"
+            tr("{name} must return shape {shape}; yours has shape {value_shape}", name=name, shape=tuple(shape),
+               value_shape=tuple(value.shape))
     if dtype is not None:
-        assert value.dtype == dtype, f"{name} must return dtype {dtype}; yours has dtype {value.dtype}"
+        assert value.dtype == dtype, tr("{name} must return dtype {dtype}; yours has dtype {dtype_value}", name=name,
+                                        dtype=dtype, dtype_value=value.dtype)
     return value
 
 
@@ -212,28 +218,30 @@ def mask_mistake(weights, allowed, *, fill_hint: str = "scores.masked_fill(~mask
     try:
         ok = np.broadcast_to(_numpy(allowed).astype(bool), w.shape)
     except ValueError:
-        return (f"the attention weights have shape {w.shape}, which the mask of shape {_shape(allowed)} cannot be "
-                "broadcast to: keep one weight per (query, key) pair, in the shape of the scores")
+        return (tr("the attention weights have shape {weights_shape}, which the mask of shape {mask_shape} cannot be "
+                   "broadcast to: keep one weight per (query, key) pair, in the shape of the scores", weights_shape=w.shape,
+                   mask_shape=_shape(allowed)))
     if np.isnan(w).any():
         nan_rows = np.isnan(w).all(-1)
         if nan_rows.any():
-            return ("some rows of the weights are entirely NaN: every key of those rows was set to -inf. "
-                    "If you filled where the mask is True you inverted it: True means MAY attend (the opposite "
-                    f"of nn.MultiheadAttention's boolean attn_mask), so fill ~mask: {fill_hint}")
-        return "the weights contain NaN: set the disallowed scores to -inf, not to NaN, before the softmax"
+            return (tr("some rows of the weights are entirely NaN: every key of those rows was set to -inf. If you filled "
+                       "where the mask is True you inverted it: True means MAY attend (the opposite of "
+                       "nn.MultiheadAttention's boolean attn_mask), so fill ~mask: {fill_hint}",
+                       fill_hint=fill_hint))
+        return tr("the weights contain NaN: set the disallowed scores to -inf, not to NaN, before the softmax")
     on_allowed, on_blocked = w[ok], w[~ok]
     if on_blocked.size and on_blocked.max() > 0 and on_allowed.size and np.allclose(on_allowed, 0):
-        return ("the mask is inverted: the allowed positions (mask True) got weight 0 and the blocked ones got it all. "
-                "True means MAY attend (the opposite of nn.MultiheadAttention's boolean attn_mask): fill ~mask, " + fill_hint)
+        return (tr("the mask is inverted: the allowed positions (mask True) got weight 0 and the blocked ones got it all. "
+                   "True means MAY attend (the opposite of nn.MultiheadAttention's boolean attn_mask): fill ~mask, ") + fill_hint)
     rows = w.sum(-1)
     if on_blocked.size and on_blocked.max() > 0:
         if np.allclose(rows, 1):
-            return ("blocked positions (mask False) got weight above 0 although each row sums to 1: their scores "
-                    "must become -inf before the softmax (a score of 0 still gets weight): " + fill_hint)
-        return "blocked positions (mask False) got weight above 0: mask the scores before the softmax, " + fill_hint
+            return (tr("blocked positions (mask False) got weight above 0 although each row sums to 1: their scores must "
+                       "become -inf before the softmax (a score of 0 still gets weight): ") + fill_hint)
+        return tr("blocked positions (mask False) got weight above 0: mask the scores before the softmax, ") + fill_hint
     if not np.allclose(rows, 1):
-        return ("the blocked positions have weight 0 but the rows no longer sum to 1: you zeroed the weights AFTER "
-                "the softmax; set the scores to -inf BEFORE it, " + fill_hint)
+        return (tr("the blocked positions have weight 0 but the rows no longer sum to 1: you zeroed the weights AFTER the "
+                   "softmax; set the scores to -inf BEFORE it, ") + fill_hint)
     return None
 
 
@@ -251,16 +259,17 @@ def earlier(name: str, function, reference, *args, exercise: str = "", later: st
     except Exception as error:  # noqa: BLE001
         if type(error).__name__ in _PASS_THROUGH or isinstance(error, NotImplementedError):
             raise
-        raise AssertionError(f"{uses}your {name}{where} raises {type(error).__name__} on these inputs: "
-                             f"fix {name} first (run its check)") from None
+        raise AssertionError(tr("{uses}your {name}{where} raises {error_type} on these inputs: fix {name} first (run its "
+                                "check)", uses=uses, name=name, where=where,
+                                error_type=type(error).__name__)) from None
     want = reference(*args)
     if isinstance(want, tuple):
         same = isinstance(got, tuple) and len(got) == len(want) and all(
             close(g, w, atol, reduction=reduction) for g, w in zip(got, want))
     else:
         same = close(got, want, atol, reduction=reduction)
-    assert same, (f"{uses}your {name}{where} gives wrong results on these inputs: fix {name} first "
-                  "(its check cell shows what is wrong), then run this check again")
+    assert same, (tr("{uses}your {name}{where} gives wrong results on these inputs: fix {name} first (its check cell shows "
+                     "what is wrong), then run this check again", uses=uses, name=name, where=where))
 
 
 def torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads: int, allowed=None, real=None):
@@ -356,17 +365,17 @@ def self_attention_diagnose(X, W_q, W_k, W_v, weights) -> str:
     Q, K = X @ W_q, X @ W_k
     raw = Q @ K.transpose(-2, -1)
     if torch.allclose(weights, torch.softmax(raw, dim=-1), atol=1e-6):
-        return "you forgot to divide the scores by sqrt(d_k)"
+        return tr("you forgot to divide the scores by sqrt(d_k)")
     if torch.allclose(weights, torch.softmax(raw / math.sqrt(X.shape[-1]), dim=-1), atol=1e-6):
-        return "you divided by sqrt(d_model); divide by sqrt(d_k), the width of Q and K (W_q.shape[1])"
+        return tr("you divided by sqrt(d_model); divide by sqrt(d_k), the width of Q and K (W_q.shape[1])")
     if torch.allclose(weights, torch.softmax(raw / math.sqrt(W_v.shape[1]), dim=-1), atol=1e-6):
-        return "you divided by sqrt(d_v); divide by sqrt(d_k), the width of Q and K"
+        return tr("you divided by sqrt(d_v); divide by sqrt(d_k), the width of Q and K")
     if torch.allclose(weights, torch.softmax(raw.transpose(-2, -1) / math.sqrt(W_q.shape[1]), dim=-1), atol=1e-6):
-        return "your weights are transposed (row i must hold the weights of QUERY i): use Q @ K^T, not K @ Q^T"
+        return tr("your weights are transposed (row i must hold the weights of QUERY i): use Q @ K^T, not K @ Q^T")
     if torch.allclose(weights, torch.softmax(raw, dim=-2), atol=1e-6) or \
             torch.allclose(weights, torch.softmax(raw / math.sqrt(W_q.shape[1]), dim=-2), atol=1e-6):
-        return "the softmax must run along the last axis (over the keys), so that each row sums to 1"
-    return "compare your Q K^T / sqrt(d_k) and softmax with the formula above"
+        return tr("the softmax must run along the last axis (over the keys), so that each row sums to 1")
+    return tr("compare your Q K^T / sqrt(d_k) and softmax with the formula above")
 
 
 def plain_attention(Z):
@@ -390,9 +399,11 @@ def equivariance_verdict(is_permutation_equivariant, fn, X, atol=1e-6, what="") 
     import torch
 
     answer = run("is_permutation_equivariant", is_permutation_equivariant, fn, X, atol=atol,
-                 expect=f"fn maps (batch, seq_len, d) to (batch, seq_len, d_out); X is {tuple(X.shape)}. {what}")
+                 expect=tr("fn maps (batch, seq_len, d) to (batch, seq_len, d_out); X is {X_shape}. {what}",
+                           X_shape=tuple(X.shape), what=what))
     assert isinstance(answer, bool) or (isinstance(answer, torch.Tensor) and answer.numel() == 1), \
-        f"return True or False (one answer for the whole X, e.g. torch.allclose); yours returned a {describe(answer)}"
+        tr("return True or False (one answer for the whole X, e.g. torch.allclose); yours returned a {answer}",
+           answer=describe(answer))
     return bool(answer)
 
 
@@ -425,13 +436,14 @@ def multi_head_attend(multi_head_attention, split_heads, merge_heads, X, W_q, W_
     Returns ``(result, reference)``, both pairs (output, weights).
     """
     result = run("multi_head_attention", multi_head_attention, X, W_q, W_k, W_v, W_o, num_heads, mask=mask,
-                 expect=f"X is (batch, seq_len, d_model) = {tuple(X.shape)}, the four weights (d_model, d_model), "
-                        f"num_heads = {num_heads}, so d_k = {X.shape[-1] // num_heads}. {what}")
+                 expect=tr("X is (batch, seq_len, d_model) = {X_shape}, the four weights (d_model, d_model), num_heads = "
+                           "{num_heads}, so d_k = {d_k}. {what}", X_shape=tuple(X.shape),
+                           num_heads=num_heads, d_k=X.shape[-1] // num_heads, what=what))
     ref = torch_multi_head(X, W_q, W_k, W_v, W_o, num_heads, allowed=None if real is not None else mask, real=real)
     if not (isinstance(result, tuple) and len(result) == 2 and close(result[0], ref[0]) and close(result[1], ref[1])):
         heads_blame_earlier(split_heads, merge_heads, X, num_heads)
     assert isinstance(result, tuple) and len(result) == 2, \
-        f"return the pair (output, weights); yours returned a {describe(result)}"
+        tr("return the pair (output, weights); yours returned a {result}", result=describe(result))
     return result, ref
 
 
@@ -445,17 +457,18 @@ def multi_head_diagnose(X, W_q, W_k, W_v, W_o, num_heads, out, weights) -> str:
     raw = heads(W_q) @ heads(W_k).transpose(-2, -1)
     concat = (torch.softmax(raw / math.sqrt(d_k), -1) @ heads(W_v)).transpose(1, 2).reshape(X.shape)
     if out.shape == X.shape and torch.allclose(out, concat, atol=1e-6):
-        return "you forgot the final projection: multiply the merged heads by W_o"
+        return tr("you forgot the final projection: multiply the merged heads by W_o")
     if weights.shape == raw.shape and torch.allclose(weights, torch.softmax(raw / math.sqrt(d_model), -1), atol=1e-6):
-        return "you divided by sqrt(d_model); divide by sqrt(d_k) = sqrt(d_model // num_heads), the width of one head"
+        return tr("you divided by sqrt(d_model); divide by sqrt(d_k) = sqrt(d_model // num_heads), the width of one head")
     if weights.shape == raw.shape and torch.allclose(weights, torch.softmax(raw, -1), atol=1e-6):
-        return "you forgot to divide the scores by sqrt(d_k)"
+        return tr("you forgot to divide the scores by sqrt(d_k)")
     mixed = lambda W: X.matmul(W).reshape(X.shape[0], num_heads, X.shape[1], d_k)  # noqa: E731
     if weights.shape == raw.shape and torch.allclose(
             weights, torch.softmax(mixed(W_q) @ mixed(W_k).transpose(-2, -1) / math.sqrt(d_k), -1), atol=1e-6):
-        return ("your heads mix different positions: reshape the feature axis to (num_heads, d_k) and then "
-                "transpose(1, 2); a plain reshape to (batch, num_heads, seq_len, d_k) splits along the wrong axis")
-    return "check each step: split_heads of X @ W_q etc., softmax(Q K^T / sqrt(d_k)) over the last axis, merge_heads, @ W_o"
+        return (tr("your heads mix different positions: reshape the feature axis to (num_heads, d_k) and then transpose(1, "
+                   "2); a plain reshape to (batch, num_heads, seq_len, d_k) splits along the wrong axis"))
+    return tr("check each step: split_heads of X @ W_q etc., softmax(Q K^T / sqrt(d_k)) over the last axis, merge_heads, @ "
+              "W_o")
 
 
 # ---------------------------------------------------------------------------- Chapter 6: the GPT block, the KV cache, sampling
@@ -510,15 +523,17 @@ def _block_variants(x, p, mask):
         return y + ffn(ln(y, 2))
 
     return {
-        "the residual adds the sublayer to the NORMALISED input (z = LN(x); x = z + attention(z)); in a pre-norm "
-        "block it adds it to the original x: x = x + attention(LN1(x))": residual_after_norm,
-        "this is a post-norm block (LayerNorm after the addition); pre-norm normalises the sublayer's INPUT: "
-        "x = x + attention(LN1(x)), then x = x + FFN(LN2(x))": lambda: (lambda y: ln(y + ffn(y), 2))(ln(x + attention(x), 1)),
-        "the MLP has no residual: y = h + FFN(LN2(h)), not FFN(LN2(h))": lambda: ffn(ln(x + attention(ln(x, 1)), 2)),
-        "the attention has no residual: h = x + MHA(LN1(x))": lambda: (lambda y: y + ffn(ln(y, 2)))(attention(ln(x, 1))),
-        "the scores are not divided by sqrt(d_k)": lambda: pre_norm(scale=1.0),
-        "you divided by sqrt(d_model); divide by sqrt(d_k) with d_k = d_model // num_heads": lambda: pre_norm(scale=math.sqrt(d)),
-        "the mask is ignored: set the scores where mask is False to -inf before the softmax": lambda: pre_norm(use_mask=False),
+        tr("the residual adds the sublayer to the NORMALISED input (z = LN(x); x = z + attention(z)); in a pre-norm block it "
+           "adds it to the original x: x = x + attention(LN1(x))"): residual_after_norm,
+        tr("this is a post-norm block (LayerNorm after the addition); pre-norm normalises the sublayer's INPUT: x = x + "
+           "attention(LN1(x)), then x = x + FFN(LN2(x))"): lambda: (lambda y: ln(y + ffn(y), 2))(ln(x + attention(x), 1)),
+        tr("the MLP has no residual: y = h + FFN(LN2(h)), not FFN(LN2(h))"): lambda: ffn(ln(x + attention(ln(x, 1)), 2)),
+        tr("the attention has no residual: h = x + MHA(LN1(x))"): lambda: (lambda y: y + ffn(ln(y, 2)))(attention(ln(x, 1))),
+        tr("the scores are not divided by sqrt(d_k)"): lambda: pre_norm(scale=1.0),
+        tr("you divided by sqrt(d_model); divide by sqrt(d_k) with d_k = d_model // num_heads"):
+            lambda: pre_norm(scale=math.sqrt(d)),
+        tr("the mask is ignored: set the scores where mask is False to -inf before the softmax"):
+            lambda: pre_norm(use_mask=False),
     }
 
 
@@ -530,36 +545,37 @@ def transformer_block_check(transformer_block, d, h, d_ff, n, seed) -> None:
     layer, params = _block_reference_layer(d, h, d_ff, seed)
     x = 3 * torch.randn(2, n, d) + 1  # not normalised: a residual stream has any mean and scale
     causal = torch.ones(n, n, dtype=torch.bool).tril()
-    shapes = (f"x is (batch, seq_len, d_model) = {tuple(x.shape)}, num_heads = {h} (d_k = {d // h}), W_q ... W_o "
-              f"({d}, {d}), W_1 ({d}, {d_ff}), W_2 ({d_ff}, {d}); a token is a row, so project with z @ W")
+    shapes = (tr("x is (batch, seq_len, d_model) = {x_shape}, num_heads = {h} (d_k = {d_h}), W_q ... W_o ({d}, {d}), W_1 "
+                 "({d}, {d_ff}), W_2 ({d_ff}, {d}); a token is a row, so project with z @ W",
+                 x_shape=tuple(x.shape), h=h, d_h=d // h, d=d, d_ff=d_ff))
     with torch.no_grad():
         expected = layer(x)
         expected_causal = layer(x, src_mask=~causal)  # PyTorch's bool mask: True = NOT allowed
         out = run("transformer_block", transformer_block, x, params, expect=shapes)
         out_causal = run("transformer_block", transformer_block, x, params, causal,
-                                expect=shapes + f"; mask is a bool ({n}, {n}) causal mask, True = may attend")
+                                expect=shapes + tr("; mask is a bool ({n}, {n}) causal mask, True = may attend", n=n))
     tensor(out, "transformer_block", shape=tuple(x.shape))
     assert torch.allclose(out, expected, atol=1e-5), (
-        "without a mask your block differs from PyTorch's pre-norm layer by "
-        f"{(out - expected).abs().max().item():.2e}: " + first_match(out, _block_variants(x, params, None), (
-            "check the pre-norm order x = x + attention(LN1(x)), then x = x + FFN(LN2(x)); scores divided by sqrt(d_k) "
-            "with d_k = d_model // num_heads; heads as consecutive column slices; GELU; eps=1e-5"), atol=1e-5))
+        tr("without a mask your block differs from PyTorch's pre-norm layer by {difference:.2e}: ",
+           difference=(out - expected).abs().max().item()) + first_match(out, _block_variants(x, params, None), (
+            tr("check the pre-norm order x = x + attention(LN1(x)), then x = x + FFN(LN2(x)); scores divided by sqrt(d_k) "
+               "with d_k = d_model // num_heads; heads as consecutive column slices; GELU; eps=1e-5")), atol=1e-5))
     tensor(out_causal, "transformer_block", shape=tuple(x.shape))
     assert torch.isfinite(out_causal).all(), (
-        "with the causal mask your block returned NaN: a whole row of scores was -inf. Did you fill where the mask "
-        "is True? True means MAY attend (the opposite of nn.MultiheadAttention's attn_mask): "
-        "scores.masked_fill(~mask, float('-inf'))")
+        tr("with the causal mask your block returned NaN: a whole row of scores was -inf. Did you fill where the mask is "
+           "True? True means MAY attend (the opposite of nn.MultiheadAttention's attn_mask): scores.masked_fill(~mask, "
+           "float('-inf'))"))
     later = x.clone()
     later[:, -1] = 3 * torch.randn(2, d, generator=torch.Generator().manual_seed(seed + 100))  # a different last token
     with torch.no_grad():
         out_later = run("transformer_block", transformer_block, later, params, causal, expect=shapes)
     assert torch.allclose(out_causal[:, :-1], out_later[:, :-1], atol=1e-5), \
-        "with the causal mask, changing the LAST token changed the outputs of earlier tokens: " \
-        "apply the mask (scores.masked_fill(~mask, -inf)) before the softmax"
+        tr("with the causal mask, changing the LAST token changed the outputs of earlier tokens: apply the mask "
+           "(scores.masked_fill(~mask, -inf)) before the softmax")
     assert torch.allclose(out_causal, expected_causal, atol=1e-5), \
-        "with the causal mask your block differs from PyTorch's by " \
-        f"{(out_causal - expected_causal).abs().max().item():.2e}: set the scores where mask is False " \
-        "to -inf before the softmax (True = may attend)"
+        tr("with the causal mask your block differs from PyTorch's by {difference:.2e}: set the scores where "
+           "mask is False to -inf before the softmax (True = may attend)",
+           difference=(out_causal - expected_causal).abs().max().item())
 
 
 def kv_cache_check(causal_self_attention_with_cache, batch, n, d, h, prompt, seed) -> None:
@@ -571,51 +587,55 @@ def kv_cache_check(causal_self_attention_with_cache, batch, n, d, h, prompt, see
     W_q, W_k, W_v, W_o = (torch.randn(d, d, generator=g) / math.sqrt(d) for _ in range(4))
     x = torch.randn(batch, n, d, generator=g)
     expected = torch_multi_head(x, W_q, W_k, W_v, W_o, h, allowed=torch.ones(n, n, dtype=torch.bool).tril())[0]
-    shapes = (f"x_t is (batch, n_new, d_model), here batch = {batch}, d_model = {d}; num_heads = {h}, so "
-              f"d_k = {d // h}; the weights are ({d}, {d}) and multiply rows (x_t @ W_q)")
+    shapes = (tr("x_t is (batch, n_new, d_model), here batch = {batch}, d_model = {d}; num_heads = {h}, so d_k = {d_h}; the "
+                 "weights are ({d}, {d}) and multiply rows (x_t @ W_q)", batch=batch, d=d, h=h, d_h=d // h))
     with torch.no_grad():
         all_at_once = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
                                  x, {}, W_q, W_k, W_v, W_o, h,
-                                 expect=shapes + f"; first call: an empty cache and all {n} positions")
+                                 expect=shapes + tr("; first call: an empty cache and all {n} positions", n=n))
     tensor(all_at_once, "causal_self_attention_with_cache", shape=(batch, n, d))
     assert torch.allclose(all_at_once, expected, atol=1e-5), \
-        "with an empty cache and the whole sequence, your output differs from causal self-attention " \
-        f"by {(all_at_once - expected).abs().max().item():.2e}. Is the causal mask applied? Position i may " \
-        "only see positions <= i, even on the first call with the whole prompt."
+        tr("with an empty cache and the whole sequence, your output differs from causal self-attention by "
+           "{difference:.2e}. Is the causal mask applied? Position i may only see positions <= i, even on the "
+           "first call with the whole prompt.", difference=(all_at_once - expected).abs().max().item())
     cache = {}
     with torch.no_grad():
         first = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
                            x[:, :prompt], cache, W_q, W_k, W_v, W_o, h,
-                           expect=shapes + f"; first call with a prompt of {prompt} tokens and an empty cache")
+                           expect=shapes + tr("; first call with a prompt of {prompt} tokens and an empty cache", prompt=prompt))
         tensor(first, "causal_self_attention_with_cache", shape=(batch, prompt, d))
         assert cache, \
-            "the cache is still empty after the first call: update the dict you were given in place, " \
-            "cache['k'] = ... and cache['v'] = ...; writing cache = {...} only rebinds your local name"
+            tr("the cache is still empty after the first call: update the dict you were given in place, cache['k'] = ... and "
+               "cache['v'] = ...; writing cache = {{...}} only rebinds your local name")
         assert "k" in cache and "v" in cache, \
-            f'store the keys and values under cache["k"] and cache["v"]; your cache has the keys {sorted(cache)}'
+            tr("store the keys and values under cache[\"k\"] and cache[\"v\"]; your cache has the keys {cache}",
+               cache=sorted(cache))
         pieces = [first]
         for t in range(prompt, n):
             piece = run("causal_self_attention_with_cache", causal_self_attention_with_cache,
                                x[:, t:t + 1], cache, W_q, W_k, W_v, W_o, h,
-                               expect=shapes + f"; call for position {t}: ONE new token, {t} positions already cached")
+                               expect=shapes + tr("; call for position {t}: ONE new token, {t} positions already cached", t=t))
             assert describe(piece).startswith("tensor") and piece.shape[1] == 1, \
-                f"one new token must give one output, (batch, 1, d_model) = {(batch, 1, d)}; yours returned a " \
-                f"{describe(piece)}: return the outputs of the NEW positions only, not of every position so far"
+                tr("one new token must give one output, (batch, 1, d_model) = {want_shape}; yours returned a {piece}: "
+                   "return the outputs of the NEW positions only, not of every position so far",
+                   want_shape=(batch, 1, d), piece=describe(piece))
             tensor(piece, "causal_self_attention_with_cache", shape=(batch, 1, d))
             pieces.append(piece)
     assert tuple(cache["k"].shape) == (batch, h, n, d // h), \
-        f"after {n} positions the cache must hold {n} keys, (batch, num_heads, {n}, d_k) = {(batch, h, n, d // h)}; " \
-        f"yours holds {tuple(cache['k'].shape)}: append the new keys on every call, " \
-        "cache['k'] = torch.cat([cache['k'], k], dim=2)"
+        tr("after {n} positions the cache must hold {n} keys, (batch, num_heads, {n}, d_k) = {want_shape}; yours holds "
+           "{cache_shape}: append the new keys on every call, cache['k'] = torch.cat([cache['k'], k], dim=2)", n=n,
+           want_shape=(batch, h, n, d // h), cache_shape=tuple(cache['k'].shape))
     assert tuple(cache["v"].shape) == (batch, h, n, d // h), \
-        f"after {n} positions the cache must hold {n} values, (batch, num_heads, {n}, d_k) = {(batch, h, n, d // h)}; " \
-        f"yours holds {tuple(cache['v'].shape)}: append the new values on every call"
+        tr("after {n} positions the cache must hold {n} values, (batch, num_heads, {n}, d_k) = {want_shape}; yours holds "
+           "{cache_shape}: append the new values on every call", n=n, want_shape=(batch, h, n, d // h),
+           cache_shape=tuple(cache['v'].shape))
     incremental = torch.cat(pieces, dim=1)
     assert torch.allclose(incremental, expected, atol=1e-5), \
-        f"feeding the prompt of {prompt} tokens and then one token at a time must give the same outputs as " \
-        f"the whole sequence at once; the largest difference is {(incremental - expected).abs().max().item():.2e}. " \
-        "The new token must attend to ALL cached keys and values plus its own, and a new position t_before + i " \
-        "may see positions 0 .. t_before + i (offset the causal mask by the cached length)."
+        tr("feeding the prompt of {prompt} tokens and then one token at a time must give the same outputs as the whole "
+           "sequence at once; the largest difference is {difference:.2e}. The new token must attend to ALL cached "
+           "keys and values plus its own, and a new position t_before + i may see positions 0 .. t_before + i (offset the "
+           "causal mask by the cached length).", prompt=prompt,
+           difference=(incremental - expected).abs().max().item())
 
 
 def sampling_frequencies(sample_next_token, logits, temperature, draws, seed):

@@ -29,6 +29,7 @@ import math
 import re
 
 from attention_course.grading.checks import _PASS_THROUGH, close, describe, first_match, mask_mistake, tensor
+from attention_course.grading.messages import Text, tr
 
 
 def _stub_or_grader(error: Exception) -> bool:
@@ -114,10 +115,10 @@ def rms_norm_mistakes(x, weight, eps: float = 1e-6) -> list[tuple[str, object]]:
         return lambda: _rms(x, weight, eps, **change)
 
     formula = "x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * weight"
-    layer_norm = ("you subtracted the mean and divided by the standard deviation: that is LayerNorm. RMSNorm divides "
-                  "x itself by its root mean square, without centring it (Zhang & Sennrich 2019): " + formula)
-    std = ("you divided by the standard deviation (x.std() or the root of x.var(), which subtract the mean first); "
-           "RMSNorm divides by the root of the mean of the squares, mean(x**2), with no mean subtracted: " + formula)
+    layer_norm = (tr("you subtracted the mean and divided by the standard deviation: that is LayerNorm. RMSNorm divides x "
+                     "itself by its root mean square, without centring it (Zhang & Sennrich 2019): ") + formula)
+    std = (tr("you divided by the standard deviation (x.std() or the root of x.var(), which subtract the mean first); "
+              "RMSNorm divides by the root of the mean of the squares, mean(x**2), with no mean subtracted: ") + formula)
     out = []
     for stat in ("var", "var_unbiased"):  # with eps inside the root, outside it, or none
         for change in ({}, {"eps_inside": False}, {"use_eps": 0.0}):
@@ -167,15 +168,15 @@ def _rms_error_sentence(error: Exception, x) -> str | None:
     *lead, n, d = tuple(x.shape)
     sizes = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)", text)
     if sizes and {int(sizes.group(1)), int(sizes.group(2))} == {n, d}:
-        return (f"the mean square has lost its last axis: x.pow(2).mean(dim=-1) is ({', '.join(map(str, lead + [n]))}) "
-                f"and does not line up with x {tuple(x.shape)}. Keep the axis, mean(dim=-1, keepdim=True), so that "
-                "there is one mean square per token, shaped (..., 1)")
+        return (tr("the mean square has lost its last axis: x.pow(2).mean(dim=-1) is ({mean_shape}) and does not line up with "
+                   "x {x_shape}. Keep the axis, mean(dim=-1, keepdim=True), so that there is one mean square per token, "
+                   "shaped (..., 1)", mean_shape=', '.join(map(str, lead + [n])), x_shape=tuple(x.shape)))
     if "only one element tensors can be converted" in text or "must be real number, not Tensor" in text:
-        return ("math.sqrt (or math.pow, float()) got a tensor of many numbers; it takes one number. Use torch.sqrt "
-                "or torch.rsqrt, which work on whole tensors")
+        return (tr("math.sqrt (or math.pow, float()) got a tensor of many numbers; it takes one number. Use torch.sqrt or "
+                   "torch.rsqrt, which work on whole tensors"))
     if "values to unpack" in text:
-        return (f"x has {x.dim()} axes here, {tuple(x.shape)}; rms_norm must work for any number of leading axes: "
-                "take d_model = x.shape[-1] and reduce over dim=-1")
+        return (tr("x has {axes} axes here, {x_shape}; rms_norm must work for any number of leading axes: take d_model = "
+                   "x.shape[-1] and reduce over dim=-1", axes=x.dim(), x_shape=tuple(x.shape)))
     return None
 
 
@@ -197,18 +198,19 @@ def rms_norm_check(rms_norm, x, weight, eps: float = 1e-6, *, pass_eps: bool = T
     x_in, w_in = x.clone(), weight.clone()
     out = _rms_call(rms_norm, x, x_in, w_in, eps, pass_eps, setting)
     if isinstance(out, (tuple, list)):
-        raise AssertionError(f"rms_norm must return one tensor shaped like x {tuple(x.shape)}; yours returned a "
-                             f"{describe(out)}")
+        raise AssertionError(tr("rms_norm must return one tensor shaped like x {x_shape}; yours returned a {out}",
+                                x_shape=tuple(x.shape), out=describe(out)))
     tensor(out, "rms_norm", shape=tuple(x.shape))
     _rms_dtype(out, x, setting)
     changed = _changed(("x", "weight"), (x, weight), (x_in, w_in))
     want = rms_norm_reference(x, weight, eps)
     right = _rms_close(out, want, x)
     if changed:
-        what = "your values are right, but" if right else "and its values are wrong too; in place,"
-        raise AssertionError(f"rms_norm changed its input {' and '.join(changed)} in place: {what} the caller's "
-                             "tensor is no longer what it passed. x.mul_(...), x /= ... and x[...] = ... write into x; "
-                             f"compute the result in a new tensor instead, y = x / ... ({setting})")
+        what = tr("your values are right, but") if right else tr("and its values are wrong too; in place,")
+        raise AssertionError(tr("rms_norm changed its input {changed} in place: {what} the caller's tensor is no longer what "
+                                "it passed. x.mul_(...), x /= ... and x[...] = ... write into x; compute the result in a new "
+                                "tensor instead, y = x / ... ({setting})",
+                                changed=' and '.join(changed), what=what, setting=setting))
     if not right:
         _rms_name_the_mistake(out, want, x, weight, eps, setting)
 
@@ -221,10 +223,11 @@ def _rms_call(rms_norm, x, x_in, w_in, eps, pass_eps: bool, setting: str):
     except Exception as error:  # noqa: BLE001
         if _stub_or_grader(error):
             raise
-        sentence = _rms_error_sentence(error, x) or (
+        sentence = _rms_error_sentence(error, x) or tr(
             "compute one mean square per token over the last axis, x.pow(2).mean(dim=-1, keepdim=True), and "
             "broadcast it against x")
-        raise AssertionError(f"rms_norm stopped with an error: {sentence} ({setting}) {_torch_error(error)}") from None
+        raise AssertionError(tr("rms_norm stopped with an error: {sentence} ({setting}) {error}", sentence=sentence,
+                                setting=setting, error=_torch_error(error))) from None
 
 
 def _rms_dtype(out, x, setting: str) -> None:
@@ -233,13 +236,14 @@ def _rms_dtype(out, x, setting: str) -> None:
 
     if out.dtype != x.dtype:
         if out.dtype == torch.float32 and x.dtype in (torch.float16, torch.bfloat16):
-            why = " You computed in float32, which is right, but cast the result back: .to(x.dtype)"
+            why = tr(" You computed in float32, which is right, but cast the result back: .to(x.dtype)")
         elif out.dtype == torch.float32:
-            why = (" x.float() turns a float64 x into float32: compute in x.to(torch.promote_types(x.dtype, "
-                   "torch.float32)), which keeps float64, or cast the result back with .to(x.dtype)")
+            why = (tr(" x.float() turns a float64 x into float32: compute in x.to(torch.promote_types(x.dtype, "
+                      "torch.float32)), which keeps float64, or cast the result back with .to(x.dtype)"))
         else:
-            why = " Cast the result back to x's dtype with .to(x.dtype)"
-        raise AssertionError(f"rms_norm must return x's dtype, {x.dtype}; yours returned {out.dtype} ({setting})." + why)
+            why = tr(" Cast the result back to x's dtype with .to(x.dtype)")
+        raise AssertionError(tr("rms_norm must return x's dtype, {dtype_x}; yours returned {dtype_out} ({setting}).",
+                                dtype_x=x.dtype, dtype_out=out.dtype, setting=setting) + why)
 
 
 def _rms_name_the_mistake(out, want, x, weight, eps, setting: str) -> None:
@@ -249,20 +253,22 @@ def _rms_name_the_mistake(out, want, x, weight, eps, setting: str) -> None:
     if not torch.isfinite(out).all() or (out == 0).all(-1).any():
         if x.dtype in (torch.float16, torch.bfloat16):
             raise AssertionError(
-                f"rms_norm returned inf, NaN or a row of zeros ({setting}): x**2 overflowed {x.dtype}, whose largest "
-                f"number is {torch.finfo(x.dtype).max:.0f}. Compute the mean square in float32 (xf = x.float()), "
-                "then cast the result back with .to(x.dtype)")
+                tr("rms_norm returned inf, NaN or a row of zeros ({setting}): x**2 overflowed {dtype_x}, whose largest "
+                   "number is {largest:.0f}. Compute the mean square in float32 (xf = x.float()), then cast the result "
+                   "back with .to(x.dtype)", setting=setting, dtype_x=x.dtype,
+                   largest=torch.finfo(x.dtype).max))
     for explanation, wrong in rms_norm_mistakes(x, weight, eps):
         try:
             value = wrong()
         except Exception:  # noqa: BLE001 - that mistake is impossible on these inputs
             continue
         if _rms_close(out, value, x):
-            raise AssertionError(f"rms_norm gives wrong values ({setting}): {explanation}")
+            raise AssertionError(tr("rms_norm gives wrong values ({setting}): {explanation}", setting=setting,
+                                    explanation=explanation))
     raise AssertionError(
-        f"rms_norm differs from RMSNorm by {(out.double() - want.double()).abs().max().item():.2e} ({setting}): "
-        "divide each token's features by the root of their mean square, sqrt(x.pow(2).mean(dim=-1, keepdim=True) "
-        "+ eps), then multiply by weight; compute in float32 if x is float16 or bfloat16")
+        tr("rms_norm differs from RMSNorm by {difference:.2e} ({setting}): divide each token's features by the root of their "
+           "mean square, sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps), then multiply by weight; compute in float32 if x "
+           "is float16 or bfloat16", difference=(out.double() - want.double()).abs().max().item(), setting=setting))
 
 
 def _rms_close(got, want, x) -> bool:
@@ -275,11 +281,12 @@ def _rms_close(got, want, x) -> bool:
 
 # ---------------------------------------------------------------------------- exercises 2 and 3: RoPE
 #: RoPE's two pairings of features, both right (issue 27, item 1): what the checks call each.
+#: Each a ``Text``: English, shown in the course's language by the success message (a ``Text`` among tr()'s values is translated).
 ROPE_PAIRINGS = {
-    "half": "the halves: feature i with feature i + d/2 (x1 = x[..., :d//2], x2 = x[..., d//2:]), the layout of "
-            "Hugging Face's rotate_half (SmolLM2, and LLaMA's checkpoints on the Hugging Face Hub)",
-    "interleaved": "neighbouring features: 2i with 2i+1 (x[..., 0::2], x[..., 1::2]), the layout of the RoFormer "
-                   "paper and of Meta's LLaMA reference code",
+    "half": Text("the halves: feature i with feature i + d/2 (x1 = x[..., :d//2], x2 = x[..., d//2:]), the layout of "
+                 "Hugging Face's rotate_half (SmolLM2, and LLaMA's checkpoints on the Hugging Face Hub)"),
+    "interleaved": Text("neighbouring features: 2i with 2i+1 (x[..., 0::2], x[..., 1::2]), the layout of the RoFormer "
+                        "paper and of Meta's LLaMA reference code"),
 }
 _ROPE_FORMULA = {
     "half": "x1' = x1*cos - x2*sin and x2' = x2*cos + x1*sin, i.e. x * cos + rotate_half(x) * sin with "
@@ -365,14 +372,14 @@ def rope_mistakes(x, positions, base: float = 10000.0, pairing: str = "half") ->
 def _rope_frequency_mistakes(ref, p, d: int, formula: str) -> dict:
     """The rotation turned the wrong way or with cos and sin swapped, and the wrong frequencies theta_i."""
     return {
-        f"you rotated each pair the WRONG WAY (by minus the angle): {formula}": ref(direction=-1),
-        f"cos and sin are swapped: {formula}": ref(swap=True),
-        "wrong frequencies: yours look like theta_i = base ** (-i / d); the frequencies are base ** (-2i / d) for "
-        "i = 0 .. d/2 - 1 (torch.arange(0, d, 2) / d)": ref(exponent=1.0),
-        "your frequencies grow with i: the minus sign of the exponent is missing. theta_i = base ** (-2i / d) = "
-        "1 / base ** (2i / d), from 1 down to almost 1/base": ref(exponent=-2.0),
-        "every pair turns at the same frequency (theta_i = 1): the exponent 2i/d was computed with integers "
-        "(// or integer tensors) and became 0; use torch.arange(0, d, 2, dtype=torch.float64) / d":
+        tr("you rotated each pair the WRONG WAY (by minus the angle): {formula}", formula=formula): ref(direction=-1),
+        tr("cos and sin are swapped: {formula}", formula=formula): ref(swap=True),
+        tr("wrong frequencies: yours look like theta_i = base ** (-i / d); the frequencies are base ** (-2i / d) for i = 0 "
+           ".. d/2 - 1 (torch.arange(0, d, 2) / d)"): ref(exponent=1.0),
+        tr("your frequencies grow with i: the minus sign of the exponent is missing. theta_i = base ** (-2i / d) = 1 / base "
+           "** (2i / d), from 1 down to almost 1/base"): ref(exponent=-2.0),
+        tr("every pair turns at the same frequency (theta_i = 1): the exponent 2i/d was computed with integers (// or "
+           "integer tensors) and became 0; use torch.arange(0, d, 2, dtype=torch.float64) / d"):
             ref(angles=p.double()[:, None].expand(-1, d // 2)),
     }
 
@@ -396,11 +403,11 @@ def _rope_angle_mistakes(ref, p, d: int, base: float) -> dict:
     """The angle positions[m] * theta_i computed wrongly: off by one, the same for every token, a sum."""
     theta = _rope_angles([1], d, base)[0]  # (d/2,)
     return {
-        "your positions are off by one (positions + 1): the token at positions[m] turns by positions[m] * theta_i":
+        tr("your positions are off by one (positions + 1): the token at positions[m] turns by positions[m] * theta_i"):
             ref(angles=_rope_angles(p + 1, d, base)),
-        "every token was turned by the same angle theta_i: the angle must grow with the position, "
-        "positions[m] * theta_i": ref(angles=theta.expand(len(p), -1)),
-        "you added the position to theta_i: the angle is the product positions[m] * theta_i":
+        tr("every token was turned by the same angle theta_i: the angle must grow with the position, positions[m] * theta_i"):
+            ref(angles=theta.expand(len(p), -1)),
+        tr("you added the position to theta_i: the angle is the product positions[m] * theta_i"):
             ref(angles=p.double()[:, None] + theta),
     }
 
@@ -428,25 +435,25 @@ def _rope_rotation_mistakes(x, angles, pairing: str) -> dict:
 
     second = "x2' = x2*cos + x1*sin" if halves else "x[2i+1]' = x[2i+1]*cos + x[2i]*sin"
     return {
-        ("you mixed two conventions: you rotate the halves (x1 = x[..., :d//2] with x2 = x[..., d//2:]) but laid "
-         "the d/2 angles out for neighbouring pairs (repeat_interleave). With the halves, features i and i + d/2 "
-         "share angle i: torch.cat([angles, angles], dim=-1)") if halves else
-        ("you mixed two conventions: you rotate neighbouring pairs (2i, 2i+1) but laid the d/2 angles out for the "
-         "halves (torch.cat([angles, angles], dim=-1)). With neighbours, features 2i and 2i+1 share angle i: "
-         "angles.repeat_interleave(2, dim=-1)"): mixed,
-        f"the sine term multiplies x itself: it must multiply each feature's partner in its pair, with the "
-        f"partner's sign: {formula}": pairwise(lambda a, b, c, s: (a * c + a * s, b * c + b * s)),
-        f"your partner term lost its minus sign: torch.cat([x2, x1]) is a reflection, not a rotation; use "
-        f"torch.cat([-x2, x1], dim=-1) ({formula})": pairwise(lambda a, b, c, s: (a * c + b * s, b * c + a * s)),
-        f"only the first member of each pair was rotated: the second {'half' if halves else 'member'} must turn "
-        f"too, {second}":
+        (tr("you mixed two conventions: you rotate the halves (x1 = x[..., :d//2] with x2 = x[..., d//2:]) but laid the d/2 "
+            "angles out for neighbouring pairs (repeat_interleave). With the halves, features i and i + d/2 share angle i: "
+            "torch.cat([angles, angles], dim=-1)")) if halves else
+        (tr("you mixed two conventions: you rotate neighbouring pairs (2i, 2i+1) but laid the d/2 angles out for the halves "
+            "(torch.cat([angles, angles], dim=-1)). With neighbours, features 2i and 2i+1 share angle i: "
+            "angles.repeat_interleave(2, dim=-1)")): mixed,
+        tr("the sine term multiplies x itself: it must multiply each feature's partner in its pair, with the partner's sign: "
+           "{formula}", formula=formula): pairwise(lambda a, b, c, s: (a * c + a * s, b * c + b * s)),
+        tr("your partner term lost its minus sign: torch.cat([x2, x1]) is a reflection, not a rotation; use torch.cat([-x2, "
+           "x1], dim=-1) ({formula})", formula=formula): pairwise(lambda a, b, c, s: (a * c + b * s, b * c + a * s)),
+        tr("only the first member of each pair was rotated: the second {part} must turn too, {second}",
+           part=tr("half") if halves else tr("member"), second=second):
             pairwise(lambda a, b, c, s: (a * c - b * s, b)),
-        ("the two halves of your result are swapped: return x1' first, then x2', torch.cat([x1', x2'], dim=-1)"
-         if halves else "the two members of each pair are swapped in your result: x[2i]' comes first, then "
-         "x[2i+1]'"): pairwise(lambda a, b, c, s: (b * c + a * s, a * c - b * s)),
-        f"x2' was computed from the already rotated x1': compute both from the original x1 and x2, {second}":
+        (tr("the two halves of your result are swapped: return x1' first, then x2', torch.cat([x1', x2'], dim=-1)")
+         if halves else tr("the two members of each pair are swapped in your result: x[2i]' comes first, then x[2i+1]'")):
+            pairwise(lambda a, b, c, s: (b * c + a * s, a * c - b * s)),
+        tr("x2' was computed from the already rotated x1': compute both from the original x1 and x2, {second}", second=second):
             pairwise(lambda a, b, c, s: (a * c - b * s, b * c + (a * c - b * s) * s)),
-        "nothing was rotated: you returned x unchanged": lambda: x,
+        tr("nothing was rotated: you returned x unchanged"): lambda: x,
     }
 
 
@@ -456,10 +463,15 @@ def _rope_close(got, want) -> bool:
     return close(got, want.float() if hasattr(want, "float") else want)
 
 
-def _rope_setting(x, positions, base) -> str:
+def _shown_positions(positions) -> str:
+    """The positions as a student wrote them: ``torch.arange(a, b)`` if they are consecutive."""
     p = [int(i) for i in positions]
-    shown = f"torch.arange({p[0]}, {p[-1] + 1})" if p == list(range(p[0], p[0] + len(p))) else str(p)
-    return f"x is (batch, heads, seq_len, d) = {tuple(x.shape)} ({x.dtype}), positions = {shown}, base = {base}"
+    return f"torch.arange({p[0]}, {p[-1] + 1})" if p == list(range(p[0], p[0] + len(p))) else str(p)
+
+
+def _rope_setting(x, positions, base) -> str:
+    return tr("x is (batch, heads, seq_len, d) = {x_shape} ({dtype_x}), positions = {shown}, base = {base}",
+              x_shape=tuple(x.shape), dtype_x=x.dtype, shown=_shown_positions(positions), base=base)
 
 
 def _rope_error_sentence(error: Exception, x) -> str | None:
@@ -473,31 +485,35 @@ def _rope_error_sentence(error: Exception, x) -> str | None:
     if sizes:
         found = {int(sizes.group(1)), int(sizes.group(2))}
         if found == {n, d // 2}:
-            return (f"positions ({n},) times theta ({d // 2},) do not broadcast: make the angles a (seq_len, d/2) = "
-                    f"({n}, {d // 2}) table with positions[:, None] * theta, one row per token and one column per pair")
+            return (tr("positions ({n},) times theta ({d},) do not broadcast: make the angles a (seq_len, d/2) = ({n}, {d}) "
+                       "table with positions[:, None] * theta, one row per token and one column per pair",
+                       n=n, d=d // 2))
         if found == {d // 2, d}:
-            return (f"cos and sin have d/2 = {d // 2} columns but x has d = {d} features: repeat the d/2 angles to d "
-                    "columns (torch.cat([angles, angles], dim=-1) for the halves, angles.repeat_interleave(2, dim=-1) "
-                    "for neighbouring pairs), or multiply the d/2-wide halves x1 and x2 instead of x")
+            return (tr("cos and sin have d/2 = {half} columns but x has d = {d} features: repeat the d/2 angles to d columns "
+                       "(torch.cat([angles, angles], dim=-1) for the halves, angles.repeat_interleave(2, dim=-1) for "
+                       "neighbouring pairs), or multiply the d/2-wide halves x1 and x2 instead of x",
+                       half=d // 2, d=d))
         if found == {n, d}:
-            return (f"cos and sin look transposed, (d, seq_len) = ({d}, {n}): they must be (seq_len, d) = ({n}, {d}), "
-                    "one row per token, to broadcast against the last two axes of x")
+            return (tr("cos and sin look transposed, (d, seq_len) = ({d}, {n}): they must be (seq_len, d) = ({n}, {d}), one "
+                       "row per token, to broadcast against the last two axes of x", d=d, n=n))
         if n in found and (found - {n}) & {heads, batch}:
             axis = "heads" if heads in found - {n} else "batch"
-            return (f"the seq_len axis of cos and sin ({n}) lines up with the {axis} axis of x: cos and sin must be "
-                    f"(seq_len, d) = ({n}, {d}), or (1, 1, {n}, {d}), so that they broadcast against the last two axes "
-                    f"of x {shape}; an extra axis such as cos[:, None, :] moves seq_len onto the {axis} axis")
-        return (f"the shapes do not broadcast: cos and sin must be (seq_len, d) = ({n}, {d}) to multiply x {shape} "
-                "(or d/2 columns to multiply the halves x1, x2)")
+            return (tr("the seq_len axis of cos and sin ({n}) lines up with the {axis} axis of x: cos and sin must be "
+                       "(seq_len, d) = ({n}, {d}), or (1, 1, {n}, {d}), so that they broadcast against the last two axes of "
+                       "x {shape}; an extra axis such as cos[:, None, :] moves seq_len onto the {axis} axis",
+                       n=n, axis=axis, d=d, shape=shape))
+        return (tr("the shapes do not broadcast: cos and sin must be (seq_len, d) = ({n}, {d}) to multiply x {shape} (or d/2 "
+                   "columns to multiply the halves x1, x2)", n=n, d=d, shape=shape))
     if "cannot be converted to Scalar" in text:
-        return ("you called .item() on a tensor of many numbers (positions holds seq_len positions, the angles a "
-                "whole table): .item() takes one number. Keep tensors: angles = positions[:, None] * theta")
+        return (tr("you called .item() on a tensor of many numbers (positions holds seq_len positions, the angles a whole "
+                   "table): .item() takes one number. Keep tensors: angles = positions[:, None] * theta"))
     if "only one element tensors can be converted" in text or "must be real number, not Tensor" in text:
-        return ("math.cos, math.sin, math.pow or float() got a tensor of many numbers; they take one number. "
-                "Use torch.cos and torch.sin (or angles.cos(), angles.sin()), which work on whole tensors")
+        return (tr("math.cos, math.sin, math.pow or float() got a tensor of many numbers; they take one number. Use "
+                   "torch.cos and torch.sin (or angles.cos(), angles.sin()), which work on whole tensors"))
     if "values to unpack" in text:
-        return (f"x is 4-D, (batch, heads, seq_len, d) = {shape}, so unpacking x.shape into another number of "
-                "names fails: take d = x.shape[-1] and seq_len = x.shape[-2], which work for any number of axes")
+        return (tr("x is 4-D, (batch, heads, seq_len, d) = {shape}, so unpacking x.shape into another number of names fails: "
+                   "take d = x.shape[-1] and seq_len = x.shape[-2], which work for any number of axes",
+                   shape=shape))
     return None
 
 
@@ -532,13 +548,15 @@ def _rope_what_is_wrong(out, x, positions, base) -> str:
         gap = torch.remainder(turned - want + math.pi, 2 * math.pi) - math.pi
         m, i = divmod(int(gap.abs().argmax()), d // 2)
         layout = "halves (i, i + d/2)" if pairing == "half" else "neighbouring pairs (2i, 2i+1)"
-        return (f"your result is a rotation of the {layout}, but by the wrong angles: pair i = {i} of the token at "
-                f"position {int(p[m])} turned by {float(turned[m, i]):.4f} rad, where positions[m] * theta_i = "
-                f"{int(p[m])} * {base} ** (-2*{i}/{d}) = {float(want[m, i]):.4f} rad (mod 2 pi). Check the "
-                "frequencies theta_i = base ** (-2i / d) and the angles positions[m] * theta_i")
-    return ("your result is not a rotation of x: some pairs changed length, in either pairing ((i, i + d/2) or "
-            f"(2i, 2i+1)). Each pair must turn by one angle: {_ROPE_FORMULA['half']} (or, for neighbours, "
-            f"{_ROPE_FORMULA['interleaved']}), with cos and sin of the same angle positions[m] * theta_i")
+        return (tr("your result is a rotation of the {layout}, but by the wrong angles: pair i = {i} of the token at "
+                   "position {position} turned by {got:.4f} rad, where positions[m] * theta_i = {position} * {base} ** "
+                   "(-2*{i}/{d}) = {want:.4f} rad (mod 2 pi). Check the frequencies theta_i = base ** (-2i / d) and the "
+                   "angles positions[m] * theta_i", layout=layout, i=i, position=int(p[m]),
+                   got=float(turned[m, i]), base=base, d=d, want=float(want[m, i])))
+    return (tr("your result is not a rotation of x: some pairs changed length, in either pairing ((i, i + d/2) or (2i, "
+               "2i+1)). Each pair must turn by one angle: {half_formula} (or, for neighbours, {interleaved_formula}), "
+               "with cos and sin of the same angle positions[m] * theta_i", half_formula=_ROPE_FORMULA['half'],
+               interleaved_formula=_ROPE_FORMULA['interleaved']))
 
 
 def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
@@ -562,47 +580,54 @@ def rope_check(apply_rope, x, positions, base: float = 10000.0) -> str:
     except Exception as error:  # noqa: BLE001 - named when it is a typical one, else the inputs and the convention
         if type(error).__name__ in _PASS_THROUGH or isinstance(error, NotImplementedError):
             raise
-        sentence = _rope_error_sentence(error, x) or (
+        sentence = _rope_error_sentence(error, x) or tr(
             "check the shapes: the angles are a (seq_len, d/2) table positions[:, None] * theta, and cos and sin "
             "(seq_len, d) broadcast against x")
-        raise AssertionError(f"apply_rope stopped with an error: {sentence} ({setting}) {_torch_error(error)}") from None
+        raise AssertionError(tr("apply_rope stopped with an error: {sentence} ({setting}) {error}",
+                                sentence=sentence, setting=setting,
+                                error=_torch_error(error))) from None
     shape = tuple(x.shape)
     if isinstance(out, (tuple, list)):
-        raise AssertionError(f"apply_rope must return one tensor shaped like x {shape}; yours returned a "
-                             f"{describe(out)}: join the rotated halves into one tensor, torch.cat([x1', x2'], dim=-1)")
+        raise AssertionError(tr("apply_rope must return one tensor shaped like x {shape}; yours returned a {out}: "
+                                "join the rotated halves into one tensor, torch.cat([x1', x2'], dim=-1)",
+                                shape=shape, out=describe(out)))
     tensor(out, "apply_rope")
     if tuple(out.shape) != shape:
-        both = (" (only one half: return both halves, torch.cat([x1', x2'], dim=-1))"
+        both = (tr(" (only one half: return both halves, torch.cat([x1', x2'], dim=-1))")
                 if tuple(out.shape) == shape[:-1] + (shape[-1] // 2,) else "")
-        raise AssertionError(f"apply_rope must return x's shape {shape}; yours has shape {tuple(out.shape)}{both}")
+        raise AssertionError(tr("apply_rope must return x's shape {shape}; yours has shape {out_shape}{both}", shape=shape,
+                                out_shape=tuple(out.shape), both=both))
     if out.dtype != x.dtype:
-        why = (" A tensor made without a dtype (torch.empty(x.shape), torch.zeros(...)) is float32, and so are "
-               "angles made with .float(): make new tensors with x's dtype (torch.empty_like(x)) or cast the result "
-               "with .to(x.dtype)" if x.dtype == torch.float64 else
-               " cos and sin computed in float64 turn x * cos into float64: cast them with .to(x.dtype)")
-        raise AssertionError(f"apply_rope must keep x's dtype, {x.dtype}; yours returned {out.dtype} ({setting})." + why)
+        why = (tr(" A tensor made without a dtype (torch.empty(x.shape), torch.zeros(...)) is float32, and so are angles "
+                  "made with .float(): make new tensors with x's dtype (torch.empty_like(x)) or cast the result with "
+                  ".to(x.dtype)") if x.dtype == torch.float64 else
+               tr(" cos and sin computed in float64 turn x * cos into float64: cast them with .to(x.dtype)"))
+        raise AssertionError(tr("apply_rope must keep x's dtype, {dtype_x}; yours returned {dtype_out} ({setting}).",
+                                dtype_x=x.dtype, dtype_out=out.dtype, setting=setting) + why)
     pairing = rope_pairing(out, x, positions, base)
     if not torch.equal(x_in, x):
-        values = ("apply_rope changed its input x in place: your values are right, but" if pairing else
-                  "apply_rope changed its input x in place, and its values are wrong too "
-                  f"({_rope_what_is_wrong(out, x, positions, base)}). In place,")
+        values = (tr("apply_rope changed its input x in place: your values are right, but") if pairing else
+                  tr("apply_rope changed its input x in place, and its values are wrong too ({diagnosis}). In "
+                     "place,", diagnosis=_rope_what_is_wrong(out, x, positions, base)))
         raise AssertionError(
-            f"{values} the caller's x (the queries or the keys) is rotated too, and rotating it again "
-            "rotates twice. Compute the result in new tensors: x[..., :d//2] and "
-            "x[..., d//2:] are views of x, so writing into them (x[..., :d//2] = ..., x1.mul_(...), x *= ...) "
-            f"writes into x ({setting})")
+            tr("{values} the caller's x (the queries or the keys) is rotated too, and rotating it again rotates twice. "
+               "Compute the result in new tensors: x[..., :d//2] and x[..., d//2:] are views of x, so writing into them "
+               "(x[..., :d//2] = ..., x1.mul_(...), x *= ...) writes into x ({setting})", values=values,
+               setting=setting))
     if pairing:
         return pairing
-    raise AssertionError(f"apply_rope gives wrong values ({setting}): {_rope_what_is_wrong(out, x, positions, base)}")
+    raise AssertionError(tr("apply_rope gives wrong values ({setting}): {diagnosis}", setting=setting,
+                            diagnosis=_rope_what_is_wrong(out, x, positions, base)))
 
 
 def rope_ok(pairing: str) -> str:
     """The success message of the RoPE check: which convention the student used, and that the other is equivalent."""
     other = "interleaved" if pairing == "half" else "half"
-    return (f"apply_rope: OK. You paired {ROPE_PAIRINGS[pairing]}. The other convention, {ROPE_PAIRINGS[other]}, "
-            "is equally right: it is the same rotation once the output features of W_q and W_k are permuted "
-            "(Hugging Face's conversion of Meta's LLaMA weights permutes them, so that rotate_half computes the "
-            "same scores). Use one convention throughout a model.")
+    return (tr("apply_rope: OK. You paired {pairing}. The other convention, {other}, is equally "
+               "right: it is the same rotation once the output features of W_q and W_k are permuted (Hugging Face's "
+               "conversion of Meta's LLaMA weights permutes them, so that rotate_half computes the same scores). Use one "
+               "convention throughout a model.", pairing=ROPE_PAIRINGS[pairing],
+               other=ROPE_PAIRINGS[other]))
 
 
 def rope_earlier(apply_rope, x, positions, base: float = 10000.0, *, later: str = "rope_attention",
@@ -615,8 +640,9 @@ def rope_earlier(apply_rope, x, positions, base: float = 10000.0, *, later: str 
     try:
         return rope_check(apply_rope, x, positions, base)
     except AssertionError as error:
-        raise AssertionError(f"{later} uses your apply_rope ({exercise}), which is wrong on these inputs: fix "
-                             f"apply_rope first (run its check), then run this check again. What is wrong: {error}") from None
+        raise AssertionError(tr("{later} uses your apply_rope ({exercise}), which is wrong on these inputs: fix apply_rope "
+                                "first (run its check), then run this check again. What is wrong: {error}",
+                                later=later, exercise=exercise, error=error)) from None
 
 
 def rope_attention_reference(q, k, v, positions, base: float = 10000.0, *, rotate=("q", "k"),
@@ -671,29 +697,30 @@ def rope_attention_mistakes(q, k, v, positions, base: float = 10000.0, pairing: 
         return lambda: rope_attention_reference(q, k, v, positions, base, pairing=pairing, **change)
 
     mistakes = {
-        "you rotated the VALUES too: RoPE rotates only the queries and the keys (it is there to make the SCORE "
-        "depend on the distance); the values are averaged as they are": ref(rotate=("q", "k", "v")),
-        "you rotated the values, and the keys are not rotated: rotate the queries and the keys with apply_rope and "
-        "leave the values as they are": ref(rotate=("q", "v")),
-        "the keys are not rotated: rotate both the queries and the keys with apply_rope": ref(rotate=("q",)),
-        "the queries are not rotated: rotate both the queries and the keys with apply_rope": ref(rotate=("k",)),
-        "nothing is rotated: call apply_rope on the queries and on the keys before the scores": ref(rotate=()),
-        "the causal mask is missing: token i may only attend to tokens j <= i; set the other scores to -inf "
-        "before the softmax": ref(causal=False),
-        "your mask lets token i see the tokens after it (j >= i) and hides those before it: the causal mask keeps "
-        "j <= i, allowed = torch.ones(n, n, dtype=torch.bool).tril()": ref(allowed="triu"),
-        "the masked scores were set to 0, and a score of 0 still gets weight after the softmax: set them to -inf, "
-        "scores.masked_fill(~allowed, float('-inf'))": ref(fill=0.0),
-        "you applied the mask after the softmax: the weights of the blocked keys were zeroed, so the rows no longer "
-        "sum to 1; set the blocked scores to -inf before the softmax": ref(mask_after=True),
-        "the scores are not divided by sqrt(d)": ref(scale=False),
-        f"the scores were divided by d = {d} instead of sqrt(d) = {math.sqrt(d):.4g}": ref(divisor=float(d)),
-        f"the scores were divided by sqrt({heads}), the square root of the number of heads (q.shape[1]): d is "
-        "the size of one head, q.shape[-1]": ref(divisor=math.sqrt(heads)),
-        f"the scores were divided by sqrt(seq_len) = sqrt({n}): d is the size of one head, q.shape[-1]":
+        tr("you rotated the VALUES too: RoPE rotates only the queries and the keys (it is there to make the SCORE depend on "
+           "the distance); the values are averaged as they are"): ref(rotate=("q", "k", "v")),
+        tr("you rotated the values, and the keys are not rotated: rotate the queries and the keys with apply_rope and leave "
+           "the values as they are"): ref(rotate=("q", "v")),
+        tr("the keys are not rotated: rotate both the queries and the keys with apply_rope"): ref(rotate=("q",)),
+        tr("the queries are not rotated: rotate both the queries and the keys with apply_rope"): ref(rotate=("k",)),
+        tr("nothing is rotated: call apply_rope on the queries and on the keys before the scores"): ref(rotate=()),
+        tr("the causal mask is missing: token i may only attend to tokens j <= i; set the other scores to -inf before the "
+           "softmax"): ref(causal=False),
+        tr("your mask lets token i see the tokens after it (j >= i) and hides those before it: the causal mask keeps j <= i, "
+           "allowed = torch.ones(n, n, dtype=torch.bool).tril()"): ref(allowed="triu"),
+        tr("the masked scores were set to 0, and a score of 0 still gets weight after the softmax: set them to -inf, "
+           "scores.masked_fill(~allowed, float('-inf'))"): ref(fill=0.0),
+        tr("you applied the mask after the softmax: the weights of the blocked keys were zeroed, so the rows no longer sum "
+           "to 1; set the blocked scores to -inf before the softmax"): ref(mask_after=True),
+        tr("the scores are not divided by sqrt(d)"): ref(scale=False),
+        tr("the scores were divided by d = {d} instead of sqrt(d) = {sqrt_d:.4g}", d=d, sqrt_d=math.sqrt(d)):
+            ref(divisor=float(d)),
+        tr("the scores were divided by sqrt({heads}), the square root of the number of heads (q.shape[1]): d is the size of "
+           "one head, q.shape[-1]", heads=heads): ref(divisor=math.sqrt(heads)),
+        tr("the scores were divided by sqrt(seq_len) = sqrt({n}): d is the size of one head, q.shape[-1]", n=n):
             ref(divisor=math.sqrt(n)),
-        "the softmax ran over the queries (dim=-2): each query's weights over the keys must sum to 1, "
-        "torch.softmax(scores, dim=-1)": ref(dim=-2),
+        tr("the softmax ran over the queries (dim=-2): each query's weights over the keys must sum to 1, "
+           "torch.softmax(scores, dim=-1)"): ref(dim=-2),
     }
     if float(base) != 10000.0:
         mistakes[f"you did not pass base on to apply_rope: apply_rope(q, positions) uses its default 10000, but "
@@ -712,8 +739,8 @@ def rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base: f
     import torch
 
     pairing = rope_earlier(apply_rope, q, positions, base)
-    setting = (f"q, k, v are (batch, heads, seq_len, d) = {tuple(q.shape)} ({q.dtype}), "
-               + _rope_setting(q, positions, base).split("), ", 1)[1])
+    setting = tr("q, k, v are (batch, heads, seq_len, d) = {q_shape} ({dtype_q}), positions = {shown}, base = {base}",
+                 q_shape=tuple(q.shape), dtype_q=q.dtype, shown=_shown_positions(positions), base=base)
     copies = [t.clone() for t in (q, k, v)]
     try:
         out = rope_attention(*copies, torch.as_tensor(positions).clone(), base)
@@ -721,37 +748,40 @@ def rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base: f
         if type(error).__name__ in _PASS_THROUGH or isinstance(error, NotImplementedError):
             raise
         raise AssertionError(
-            "rope_attention stopped with an error: the shapes do not fit together. q and k are (batch, heads, "
-            "seq_len, d): the scores are q @ k.transpose(-2, -1), which swaps only the last two axes of k (k.T "
-            "reverses all four axes of a 4-D tensor), and the causal mask is (seq_len, seq_len) "
-            f"({setting}) {_torch_error(error)}") from None
+            tr("rope_attention stopped with an error: the shapes do not fit together. q and k are (batch, heads, seq_len, "
+               "d): the scores are q @ k.transpose(-2, -1), which swaps only the last two axes of k (k.T reverses all four "
+               "axes of a 4-D tensor), and the causal mask is (seq_len, seq_len) ({setting}) {error}",
+               setting=setting, error=_torch_error(error))) from None
     if isinstance(out, (tuple, list)):
-        raise AssertionError(f"rope_attention must return only the output, one tensor {tuple(q.shape)}; yours "
-                             f"returned a {describe(out)}: leave the attention weights out")
+        raise AssertionError(tr("rope_attention must return only the output, one tensor {q_shape}; yours returned a "
+                                "{out}: leave the attention weights out",
+                                q_shape=tuple(q.shape), out=describe(out)))
     tensor(out, "rope_attention", shape=tuple(q.shape))
-    assert out.dtype == q.dtype, f"rope_attention must keep the dtype of q, {q.dtype}; yours returned {out.dtype}"
+    assert out.dtype == q.dtype, tr("rope_attention must keep the dtype of q, {dtype_q}; yours returned {dtype_out}",
+                                    dtype_q=q.dtype, dtype_out=out.dtype)
     changed = [name for name, copy, t in zip("qkv", copies, (q, k, v)) if not torch.equal(copy, t)]
-    assert not changed, (f"rope_attention changed its input {' and '.join(changed)} in place: rotate into new "
-                         "tensors (q = apply_rope(q, positions, base) rebinds the name, it does not write into q)")
+    assert not changed, (tr("rope_attention changed its input {changed} in place: rotate into new tensors (q = apply_rope(q, "
+                            "positions, base) rebinds the name, it does not write into q)",
+                            changed=' and '.join(changed)))
     expected = rope_attention_reference(q, k, v, positions, base, pairing=pairing)
     if _rope_close(out, expected):
         return out
-    gap = f"rope_attention differs from causal attention with RoPE ({setting})"
+    gap = tr("rope_attention differs from causal attention with RoPE ({setting})", setting=setting)
     nan_rows = torch.isnan(out).flatten(0, -3).any(0).any(-1)  # (seq_len,): which queries got NaN
     if nan_rows.any():
         if nan_rows[-1] and not nan_rows[0]:
             raise AssertionError(
-                f"{gap}: the causal mask is inverted: the last token's scores were all -inf (its softmax is NaN) "
-                "because you blocked j <= i and allowed j > i. Token i may attend to tokens j <= i: allowed = "
-                "torch.ones(n, n, dtype=torch.bool).tril(), then scores.masked_fill(~allowed, float('-inf'))")
+                tr("{gap}: the causal mask is inverted: the last token's scores were all -inf (its softmax is NaN) because "
+                   "you blocked j <= i and allowed j > i. Token i may attend to tokens j <= i: allowed = torch.ones(n, n, "
+                   "dtype=torch.bool).tril(), then scores.masked_fill(~allowed, float('-inf'))", gap=gap))
         if nan_rows[0]:
             raise AssertionError(
-                f"{gap}: the first token got NaN: all its scores are -inf, so your mask does not let a token see "
-                "itself. Token i may attend to tokens j <= i, itself included: torch.ones(n, n, "
-                "dtype=torch.bool).tril() (not tril(-1)), and fill the scores where it is False")
-        raise AssertionError(f"{gap}: the output contains NaN: some query had every score at -inf")
+                tr("{gap}: the first token got NaN: all its scores are -inf, so your mask does not let a token see itself. "
+                   "Token i may attend to tokens j <= i, itself included: torch.ones(n, n, dtype=torch.bool).tril() (not "
+                   "tril(-1)), and fill the scores where it is False", gap=gap))
+        raise AssertionError(tr("{gap}: the output contains NaN: some query had every score at -inf", gap=gap))
     named = first_match(out.float(), rope_attention_mistakes(q, k, v, positions, base, pairing), "")
-    raise AssertionError(f"{gap}: " + (named or (
+    raise AssertionError(tr("{gap}: {explanation}", gap=gap, explanation=named or tr(
         "rotate q and k with apply_rope(t, positions, base), scores q @ k.transpose(-2, -1) / sqrt(d), the "
         "causal mask (-inf where j > i) before the softmax over the keys (dim=-1), then multiply by v")))
 
@@ -836,44 +866,44 @@ def gqa_mistakes(x, W_q, W_k, W_v, W_o, num_heads: int, num_kv_heads: int) -> di
 
     fill = "scores.masked_fill(~allowed, float('-inf'))"
     return {
-        f"query head j used key/value head j mod g (with h = {h}, g = {g}: heads 0, 1, 2, ... got key/value heads "
-        f"{', '.join(str(j % g) for j in range(min(h, 4)))}, ...): torch's .repeat TILES the heads. Each key/value "
-        f"head serves h/g = {h // g} CONSECUTIVE query heads, head j uses key/value head floor(j*g/h) = j // (h // g): "
-        "K.repeat_interleave(h // g, dim=1), and the same for V": wrong(share="tile"),
-        f"the scores are not divided by sqrt(d_k) (d_k = {d_k}, the width of one head)": wrong(scale="none"),
-        f"you divided the scores by sqrt(d_model) = sqrt({x.shape[-1]}); divide by sqrt(d_k) = sqrt({d_k}), "
-        "the width of one head": wrong(scale="d_model"),
-        f"you divided the scores by d_k = {d_k}; divide by its square root, sqrt(d_k)": wrong(scale="d_k_no_root"),
-        "the softmax ran over the queries (dim=-2): each query's weights over the keys must sum to 1, "
-        "torch.softmax(scores, dim=-1)": wrong(softmax_dim=-2),
-        "the causal mask is missing: token i may attend only to tokens j <= i; set the other scores to -inf "
-        f"before the softmax, {fill}": wrong(allowed="none"),
-        "the causal mask is inverted: you set the ALLOWED scores to -inf. The course's mask is True where a query "
-        "MAY attend, allowed = torch.ones(n, n, dtype=torch.bool).tril() (F.scaled_dot_product_attention reads a "
-        "boolean attn_mask the same way; nn.MultiheadAttention's boolean attn_mask means the opposite), so fill "
-        f"where it is False: {fill}": wrong(allowed="inverted"),
-        "your mask does not let a token see itself (tril(-1)): token i may attend to tokens j <= i, itself "
-        "included: torch.ones(n, n, dtype=torch.bool).tril()": wrong(allowed="tril-1"),
-        "your mask lets token i see the tokens AFTER it (j >= i) and hides those before it: the causal mask keeps "
-        "j <= i, torch.ones(n, n, dtype=torch.bool).tril() (not triu)": wrong(allowed="triu"),
-        "your mask lets each token see the NEXT token too (tril(1)): token i may attend to tokens j <= i, "
-        "torch.ones(n, n, dtype=torch.bool).tril()": wrong(allowed="tril+1"),
-        "the masked scores were set to 0, and a score of 0 still gets weight after the softmax: set them to -inf, "
-        f"{fill}": wrong(fill="zero"),
-        "you applied the mask after the softmax: the weights of the blocked keys were zeroed, so the rows no longer "
-        "sum to 1; set the blocked scores to -inf before the softmax": wrong(mask_after=True),
-        "the heads are split wrongly: reshape to (batch, seq_len, heads, d_k) and THEN transpose(1, 2), so that "
-        "head j gets the consecutive columns j*d_k:(j+1)*d_k; yours interleaves them (reshape to (batch, seq_len, "
-        "d_k, heads))": wrong(split="interleaved"),
-        "the heads are split wrongly: reshape(batch, heads, seq_len, d_k) without a transpose mixes positions into "
-        "the heads; reshape to (batch, seq_len, heads, d_k), then transpose(1, 2)": wrong(split="no_transpose"),
-        "the heads are put back in the wrong order: transpose the output (batch, h, seq_len, d_k) to (batch, "
-        "seq_len, h, d_k) BEFORE reshape(batch, seq_len, h * d_k), so that head j fills columns j*d_k:(j+1)*d_k "
-        "of the row that W_o multiplies": wrong(merge="no_transpose"),
-        "the heads are put back in the wrong order: yours interleaves their features (permute to (batch, seq_len, "
-        "d_k, h)); head j must fill the consecutive columns j*d_k:(j+1)*d_k: out.transpose(1, 2).reshape(batch, "
-        "seq_len, h * d_k)": wrong(merge="interleaved"),
-        "W_o is not applied: put the heads side by side, then multiply by W_o": wrong(use_W_o=False),
+        tr("query head j used key/value head j mod g (with h = {h}, g = {g}: heads 0, 1, 2, ... got key/value heads {kv_heads}, "
+           "...): torch's .repeat TILES the heads. Each key/value head serves h/g = {group_size} CONSECUTIVE query heads, head j "
+           "uses key/value head floor(j*g/h) = j // (h // g): K.repeat_interleave(h // g, dim=1), and the same for V",
+           h=h, g=g, kv_heads=', '.join((str(j % g) for j in range(min(h, 4)))), group_size=h // g): wrong(share="tile"),
+        tr("the scores are not divided by sqrt(d_k) (d_k = {d_k}, the width of one head)", d_k=d_k): wrong(scale="none"),
+        tr("you divided the scores by sqrt(d_model) = sqrt({d_model}); divide by sqrt(d_k) = sqrt({d_k}), the width of one head",
+           d_model=x.shape[-1], d_k=d_k): wrong(scale="d_model"),
+        tr("you divided the scores by d_k = {d_k}; divide by its square root, sqrt(d_k)", d_k=d_k): wrong(scale="d_k_no_root"),
+        tr("the softmax ran over the queries (dim=-2): each query's weights over the keys must sum to 1, "
+           "torch.softmax(scores, dim=-1)"): wrong(softmax_dim=-2),
+        tr("the causal mask is missing: token i may attend only to tokens j <= i; set the other scores to -inf before the "
+           "softmax, {fill}", fill=fill): wrong(allowed="none"),
+        tr("the causal mask is inverted: you set the ALLOWED scores to -inf. The course's mask is True where a query MAY "
+           "attend, allowed = torch.ones(n, n, dtype=torch.bool).tril() (F.scaled_dot_product_attention reads a boolean "
+           "attn_mask the same way; nn.MultiheadAttention's boolean attn_mask means the opposite), so fill where it is "
+           "False: {fill}", fill=fill): wrong(allowed="inverted"),
+        tr("your mask does not let a token see itself (tril(-1)): token i may attend to tokens j <= i, itself included: "
+           "torch.ones(n, n, dtype=torch.bool).tril()"): wrong(allowed="tril-1"),
+        tr("your mask lets token i see the tokens AFTER it (j >= i) and hides those before it: the causal mask keeps j <= i, "
+           "torch.ones(n, n, dtype=torch.bool).tril() (not triu)"): wrong(allowed="triu"),
+        tr("your mask lets each token see the NEXT token too (tril(1)): token i may attend to tokens j <= i, torch.ones(n, "
+           "n, dtype=torch.bool).tril()"): wrong(allowed="tril+1"),
+        tr("the masked scores were set to 0, and a score of 0 still gets weight after the softmax: set them to -inf, {fill}",
+           fill=fill): wrong(fill="zero"),
+        tr("you applied the mask after the softmax: the weights of the blocked keys were zeroed, so the rows no longer sum "
+           "to 1; set the blocked scores to -inf before the softmax"): wrong(mask_after=True),
+        tr("the heads are split wrongly: reshape to (batch, seq_len, heads, d_k) and THEN transpose(1, 2), so that head j "
+           "gets the consecutive columns j*d_k:(j+1)*d_k; yours interleaves them (reshape to (batch, seq_len, d_k, heads))"):
+            wrong(split="interleaved"),
+        tr("the heads are split wrongly: reshape(batch, heads, seq_len, d_k) without a transpose mixes positions into the "
+           "heads; reshape to (batch, seq_len, heads, d_k), then transpose(1, 2)"): wrong(split="no_transpose"),
+        tr("the heads are put back in the wrong order: transpose the output (batch, h, seq_len, d_k) to (batch, seq_len, h, "
+           "d_k) BEFORE reshape(batch, seq_len, h * d_k), so that head j fills columns j*d_k:(j+1)*d_k of the row that W_o "
+           "multiplies"): wrong(merge="no_transpose"),
+        tr("the heads are put back in the wrong order: yours interleaves their features (permute to (batch, seq_len, d_k, "
+           "h)); head j must fill the consecutive columns j*d_k:(j+1)*d_k: out.transpose(1, 2).reshape(batch, seq_len, h * "
+           "d_k)"): wrong(merge="interleaved"),
+        tr("W_o is not applied: put the heads side by side, then multiply by W_o"): wrong(use_W_o=False),
     }
 
 
@@ -889,13 +919,13 @@ def _gqa_error_variants(x, W_q, W_k, W_v, W_o, h, g) -> list[tuple[str, object]]
     V = (x @ W_v).reshape(B, n, g, d_k).transpose(1, 2)
     Kr = K.repeat_interleave(r, dim=1)
     weights = torch.softmax(Q @ Kr.transpose(-2, -1) / math.sqrt(d_k), dim=-1)
-    not_repeated = (f"the keys or the values were not repeated (or were repeated along another axis than the heads): "
-                    f"Q and the weights have h = {h} heads, K and V only g = {g}. Repeat BOTH to h heads along the "
-                    f"heads axis, dim=1 of (batch, g, seq_len, d_k): K.repeat_interleave(h // g, dim=1) before "
-                    f"Q @ K.transpose(-2, -1), and V.repeat_interleave(h // g, dim=1) before weights @ V")
-    transposed = ("the keys are transposed wrongly: K.T reverses ALL four axes of a (batch, heads, seq_len, d_k) tensor "
-                  "and K.transpose(1, 2) swaps the heads and the positions; the scores are Q @ K.transpose(-2, -1), "
-                  "which swaps only the last two axes")
+    not_repeated = (tr("the keys or the values were not repeated (or were repeated along another axis than the heads): Q and "
+                       "the weights have h = {h} heads, K and V only g = {g}. Repeat BOTH to h heads along the heads axis, "
+                       "dim=1 of (batch, g, seq_len, d_k): K.repeat_interleave(h // g, dim=1) before Q @ K.transpose(-2, "
+                       "-1), and V.repeat_interleave(h // g, dim=1) before weights @ V", h=h, g=g))
+    transposed = (tr("the keys are transposed wrongly: K.T reverses ALL four axes of a (batch, heads, seq_len, d_k) tensor "
+                     "and K.transpose(1, 2) swaps the heads and the positions; the scores are Q @ K.transpose(-2, -1), which "
+                     "swaps only the last two axes"))
     return [
         (not_repeated, lambda: Q @ K.transpose(-2, -1)),
         (not_repeated, lambda: weights @ V),
@@ -923,7 +953,7 @@ def _failing_line(error: Exception) -> str:
         if "/torch/" in name or f"/{here}/" in name or name.startswith("<frozen"):
             continue
         line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
-        return f" (the line that failed: {line})" if line else ""
+        return tr(" (the line that failed: {line})", line=line) if line else ""
     return ""
 
 
@@ -974,16 +1004,19 @@ def _gqa_head_map(weights, x, W_q, W_k, h: int, g: int) -> str | None:
                 break
     if not wrong:
         return None
-    return ("your weights are right head by head, but some query heads attend with the wrong key/value head: "
-            + "; ".join(wrong[:3]) + ". Head j uses key/value head floor(j*g/h) = j // (h // g): "
-            "K.repeat_interleave(h // g, dim=1), and the same for V")
+    return (tr("your weights are right head by head, but some query heads attend with the wrong key/value head: ")
+            + "; ".join(wrong[:3]) + tr(". Head j uses key/value head floor(j*g/h) = j // (h // g): K.repeat_interleave(h // "
+                                        "g, dim=1), and the same for V"))
 
 
 def _gqa_setting(x, W_q, W_k, h: int, g: int) -> str:
     d_k = W_q.shape[1] // h
-    return (f"x is (batch, seq_len, d_model) = {tuple(x.shape)} ({x.dtype}), W_q ({W_q.shape[0]}, {W_q.shape[1]}), "
-            f"W_k and W_v ({W_k.shape[0]}, {W_k.shape[1]}), num_heads h = {h}, num_kv_heads g = {g}, d_k = {d_k}: "
-            f"each key/value head serves {h // g} query head{'s' if h // g > 1 else ''}")
+    return (tr("x is (batch, seq_len, d_model) = {x_shape} ({dtype_x}), W_q ({W_q_rows}, {W_q_cols}), W_k and W_v "
+               "({W_k_rows}, {W_k_cols}), num_heads h = {h}, num_kv_heads g = {g}, d_k = {d_k}: each key/value head serves "
+               "{group_size} {query_heads}",
+               x_shape=tuple(x.shape), dtype_x=x.dtype, W_q_rows=W_q.shape[0], W_q_cols=W_q.shape[1], W_k_rows=W_k.shape[0],
+               W_k_cols=W_k.shape[1], h=h, g=g, d_k=d_k, group_size=h // g,
+               query_heads=tr("query heads") if h // g > 1 else tr("query head")))
 
 
 def gqa_check(grouped_query_attention, batch: int, n: int, d_model: int, num_heads: int, num_kv_heads: int,
@@ -1026,15 +1059,17 @@ def _gqa_call(grouped_query_attention, args, h: int, g: int, setting: str):
     except Exception as error:  # noqa: BLE001
         if _stub_or_grader(error):
             raise
-        named = _same_error(error, _gqa_error_variants(*args, h, g)) or (
+        named = _same_error(error, _gqa_error_variants(*args, h, g)) or tr(
             "check the shapes: Q is (batch, h, seq_len, d_k); K and V are (batch, g, seq_len, d_k) until you repeat "
             "them to h heads with repeat_interleave(h // g, dim=1); the scores are Q @ K.transpose(-2, -1)")
-        raise AssertionError(f"grouped_query_attention stopped with an error{_failing_line(error)}: {named} "
-                             f"({setting}) {_torch_error(error)}") from None
+        raise AssertionError(tr("grouped_query_attention stopped with an error{failing_line}: {named} ({setting}) "
+                                "{error}", failing_line=_failing_line(error),
+                                named=named, setting=setting,
+                                error=_torch_error(error))) from None
     changed = _changed(("x", "W_q", "W_k", "W_v", "W_o"), args, copies)
-    assert not changed, (f"grouped_query_attention changed its argument {' and '.join(changed)} in place (for "
-                         "example with masked_fill_, +=, or by writing into a view): the caller's tensor is no longer "
-                         "what it passed. Work on new tensors instead")
+    assert not changed, (tr("grouped_query_attention changed its argument {changed} in place (for example with masked_fill_, "
+                            "+=, or by writing into a view): the caller's tensor is no longer what it passed. Work on new "
+                            "tensors instead", changed=' and '.join(changed)))
     return result
 
 
@@ -1043,24 +1078,29 @@ def _gqa_result(result, batch: int, n: int, d_model: int, h: int, g: int, dtype,
     import torch
 
     if isinstance(result, torch.Tensor) and tuple(result.shape) == (batch, n, d_model):
-        raise AssertionError("grouped_query_attention must return a pair (output, weights); yours returned only "
-                             "one tensor: return the output AND the attention weights of every query head")
+        raise AssertionError(tr("grouped_query_attention must return a pair (output, weights); yours returned only one "
+                                "tensor: return the output AND the attention weights of every query head"))
     assert isinstance(result, (tuple, list)) and len(result) == 2, (
-        f"grouped_query_attention must return a pair (output, weights); yours returned a {describe(result)}")
+        tr("grouped_query_attention must return a pair (output, weights); yours returned a {result}",
+           result=describe(result)))
     out, weights = result
     tensor(out, "grouped_query_attention (as its output)", shape=(batch, n, d_model))
     if isinstance(weights, torch.Tensor) and tuple(weights.shape) == (batch, g, n, n) and g != h:
-        raise AssertionError(f"grouped_query_attention's weights have one map per KEY/VALUE head, (batch, g, seq_len, "
-                             f"seq_len) = {(batch, g, n, n)}; every query head has its own: (batch, h, seq_len, "
-                             f"seq_len) = {(batch, h, n, n)}. Repeat K to h heads before the scores ({setting})")
+        raise AssertionError(tr("grouped_query_attention's weights have one map per KEY/VALUE head, (batch, g, seq_len, "
+                                "seq_len) = {per_kv_head}; every query head has its own: (batch, h, seq_len, seq_len) = "
+                                "{per_query_head}. Repeat K to h heads before the scores ({setting})",
+                                per_kv_head=(batch, g, n, n), per_query_head=(batch, h, n, n),
+                                setting=setting))
     if isinstance(weights, torch.Tensor) and tuple(weights.shape) == (batch, n, n):
-        raise AssertionError(f"grouped_query_attention must return one weight map per query head, (batch, h, seq_len, "
-                             f"seq_len) = {(batch, h, n, n)}; yours has shape {tuple(weights.shape)}: do not average "
-                             "the heads")
+        raise AssertionError(tr("grouped_query_attention must return one weight map per query head, (batch, h, seq_len, "
+                                "seq_len) = {want_shape}; yours has shape {weights_shape}: do not average the heads",
+                                want_shape=(batch, h, n, n), weights_shape=tuple(weights.shape)))
     tensor(weights, "grouped_query_attention (as its weights)", shape=(batch, h, n, n))
     for name, value in (("output", out), ("weights", weights)):
-        assert value.dtype == dtype, (f"grouped_query_attention's {name} must keep x's dtype, {dtype}; yours are "
-                                      f"{value.dtype}: make new tensors with x's dtype ({setting})")
+        assert value.dtype == dtype, (tr("grouped_query_attention's {name} must keep x's dtype, {dtype}; yours are "
+                                         "{dtype_value}: make new tensors with x's dtype ({setting})",
+                                         name=name, dtype=dtype, dtype_value=value.dtype,
+                                         setting=setting))
     return out, weights
 
 
@@ -1087,15 +1127,15 @@ def _gqa_name_the_mistake(out, weights, want_out, want_w, args, h: int, g: int, 
         raise AssertionError(f"grouped_query_attention ({setting}): {mapping}")
     if not close(weights, want_w):
         raise AssertionError(
-            "grouped_query_attention's weights differ from the reference by "
-            f"{(weights.double() - want_w.double()).abs().max().item():.2e} "
-            f"({setting}): softmax(Q K^T / sqrt(d_k)) over the keys, with Q = x @ W_q split into h heads, K = x @ W_k "
-            "split into g heads and repeated with repeat_interleave(h // g, dim=1), and the causal mask before the softmax")
+            tr("grouped_query_attention's weights differ from the reference by {difference:.2e} ({setting}): softmax(Q "
+               "K^T / sqrt(d_k)) over the keys, with Q = x @ W_q split into h heads, K = x @ W_k split into g heads and "
+               "repeated with repeat_interleave(h // g, dim=1), and the causal mask before the softmax",
+               difference=(weights.double() - want_w.double()).abs().max().item(), setting=setting))
     raise AssertionError(
-        f"grouped_query_attention's weights are right, but its output differs from the reference by "
-        f"{(out.double() - want_out.double()).abs().max().item():.2e} ({setting}): multiply the weights by V = x @ W_v "
-        "(split into g heads, repeated like K), put the heads back side by side (transpose(1, 2), reshape(batch, "
-        "seq_len, h * d_k)), then multiply by W_o")
+        tr("grouped_query_attention's weights are right, but its output differs from the reference by {difference:.2e} "
+           "({setting}): multiply the weights by V = x @ W_v (split into g heads, repeated like K), put the heads back side "
+           "by side (transpose(1, 2), reshape(batch, seq_len, h * d_k)), then multiply by W_o",
+           difference=(out.double() - want_out.double()).abs().max().item(), setting=setting))
 
 
 def gqa_refusal_check(grouped_query_attention, num_heads: int, num_kv_heads: int, *, batch: int = 1, n: int = 3,
@@ -1109,30 +1149,31 @@ def gqa_refusal_check(grouped_query_attention, num_heads: int, num_kv_heads: int
     import torch
 
     h, g = num_heads, num_kv_heads
-    assert h % g, "gqa_refusal_check needs num_kv_heads that does not divide num_heads"
+    assert h % g, tr("gqa_refusal_check needs num_kv_heads that does not divide num_heads")
     gen = torch.Generator().manual_seed(h * 10 + g)
     d_model = h * d_k
     x = torch.randn(batch, n, d_model, generator=gen)
     W_q, W_o = torch.randn(d_model, h * d_k, generator=gen), torch.randn(h * d_k, d_model, generator=gen)
     W_k, W_v = torch.randn(d_model, g * d_k, generator=gen), torch.randn(d_model, g * d_k, generator=gen)
-    ask = (f"num_heads = {h} and num_kv_heads = {g}: {g} does not divide {h}, so the query heads cannot be shared out "
-           f"equally. Check it first and refuse, e.g. if num_heads % num_kv_heads != 0: raise ValueError("
-           f"f\"num_kv_heads={{num_kv_heads}} must divide num_heads={{num_heads}}\")")
+    ask = (tr("num_heads = {h} and num_kv_heads = {g}: {g} does not divide {h}, so the query heads cannot be shared out "
+              "equally. Check it first and refuse, e.g. if num_heads % num_kv_heads != 0: raise "
+              "ValueError(f\"num_kv_heads={{num_kv_heads}} must divide num_heads={{num_heads}}\")", h=h, g=g))
     try:
         with torch.no_grad():
             grouped_query_attention(x, W_q, W_k, W_v, W_o, h, g)
     except ValueError:
         return
     except AssertionError as error:
-        raise AssertionError(f"grouped_query_attention refused with an assert; raise ValueError instead (an assert "
-                             f"is skipped under python -O, and reads as a failed check): {ask} "
-                             f"[{str(error)[:100]}]") from None
+        raise AssertionError(tr("grouped_query_attention refused with an assert; raise ValueError instead (an assert is "
+                                "skipped under python -O, and reads as a failed check): {ask} [{error}]",
+                                ask=ask, error=str(error)[:100])) from None
     except Exception as error:  # noqa: BLE001
         if _stub_or_grader(error):
             raise
-        raise AssertionError(f"grouped_query_attention did not refuse with a clear error: it stopped inside the "
-                             f"computation instead. {ask} {_torch_error(error)}") from None
-    raise AssertionError(f"grouped_query_attention accepted {ask}")
+        raise AssertionError(tr("grouped_query_attention did not refuse with a clear error: it stopped inside the "
+                                "computation instead. {ask} {error}", ask=ask,
+                                error=_torch_error(error))) from None
+    raise AssertionError(tr("grouped_query_attention accepted {ask}", ask=ask))
 
 
 # ---------------------------------------------------------------------------- the check cells' random cases
@@ -1172,5 +1213,5 @@ def rope_attention_case_check(rope_attention, apply_rope, batch, heads, n, d, ba
     out = rope_attention_check(rope_attention, apply_rope, q, k, v, positions, base)
     moved = run("rope_attention", rope_attention, q.clone(), k.clone(), v.clone(), positions + 10, base)
     assert close(moved.float(), out.float()), (  # float32's resolution: angles may be computed in float32
-        "moving the whole sequence 10 positions further changed the output, but with RoPE a score depends only on "
-        "the DISTANCE between two tokens. Did you rotate the values too? Rotate only the queries and the keys.")
+        tr("moving the whole sequence 10 positions further changed the output, but with RoPE a score depends only on the "
+           "DISTANCE between two tokens. Did you rotate the values too? Rotate only the queries and the keys."))

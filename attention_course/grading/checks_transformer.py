@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from attention_course.grading import checks
+from attention_course.grading.messages import Text, tr
 
 
 # ---------------------------------------------------------------------------- shared
@@ -41,9 +42,10 @@ def unchanged(name: str, before, after) -> None:
 
     for i, (b, a) in enumerate(zip(before, after)):
         if isinstance(b, torch.Tensor) and not (b.shape == a.shape and torch.equal(b, a)):
-            raise AssertionError(f"{name} changed its argument number {i + 1} in place (for example with masked_fill_ "
-                                 "or +=): the caller's tensor is no longer what it passed. Work on new tensors "
-                                 "(masked_fill without the underscore, x = x + ...) instead")
+            raise AssertionError(tr("{name} changed its argument number {i} in place (for example with masked_fill_ or +=): "
+                                    "the caller's tensor is no longer what it passed. Work on new tensors (masked_fill "
+                                    "without the underscore, x = x + ...) instead", name=name,
+                                    i=i + 1))
 
 
 # ---------------------------------------------------------------------------- exercise 1: cross-attention
@@ -132,40 +134,40 @@ def cross_attention_mistakes(queries, memory, W_q, W_k, W_v, W_o, num_heads: int
         return lambda: _cross(*args, **kw)
 
     return {
-        "the padding mask is over the wrong axis: you masked the QUERIES (the decoder's rows of the scores) "
-        "instead of the KEYS. Padding is in the SOURCE, so the mask must hide key columns j >= source_lengths[b]: "
-        "allowed = (torch.arange(T) < source_lengths[:, None])[:, None, None, :], shape (B, 1, 1, T)":
+        tr("the padding mask is over the wrong axis: you masked the QUERIES (the decoder's rows of the scores) instead of "
+           "the KEYS. Padding is in the SOURCE, so the mask must hide key columns j >= source_lengths[b]: allowed = "
+           "(torch.arange(T) < source_lengths[:, None])[:, None, None, :], shape (B, 1, 1, T)"):
             wrong(mask="queries"),
-        "the mask is inverted: you set the REAL source positions to -inf and kept the padding. The course's "
-        "masks are True where a query MAY attend (True = a real source position); PyTorch's nn.MultiheadAttention "
-        "key_padding_mask means the opposite, which is why its users pass ~mask. Fill where the mask is False: "
-        "scores.masked_fill(~allowed, float('-inf'))":
+        tr("the mask is inverted: you set the REAL source positions to -inf and kept the padding. The course's masks are "
+           "True where a query MAY attend (True = a real source position); PyTorch's nn.MultiheadAttention key_padding_mask "
+           "means the opposite, which is why its users pass ~mask. Fill where the mask is False: "
+           "scores.masked_fill(~allowed, float('-inf'))"):
             wrong(mask="inverted"),
-        "the padding mask is applied AFTER the softmax (weights multiplied by the mask): the rows no longer sum "
-        "to 1. Set the padded scores to -inf BEFORE the softmax": wrong(mask="after"),
-        "the padded scores were set to 0, not to -inf: a score of 0 still gets weight after the softmax. "
-        "Use scores.masked_fill(~allowed, float('-inf'))": wrong(fill="zero"),
-        "there is no padding mask: the padded source positions get weight. Set their scores to -inf before "
-        "the softmax": wrong(mask="none"),
-        "the keys and values come from the QUERIES (decoder): that is self-attention. In cross-attention the "
-        "queries come from the decoder and the keys and values from the encoder's memory: K = memory @ W_k, "
-        "V = memory @ W_v": wrong(keys_from="queries"),
-        "the scores are not divided by sqrt(d_k)": wrong(scale="none"),
-        "you divided by sqrt(d_model); divide by sqrt(d_k) with d_k = d_model // num_heads": wrong(scale="d_model"),
-        "the softmax runs over the wrong axis (over the queries, dim=-2): each query's weights over the "
-        "source keys must sum to 1, softmax(scores, dim=-1)": wrong(softmax_dim=-2),
-        "the heads are split wrongly: reshape to (B, n, num_heads, d_k) and THEN transpose(1, 2), so that head h "
-        "gets the consecutive columns h*d_k:(h+1)*d_k; yours interleaves them (reshape to (B, n, d_k, num_heads))":
+        tr("the padding mask is applied AFTER the softmax (weights multiplied by the mask): the rows no longer sum to 1. Set "
+           "the padded scores to -inf BEFORE the softmax"): wrong(mask="after"),
+        tr("the padded scores were set to 0, not to -inf: a score of 0 still gets weight after the softmax. Use "
+           "scores.masked_fill(~allowed, float('-inf'))"): wrong(fill="zero"),
+        tr("there is no padding mask: the padded source positions get weight. Set their scores to -inf before the softmax"):
+            wrong(mask="none"),
+        tr("the keys and values come from the QUERIES (decoder): that is self-attention. In cross-attention the queries come "
+           "from the decoder and the keys and values from the encoder's memory: K = memory @ W_k, V = memory @ W_v"):
+            wrong(keys_from="queries"),
+        tr("the scores are not divided by sqrt(d_k)"): wrong(scale="none"),
+        tr("you divided by sqrt(d_model); divide by sqrt(d_k) with d_k = d_model // num_heads"): wrong(scale="d_model"),
+        tr("the softmax runs over the wrong axis (over the queries, dim=-2): each query's weights over the source keys must "
+           "sum to 1, softmax(scores, dim=-1)"): wrong(softmax_dim=-2),
+        tr("the heads are split wrongly: reshape to (B, n, num_heads, d_k) and THEN transpose(1, 2), so that head h gets the "
+           "consecutive columns h*d_k:(h+1)*d_k; yours interleaves them (reshape to (B, n, d_k, num_heads))"):
             wrong(split="interleaved"),
-        "the heads are split wrongly: reshape(B, num_heads, n, d_k) without a transpose mixes positions into the "
-        "heads; reshape to (B, n, num_heads, d_k), then transpose(1, 2)": wrong(split="no_transpose"),
-        "the heads are put back wrongly: transpose the output (B, h, L, d_k) to (B, L, h, d_k) before "
-        "reshape(B, L, d_model)": wrong(merge="no_transpose"),
-        "the lengths are off by one: the mask keeps one padding position too many (j <= length). Source position "
-        "j is real when j < source_lengths[b] (positions 0 .. length-1)": wrong(length_shift=1),
-        "the lengths are off by one: the mask hides the last real source position (j < length - 1). Source "
-        "position j is real when j < source_lengths[b] (positions 0 .. length-1)": wrong(length_shift=-1),
-        "W_o is not applied: put the heads side by side, then multiply by W_o": wrong(use_W_o=False),
+        tr("the heads are split wrongly: reshape(B, num_heads, n, d_k) without a transpose mixes positions into the heads; "
+           "reshape to (B, n, num_heads, d_k), then transpose(1, 2)"): wrong(split="no_transpose"),
+        tr("the heads are put back wrongly: transpose the output (B, h, L, d_k) to (B, L, h, d_k) before reshape(B, L, "
+           "d_model)"): wrong(merge="no_transpose"),
+        tr("the lengths are off by one: the mask keeps one padding position too many (j <= length). Source position j is "
+           "real when j < source_lengths[b] (positions 0 .. length-1)"): wrong(length_shift=1),
+        tr("the lengths are off by one: the mask hides the last real source position (j < length - 1). Source position j is "
+           "real when j < source_lengths[b] (positions 0 .. length-1)"): wrong(length_shift=-1),
+        tr("W_o is not applied: put the heads side by side, then multiply by W_o"): wrong(use_W_o=False),
     }
 
 
@@ -182,19 +184,23 @@ def check_cross_attention(cross_attention, B: int, L: int, T: int, d: int, h: in
     lengths = torch.tensor(lengths, dtype=torch.int64)
     args = (queries, memory, *W, h, lengths)
     copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    shapes = (f"queries (B, L, d_model) = {tuple(queries.shape)}, memory (B, T, d_model) = {tuple(memory.shape)}, "
-              f"W_q ... W_o ({d}, {d}), num_heads = {h} (d_k = {d // h}), source_lengths = {lengths.tolist()} ({dtype}); "
-              "K and V come from the memory, the padding mask is over the keys, (B, 1, 1, T)")
+    shapes = (tr("queries (B, L, d_model) = {queries_shape}, memory (B, T, d_model) = {memory_shape}, W_q ... W_o ({d}, "
+                 "{d}), num_heads = {h} (d_k = {d_h}), source_lengths = {lengths} ({dtype}); K and V come from the "
+                 "memory, the padding mask is over the keys, (B, 1, 1, T)", queries_shape=tuple(queries.shape),
+                 memory_shape=tuple(memory.shape), d=d, h=h, d_h=d // h, lengths=lengths.tolist(),
+                 dtype=dtype))
     with torch.no_grad():
         result = checks.run("cross_attention", cross_attention, *copies, expect=shapes)
     unchanged("cross_attention", args, copies)
     assert isinstance(result, (tuple, list)) and len(result) == 2, (
-        f"cross_attention must return a pair (output, weights); yours returned a {checks.describe(result)}")
+        tr("cross_attention must return a pair (output, weights); yours returned a {result}",
+           result=checks.describe(result)))
     out, weights = result
     checks.tensor(out, "cross_attention", shape=(B, L, d), dtype=dtype)
     if isinstance(weights, torch.Tensor) and tuple(weights.shape) in ((B, L, T), (B, T)):
-        raise AssertionError(f"cross_attention must return one weight map per head, (B, num_heads, L, T) = "
-                             f"{(B, h, L, T)}; yours has shape {tuple(weights.shape)}: do not average the heads")
+        raise AssertionError(tr("cross_attention must return one weight map per head, (B, num_heads, L, T) = {want_shape}; yours "
+                                "has shape {weights_shape}: do not average the heads",
+                                want_shape=(B, h, L, T), weights_shape=tuple(weights.shape)))
     checks.tensor(weights, "cross_attention (as its weights)", shape=(B, h, L, T), dtype=dtype)
     want_out, want_w = cross_attention_reference(*args)
     if checks.close(out, want_out) and checks.close(weights, want_w):
@@ -212,13 +218,15 @@ def check_cross_attention(cross_attention, B: int, L: int, T: int, d: int, h: in
         raise AssertionError(f"cross_attention's weights ({shapes}): {masking}")
     if not checks.close(weights, want_w):
         raise AssertionError(
-            f"cross_attention's weights differ from the reference by {(weights - want_w).abs().max().item():.2e} "
-            f"({shapes}): softmax(Q K^T / sqrt(d_k)) over the keys, Q = queries @ W_q, K = memory @ W_k, heads as "
-            "consecutive column slices, the padded keys set to -inf before the softmax")
+            tr("cross_attention's weights differ from the reference by {difference:.2e} ({shapes}): softmax(Q K^T / "
+               "sqrt(d_k)) over the keys, Q = queries @ W_q, K = memory @ W_k, heads as consecutive column slices, the "
+               "padded keys set to -inf before the softmax", difference=(weights - want_w).abs().max().item(),
+               shapes=shapes))
     raise AssertionError(
-        f"cross_attention's weights are right, but its output differs from the reference by "
-        f"{(out - want_out).abs().max().item():.2e} ({shapes}): multiply the weights by V = memory @ W_v (split into "
-        "heads), put the heads back side by side (transpose(1, 2), reshape(B, L, d_model)), then multiply by W_o")
+        tr("cross_attention's weights are right, but its output differs from the reference by {difference:.2e} ({shapes}): "
+           "multiply the weights by V = memory @ W_v (split into heads), put the heads back side by side (transpose(1, 2), "
+           "reshape(B, L, d_model)), then multiply by W_o", difference=(out - want_out).abs().max().item(),
+           shapes=shapes))
 
 
 # ---------------------------------------------------------------------------- exercises 2 and 3: learning rates
@@ -238,21 +246,21 @@ def noam_mistakes(step, d_model: int, warmup: int) -> dict:
         return lambda: noam_reference(step, d_model, warmup, **kw)
 
     return {
-        "you took the max of the two branches: Eq. 3 takes the MIN, d_model**-0.5 * min(step**-0.5, "
-        "step * warmup**-1.5), so the rate rises during the warm-up and falls after it": wrong(branch="max"),
-        "the steps are counted from 0 (you used step - 1): Eq. 3 counts them from 1, and the first step's rate "
-        "is d_model**-0.5 * warmup**-1.5, not 0": wrong(shift=-1),
-        "the steps are off by one (you used step + 1): use the step as given, counted from 1": wrong(shift=1),
-        "the factor d_model**-0.5 is missing": wrong(d_power=0.0),
-        "the factor is d_model**0.5 (the embeddings' scale); the rate has d_model**-0.5": wrong(d_power=0.5),
-        "the warm-up branch has warmup**-0.5; it is step * warmup**-1.5 (the exponents -1.5 and -0.5 are mixed "
-        "up), so that the two branches meet at step = warmup": wrong(ramp_power=-0.5),
-        "the decay branch has step**-1.5; it is step**-0.5 (the exponents -1.5 and -0.5 are mixed up)":
+        tr("you took the max of the two branches: Eq. 3 takes the MIN, d_model**-0.5 * min(step**-0.5, step * warmup**-1.5), "
+           "so the rate rises during the warm-up and falls after it"): wrong(branch="max"),
+        tr("the steps are counted from 0 (you used step - 1): Eq. 3 counts them from 1, and the first step's rate is "
+           "d_model**-0.5 * warmup**-1.5, not 0"): wrong(shift=-1),
+        tr("the steps are off by one (you used step + 1): use the step as given, counted from 1"): wrong(shift=1),
+        tr("the factor d_model**-0.5 is missing"): wrong(d_power=0.0),
+        tr("the factor is d_model**0.5 (the embeddings' scale); the rate has d_model**-0.5"): wrong(d_power=0.5),
+        tr("the warm-up branch has warmup**-0.5; it is step * warmup**-1.5 (the exponents -1.5 and -0.5 are mixed up), so "
+           "that the two branches meet at step = warmup"): wrong(ramp_power=-0.5),
+        tr("the decay branch has step**-1.5; it is step**-0.5 (the exponents -1.5 and -0.5 are mixed up)"):
             wrong(decay_power=-1.5),
-        "the rate never decays: after the warm-up it must fall like step**-0.5 (min of the two branches)":
+        tr("the rate never decays: after the warm-up it must fall like step**-0.5 (min of the two branches)"):
             wrong(branch="ramp"),
-        "there is no warm-up: for step < warmup the rate must grow linearly, step * warmup**-1.5 (min of the two "
-        "branches; a warmup**1.5 without the minus sign also loses the warm-up)": wrong(branch="decay"),
+        tr("there is no warm-up: for step < warmup the rate must grow linearly, step * warmup**-1.5 (min of the two "
+           "branches; a warmup**1.5 without the minus sign also loses the warm-up)"): wrong(branch="decay"),
     }
 
 
@@ -283,23 +291,23 @@ def linear_warmup_mistakes(step, d_model: int, warmup: int, total_steps: int) ->
         return lambda: linear_warmup_reference(step, d_model, warmup, total_steps, **kw)
 
     return {
-        "the decay does not start after the warm-up: yours falls from step 1 on. The straight line goes from the "
-        "peak at step warmup to 0 after the last step: (total_steps - step + 1) / (total_steps - warmup + 1)":
+        tr("the decay does not start after the warm-up: yours falls from step 1 on. The straight line goes from the peak at "
+           "step warmup to 0 after the last step: (total_steps - step + 1) / (total_steps - warmup + 1)"):
             wrong(start="one"),
-        "the rate is already 0 AT the last step (off by one at the end), so the last update is wasted: it must "
-        "reach 0 only AFTER step total_steps, (total_steps - step + 1) / (total_steps - warmup + 1)":
+        tr("the rate is already 0 AT the last step (off by one at the end), so the last update is wasted: it must reach 0 "
+           "only AFTER step total_steps, (total_steps - step + 1) / (total_steps - warmup + 1)"):
             wrong(end="at"),
-        "after total_steps the rate goes negative: clip the decay at 0 (np.clip(..., 0, 1) or np.maximum(..., 0))":
+        tr("after total_steps the rate goes negative: clip the decay at 0 (np.clip(..., 0, 1) or np.maximum(..., 0))"):
             wrong(clip=False),
-        "you multiplied the warm-up by the decay; take the smaller of the two (np.minimum): during the warm-up the "
-        "rate is Eq. 3's, after it the straight line": wrong(combine="product"),
-        "after the warm-up your rate follows Eq. 3's decay (step**-0.5): the course replaces it by a straight line "
-        "to 0 after the last step": wrong(decay="eq3"),
-        "there is no warm-up: the first steps have the peak rate. For step <= warmup the rate is Eq. 3's warm-up, "
-        "noam_lr(step, d_model, warmup)": wrong(ramp=False),
-        "the steps are counted from 0 (you used step - 1): they are counted from 1": wrong(shift=-1),
-        "the peak lacks the factor d_model**-0.5: the peak is noam_lr(warmup, d_model, warmup) = "
-        "(d_model * warmup)**-0.5": wrong(d_power=0.0),
+        tr("you multiplied the warm-up by the decay; take the smaller of the two (np.minimum): during the warm-up the rate "
+           "is Eq. 3's, after it the straight line"): wrong(combine="product"),
+        tr("after the warm-up your rate follows Eq. 3's decay (step**-0.5): the course replaces it by a straight line to 0 "
+           "after the last step"): wrong(decay="eq3"),
+        tr("there is no warm-up: the first steps have the peak rate. For step <= warmup the rate is Eq. 3's warm-up, "
+           "noam_lr(step, d_model, warmup)"): wrong(ramp=False),
+        tr("the steps are counted from 0 (you used step - 1): they are counted from 1"): wrong(shift=-1),
+        tr("the peak lacks the factor d_model**-0.5: the peak is noam_lr(warmup, d_model, warmup) = (d_model * warmup)**-0.5"):
+            wrong(d_power=0.0),
     }
 
 
@@ -326,12 +334,13 @@ def check_schedule(name: str, function, args: tuple, reference, mistakes, *, pro
     steps = np.array(sorted({1, 2, args[1] - 1, args[1], args[1] + 1, 2 * args[1] + 3}
                             | ({args[2] - 1, args[2], args[2] + 1, args[2] + 5} if len(args) > 2 else set())))
     steps = steps[steps >= 1]
-    expect = f"{name}(step, {', '.join(map(str, args))}) with {promise}"
+    expect = tr("{call} with {promise}", call=f"{name}(step, {', '.join(map(str, args))})", promise=promise)
     for one in (1, int(args[1]), int(steps[-1])):
-        got = checks.run(name, function, one, *args, expect=expect + f"; here step = {one}, a Python int")
+        got = checks.run(name, function, one, *args, expect=expect + tr("; here step = {one}, a Python int", one=one))
         value = _scalar(got)
-        assert value is not None, (f"{name} must return a number (a float) for one step; for step = {one} yours "
-                                   f"returned a {checks.describe(got)}")
+        assert value is not None, (tr("{name} must return a number (a float) for one step; for step = {one} yours returned a "
+                                      "{got}", name=name, one=one,
+                                      got=checks.describe(got)))
         want = float(reference(one, *args))
         if not checks.close(value, want, atol=0.0, reduction=4):
             try:  # the student's rates at every test step, one call each, tell the mistakes apart best
@@ -352,24 +361,29 @@ def check_schedule(name: str, function, args: tuple, reference, mistakes, *, pro
         except Exception as error:  # noqa: BLE001 - named below
             text = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120] if str(error).strip() else ''}"
             raise AssertionError(
-                f"{name} works for one step but stopped with an error for a NumPy array of steps ({array.dtype}): "
-                "Python's min() or max(), an `if step < warmup`, or math.sqrt cannot work element by element. Use "
-                f"np.minimum / np.maximum / np.clip and ** on the whole array [Python said: {text}]") from None
+                tr("{name} works for one step but stopped with an error for a NumPy array of steps ({steps_dtype}): Python's "
+                   "min() or max(), an `if step < warmup`, or math.sqrt cannot work element by element. Use np.minimum / "
+                   "np.maximum / np.clip and ** on the whole array [Python said: {text}]", name=name,
+                   steps_dtype=array.dtype, text=text)) from None
         assert isinstance(got, np.ndarray), (
-            f"{name} must return a NumPy array for an array of steps; yours returned a {checks.describe(got)}")
+            tr("{name} must return a NumPy array for an array of steps; yours returned a {got}", name=name,
+               got=checks.describe(got)))
         assert got.shape == array.shape, (
-            f"{name} must return one rate per step, shape {array.shape}; yours has shape {got.shape}")
+            tr("{name} must return one rate per step, shape {want_shape}; yours has shape {got_shape}", name=name,
+               want_shape=array.shape, got_shape=got.shape))
         assert got.dtype.kind == "f", (
-            f"{name} must return floats for steps of dtype {array.dtype}; yours has dtype {got.dtype}")
+            tr("{name} must return floats for steps of dtype {steps_dtype}; yours has dtype {dtype}", name=name,
+               steps_dtype=array.dtype, dtype=got.dtype))
         want = reference(array, *args)
         if not checks.close(got, want, atol=0.0, reduction=4):
             bad = int(np.argmax(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)))
             named = checks.first_match(got, mistakes(array, *args), "", atol=0.0, reduction=4)
             raise AssertionError(
-                f"{name} for the steps {array.tolist()} ({array.dtype}): at step {array[bad]} yours is {got[bad]:.6g}, "
-                f"expected {want[bad]:.6g}" + (f": {named}" if named else
-                                                "; a dtype or overflow problem? convert the steps with "
-                                                "np.asarray(step, dtype=float)"))
+                tr("{name} for the steps {steps} ({steps_dtype}): at step {step} yours is {got:.6g}, "
+                   "expected {want:.6g}", name=name, steps=array.tolist(), steps_dtype=array.dtype,
+                   step=array[bad], got=got[bad], want=want[bad]) + (f": {named}" if named else
+                                                tr("; a dtype or overflow problem? convert the steps with np.asarray(step, "
+                                                   "dtype=float)")))
 
 
 # ---------------------------------------------------------------------------- exercise 4: label smoothing
@@ -429,30 +443,30 @@ def smoothing_mistakes(logits, targets, epsilon: float, pad: int = 0) -> dict:
         return lambda: smoothing_reference(logits, targets, epsilon, pad, **kw)
 
     return {
-        "you spread epsilon over the V - 1 WRONG classes (eps / (V - 1) each, 1 - eps on the right one). That is "
-        "another convention; this exercise follows the chapter, Szegedy et al. and F.cross_entropy(label_smoothing=): "
-        "eps / V on EVERY class, the right one included, so the right class gets 1 - eps + eps / V":
+        tr("you spread epsilon over the V - 1 WRONG classes (eps / (V - 1) each, 1 - eps on the right one). That is another "
+           "convention; this exercise follows the chapter, Szegedy et al. and F.cross_entropy(label_smoothing=): eps / V on "
+           "EVERY class, the right one included, so the right class gets 1 - eps + eps / V"):
             wrong(spread="V-1"),
-        "the padding positions are not left out: average only over the positions where targets != pad":
+        tr("the padding positions are not left out: average only over the positions where targets != pad"):
             wrong(pad_mode="include"),
-        "the padding positions count in the average (their loss is zeroed but you divided by all B * L positions): "
-        "divide by the number of REAL target positions, (targets != pad).sum()": wrong(positions="all"),
-        "the pad argument is ignored (you left out id 0): leave out the positions where targets == pad":
+        tr("the padding positions count in the average (their loss is zeroed but you divided by all B * L positions): divide "
+           "by the number of REAL target positions, (targets != pad).sum()"): wrong(positions="all"),
+        tr("the pad argument is ignored (you left out id 0): leave out the positions where targets == pad"):
             wrong(pad_mode="zero_id"),
-        "you took the mean over the vocabulary; the cross-entropy is a SUM over the V classes, "
-        "-(q * log_p).sum(-1), then a mean over the real positions": wrong(vocab_reduce="mean"),
-        "you summed over the positions; the loss is the MEAN over the real target positions": wrong(positions="sum"),
-        "the sign is wrong: the loss is MINUS sum_v q(v) log p(v), a positive number": wrong(sign=-1.0),
-        "there is no smoothing: this is the plain cross-entropy. The target is (1 - eps) * onehot + eps / V":
+        tr("you took the mean over the vocabulary; the cross-entropy is a SUM over the V classes, -(q * log_p).sum(-1), then "
+           "a mean over the real positions"): wrong(vocab_reduce="mean"),
+        tr("you summed over the positions; the loss is the MEAN over the real target positions"): wrong(positions="sum"),
+        tr("the sign is wrong: the loss is MINUS sum_v q(v) log p(v), a positive number"): wrong(sign=-1.0),
+        tr("there is no smoothing: this is the plain cross-entropy. The target is (1 - eps) * onehot + eps / V"):
             lambda: smoothing_reference(logits, targets, 0.0, pad),
-        "you smoothed the LOGITS ((1 - eps) * z + eps / V); smooth the TARGET distribution instead, "
-        "q = (1 - eps) * onehot + eps / V, and keep log_softmax(z)": wrong(on_logits=True),
-        "the smoothed target does not sum to 1: you put 1 - eps on the right class but forgot eps / V on every "
-        "class": wrong(spread="none"),
-        "epsilon and 1 - epsilon are swapped: the right class gets 1 - eps (+ eps / V), the mass eps is spread "
-        "over all V classes": wrong(spread="swapped"),
-        "you used the probabilities where the LOG-probabilities belong: L = -sum_v q(v) log p(v), with "
-        "log p = F.log_softmax(logits, dim=-1)": wrong(log="probabilities"),
+        tr("you smoothed the LOGITS ((1 - eps) * z + eps / V); smooth the TARGET distribution instead, q = (1 - eps) * "
+           "onehot + eps / V, and keep log_softmax(z)"): wrong(on_logits=True),
+        tr("the smoothed target does not sum to 1: you put 1 - eps on the right class but forgot eps / V on every class"):
+            wrong(spread="none"),
+        tr("epsilon and 1 - epsilon are swapped: the right class gets 1 - eps (+ eps / V), the mass eps is spread over all V "
+           "classes"): wrong(spread="swapped"),
+        tr("you used the probabilities where the LOG-probabilities belong: L = -sum_v q(v) log p(v), with log p = "
+           "F.log_softmax(logits, dim=-1)"): wrong(log="probabilities"),
     }
 
 
@@ -468,39 +482,43 @@ def check_smoothing(label_smoothing_loss, B: int, L: int, V: int, epsilon: float
     targets[targets == pad] = (pad + 1) % V  # real positions never hold the pad id
     for b, n in enumerate(lengths):
         targets[b, n:] = pad
-    shapes = (f"logits (B, L, V) = {tuple(logits.shape)} ({dtype}), targets (B, L) int64 with pad id {pad} at "
-              f"{int((targets == pad).sum())} position(s), epsilon = {epsilon}")
+    shapes = (tr("logits (B, L, V) = {logits_shape} ({dtype}), targets (B, L) int64 with pad id {pad} at {padded} "
+                 "position(s), epsilon = {epsilon}", logits_shape=tuple(logits.shape), dtype=dtype, pad=pad,
+                 padded=int((targets == pad).sum()), epsilon=epsilon))
     given = logits.clone().requires_grad_(True)
     target_copy = targets.clone()
     loss = checks.run("label_smoothing_loss", label_smoothing_loss, given, target_copy, epsilon, pad, expect=shapes)
     unchanged("label_smoothing_loss", (targets,), (target_copy,))
     assert isinstance(loss, torch.Tensor), (
-        f"label_smoothing_loss must return a torch tensor (the training loop calls loss.backward()); yours returned "
-        f"a {checks.describe(loss)}. Do not convert it with .item(), float() or NumPy")
+        tr("label_smoothing_loss must return a torch tensor (the training loop calls loss.backward()); yours returned a "
+           "{loss}. Do not convert it with .item(), float() or NumPy", loss=checks.describe(loss)))
     assert loss.dim() == 0, (
-        f"label_smoothing_loss must return ONE number, a 0-d tensor: the mean over the real target positions; "
-        f"yours has shape {tuple(loss.shape)}" + (" (one loss per position: average them over the positions where "
-                                                  "targets != pad)" if loss.numel() > 1 else " (use .mean() or [0])"))
+        tr("label_smoothing_loss must return ONE number, a 0-d tensor: the mean over the real target positions; yours has "
+           "shape {loss_shape}", loss_shape=tuple(loss.shape))
+        + (tr(" (one loss per position: average them over the positions where targets != pad)") if loss.numel() > 1
+           else tr(" (use .mean() or [0])")))
     assert loss.requires_grad, (
-        "label_smoothing_loss's result does not depend on the logits for autograd (requires_grad is False): compute "
-        "it from the logits with torch operations, without .detach(), .item(), torch.tensor(...) or NumPy")
-    assert loss.dtype == dtype, f"label_smoothing_loss must return dtype {dtype} (the logits'); yours is {loss.dtype}"
+        tr("label_smoothing_loss's result does not depend on the logits for autograd (requires_grad is False): compute it "
+           "from the logits with torch operations, without .detach(), .item(), torch.tensor(...) or NumPy"))
+    assert loss.dtype == dtype, tr("label_smoothing_loss must return dtype {dtype} (the logits'); yours is {dtype_loss}",
+                                   dtype=dtype, dtype_loss=loss.dtype)
     want = smoothing_reference(logits, targets, epsilon, pad)
     if not torch.isfinite(loss):
         unstable = smoothing_reference(logits, targets, epsilon, pad, log="log_of_softmax")
-        hint = ("torch.log(torch.softmax(...)) underflows: the probability of a class far below the best is 0 in "
-                f"{dtype}, and log(0) = -inf. Use F.log_softmax(logits, dim=-1), which computes "
-                "z - logsumexp(z) without forming the probabilities" if not torch.isfinite(unstable)
-                else "check for a division by zero or a log of 0; use F.log_softmax(logits, dim=-1)")
-        raise AssertionError(f"label_smoothing_loss returned {loss.item()} for logits of size up to "
-                             f"{logits.abs().max().item():.0f} ({shapes}): {hint}")
+        hint = (tr("torch.log(torch.softmax(...)) underflows: the probability of a class far below the best is 0 in {dtype}, "
+                   "and log(0) = -inf. Use F.log_softmax(logits, dim=-1), which computes z - logsumexp(z) without forming "
+                   "the probabilities", dtype=dtype) if not torch.isfinite(unstable)
+                else tr("check for a division by zero or a log of 0; use F.log_softmax(logits, dim=-1)"))
+        raise AssertionError(tr("label_smoothing_loss returned {loss} for logits of size up to {largest_logit:.0f} ({shapes}): "
+                                "{hint}", loss=loss.item(), largest_logit=logits.abs().max().item(),
+                                shapes=shapes, hint=hint))
     if checks.close(loss, want):
         return
     named = checks.first_match(loss, smoothing_mistakes(logits, targets, epsilon, pad), "")
     raise AssertionError(f"label_smoothing_loss = {loss.item():.6g}, expected {want.item():.6g} ({shapes})"
                          + (f": {named}" if named else
-                            ": -sum_v q(v) log_softmax(z)_v with q = (1 - eps) * onehot + eps / V, averaged over the "
-                            "positions where targets != pad"))
+                            tr(": -sum_v q(v) log_softmax(z)_v with q = (1 - eps) * onehot + eps / V, averaged over the "
+                               "positions where targets != pad")))
 
 
 # ---------------------------------------------------------------------------- exercise 5: greedy decoding
@@ -658,17 +676,18 @@ def _greedy_first_call_mistake(tokens, positions, past, batch: int, bos: int) ->
     """Name what is wrong in the first call of the decoding loop (BOS alone, position 0, no cache), None if right."""
     shape = tuple(tokens.shape)
     if shape != (batch, 1) or not bool((tokens == bos).all()):
-        return (f"the first call must feed BOS alone: tokens = torch.full((batch, 1), bos) = a ({batch}, 1) "
-                f"tensor of {bos}, at positions torch.tensor([0]), with past=None; yours fed tokens of shape "
-                f"{shape}: {tokens.tolist()}")
+        return (tr("the first call must feed BOS alone: tokens = torch.full((batch, 1), bos) = a ({batch}, 1) tensor of "
+                   "{bos}, at positions torch.tensor([0]), with past=None; yours fed tokens of shape {shape}: {tokens}",
+                   batch=batch, bos=bos, shape=shape, tokens=tokens.tolist()))
     if positions.tolist() != [0]:
-        return ("the positions are off by one: BOS sits at position 0, so the first call's positions are "
-                f"torch.tensor([0]) and the token fed at call t + 1 sits at position t; yours were {positions.tolist()}"
+        return (tr("the positions are off by one: BOS sits at position 0, so the first call's positions are "
+                   "torch.tensor([0]) and the token fed at call t + 1 sits at position t; yours were {positions}",
+                   positions=positions.tolist())
                 if positions.tolist() == [1] else
-                f"BOS sits at position 0: the first call's positions must be torch.tensor([0]); yours were "
-                f"{positions.tolist()}")
+                tr("BOS sits at position 0: the first call's positions must be torch.tensor([0]); yours were "
+                   "{positions}", positions=positions.tolist()))
     if past is not None:
-        return "the first call has nothing cached yet: pass past=None"
+        return tr("the first call has nothing cached yet: pass past=None")
     return None
 
 
@@ -676,37 +695,37 @@ def _greedy_tokens_mistake(t: int, shape: tuple, past, batch: int, vocab: int) -
     """Name what is wrong with the tokens fed at call ``t + 1`` (t >= 1): the argmax axis, the whole prefix, the
     shape; None if they are one token per row."""
     if len(shape) == 2 and shape[0] == vocab and shape[0] != batch:
-        return (f"call {t + 1} fed tokens of shape {shape}: {vocab} rows is the vocabulary size, not the batch. "
-                "Did you take the argmax over the batch axis? The next token of each row is the argmax over the "
-                "VOCABULARY, the last axis: logits[:, -1].argmax(dim=-1), shape (batch,)")
+        return (tr("call {t} fed tokens of shape {shape}: {vocab} rows is the vocabulary size, not the batch. Did you take "
+                   "the argmax over the batch axis? The next token of each row is the argmax over the VOCABULARY, the last "
+                   "axis: logits[:, -1].argmax(dim=-1), shape (batch,)", t=t + 1, shape=shape, vocab=vocab))
     if len(shape) == 2 and shape[0] == batch and shape[1] == vocab and vocab != t + 1:
-        return (f"call {t + 1} fed tokens of shape {shape}: one per vocabulary entry. Did you take the argmax over "
-                "the positions axis of the (batch, 1, V) logits? Take it over the VOCABULARY, the last axis: "
-                "logits[:, -1].argmax(dim=-1), then [:, None] to feed it")
+        return (tr("call {t} fed tokens of shape {shape}: one per vocabulary entry. Did you take the argmax over the "
+                   "positions axis of the (batch, 1, V) logits? Take it over the VOCABULARY, the last axis: logits[:, "
+                   "-1].argmax(dim=-1), then [:, None] to feed it", t=t + 1, shape=shape))
     if len(shape) == 2 and shape[0] == batch and shape[1] == t + 1:
         if past is None:
-            return (f"call {t + 1} fed the whole prefix ({t + 1} tokens) with past=None: that is decoding WITHOUT "
-                    "the cache, which recomputes every earlier position at every step. Feed only the newest "
-                    "token and pass the `present` of the previous call as past")
-        return (f"call {t + 1} fed the whole prefix ({t + 1} tokens) AND the cache: the past already holds the "
-                "keys and values of the earlier tokens, so they are counted twice. With a cache, feed only the "
-                "newest token, tokens of shape (batch, 1)")
+            return (tr("call {t} fed the whole prefix ({t} tokens) with past=None: that is decoding WITHOUT the cache, which "
+                       "recomputes every earlier position at every step. Feed only the newest token and pass the `present` "
+                       "of the previous call as past", t=t + 1))
+        return (tr("call {t} fed the whole prefix ({t} tokens) AND the cache: the past already holds the keys and values of "
+                   "the earlier tokens, so they are counted twice. With a cache, feed only the newest token, tokens of shape "
+                   "(batch, 1)", t=t + 1))
     if shape != (batch, 1):
-        return (f"call {t + 1} fed tokens of shape {shape}; each call after the first feeds the token just chosen "
-                f"for every row, shape (batch, 1) = ({batch}, 1)")
+        return (tr("call {t} fed tokens of shape {shape}; each call after the first feeds the token just chosen for every "
+                   "row, shape (batch, 1) = ({batch}, 1)", t=t + 1, shape=shape, batch=batch))
     return None
 
 
 def _greedy_cache_mistake(t: int, past) -> str | None:
     """Name what is wrong with the past passed at call ``t + 1`` (t >= 1; it must hold t positions), None if right."""
     if past is None:
-        return (f"the cache is not updated: call {t + 1} passed past=None, so the step saw only the newest token. "
-                "Keep the `present` each call returns and pass it as past to the next call: "
-                "logits, past = step(tokens, positions, past)")
+        return (tr("the cache is not updated: call {t} passed past=None, so the step saw only the newest token. Keep the "
+                   "`present` each call returns and pass it as past to the next call: logits, past = step(tokens, positions, "
+                   "past)", t=t + 1))
     if past != t:
-        return (f"the cache is not updated: call {t + 1} passed a past holding {past} position(s), but {t} tokens "
-                "were fed before it. Pass the `present` the PREVIOUS call returned: logits, past = "
-                "step(tokens, positions, past)")
+        return (tr("the cache is not updated: call {call} passed a past holding {past} position(s), but {fed} tokens were fed "
+                   "before it. Pass the `present` the PREVIOUS call returned: logits, past = step(tokens, positions, past)",
+                   call=t + 1, past=past, fed=t))
     return None
 
 
@@ -715,13 +734,14 @@ def _greedy_position_mistake(t: int, got: list) -> str | None:
     if got == [t]:
         return None
     if got == [0]:
-        return (f"the positions restart at 0 at every step: call {t + 1} feeds the token at position {t} "
-                f"(BOS is at 0), so positions = torch.tensor([{t}]); with a cache the step cannot count them "
-                "itself")
+        return (tr("the positions restart at 0 at every step: call {call} feeds the token at position {position} (BOS is at "
+                   "0), so positions = torch.tensor([{position}]); with a cache the step cannot count them itself", call=t + 1,
+                   position=t))
     if got in ([t + 1], [t - 1]):
-        return (f"the positions are off by one: call {t + 1} feeds the token at position {t} (BOS is at 0, "
-                f"the first written token at 1); yours was {got}")
-    return f"call {t + 1} feeds the token at position {t}: positions = torch.tensor([{t}]); yours was {got}"
+        return (tr("the positions are off by one: call {call} feeds the token at position {position} (BOS is at 0, the first "
+                   "written token at 1); yours was {got}", call=t + 1, position=t, got=got))
+    return tr("call {call} feeds the token at position {position}: positions = torch.tensor([{position}]); yours was {got}",
+              call=t + 1, position=t, got=got)
 
 
 def _greedy_call_mistake(calls: list, batch: int, bos: int, vocab: int) -> str | None:
@@ -733,13 +753,14 @@ def _greedy_call_mistake(calls: list, batch: int, bos: int, vocab: int) -> str |
     import torch
 
     if not calls:
-        return ("greedy_decode never called step: call logits, present = step(tokens, positions, past) once per "
-                "new token")
+        return (tr("greedy_decode never called step: call logits, present = step(tokens, positions, past) once per new token"))
     for t, call in enumerate(calls):
         tokens, positions, past = call["tokens"], call["positions"], call["past"]
         if not isinstance(tokens, torch.Tensor) or not isinstance(positions, torch.Tensor):
-            return (f"call {t + 1} of step got tokens as a {checks.describe(tokens)} and positions as a "
-                    f"{checks.describe(positions)}: pass int64 tensors, tokens (batch, 1) and positions (1,)")
+            return (tr("call {t} of step got tokens as a {tokens} and positions as a {positions}: pass "
+                       "int64 tensors, tokens (batch, 1) and positions (1,)", t=t + 1,
+                       tokens=checks.describe(tokens),
+                       positions=checks.describe(positions)))
         if t == 0:
             mistake = _greedy_first_call_mistake(tokens, positions, past, batch, bos)
         else:
@@ -757,59 +778,65 @@ def check_greedy(greedy_decode, batch: int, stops, max_len: int, seed: int, dtyp
     step = RecordingDecoder(batch, stops, seed=seed, dtype=dtype, **sizes)
     bos, eos, vocab = step.BOS, step.EOS, step.vocab
     given = step.step  # a bound method: see RecordingDecoder.step
-    shapes = (f"batch_size = {batch}, bos = {bos}, eos = {eos}, max_len = {max_len}; step(tokens, positions, past) "
-              f"takes tokens (batch, n) int64 and positions (n,) int64 and returns (logits (batch, n, {vocab}), present)")
+    shapes = (tr("batch_size = {batch}, bos = {bos}, eos = {eos}, max_len = {max_len}; step(tokens, positions, past) takes "
+                 "tokens (batch, n) int64 and positions (n,) int64 and returns (logits (batch, n, {vocab}), present)",
+                 batch=batch, bos=bos, eos=eos, max_len=max_len, vocab=vocab))
     try:
         out = checks.run("greedy_decode", greedy_decode, given, batch, bos, eos, max_len, expect=shapes)
     except AssertionError as error:
         named = _greedy_call_mistake(step.calls, batch, bos, vocab)
         if not named and f"({vocab})" in str(error) and f"({batch})" in str(error):
-            named = (f"the error pairs the batch size {batch} with the vocabulary size {vocab}: did you take the argmax "
-                     "over the wrong axis (the batch or the positions axis)? The next token of each row is the argmax "
-                     "over the VOCABULARY, the last axis: logits[:, -1].argmax(dim=-1), shape (batch,)")
-        raise AssertionError(f"{error}\nWhat went wrong: {named}" if named else str(error)) from None
+            named = (tr("the error pairs the batch size {batch} with the vocabulary size {vocab}: did you take the argmax "
+                        "over the wrong axis (the batch or the positions axis)? The next token of each row is the argmax "
+                        "over the VOCABULARY, the last axis: logits[:, -1].argmax(dim=-1), shape (batch,)",
+                        batch=batch, vocab=vocab))
+        raise AssertionError(tr("{error}\nWhat went wrong: {named}", error=error, named=named) if named else str(error)) from None
     named = _greedy_call_mistake(step.calls, batch, bos, vocab)
     if named:
         raise AssertionError(f"greedy_decode ({shapes}): {named}")
     want = step.decode(max_len)
     checks.tensor(out, "greedy_decode", dtype=torch.int64)
     assert out.dim() == 2 and out.shape[0] == batch, (
-        f"greedy_decode must return the written tokens as (batch, L) = ({batch}, L); yours has shape {tuple(out.shape)}")
+        tr("greedy_decode must return the written tokens as (batch, L) = ({batch}, L); yours has shape {out_shape}",
+           batch=batch, out_shape=tuple(out.shape)))
     if out.shape == want.shape and torch.equal(out, want):
         if len(step.calls) != want.shape[1]:
-            raise AssertionError(f"greedy_decode called step {len(step.calls)} times for {want.shape[1]} tokens: "
-                                 "call it once per written token and stop when every row has written EOS")
+            raise AssertionError(tr("greedy_decode called step {calls} times for {tokens} tokens: call it once per "
+                                    "written token and stop when every row has written EOS",
+                                    calls=len(step.calls), tokens=want.shape[1]))
         return
     wrong = {
-        "you stopped as soon as ONE row had written EOS; stop when EVERY row has (done |= next == eos; "
-        "if done.all(): break), and pad the rows that finished earlier": step.decode(max_len, stop="any"),
-        "you did not stop when every row had written EOS: the loop must end then (or after max_len tokens)":
+        tr("you stopped as soon as ONE row had written EOS; stop when EVERY row has (done |= next == eos; if done.all(): "
+           "break), and pad the rows that finished earlier"): step.decode(max_len, stop="any"),
+        tr("you did not stop when every row had written EOS: the loop must end then (or after max_len tokens)"):
             step.decode(max_len, stop="never"),
-        "the tokens after a row's EOS must be padding (id 0): once a row has written EOS, write 0 in it "
-        "(next = next.masked_fill(done, 0))": step.decode(max_len, pad_after=False),
-        "EOS is missing from the output: keep it, the output of each row runs up to AND INCLUDING its EOS":
+        tr("the tokens after a row's EOS must be padding (id 0): once a row has written EOS, write 0 in it (next = "
+           "next.masked_fill(done, 0))"): step.decode(max_len, pad_after=False),
+        tr("EOS is missing from the output: keep it, the output of each row runs up to AND INCLUDING its EOS"):
             step.decode(max_len, include_eos=False),
-        "the output starts with BOS: return only the tokens written after it": step.decode(max_len, include_bos=True),
-        f"you wrote more than max_len = {max_len} tokens: stop after max_len tokens even if a row has not written EOS":
-            step.decode(max_len, extra=1, stop="all"),
-        f"you wrote fewer than max_len = {max_len} tokens although a row had not written EOS (off by one in the "
-        "loop: range(max_len))": step.decode(max_len - 1),
+        tr("the output starts with BOS: return only the tokens written after it"): step.decode(max_len, include_bos=True),
+        tr("you wrote more than max_len = {max_len} tokens: stop after max_len tokens even if a row has not written EOS",
+           max_len=max_len): step.decode(max_len, extra=1, stop="all"),
+        tr("you wrote fewer than max_len = {max_len} tokens although a row had not written EOS (off by one in the loop: "
+           "range(max_len))", max_len=max_len): step.decode(max_len - 1),
     }
     named = next((why for why, ids in wrong.items() if ids.shape == out.shape and torch.equal(ids, out)), None)
     if named:
         raise AssertionError(f"greedy_decode ({shapes}): {named}")
     if out.shape != want.shape:
-        raise AssertionError(f"greedy_decode returned {tuple(out.shape)}, expected {tuple(want.shape)} ({shapes}): "
-                             "one column per written token, up to the step at which every row has written EOS")
+        raise AssertionError(tr("greedy_decode returned {out_shape}, expected {want_shape} ({shapes}): one column per "
+                                "written token, up to the step at which every row has written EOS",
+                                out_shape=tuple(out.shape), want_shape=tuple(want.shape), shapes=shapes))
     first = int((out != want).nonzero()[0, 1])
     raise AssertionError(
-        f"greedy_decode's tokens differ from greedy decoding without the cache from column {first} on ({shapes}): "
-        f"yours {out.tolist()}, expected {want.tolist()}. The next token of each row is the argmax over the "
-        "vocabulary of the LAST position's logits, logits[:, -1].argmax(dim=-1)")
+        tr("greedy_decode's tokens differ from greedy decoding without the cache from column {first} on ({shapes}): yours "
+           "{out}, expected {want}. The next token of each row is the argmax over the vocabulary of the LAST "
+           "position's logits, logits[:, -1].argmax(dim=-1)", first=first, shapes=shapes, out=out.tolist(),
+           want=want.tolist()))
 
 
 #: What exercise 3's check promises about the steps it passes to linear_warmup_lr.
-LINEAR_WARMUP_PROMISE = "steps counted from 1: a Python int, or a NumPy array of steps (int64, int32, float64)"
+LINEAR_WARMUP_PROMISE = Text("steps counted from 1: a Python int, or a NumPy array of steps (int64, int32, float64)")
 
 
 def linear_warmup_check(linear_warmup_lr, noam_lr, *args) -> None:

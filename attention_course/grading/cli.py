@@ -17,9 +17,10 @@ defines, the course text it contains), not from its name, and matched against ev
 ``COURSE/solutions/``. Each notebook is graded in its own sandboxed process (see
 :mod:`attention_course.grading`), several at a time. Output in DIR:
 
-* ``gradebook.csv``: one row per file found: student, chapter, file, the points of every graded
+* ``gradebook.csv`` (in English): one row per file found: student, chapter, file, language, the points of every graded
   exercise, total, max, status, reason;
-* ``feedback/<student>/<chapter>.html``: what the student may see (public checks and their
+* ``feedback/<student>/<chapter>.html``, in the notebook's language (``metadata.attention_course.language``,
+  English if absent; its checks run in it too): what the student may see (public checks and their
   messages; hidden tests only as "passed" or "failed", never their code or messages);
 * ``grade.log``: what happened, for the instructor (includes hidden-test messages and timings).
 
@@ -51,6 +52,7 @@ from pathlib import Path
 
 from attention_course.grading.course import Assignment, cell_source, cell_timeout, defined_names, load_course, normalise
 from attention_course.grading.gradebook import Row, check_borrowing, interpret, write_feedback, write_gradebook
+from attention_course.grading.messages import Text, notebook_language
 
 PACKAGE_REPO = Path(__file__).resolve().parents[2]
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
@@ -176,10 +178,12 @@ def read_notebook(row: Row, max_mb: int) -> None:
         row.flag("malformed_notebook", converted)
         return
     if nb.get("nbformat") != 4:
-        row.reasons.append(f"an nbformat {nb.get('nbformat')} notebook (older Jupyter), converted to nbformat 4 by nbformat")
+        row.reasons.append(Text("an nbformat {version} notebook (older Jupyter), converted to nbformat 4 by nbformat",
+                                version=nb.get("nbformat")))
     if not is_ipynb:
-        row.reasons.append(f"graded although named {path.name} (it is a notebook)")
+        row.reasons.append(Text("graded although named {name} (it is a notebook)", name=path.name))
     row.notebook = converted
+    row.language = notebook_language(converted)
 
 
 def to_nbformat4(nb: dict):
@@ -276,7 +280,8 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
     """Grade one submission's notebook in its own checker process (which starts its sandbox).
 
     Writes ``work/jobs/<job id>/submission.ipynb`` (``row.notebook``) and ``job.json`` (the job:
-    paths, time and memory limits, ``forbidden`` paths, where to write the result), then runs
+    paths, time and memory limits, ``forbidden`` paths, where to write the result, the notebook's
+    ``language``, which the checks then speak), then runs
     ``python -I -B -m attention_course.grading.checker job.json`` with a cleaned environment and
     waits at most ``opts.total_timeout + 120`` seconds.
 
@@ -305,19 +310,19 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
     job = {"course": str(opts.course), "source": str(a.source_path), "notebook": str(notebook),
            "total_seconds": opts.total_timeout, "cell_seconds": opts.cell_timeout, "memory_mb": opts.memory_mb,
            "file_mb": 64, "scratch_root": str(scratch_root), "job_id": job_id, "forbidden": forbidden,
-           "namespaces": opts.namespaces, "result": str(job_dir / "result.json")}
+           "namespaces": opts.namespaces, "result": str(job_dir / "result.json"), "language": row.language}
     (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     try:
         proc = subprocess.run([sys.executable, "-I", "-B", "-m", "attention_course.grading.checker", str(job_dir / "job.json")],
                               capture_output=True, text=True, timeout=opts.total_timeout + 120, env=checker_env(opts.jobs),
                               cwd=str(job_dir), start_new_session=True)
         if proc.returncode != 0 or not (job_dir / "result.json").exists():
-            row.flag("grader_error", "the grader itself failed on this notebook (see grade.log)")
+            row.flag("grader_error", Text("the grader itself failed on this notebook (see grade.log)"))
             log.error("%s: checker exit %s\n%s", row.file, proc.returncode, proc.stderr[-3000:])
             return None
         return json.loads((job_dir / "result.json").read_text(encoding="utf-8"))
     except subprocess.TimeoutExpired:
-        row.flag("grader_error", "grading did not finish in time (see grade.log)")
+        row.flag("grader_error", Text("grading did not finish in time (see grade.log)"))
         return None
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
@@ -325,10 +330,11 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
 
 def checker_env(jobs: int) -> dict[str, str]:
     """The environment of a checker process (and so of its worker): this process's without the
-    ``PYTHON*``, ``JUPYTER*`` and ``IPYTHON*`` variables, with Hugging Face offline, no bytecode
+    ``PYTHON*``, ``JUPYTER*`` and ``IPYTHON*`` variables and ``ATTENTION_COURSE_LANGUAGE``, with Hugging Face offline, no bytecode
     written, and as many math-library threads as one notebook's share of the cores when ``jobs``
     notebooks are graded at once."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON"))
+           and k != "ATTENTION_COURSE_LANGUAGE"}  # the submission's language comes with its job
     # -I ignores PYTHONDONTWRITEBYTECODE: -B (here and for the worker) keeps an import of a module
     # without a cached .pyc from trying to write one, which the sandbox refuses and reports
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
@@ -511,7 +517,8 @@ def match_chapter(row: Row, assignments: dict[str, Assignment], accepted: list[s
         row.flag("unknown_chapter", why)
     elif accepted and chapter not in accepted:
         row.chapter = chapter
-        row.flag("wrong_chapter", f"this is the notebook of {chapter}, not of {', '.join(accepted)}")
+        row.flag("wrong_chapter", Text("this is the notebook of {chapter}, not of {accepted}", chapter=chapter,
+                                       accepted=", ".join(accepted)))
     else:
         row.chapter = chapter
         row.max = assignments[chapter].max_points

@@ -18,6 +18,7 @@ from pathlib import Path
 from attention_course.grading.borrowing import allowed_imports, borrowed
 from attention_course.grading.course import (Assignment, cell_source, code_cells, defined_names, is_grade,
                                              is_solution, normalise)
+from attention_course.grading.messages import Text, translate
 
 SEVERITY = ["empty_file", "not_a_notebook", "malformed_notebook", "too_large", "unknown_chapter",
             "wrong_chapter", "grader_error", "killed", "timeout", "memory", "sandbox_violation",
@@ -34,7 +35,10 @@ class Row:
     ``chapter`` (the assignment it was matched to, "" if none), ``points`` (grade_id -> points),
     ``total`` and ``max``, ``statuses`` and ``reasons`` (added by :meth:`flag`), ``tests`` (the
     checker's per-test entries, see :func:`attention_course.grading.checker.run_test`), ``path``
-    (the file on disk) and ``notebook`` (the parsed nbformat 4 notebook, None if it could not be read).
+    (the file on disk), ``notebook`` (the parsed nbformat 4 notebook, None if it could not be read) and
+    ``language`` (the notebook's, :func:`attention_course.grading.messages.notebook_language`: its checks
+    and feedback page speak it; a reason may be a :class:`~attention_course.grading.messages.Text`,
+    English in the gradebook and translated on the feedback page).
     """
 
     student: str
@@ -48,6 +52,7 @@ class Row:
     tests: list = field(default_factory=list)
     path: Path | None = None
     notebook: dict | None = None
+    language: str = "en"
 
     def flag(self, status: str, reason: str) -> None:
         """Record a status for this row and its reason (each reason is kept once; "" adds none)."""
@@ -88,21 +93,22 @@ def interpret(row: Row, a: Assignment, result: dict, opts) -> None:
     row.total = float(sum(row.points.values()))
     row.max = a.max_points
     if result.get("worker"):
-        row.flag("killed", f"the notebook's process was stopped: {result['worker']}")
+        row.flag("killed", Text("the notebook's process was stopped: {why}", why=result["worker"]))
     for cell in result["cells"]:
         flag_cell(row, cell, opts)
     if result.get("blocked"):
         shown = sorted(set(result["blocked"]))
-        row.flag("sandbox_violation", "blocked by the sandbox: " + "; ".join(shown[:4]) +
-                 (f" (+{len(shown) - 4} more)" if len(shown) > 4 else ""))
+        row.flag("sandbox_violation", Text("blocked by the sandbox: {what}", what="; ".join(shown[:4]) +
+                 (f" (+{len(shown) - 4} more)" if len(shown) > 4 else "")))
     if result.get("patched"):
-        row.flag("tampering", "the notebook patched " + ", ".join(result["patched"][:6]) +
-                 " in its own kernel; the checks ran in a separate process, so this changed nothing")
+        row.flag("tampering", Text("the notebook patched {what} in its own kernel; the checks ran in a separate "
+                                   "process, so this changed nothing", what=", ".join(result["patched"][:6])))
     for note in result.get("notes", []):
         row.flag("metadata_changed" if note.startswith("nbgrader metadata") else "ok", note)
     failed = [t for t in result["tests"] if t["outcome"] != "passed"]
     if row.status == "ok" and failed:
-        row.reasons.append(f"{len(failed)} of {len(result['tests'])} exercises failed their checks")
+        row.reasons.append(Text("{failed} of {tests} exercises failed their checks", failed=len(failed),
+                                tests=len(result["tests"])))
 
 
 def flag_cell(row: Row, cell: dict, opts) -> None:
@@ -115,20 +121,22 @@ def flag_cell(row: Row, cell: dict, opts) -> None:
         KeyError: if ``cell`` has no ``"index"``.
     """
     status, error = cell.get("status"), cell.get("error", "")
-    where = f"code cell {cell['index'] + 1}"
+    where = Text("code cell {number}", number=cell["index"] + 1)
     if status == "timeout":
-        row.flag("timeout", f"{where} ran longer than the {opts.cell_timeout:g} s limit and was stopped")
+        row.flag("timeout", Text("{where} ran longer than the {seconds:g} s limit and was stopped", where=where,
+                                 seconds=opts.cell_timeout))
     elif status == "memory":
-        row.flag("memory", f"{where} ran out of memory (limit {opts.memory_mb} MB)")
+        row.flag("memory", Text("{where} ran out of memory (limit {mb} MB)", where=where, mb=opts.memory_mb))
     elif status == "killed":
-        row.flag("killed", f"{where}: {error}")
+        row.flag("killed", Text("{where}: {error}", where=where, error=error))
     elif status == "error":
         if error.startswith("NotImplementedError"):
-            row.flag("cell_error", f"{where} is not implemented yet (raise NotImplementedError)")
+            row.flag("cell_error", Text("{where} is not implemented yet (raise NotImplementedError)", where=where))
         else:
-            row.flag("cell_error", f"{where} raised {error[:200]}")
+            row.flag("cell_error", Text("{where} raised {error}", where=where, error=error[:200]))
     if cell.get("output_chars", 0) > 20000:
-        row.reasons.append(f"{where} printed {cell['output_chars']:,} characters (kept the first 20,000)")
+        row.reasons.append(Text("{where} printed {chars:,} characters (kept the first 20,000)", where=where,
+                                chars=cell["output_chars"]))
 
 
 def check_borrowing(row: Row, a: Assignment) -> None:
@@ -165,10 +173,11 @@ def check_borrowing(row: Row, a: Assignment) -> None:
             if t["grade_id"] in tests_of.get(name, []):
                 lost.append(t["grade_id"])
                 t.update(points=0.0, outcome="failed_borrowed", instructor=f"borrowed: {how}",
-                         message=f"{name} uses the course's own implementation from attention_course "
-                                 "instead of your code: no points for this exercise")
-        row.flag("borrowed_reference", f"{name} is the course's reference implementation, not the student's "
-                 f"({how}): 0 points for {', '.join(lost) or 'its exercise'}")
+                         message=translate("{name} uses the course's own implementation from attention_course "
+                                           "instead of your code: no points for this exercise", row.language, name=name))
+        row.flag("borrowed_reference", Text("{name} is the course's reference implementation, not the student's "
+                                            "({how}): 0 points for {lost}", name=name, how=how,
+                                            lost=", ".join(lost) or Text("its exercise")))
     row.points = {t["grade_id"]: t["points"] for t in row.tests}
     row.total = float(sum(row.points.values()))
 
@@ -195,7 +204,7 @@ def _fmt(x: float) -> str:
 def write_gradebook(rows: list[Row], assignments, out: Path) -> None:
     """Write ``out/gradebook.csv`` (replacing it): one line per row, in the order given.
 
-    Columns: student, chapter, file, one column per graded cell of every chapter present (see
+    Columns: student, chapter, file, language (the notebook's), one column per graded cell of every chapter present (see
     :func:`exercise_columns`; empty for a row of another chapter), total, max, status and the reasons
     joined with ``"; "``.
 
@@ -205,11 +214,11 @@ def write_gradebook(rows: list[Row], assignments, out: Path) -> None:
     columns = exercise_columns(rows, assignments)
     with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "chapter", "file", *[name for _, _, name in columns], "total", "max",
+        writer.writerow(["student", "chapter", "file", "language", *[name for _, _, name in columns], "total", "max",
                          "status", "reason"])
         for r in rows:
             cells = [(_fmt(r.points.get(g, 0.0)) if r.chapter == c else "") for c, g, _ in columns]
-            writer.writerow([r.student, r.chapter, r.file, *cells, _fmt(r.total), _fmt(r.max), r.status,
+            writer.writerow([r.student, r.chapter, r.file, r.language, *cells, _fmt(r.total), _fmt(r.max), r.status,
                              "; ".join(r.reasons)])
 
 
@@ -220,32 +229,43 @@ def feedback_html(r: Row, a: Assignment | None) -> str:
     tests), and, if the chapter is known (``a`` is not None) and tests ran, one line per graded cell
     with its message, plus the code of every public check that failed. A hidden test shows only the
     generic message of :func:`attention_course.grading.checker.run_test`, never its code or its own message.
+    In the row's ``language``: the page's text and the notes (the checks' messages already are).
     """
-    e = html.escape
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback: {e(r.chapter or r.file)}</title>",
+    e, lang = html.escape, r.language
+
+    def say(msgid: str, **params) -> str:  # the page's fixed text in the student's language, escaped
+        return e(translate(msgid, lang, **params))
+
+    parts = [f"<!DOCTYPE html><html lang='{'zh-CN' if lang == 'zh_CN' else 'en'}'><head><meta charset='utf-8'>"
+             f"<title>{say('Feedback: {what}', what=r.chapter or r.file)}</title>",
              "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left}"
              ".passed{color:#1a7f37}.failed{color:#b42318}pre{background:#f6f8fa;padding:.6em;overflow-x:auto}</style>",
-             "</head><body>", f"<h1>Feedback for {e(r.student)}</h1>",
-             f"<p>File <code>{e(r.file)}</code>; exercise set <b>{e(r.chapter or 'not recognised')}</b>.</p>",
-             f"<p><b>Score: {_fmt(r.total)} / {_fmt(r.max)}</b>. Status: <code>{e(r.status)}</code>.</p>"]
+             "</head><body>", f"<h1>{say('Feedback for {student}', student=r.student)}</h1>",
+             "<p>" + say("File {file}; exercise set {chapter}.", file="\x00", chapter="\x01").replace(  # markup
+                 "\x00", f"<code>{e(r.file)}</code>").replace(
+                 "\x01", f"<b>{e(r.chapter) if r.chapter else say('not recognised')}</b>") + "</p>",
+             f"<p><b>{say('Score: {total} / {max}', total=_fmt(r.total), max=_fmt(r.max))}</b>. "
+             f"{say('Status:')} <code>{e(r.status)}</code>.</p>"]
     if r.reasons:
-        parts.append("<p>Notes:</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in r.reasons
-                                                   if "hidden" not in x.lower()) + "</ul>")
+        parts.append(f"<p>{say('Notes:')}</p><ul>" + "".join(
+            f"<li>{e(x.translated(lang) if isinstance(x, Text) else x)}</li>" for x in r.reasons
+            if "hidden" not in x.lower()) + "</ul>")
     if a is not None and r.tests:
         public = {t.grade_id: t.public for t in a.tests}
-        parts.append("<table><tr><th>Exercise</th><th>Points</th><th>Result</th></tr>")
+        parts.append(f"<table><tr><th>{say('Exercise')}</th><th>{say('Points')}</th><th>{say('Result')}</th></tr>")
         for t in r.tests:
             ok = t["outcome"] == "passed"
             parts.append(f"<tr><td>{e(t['grade_id'])}</td><td>{_fmt(t['points'])} / {_fmt(t['max'])}</td>"
-                         f"<td class='{'passed' if ok else 'failed'}'>{'passed' if ok else e(t['message'])}</td></tr>")
+                         f"<td class='{'passed' if ok else 'failed'}'>{say('passed') if ok else e(t['message'])}</td></tr>")
         parts.append("</table>")
         for t in r.tests:
             if t["outcome"] == "failed_public":
-                parts.append(f"<h2>{e(t['grade_id'])}: the public check that failed</h2>"
+                parts.append(f"<h2>{say('{exercise}: the public check that failed', exercise=t['grade_id'])}</h2>"
                              f"<p class='failed'>{e(t['message'])}</p><pre>{e(public[t['grade_id']].strip())}</pre>")
-        parts.append("<p>Hidden tests are not shown; an exercise that passes the public checks can still fail "
-                     "them. Test your functions on other inputs (other shapes, batches, edge cases).</p>")
+        hidden = say("Hidden tests are not shown; an exercise that passes the public checks can still fail them. "
+                     "Test your functions on other inputs (other shapes, batches, edge cases).")
+        parts.append(f"<p>{hidden}</p>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

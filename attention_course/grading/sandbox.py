@@ -664,6 +664,17 @@ def _warm_imports(modules: list[str], read_roots: list[str]) -> list[str]:
     return failed
 
 
+def _load_language(language: str | None) -> None:
+    """Speak the submission's language (the checks a student's cell calls), its catalogue read now,
+    before the hook (no file is opened for a message afterwards)."""
+    from attention_course.env import set_language
+    from attention_course.grading.messages import load
+
+    if language:
+        set_language(language)
+        load(language)
+
+
 def _run_prelude(shell, sources: list[str]) -> None:
     """Run the course's own setup/import cells (trusted), before the hook, ignoring their errors.
 
@@ -696,6 +707,7 @@ def main() -> None:
     shell = _make_shell()
     read_roots = list(setup["read_roots"])
     warm_failed = _warm_imports(setup.get("warm_imports", []), read_roots)
+    _load_language(setup.get("language"))
     _run_prelude(shell, setup.get("prelude", []))
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     worker = SandboxWorker(rx, tx, shell, setup.get("output_chars", 20000))

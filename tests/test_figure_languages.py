@@ -202,35 +202,6 @@ def test_the_english_page_shows_only_the_english_image_and_the_chinese_page_only
 
 
 # ---------------------------------------------------------------------------------------------
-# The built book, if there is one: each edition's chapter pages show their language's images.
-
-BUILD = ROOT / "_build"
-
-
-def _bilingual_images(executed: Path):
-    nb = json.loads(executed.read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        for output in cell.get("outputs", []):
-            languages = figure_languages.figure_languages(output)
-            if languages:
-                yield {language: hashlib.sha256(base64.b64decode(output["data"][mime])).hexdigest()
-                       for language, mime in languages.items()}
-
-
-def test_the_built_book_shows_each_edition_its_own_figures():
-    executed = sorted((BUILD / "jupyter_execute" / "book").glob("0*_*.ipynb"))
-    pages = [(nb, BUILD / "html" / "book" / f"{nb.stem}.html", BUILD / "html" / "zh_CN" / "book" / f"{nb.stem}.html")
-             for nb in executed]
-    pages = [(nb, en, zh) for nb, en, zh in pages if en.is_file() and zh.is_file() and any(_bilingual_images(nb))]
-    if not pages:
-        pytest.skip("no built book with bilingual figures (bash scripts/build_book.sh)")
-    for nb, english, chinese in pages:
-        english, chinese = english.read_text(encoding="utf-8"), chinese.read_text(encoding="utf-8")
-        for names in _bilingual_images(nb):
-            assert names["en"] in english and names["en"] not in chinese, nb.name
-            assert names["zh_CN"] in chinese and names["zh_CN"] not in english, nb.name
-
-
 # ---------------------------------------------------------------------------------------------
 # The chapters' figure cells that still draw in English only (a figure cell: it has a caption,
 # ``mystnb.figure``, or shows a matplotlib figure). Make one bilingual, then take it off this list.

@@ -236,7 +236,6 @@ def test_the_built_book_shows_each_edition_its_own_figures():
 # ``mystnb.figure``, or shows a matplotlib figure). Make one bilingual, then take it off this list.
 
 NOT_YET_BILINGUAL = {
-    "07_transformer_on_dates": ["fig-ch7-exact", "fig-ch7-choices", "fig-ch7-ablations", "fig-ch7-cross-attention"],
     "08_todays_llms": ["fig-ch8-extrapolation"],
 }
 

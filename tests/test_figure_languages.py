@@ -206,17 +206,7 @@ def test_the_english_page_shows_only_the_english_image_and_the_chinese_page_only
 # The chapters' figure cells that still draw in English only (a figure cell: it has a caption,
 # ``mystnb.figure``, or shows a matplotlib figure). Make one bilingual, then take it off this list.
 
-NOT_YET_BILINGUAL = {
-    "03_general_form": ["fig-hard-soft", "fig-three-stages", "fig-five-scores", "fig-temperature", "fig-sqrt-dk",
-                        "fig-dk-grid"],
-    "04_self_attention": ["fig-ball-blue", "fig-cat-milk", "fig-it-heads", "fig-pe", "fig-causal", "fig-window",
-                          "fig-cost", "fig-layer4"],
-    "05_multi_head_attention": ["fig-two-heads", "fig-four-heads", "fig-layer-heads"],
-    "06_attention_and_llms": ["fig-pre-post-norm", "fig-three-uses", "fig-bert-gpt", "fig-it-animal", "fig-gpt-loss",
-                              "fig-kv-cache", "fig-attention-cost", "fig-vit", "fig-gpt-attention"],
-    "07_transformer_on_dates": ["fig-ch7-exact", "fig-ch7-choices", "fig-ch7-ablations", "fig-ch7-cross-attention"],
-    "08_todays_llms": ["fig-ch8-extrapolation"],
-}
+NOT_YET_BILINGUAL: dict[str, list[str]] = {}
 
 
 def figure_cells(notebook: Path):

@@ -55,12 +55,19 @@ def _date_models(tmp_path_factory):
     from attention_course.training import date_training
     from attention_course.training.seq2seq_training import train_model
 
-    os.environ["ATTENTION_COURSE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     data = dates.make_date_data(n_train=40, n_test=6, seed=3, max_dates=2)
     config = dt.TransformerConfig(d_model=16, num_heads=2, d_ff=32, max_len=64, batch_size=8, steps=3, warmup=2)
-    transformer = date_training.train_transformer(data, config, progress=False).model
-    search = train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
-                                                   checkpoints=(0,)), progress=False)
+    before = os.environ.get("ATTENTION_COURSE_CACHE")
+    os.environ["ATTENTION_COURSE_CACHE"] = str(tmp_path_factory.mktemp("cache"))  # these toy models only
+    try:
+        transformer = date_training.train_transformer(data, config, progress=False).model
+        search = train_model(data, seq2seq.ModelConfig(embed=8, enc_hidden=8, dec_hidden=8, align=4, steps=2,
+                                                       checkpoints=(0,)), progress=False)
+    finally:  # the other tests of this worker keep the real cache of the course's trained models
+        if before is None:
+            os.environ.pop("ATTENTION_COURSE_CACHE")
+        else:
+            os.environ["ATTENTION_COURSE_CACHE"] = before
     return data, transformer, search
 
 

@@ -263,3 +263,46 @@ def test_every_explorer_fits_a_phone(browser, explorers, kind, lang):
         assert got["scroll"] <= got["client"], f"{kind} ({lang}, {controls}) runs off its box: {got}"
         assert not page.errors, page.errors
         page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The built book's Chinese pages: every explorer on them speaks Chinese (the saved state is the
+# English execution's; the page's language decides).
+
+BOOK_PAGES = [f"book/{name}.html" for name in ("01_origin", "02_bahdanau_attention", "03_general_form",
+                                                 "04_self_attention", "05_multi_head_attention",
+                                                 "06_attention_and_llms", "07_transformer_on_dates", "08_todays_llms")]
+
+
+def _saved_data(page_path: str) -> list[dict]:
+    """The ``data`` of every explorer saved in a built page (myst-nb's widget-state script)."""
+    import html
+
+    from conftest import HTML
+
+    source = (HTML / page_path).read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', source, re.S)
+    states = [m["state"] for m in json.loads(html.unescape(match.group(1)))["state"].values()] if match else []
+    return [s["data"] for s in states if isinstance(s.get("data"), dict) and s.get("kind")]
+
+
+@pytest.mark.parametrize("page_path", BOOK_PAGES)
+def test_the_chinese_editions_explorers_speak_chinese(offline_page, book_url, page_path):
+    saved = _saved_data("zh_CN/" + page_path)
+    if not saved:
+        pytest.skip(f"{page_path} has no explorer")
+    page = offline_page
+    page.goto(f"{book_url}/zh_CN/{page_path}", wait_until="load")
+    roots = page.locator(".ac-explorer")
+    roots.first.wait_for(timeout=30000)
+    page.wait_for_function("n => document.querySelectorAll('.ac-explorer').length >= n", arg=len(saved), timeout=30000)
+    allowed = ALLOWED | set().union(*(data_words(d) for d in saved))
+    for i in range(roots.count()):
+        root = roots.nth(i)
+        assert root.get_attribute("lang") == "zh-CN", (page_path, root.get_attribute("data-kind"))
+        text = root.evaluate(SHOWN_TEXT)
+        data = set().union(*(data_words(d) for d in saved))
+        # a long sentence is cut to fit its label ("the brown fo…"): the start of a data word is data too
+        english = [w for w in english_words(text, allowed) if not any(d.startswith(w.lower()) for d in data)]
+        assert not english, f"zh_CN/{page_path}, {root.get_attribute('data-kind')}: English words {english}"
+        assert CJK.search(text), f"zh_CN/{page_path}, {root.get_attribute('data-kind')} shows no Chinese"

@@ -62,7 +62,7 @@ def _translating(config) -> bool:
 
 def _glue_in_translated_messages() -> None:
     """Let myst-nb's glue roles and directives read the page's glue data in a translated message."""
-    from glue_alt import page_glue  # a sibling local extension (_ext/ is on the path)
+    from glue_alt import edition_key, page_glue  # a sibling local extension (_ext/ is on the path)
     from myst_nb.core.variables import RetrievalError, VariableOutput
     from myst_nb.ext.glue import directives, roles, utils
 
@@ -76,8 +76,7 @@ def _glue_in_translated_messages() -> None:
                 or not str(getattr(document, "current_source", "")).endswith("<translated>")):
             return original(document, key)
         data = page_glue(env)
-        # A value worded for this edition (glued as ``<key>__zh_CN``: "3 和 4" for "3 and 4") wins.
-        key = next((k for k in (f"{key}__{env.config.language}", key) if k in data), key)
+        key = edition_key(data, key, env.config.language)
         if key not in data:
             raise RetrievalError(f"No key {key!r} found in glue data for page {env.docname!r}.")
         return VariableOutput(data=data[key]["data"], metadata=data[key].get("metadata", {}),

@@ -37,6 +37,17 @@ def page_glue(env) -> dict:
     return cache[env.docname]
 
 
+def edition_key(data: dict, key: str, language: str) -> str:
+    """The glue key to show in the ``language`` edition: ``<key>__<language>`` where the chapter glued
+    one (a phrase worded for that edition: "3 和 4" for "3 and 4"), else ``key`` itself.
+
+    >>> edition_key({"a": 1, "a__zh_CN": 2}, "a", "zh_CN"), edition_key({"a": 1}, "a", "zh_CN")
+    ('a__zh_CN', 'a')
+    """
+    worded = f"{key}__{language}"
+    return worded if worded in data else key
+
+
 def _fill_alt(app, doctree):
     if app.builder.name == "gettext":
         return
@@ -50,8 +61,7 @@ def _fill_alt(app, doctree):
     for image in images:
         def fill(match):
             key, _, fmt = match.group(1).partition(":")
-            # The edition's own wording of a glued phrase (``<key>__zh_CN``, see _ext/editions.py) wins.
-            key = next((k for k in (f"{key}__{app.config.language}", key) if k in data), key)
+            key = edition_key(data, key, app.config.language)
             if key not in data or "text/plain" not in data[key].get("data", {}):
                 LOGGER.warning(f"alt text glues {key!r}, which the notebook does not glue",
                                location=image, type="glue", subtype="alt")

@@ -61,9 +61,12 @@ if "google.colab" in sys.modules:
 
     output.enable_custom_widget_manager()
 
-from attention_course.env import seed_everything
+{seeding}'''
 
-rng = seed_everything(0)'''
+#: The setup cell's last lines, in every notebook; tools/zh_notebooks.py adds the course's language to them.
+SEEDING = """from attention_course.env import seed_everything
+
+rng = seed_everything(0)"""
 
 APT_LINES = '''
     run("apt-get", "update", "-qq")
@@ -109,7 +112,7 @@ def setup_source(apt_packages=(), model_packages=DEFAULT_MODEL_PACKAGES) -> str:
     if fonts:
         apt += FONT_LINES.format(packages=quoted(fonts))
     url = repo["url"].rstrip("/")
-    return TEMPLATE.format(url=url + ".git", branch=repo.get("branch", "main"), models=models,
+    return TEMPLATE.format(seeding=SEEDING, url=url + ".git", branch=repo.get("branch", "main"), models=models,
                            apt=apt, issues=url + "/issues")
 
 

@@ -62,6 +62,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/: setup_cell, when imported from a test
+import setup_cell  # noqa: E402  (the English setup cell's last lines)
+
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
 OUT = ROOT / LANGUAGE  # zh_CN/book/01_origin.ipynb, zh_CN/notebooks/ch01_origin/origin.ipynb
@@ -368,9 +371,9 @@ def translate_notebook(notebook: dict, name: str, catalogue: Catalogue) -> tuple
 
 #: The English setup cell's last lines (tools/setup_cell.py), and what the Chinese notebook runs instead:
 #: the same seeding, with the checks' messages and the explorers in Chinese (attention_course.env).
-SETUP_EN = "from attention_course.env import seed_everything\n\nrng = seed_everything(0)"
+SETUP_EN = setup_cell.SEEDING
 SETUP_ZH = ("from attention_course.env import seed_everything, set_language\n\n"
-            f'set_language("{LANGUAGE}")  # 练习检查的提示信息和交互探索器使用中文\nrng = seed_everything(0)')
+            f'set_language("{LANGUAGE}")  # 练习检查的提示信息和探索器使用中文\nrng = seed_everything(0)')
 
 
 def _chinese_setup(source: str, translate: Translator) -> str:

@@ -257,3 +257,13 @@ class KernelPage:
 
     def result(self) -> dict:
         return json.loads(self.root.get_attribute("data-result"))
+
+
+def saved_states(page_path: str) -> list[dict]:
+    """The widget models' states saved in a built page (myst-nb's widget-state script)."""
+    import html
+
+    source = (HTML / page_path).read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', source, re.S)
+    assert match, f"{page_path} has no saved widget state"
+    return [m["state"] for m in json.loads(html.unescape(match.group(1)))["state"].values()]

@@ -21,7 +21,7 @@ import re
 
 import pytest
 
-from conftest import CHINESE, HTML, ROOT
+from conftest import CHINESE, HTML, ROOT, saved_states
 
 CH2, CH6, CH7 = "book/02_bahdanau_attention.html", "book/06_attention_and_llms.html", "book/07_transformer_on_dates.html"
 GPT_PROMPTS = ("To be or not to be", "The cat ", "Life is ")
@@ -294,16 +294,6 @@ def test_alignment_controls_change_the_drawing(offline_page, book_url, edition, 
 
 # ---------------------------------------------------------------------------------------------
 # Chapter 7: dates typed into the cross-attention explorer, translated in the page by both models
-
-
-def saved_states(page_path: str) -> list[dict]:
-    """The widget models' states saved in a built page (myst-nb's widget-state script)."""
-    import html
-
-    source = (HTML / page_path).read_text(encoding="utf-8")
-    match = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', source, re.S)
-    assert match, f"{page_path} has no saved widget state"
-    return [m["state"] for m in json.loads(html.unescape(match.group(1)))["state"].values()]
 
 
 def models_of(files: dict):

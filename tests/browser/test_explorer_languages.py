@@ -274,23 +274,11 @@ BOOK_PAGES = [f"book/{name}.html" for name in ("01_origin", "02_bahdanau_attenti
                                                  "06_attention_and_llms", "07_transformer_on_dates", "08_todays_llms")]
 
 
-def _saved_data(page_path: str) -> list[dict]:
-    """The ``data`` of every explorer saved in a built page (myst-nb's widget-state script)."""
-    import html
-
-    from conftest import HTML
-
-    source = (HTML / page_path).read_text(encoding="utf-8")
-    match = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', source, re.S)
-    states = [m["state"] for m in json.loads(html.unescape(match.group(1)))["state"].values()] if match else []
-    return [s["data"] for s in states if isinstance(s.get("data"), dict) and s.get("kind")]
-
-
 @pytest.mark.parametrize("page_path", BOOK_PAGES)
 def test_the_chinese_editions_explorers_speak_chinese(offline_page, book_url, page_path):
-    saved = _saved_data("zh_CN/" + page_path)
-    if not saved:
-        pytest.skip(f"{page_path} has no explorer")
+    from conftest import saved_states
+
+    saved = [s["data"] for s in saved_states("zh_CN/" + page_path) if s.get("kind")]  # the explorers' data
     page = offline_page
     page.goto(f"{book_url}/zh_CN/{page_path}", wait_until="load")
     roots = page.locator(".ac-explorer")

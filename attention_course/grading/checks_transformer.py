@@ -598,32 +598,19 @@ class RecordingDecoder:
             return -1
 
     def _run(self, tokens, positions, past):
-        from attention_course.maths.multi_head import merge_heads, split_heads
-        from attention_course.maths.self_attention import scaled_dot_product_attention
+        # The model's own decoder blocks and KV cache (one decoder path): the student's ``past`` is the
+        # cache's per-layer keys and values; only the embedding takes the positions the student gave.
+        from attention_course.maths.multi_head import KVCache
 
-        torch, m = self.torch, self.model
+        m = self.model
         if past is not None and self._past_len(past) < 0:
             raise ValueError("step: past must be None or the `present` a previous call returned")
+        cache = KVCache() if past is None else KVCache(keys=[k for k, _ in past], values=[v for _, v in past])
         x = m.tgt_embed(tokens) * math.sqrt(m.config.d_model) + m.pe[positions].to(self.dtype)  # (B, n, d)
-        present = []
-        for i, block in enumerate(m.decoder):
-            a, c = block.self_attn, block.cross_attn
-            z = block.ln1(x)
-            q, k, v = (split_heads(z @ W, a.num_heads) for W in (a.W_q, a.W_k, a.W_v))  # (B, h, n, d_k)
-            if past is not None:
-                k, v = torch.cat([past[i][0], k], 2), torch.cat([past[i][1], v], 2)
-            present.append((k, v))
-            total, n = k.shape[2], q.shape[2]
-            allowed = torch.ones(total, total, dtype=torch.bool).tril()[total - n:]  # (n, total)
-            heads, _ = scaled_dot_product_attention(q, k, v, allowed)
-            x = x + merge_heads(heads) @ a.W_o
-            q = split_heads(block.ln2(x) @ c.W_q, c.num_heads)
-            heads, _ = scaled_dot_product_attention(q, split_heads(self.memory @ c.W_k, c.num_heads),
-                                                    split_heads(self.memory @ c.W_v, c.num_heads), self.mask)
-            x = x + merge_heads(heads) @ c.W_o
-            x = x + block.mlp(block.ln3(x))
+        for layer, block in enumerate(m.decoder):
+            x, _, _ = block(x, self.memory, self.mask, cache=cache, layer=layer)  # (B, n, d)
         logits = m.out(m.dec_norm(x))  # (B, n, V)
-        return self._shape_logits(logits, positions), tuple(present)
+        return self._shape_logits(logits, positions), tuple(zip(cache.keys, cache.values))
 
     def _shape_logits(self, logits, positions):
         torch = self.torch

@@ -250,8 +250,9 @@ def _mistakes_html(s: ChapterSummary) -> str:
     for m in s.mistakes[:TOP_MISTAKES]:
         where = ", ".join(f"<code>{html.escape(g)}</code>" for g, _ in m.exercises.most_common())
         hidden = f" ({len(m.hidden)} found by hidden tests)" if m.hidden else ""
+        example = "(the message itself)" if m.example == m.key else html.escape(m.example)
         rows.append(f"<tr><td>{html.escape(m.key)}</td><td>{len(m.students)} ({100 * len(m.students) / graded:.0f} %)"
-                    f"{hidden}</td><td>{where}</td><td>{html.escape(m.example)}</td></tr>")
+                    f"{hidden}</td><td>{where}</td><td>{example}</td></tr>")
     more = len(s.mistakes) - TOP_MISTAKES
     return ("<table class='mistakes'><caption>The most frequent mistakes (students who made each)</caption>"
             "<tr><th>mistake (the check's message)</th><th>students</th><th>exercises</th><th>one example</th></tr>"

@@ -25,8 +25,10 @@ from grading_fixtures import MISTAKES, course_copy, submission, write  # noqa: E
 pytestmark = pytest.mark.slow  # it grades notebooks first
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory, browser):
+# The report's tests share one grading run: its id, a page path, makes conftest's scheduler keep them on
+# one worker under ``-n 2 --dist loadscope`` (as the tests of one book page).
+@pytest.fixture(scope="module", params=["class_report/report.html"])
+def report(request, tmp_path_factory, browser):
     tmp = tmp_path_factory.mktemp("class_report")
     course = course_copy(tmp)
     subs = tmp / "subs"

@@ -171,8 +171,16 @@ def test_moodle_csv_has_identifiers_and_one_column_per_chapter(klass, roster, as
     assert body["Cid Poe"][:3] == ["1003", "cpoe", ""]
     assert float(body["Cid Poe"][4]) == next(r.total for r in klass if r.student == "cid")
     assert body["Gus Ng"][4] == ""
-    assert warnings == ["hal has no idnumber, username or email in the roster: left out of moodle.csv"]
-    assert warnings[0] in table.warnings
+    assert warnings[0] == "hal has no idnumber, username or email in the roster: left out of moodle.csv"
+    # Moodle stops an import at a row whose mapped identifier is empty: say which column every row has
+    assert warnings[1:] == [
+        "moodle.csv: ID number is empty for bob; Moodle stops the import at such a row if users are mapped from it: "
+        "map from another column",
+        "moodle.csv: Username is empty for bob; Moodle stops the import at such a row if users are mapped from it: "
+        "map from another column",
+        "moodle.csv: Email address is empty for cid; Moodle stops the import at such a row if users are mapped from "
+        "it: map from another column"]
+    assert set(warnings) <= set(table.warnings)
 
 
 # ------------------------------------------------------------------------------ report
@@ -272,3 +280,12 @@ def test_grader_writes_lms_files_and_report(tmp_path):
     assert failed == 2
     assert f"test_scaled_dot_product_score passed by {3 - failed} of 3 students" in page
     assert "cid submitted" in page
+
+
+def test_moodle_warning_names_the_column_to_map_users_from(klass, assignments, tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text("student,email,idnumber\nann,ann@x.example,1\nbob,bob@x.example,\n", encoding="utf-8")
+    table = lms_table(klass, assignments, read_roster(path))
+    assert write_moodle(table, tmp_path / "moodle.csv") == [
+        "moodle.csv: ID number is empty for bob; Moodle stops the import at such a row if users are mapped from it: "
+        "map from Email address"]

@@ -199,7 +199,9 @@ def write_moodle(table: LmsTable, path: Path, missing_as_zero: bool = False) -> 
     """Write ``table`` as a CSV for Moodle's grade import (see the module's docstring for the format).
 
     Roster students with none of ``idnumber``, ``username``, ``email`` cannot be mapped to a Moodle
-    user (Moodle would stop the whole import): they are left out and warned about.
+    user (Moodle would stop the whole import): they are left out and warned about. An identifier
+    column empty for some of the written students is warned about too, naming the columns every
+    row has (the ones to map users from).
 
     Returns:
         The warnings (also appended to ``table.warnings``).
@@ -207,7 +209,7 @@ def write_moodle(table: LmsTable, path: Path, missing_as_zero: bool = False) -> 
     Raises:
         OSError: if the file cannot be written.
     """
-    warnings = []
+    warnings, written = [], []
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow([label for label, _ in MOODLE_IDENTIFIERS] + ["Full name"] + table.chapters)
@@ -216,7 +218,14 @@ def write_moodle(table: LmsTable, path: Path, missing_as_zero: bool = False) -> 
             if not any(identifiers):
                 warnings.append(f"{student} has no idnumber, username or email in the roster: left out of moodle.csv")
                 continue
+            written.append((student, identifiers))
             writer.writerow(identifiers + [entry.name or student]
                             + [_cell(table.points[student][c], missing_as_zero) for c in table.chapters])
+    complete = [label for i, (label, _) in enumerate(MOODLE_IDENTIFIERS) if all(ids[i] for _, ids in written)]
+    for i, (label, _) in enumerate(MOODLE_IDENTIFIERS):
+        empty = [student for student, ids in written if not ids[i]]
+        if empty and len(empty) < len(written):
+            warnings.append(f"moodle.csv: {label} is empty for {', '.join(empty)}; Moodle stops the import at such a "
+                            f"row if users are mapped from it: map from {' or '.join(complete) or 'another column'}")
     table.warnings.extend(warnings)
     return warnings

@@ -289,3 +289,22 @@ def test_moodle_warning_names_the_column_to_map_users_from(klass, assignments, t
     assert write_moodle(table, tmp_path / "moodle.csv") == [
         "moodle.csv: ID number is empty for bob; Moodle stops the import at such a row if users are mapped from it: "
         "map from Email address"]
+
+
+def test_outputs_with_and_without_a_roster(klass, assignments, tmp_path, caplog):
+    import time
+
+    from attention_course.grading.cli import write_outputs
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    with caplog.at_level("WARNING", logger="attention_course.grading.cli"):
+        write_outputs(klass, klass, assignments, out, time.monotonic(),
+                      parse_args(["subs", "--out", str(out), "--roster", str(roster)]))
+    assert {p.name for p in out.iterdir()} >= {"gradebook.csv", "canvas.csv", "moodle.csv", "report.html"}
+    assert any(m.startswith("eve submitted") for m in caplog.messages)  # in grade.log, not only in the report
+    write_outputs(klass, klass, assignments, out, time.monotonic(), parse_args(["subs", "--out", str(out)]))
+    names = {p.name for p in out.iterdir()}
+    assert "report.html" in names and not {"canvas.csv", "moodle.csv"} & names, "stale LMS files must go"

@@ -605,18 +605,12 @@ def write_outputs(rows: list[Row], graded: list[Row], assignments: dict[str, Ass
     write_gradebook(rows, assignments, out)
     write_feedback(rows, assignments, out)
     roster = getattr(opts, "roster_entries", None)
-    warnings, names = [], set()
-    if roster is not None:
-        table = lms_table(rows, assignments, roster)
-        write_canvas(table, out / "canvas.csv", opts.canvas_ids, opts.missing_as_zero)
-        write_moodle(table, out / "moodle.csv", opts.missing_as_zero)
-        warnings = table.warnings
-        names = {value for e in roster.values() for value in (e.name, e.email, e.username) if value}
-    else:
-        warnings = one_per_student(rows, assignments)[1]
-    for warning in warnings:
-        log.warning(warning)
-    write_report(rows, assignments, out, warnings, names)
+    warnings, names = write_lms_files(rows, assignments, out, opts)
+    try:
+        write_report(rows, assignments, out, warnings, names)
+    except Exception:  # noqa: BLE001 - the gradebook and the LMS files are written: a broken report must not hide them
+        (out / "report.html").unlink(missing_ok=True)
+        log.exception("report.html could not be written (the gradebook is complete)")
     elapsed = time.monotonic() - started
     counts: dict[str, int] = {}
     for r in rows:
@@ -624,6 +618,36 @@ def write_outputs(rows: list[Row], graded: list[Row], assignments: dict[str, Ass
     log.info("graded %d files in %.1f s (%s); gradebook %s, report %s%s", len(rows), elapsed,
              ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), out / "gradebook.csv", out / "report.html",
              "" if roster is None else f", LMS files {out / 'canvas.csv'} and {out / 'moodle.csv'}")
+
+
+def write_lms_files(rows: list[Row], assignments: dict[str, Assignment], out: Path, opts) -> tuple[list[str], set[str]]:
+    """With a roster (``opts.roster_entries``), write ``canvas.csv`` and ``moodle.csv``
+    (:mod:`.exports`); without one, remove those of an earlier run (they would not match this
+    gradebook). Log the warnings (students not in the roster, several files for one chapter...).
+
+    Returns:
+        ``(warnings, names)``: the warnings, and the roster's names, e-mails and usernames (to keep
+        out of the report's examples).
+
+    Raises:
+        OSError: if a file cannot be written or removed.
+    """
+    roster = getattr(opts, "roster_entries", None)
+    if roster is None:
+        for name in ("canvas.csv", "moodle.csv"):
+            if (out / name).exists():
+                (out / name).unlink()
+                log.info("removed %s of an earlier run (no --roster this time)", out / name)
+        warnings, names = one_per_student(rows, assignments)[1], set()
+    else:
+        table = lms_table(rows, assignments, roster)
+        write_canvas(table, out / "canvas.csv", opts.canvas_ids, opts.missing_as_zero)
+        write_moodle(table, out / "moodle.csv", opts.missing_as_zero)
+        warnings = table.warnings
+        names = {value for e in roster.values() for value in (e.name, e.email, e.username) if value}
+    for warning in warnings:
+        log.warning(warning)
+    return warnings, names
 
 
 def main(argv=None) -> int:

@@ -101,12 +101,20 @@ def mistake_text(test: dict) -> str | None:
     return test.get("message") or instructor or None
 
 
+@functools.lru_cache(maxsize=8)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern | None:
+    """One regex for all ``names`` as whole words ("_" separates words), longest first."""
+    kept = sorted((n for n in names if len(n) >= 2), key=len, reverse=True)
+    if not kept:
+        return None
+    return re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, kept)) + r")(?![A-Za-z0-9])", re.I)
+
+
 def anonymise(text: str, names: set[str]) -> str:
     """``text`` without any of ``names`` (student ids, files, roster names and e-mails) and without file paths."""
     text = _PATH.sub("[path]", text)
-    for name in sorted((n for n in names if len(n) >= 2), key=len, reverse=True):  # whole words ("_" separates)
-        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", "[student]", text, flags=re.I)
-    return text
+    pattern = _names_pattern(tuple(sorted(names)))
+    return pattern.sub("[student]", text) if pattern else text
 
 
 # ------------------------------------------------------------------------------ counting

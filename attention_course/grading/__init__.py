@@ -3,7 +3,8 @@
 The checks the exercise notebooks call: :mod:`.checks` (Chapters 1-6), :mod:`.checks_transformer`
 (Chapter 7), :mod:`.checks_modern` (Chapter 8). The grader that does not trust the student's kernel:
 ``python -m attention_course.grading SUBMISSIONS --out DIR`` (see :mod:`.cli`; the gradebook and the
-feedback pages it writes: :mod:`.gradebook`).
+feedback pages it writes: :mod:`.gradebook`; the class report: :mod:`.report`; the Canvas and Moodle
+import files: :mod:`.exports`).
 
 Design, in one paragraph: every submission runs in its own *sandboxed worker* process
 (:mod:`.sandbox`: scratch directory, rlimits, a Python audit hook and, where the kernel allows it,

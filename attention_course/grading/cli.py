@@ -22,7 +22,11 @@ defines, the course text it contains), not from its name, and matched against ev
 * ``feedback/<student>/<chapter>.html``, in the notebook's language (``metadata.attention_course.language``,
   English if absent; its checks run in it too): what the student may see (public checks and their
   messages; hidden tests only as "passed" or "failed", never their code or messages);
-* ``grade.log``: what happened, for the instructor (includes hidden-test messages and timings).
+* ``grade.log``: what happened, for the instructor (includes hidden-test messages and timings);
+* ``report.html``: the class report, for the instructor (:mod:`.report`): per chapter, the scores and
+  pass rates as plots, the most frequent named mistakes, the statuses counted;
+* with ``--roster roster.csv``: ``canvas.csv`` and ``moodle.csv``, the totals per chapter in Canvas's
+  and Moodle's grade import formats, one row per roster student (:mod:`.exports`).
 
 Before any submission, each needed chapter's own solution notebook is graded the same way; if it
 does not get full marks the environment is broken, and the command stops with exit status 3 (a
@@ -51,8 +55,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from attention_course.grading.course import Assignment, cell_source, cell_timeout, defined_names, load_course, normalise
+from attention_course.grading.exports import lms_table, one_per_student, read_roster, write_canvas, write_moodle
 from attention_course.grading.gradebook import Row, check_borrowing, interpret, write_feedback, write_gradebook
 from attention_course.grading.messages import Text, notebook_language
+from attention_course.grading.report import write_report
 
 PACKAGE_REPO = Path(__file__).resolve().parents[2]
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
@@ -435,8 +441,13 @@ def default_course() -> Path:
 def parse_args(argv=None):
     """The command line as an :class:`argparse.Namespace` (``argv`` None: ``sys.argv[1:]``).
 
+    Also reads the roster (``--roster``) into ``roster_entries`` (None without one; see
+    :func:`attention_course.grading.exports.read_roster`) and ``--canvas-assignment`` into
+    ``canvas_ids`` (chapter -> Canvas assignment id), so that a bad roster stops the run before grading.
+
     Raises:
-        SystemExit: for ``--help`` or invalid arguments (argparse prints the message).
+        SystemExit: for ``--help`` or invalid arguments, an unreadable or invalid roster (argparse
+            prints the message).
     """
     p = argparse.ArgumentParser(prog="python -m attention_course.grading", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -453,7 +464,27 @@ def parse_args(argv=None):
     p.add_argument("--max-file-mb", type=int, default=20, help="larger submitted files are not graded")
     p.add_argument("--no-namespaces", dest="namespaces", action="store_false",
                    help="do not use Linux namespaces (audit hook and rlimits only)")
-    return p.parse_args(argv)
+    p.add_argument("--roster", type=Path, default=None, help="CSV mapping each student id to LMS identifiers "
+                   "(columns student, name, email, username, idnumber, canvas_id, sis_user_id, sis_login_id, "
+                   "section): also write canvas.csv and moodle.csv")
+    p.add_argument("--canvas-assignment", action="append", default=[], metavar="CHAPTER=ID",
+                   help="the Canvas assignment id of a chapter's column in canvas.csv (repeatable)")
+    p.add_argument("--missing-as-zero", action="store_true",
+                   help="in canvas.csv and moodle.csv, 0 instead of an empty cell where a student has no submission")
+    opts = p.parse_args(argv)
+    opts.roster_entries = None
+    if opts.roster is not None:
+        try:
+            opts.roster_entries = read_roster(opts.roster)
+        except (OSError, ValueError) as error:
+            p.error(f"--roster: {error}")
+    opts.canvas_ids = {}
+    for pair in opts.canvas_assignment:
+        chapter, sep, number = pair.partition("=")
+        if not sep or not chapter.strip() or not number.strip():
+            p.error(f"--canvas-assignment {pair!r}: give CHAPTER=ID, e.g. ch03_general_form=12345")
+        opts.canvas_ids[chapter.strip()] = number.strip()
+    return opts
 
 
 def prepare_run(opts) -> Path:
@@ -557,9 +588,11 @@ def grade_submissions(opts, assignments: dict[str, Assignment], work: Path, out:
 
 
 def write_outputs(rows: list[Row], graded: list[Row], assignments: dict[str, Assignment], out: Path,
-                  started: float) -> None:
+                  started: float, opts=None) -> None:
     """Log the rows that were not graded, sort the rows (student, chapter, file), write
-    ``gradebook.csv`` and ``feedback/`` and log a summary (time since ``started``, statuses).
+    ``gradebook.csv``, ``feedback/``, ``report.html`` and, with a roster (``opts.roster_entries``),
+    ``canvas.csv`` and ``moodle.csv`` (warnings logged and shown in the report), and log a summary
+    (time since ``started``, statuses).
 
     Raises:
         OSError: if an output cannot be written.
@@ -571,12 +604,50 @@ def write_outputs(rows: list[Row], graded: list[Row], assignments: dict[str, Ass
     rows.sort(key=lambda r: (r.student, r.chapter, r.file))
     write_gradebook(rows, assignments, out)
     write_feedback(rows, assignments, out)
+    roster = getattr(opts, "roster_entries", None)
+    warnings, names = write_lms_files(rows, assignments, out, opts)
+    try:
+        write_report(rows, assignments, out, warnings, names)
+    except Exception:  # noqa: BLE001 - the gradebook and the LMS files are written: a broken report must not hide them
+        (out / "report.html").unlink(missing_ok=True)
+        log.exception("report.html could not be written (the gradebook is complete)")
     elapsed = time.monotonic() - started
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
-    log.info("graded %d files in %.1f s (%s); gradebook %s", len(rows), elapsed,
-             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), out / "gradebook.csv")
+    log.info("graded %d files in %.1f s (%s); gradebook %s, report %s%s", len(rows), elapsed,
+             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), out / "gradebook.csv", out / "report.html",
+             "" if roster is None else f", LMS files {out / 'canvas.csv'} and {out / 'moodle.csv'}")
+
+
+def write_lms_files(rows: list[Row], assignments: dict[str, Assignment], out: Path, opts) -> tuple[list[str], set[str]]:
+    """With a roster (``opts.roster_entries``), write ``canvas.csv`` and ``moodle.csv``
+    (:mod:`.exports`); without one, remove those of an earlier run (they would not match this
+    gradebook). Log the warnings (students not in the roster, several files for one chapter...).
+
+    Returns:
+        ``(warnings, names)``: the warnings, and the roster's names, e-mails and usernames (to keep
+        out of the report's examples).
+
+    Raises:
+        OSError: if a file cannot be written or removed.
+    """
+    roster = getattr(opts, "roster_entries", None)
+    if roster is None:
+        for name in ("canvas.csv", "moodle.csv"):
+            if (out / name).exists():
+                (out / name).unlink()
+                log.info("removed %s of an earlier run (no --roster this time)", out / name)
+        warnings, names = one_per_student(rows, assignments)[1], set()
+    else:
+        table = lms_table(rows, assignments, roster)
+        write_canvas(table, out / "canvas.csv", opts.canvas_ids, opts.missing_as_zero)
+        write_moodle(table, out / "moodle.csv", opts.missing_as_zero)
+        warnings = table.warnings
+        names = {value for e in roster.values() for value in (e.name, e.email, e.username) if value}
+    for warning in warnings:
+        log.warning(warning)
+    return warnings, names
 
 
 def main(argv=None) -> int:
@@ -584,7 +655,7 @@ def main(argv=None) -> int:
 
     Completes the options and starts the log (:func:`prepare_run`), self-checks every needed
     chapter's solution (:func:`self_check`), grades the submissions in parallel (``--jobs``), then
-    writes ``gradebook.csv`` and ``feedback/`` (:func:`write_outputs`).
+    writes ``gradebook.csv``, ``feedback/``, ``report.html`` and the LMS files (:func:`write_outputs`).
 
     Returns:
         The exit status: 0 done, 2 if SUBMISSIONS is neither a folder nor a zip, 3 if a chapter's
@@ -604,7 +675,7 @@ def main(argv=None) -> int:
         status, rows, graded = grade_submissions(opts, assignments, Path(tmp), out)
         if status:
             return status
-    write_outputs(rows, graded, assignments, out, started)
+    write_outputs(rows, graded, assignments, out, started, opts)
     return 0
 
 

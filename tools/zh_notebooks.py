@@ -8,9 +8,13 @@ Chinese edition's launch buttons open (``_ext/editions.py``) and a Chinese stude
     .venv/bin/python tools/zh_notebooks.py           # write every Chinese notebook
     .venv/bin/python tools/zh_notebooks.py --check   # exit 1 if a committed one is stale
     .venv/bin/python tools/zh_notebooks.py notebooks/ch01_origin/origin.ipynb   # only these
+    .venv/bin/python tools/zh_notebooks.py update    # refresh the code cells' catalogue (below)
 
 ``scripts/release_notebooks.sh`` runs it after regenerating ``notebooks/``; after editing a chapter
 or its catalogue, run it yourself (``tests/test_zh_notebooks.py`` fails while ``zh_CN/`` is stale).
+After changing a code cell's comments, docstrings or printed text (in ``book/`` or, through the
+release, ``notebooks/``): run ``update``, translate what ``tools/i18n.py check`` lists, then
+regenerate.
 
 **How a markdown cell is translated.** The cell is parsed with the markdown-it parser MyST itself
 uses (``myst_parser``'s ``create_md_parser``, with the book's MyST extensions from
@@ -34,21 +38,49 @@ source lines are replaced by the translation, the block's markup kept:
 The cell metadata that is shown as text is translated too: ``mystnb.figure.caption`` and
 ``mystnb.image.alt`` of code cells whose output is a figure.
 
-**What is not translated.** Code cells are byte-for-byte the English ones (source, outputs,
-metadata), except the setup cell, which also calls ``set_language("zh_CN")``
-(:func:`attention_course.env.set_language`) so that the package speaks Chinese where it knows how.
-The code's comments, docstrings and printed messages stay English in this version.
+**How a code cell is translated.** Its code is the English one, token for token; what a student
+reads in it is translated through one catalogue for all notebooks,
+``locales/zh_CN/code/notebooks.po`` (not under ``LC_MESSAGES/``, which Sphinx reads as pages'
+catalogues; ``tools/i18n.py check`` checks it with the others). ``update`` extracts its messages
+(:func:`extract`, merged with babel: a new message arrives empty, a changed one fuzzy), each with
+its notebooks and cells (``#: book/01_origin.ipynb#cell4``) and what it is (``#.``):
+
+* comments (tokenize's ``COMMENT`` tokens) that hold English words beyond shapes and code
+  (:func:`is_text`: ``# (batch, seq_len)`` is not a message). A comment after code is one message,
+  translated on one line; consecutive full-line comments of one column are one message, their lines
+  joined with spaces, and the translation is wrapped as wide as the English block
+  (:func:`wrap`, two columns for a Chinese character) unless it has line breaks of its own. Tool
+  comments (``# noqa``, ``# type:``) stay;
+* docstrings of the functions and classes a cell defines (:func:`inspect.cleandoc`'s text; the
+  translation is indented as the docstring, in its quotes);
+* string literals passed to ``print(...)`` or to an exception raised with ``raise E(...)``, as their
+  source text (escapes such as ``\n`` as written; adjacent literals joined into one message, an
+  f-string with its replacement fields ``{...}``). A translation must keep exactly the same fields
+  (:func:`fields`: expression, conversion and format spec), in any order; a line break in it starts
+  a new adjacent literal on the next line, aligned with the first. A text an f-string field chooses
+  with ``if ... else`` (``{' (cached)' if cached else ''}``) is a message of its own.
+
+**What is not translated.** Identifiers, code, and strings that are data: dictionary keys, labels
+passed to the package (``en_zh("English", "中文")`` is already both), a model's prompts, file names,
+the English messages of the exercise checks (``tr("...")``, which the package translates itself,
+``attention_course/grading/locales/``). Text inside an f-string field stays as written, so the
+column headings of printed tables (``{'dates':>5}``) stay English, aligned as the rows. Outputs and
+metadata are the English ones. The setup cell also calls ``set_language("zh_CN")``
+(:func:`attention_course.env.set_language`) so that the package speaks Chinese where it knows how;
+what the package itself prints (``show_source`` listings, its tables) is its own business.
 
 **No silent English.** A block whose message is missing from the catalogue, is fuzzy or has an
 empty translation is an error naming the notebook, the cell and the text; nothing is written
 then. A translation that would change the block's markup (a newline in a heading or table cell)
-is an error too.
+is an error too, and so is one that would change a cell's code: a field changed or lost, a quote
+that ends its literal, a line break in a comment after code, a cell that no longer parses.
 
 **The notebook.** ``metadata["attention_course"]["language"]`` is ``"zh_CN"`` (the other keys of
 ``attention_course``, such as the Colab setup's package lists, are kept); the kernel and
 ``language_info`` are the English notebook's. For nbgrader's locked markdown cells of the student
-notebooks the ``checksum`` is recomputed over the Chinese text, as nbgrader would have computed it,
-so ``nbgrader validate`` does not take the translated cells for edited ones. The files are
+notebooks, and for their solution and test code cells, the ``checksum`` is recomputed over the
+Chinese text, as nbgrader would have computed it, so ``nbgrader validate`` does not take the
+translated cells for edited ones (the grader runs test cells from the English source anyway). The files are
 written as nbformat writes them (one-space indent, sorted keys, UTF-8).
 """
 from __future__ import annotations
@@ -631,8 +663,8 @@ def _rewrite(text: CodeText, translation: str, nested: dict[str, str], translate
     return _literal(text, translation, nested, translate)
 
 
-_NO_LINE_START = "，。；：、）》」』！？,.;:)]"
-_NO_LINE_END = "（《「『“([{"
+_NO_LINE_START = "，。；：、）》」』”’！？,.;:)]"
+_NO_LINE_END = "（《「『“‘([{"
 _WRAP_UNIT = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|[^\s\u3000-\u9fff\uff00-\uffef]+|\s+")
 
 

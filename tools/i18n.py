@@ -18,6 +18,9 @@ translation, a changed one as *fuzzy* with the old translation as a hint. Both f
 and the Chinese build (``_ext/editions.py`` warns about every untranslated message, and the
 build runs with ``-W``) until a translator has dealt with them.
 
+``check`` covers the catalogue of the notebooks' code cells too, ``locales/zh_CN/code/notebooks.po``
+(comments, docstrings, printed text; ``tools/zh_notebooks.py update`` refreshes it).
+
 ``check`` also guards what a translation must not change: the maths (``$...$``, ``$$...$$``),
 the MyST roles with their targets (``{ref}`...```, ``{cite:p}`...```, ``{glue:text}`...```),
 inline code and link targets must appear in the translation exactly as in the English.

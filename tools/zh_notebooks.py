@@ -920,8 +920,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         texts, counts = generate(selected)
     except Untranslated as error:
-        print(f"!! untranslated blocks (translate them in locales/{LANGUAGE}/LC_MESSAGES/, "
-              f"or run tools/i18n.py update first):\n{error}", file=sys.stderr)
+        print(f"!! untranslated blocks (translate them in locales/{LANGUAGE}/LC_MESSAGES/, or run "
+              f"tools/i18n.py update first; code cells' texts: in {CODE_CATALOGUE.relative_to(ROOT)}, after "
+              f"tools/zh_notebooks.py update):\n{error}", file=sys.stderr)
         return 1
     stale = [path for path, text in texts.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]

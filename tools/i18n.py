@@ -18,6 +18,9 @@ translation, a changed one as *fuzzy* with the old translation as a hint. Both f
 and the Chinese build (``_ext/editions.py`` warns about every untranslated message, and the
 build runs with ``-W``) until a translator has dealt with them.
 
+``check`` covers the catalogue of the notebooks' code cells too, ``locales/zh_CN/code/notebooks.po``
+(comments, docstrings, printed text; ``tools/zh_notebooks.py update`` refreshes it).
+
 ``check`` also guards what a translation must not change: the maths (``$...$``, ``$$...$$``),
 the MyST roles with their targets (``{ref}`...```, ``{cite:p}`...```, ``{glue:text}`...```),
 inline code and link targets must appear in the translation exactly as in the English.
@@ -48,6 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
 LOCALES = ROOT / "locales"
 CATALOGUES = LOCALES / LANGUAGE / "LC_MESSAGES"
+# The notebooks' code texts (comments, docstrings, printed strings): tools/zh_notebooks.py's
+# catalogue, outside LC_MESSAGES/ because it is no page of Sphinx's. Checked like the others,
+# except for the markdown rule on how a translation may start.
+CODE_CATALOGUE = LOCALES / LANGUAGE / "code" / "notebooks.po"
 BUILD = ROOT / "_build"
 GETTEXT = BUILD / "gettext"
 CHINESE_HTML = BUILD / "html" / LANGUAGE
@@ -232,8 +239,11 @@ def _read(path: Path):
 
 def check_catalogue(path: Path, terms: list[Wording] | None = None) -> list[Problem]:
     """Problems of one ``.po`` file: untranslated, fuzzy, a changed invariant (see ``invariants``),
-    or a variant of a settled term (see ``wordings``; ``terms`` defaults to the glossary's)."""
-    name = str(path.relative_to(CATALOGUES) if path.is_relative_to(CATALOGUES) else path)
+    or a variant of a settled term (see ``wordings``; ``terms`` defaults to the glossary's).
+    A message of ``CODE_CATALOGUE`` is code's text, not markdown: it may start like a list."""
+    name = str(path.relative_to(CATALOGUES) if path.is_relative_to(CATALOGUES)
+               else path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    markdown = path.resolve() != CODE_CATALOGUE.resolve()
     terms = wordings() if terms is None else terms
     problems = []
     for message in _read(path):
@@ -246,7 +256,7 @@ def check_catalogue(path: Path, terms: list[Wording] | None = None) -> list[Prob
             continue
         if message.fuzzy:
             problems.append(Problem(name, msgid, "fuzzy (check the translation, then remove the flag)"))
-        if _BLOCK_START.match(msgstr) and msgstr != msgid:
+        if markdown and _BLOCK_START.match(msgstr) and msgstr != msgid:
             problems.append(Problem(name, msgid, "starts like a list or heading: escape it (5\\. ...)"))
         want, got = invariants(msgid), invariants(msgstr)
         if want != got:
@@ -265,7 +275,7 @@ def check(expected_pages: list[str] | None = None) -> list[Problem]:
     """Problems of every catalogue, and a problem for each page in ``expected_pages`` without one."""
     problems = []
     terms = wordings()
-    for path in sorted(CATALOGUES.rglob("*.po")):
+    for path in sorted(CATALOGUES.rglob("*.po")) + [CODE_CATALOGUE]:
         problems.extend(check_catalogue(path, terms))
     for page in expected_pages or []:
         if not (CATALOGUES / f"{page}.po").is_file():
@@ -368,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = check(book_pages())
     for problem in problems:
         print(problem)
-    count = len(args.catalogues) or len(list(CATALOGUES.rglob("*.po")))
+    count = len(args.catalogues) or len(list(CATALOGUES.rglob("*.po"))) + 1  # and CODE_CATALOGUE
     print(f"{len(problems)} problem(s) in {count} catalogue(s)")
     return 1 if problems else 0
 

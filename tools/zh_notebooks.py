@@ -8,9 +8,13 @@ Chinese edition's launch buttons open (``_ext/editions.py``) and a Chinese stude
     .venv/bin/python tools/zh_notebooks.py           # write every Chinese notebook
     .venv/bin/python tools/zh_notebooks.py --check   # exit 1 if a committed one is stale
     .venv/bin/python tools/zh_notebooks.py notebooks/ch01_origin/origin.ipynb   # only these
+    .venv/bin/python tools/zh_notebooks.py update    # refresh the code cells' catalogue (below)
 
 ``scripts/release_notebooks.sh`` runs it after regenerating ``notebooks/``; after editing a chapter
 or its catalogue, run it yourself (``tests/test_zh_notebooks.py`` fails while ``zh_CN/`` is stale).
+After changing a code cell's comments, docstrings or printed text (in ``book/`` or, through the
+release, ``notebooks/``): run ``update``, translate what ``tools/i18n.py check`` lists, then
+regenerate.
 
 **How a markdown cell is translated.** The cell is parsed with the markdown-it parser MyST itself
 uses (``myst_parser``'s ``create_md_parser``, with the book's MyST extensions from
@@ -34,21 +38,49 @@ source lines are replaced by the translation, the block's markup kept:
 The cell metadata that is shown as text is translated too: ``mystnb.figure.caption`` and
 ``mystnb.image.alt`` of code cells whose output is a figure.
 
-**What is not translated.** Code cells are byte-for-byte the English ones (source, outputs,
-metadata), except the setup cell, which also calls ``set_language("zh_CN")``
-(:func:`attention_course.env.set_language`) so that the package speaks Chinese where it knows how.
-The code's comments, docstrings and printed messages stay English in this version.
+**How a code cell is translated.** Its code is the English one, token for token; what a student
+reads in it is translated through one catalogue for all notebooks,
+``locales/zh_CN/code/notebooks.po`` (not under ``LC_MESSAGES/``, which Sphinx reads as pages'
+catalogues; ``tools/i18n.py check`` checks it with the others). ``update`` extracts its messages
+(:func:`extract`, merged with babel: a new message arrives empty, a changed one fuzzy), each with
+its notebooks and cells (``#: book/01_origin.ipynb#cell4``) and what it is (``#.``):
+
+* comments (tokenize's ``COMMENT`` tokens) that hold English words beyond shapes and code
+  (:func:`is_text`: ``# (batch, seq_len)`` is not a message). A comment after code is one message,
+  translated on one line; consecutive full-line comments of one column are one message, their lines
+  joined with spaces, and the translation is wrapped as wide as the English block
+  (:func:`wrap`, two columns for a Chinese character) unless it has line breaks of its own. Tool
+  comments (``# noqa``, ``# type:``) stay;
+* docstrings of the functions and classes a cell defines (:func:`inspect.cleandoc`'s text; the
+  translation is indented as the docstring, in its quotes);
+* string literals passed to ``print(...)`` or to an exception raised with ``raise E(...)``, as their
+  source text (escapes such as ``\n`` as written; adjacent literals joined into one message, an
+  f-string with its replacement fields ``{...}``). A translation must keep exactly the same fields
+  (:func:`fields`: expression, conversion and format spec), in any order; a line break in it starts
+  a new adjacent literal on the next line, aligned with the first. A text an f-string field chooses
+  with ``if ... else`` (``{' (cached)' if cached else ''}``) is a message of its own.
+
+**What is not translated.** Identifiers, code, and strings that are data: dictionary keys, labels
+passed to the package (``en_zh("English", "中文")`` is already both), a model's prompts, file names,
+the English messages of the exercise checks (``tr("...")``, which the package translates itself,
+``attention_course/grading/locales/``). Text inside an f-string field stays as written, so the
+column headings of printed tables (``{'dates':>5}``) stay English, aligned as the rows. Outputs and
+metadata are the English ones. The setup cell also calls ``set_language("zh_CN")``
+(:func:`attention_course.env.set_language`) so that the package speaks Chinese where it knows how;
+what the package itself prints (``show_source`` listings, its tables) is its own business.
 
 **No silent English.** A block whose message is missing from the catalogue, is fuzzy or has an
 empty translation is an error naming the notebook, the cell and the text; nothing is written
 then. A translation that would change the block's markup (a newline in a heading or table cell)
-is an error too.
+is an error too, and so is one that would change a cell's code: a field changed or lost, a quote
+that ends its literal, a line break in a comment after code, a cell that no longer parses.
 
 **The notebook.** ``metadata["attention_course"]["language"]`` is ``"zh_CN"`` (the other keys of
 ``attention_course``, such as the Colab setup's package lists, are kept); the kernel and
 ``language_info`` are the English notebook's. For nbgrader's locked markdown cells of the student
-notebooks the ``checksum`` is recomputed over the Chinese text, as nbgrader would have computed it,
-so ``nbgrader validate`` does not take the translated cells for edited ones. The files are
+notebooks, and for their solution and test code cells, the ``checksum`` is recomputed over the
+Chinese text, as nbgrader would have computed it, so ``nbgrader validate`` does not take the
+translated cells for edited ones (the grader runs test cells from the English source anyway). The files are
 written as nbformat writes them (one-space indent, sorted keys, UTF-8).
 """
 from __future__ import annotations
@@ -69,6 +101,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
 OUT = ROOT / LANGUAGE  # zh_CN/book/01_origin.ipynb, zh_CN/notebooks/ch01_origin/origin.ipynb
 CATALOGUES = ROOT / "locales" / LANGUAGE / "LC_MESSAGES"
+#: The code cells' comments, docstrings and printed text, of every notebook (``update`` extracts them).
+#: Not under LC_MESSAGES/, which Sphinx reads as the pages' catalogues.
+CODE_CATALOGUE = ROOT / "locales" / LANGUAGE / "code" / "notebooks.po"
 
 # Directives, by what of theirs is text. Argument: translated when the argument is a title.
 # Body: translated as MyST markdown when it is text, left alone when it is code or data.
@@ -108,9 +143,14 @@ class Catalogue:
 
     @classmethod
     def read(cls, docname: str) -> Catalogue:
+        """The catalogue of the page ``docname`` (``book/01_origin``); empty when it has none."""
+        return cls.read_file(CATALOGUES / f"{docname}.po")
+
+    @classmethod
+    def read_file(cls, path: Path) -> Catalogue:
+        """The translations of the ``.po`` file ``path``; empty when there is none."""
         from babel.messages.pofile import read_po
 
-        path = CATALOGUES / f"{docname}.po"
         if not path.is_file():
             return cls({})
         with path.open("rb") as handle:
@@ -135,14 +175,22 @@ class Translator:
     cell: int = 0
     translated: int = 0
     problems: list[str] = field(default_factory=list)
+    code_catalogue: Catalogue = field(default_factory=lambda: Catalogue({}))
 
     def __call__(self, msgid: str) -> str:
-        for key in (msgid, msgid.strip()):
-            if key in self.catalogue.translations:
+        return self._look_up(msgid, self.catalogue, (msgid, msgid.strip()))
+
+    def code(self, msgid: str) -> str:
+        """The translation of a code cell's comment, docstring or printed string (``CODE_CATALOGUE``)."""
+        return self._look_up(msgid, self.code_catalogue, (msgid,), f" in {CODE_CATALOGUE.relative_to(ROOT)}")
+
+    def _look_up(self, msgid: str, catalogue: Catalogue, keys, where: str = "") -> str:
+        for key in keys:
+            if key in catalogue.translations:
                 self.translated += 1
-                return self.catalogue.translations[key]
-        what = "fuzzy" if msgid in self.catalogue.fuzzy or msgid.strip() in self.catalogue.fuzzy else "missing"
-        self.fail(f"{what} translation for {_shorten(msgid)!r}")
+                return catalogue.translations[key]
+        what = "fuzzy" if any(key in catalogue.fuzzy for key in keys) else "missing"
+        self.fail(f"{what} translation{where} for {_shorten(msgid)!r}")
         return msgid
 
     def fail(self, problem: str) -> None:
@@ -328,6 +376,367 @@ def _split_options(body: list[str], translate: Translator):
 
 
 # ---------------------------------------------------------------------------------------------
+# Code cells: comments, docstrings and printed text
+
+
+@dataclass(frozen=True)
+class CodeText:
+    """One translatable piece of a code cell: its span in the cell's source and its message.
+
+    ``kind``: ``"comment"`` (a trailing comment, or a block of full-line comments), ``"docstring"``
+    (of a function or class the cell defines) or ``"string"`` (a literal a student reads: a
+    ``print(...)`` or ``raise ...(...)`` argument, f-strings included, or the text a field of such an
+    f-string chooses with ``if ... else``). ``context``: what a translator sees beside the message.
+    """
+
+    kind: str
+    start: int
+    end: int
+    msgid: str
+    context: str
+    inline: bool = False      # a comment after code: its translation must stay on one line
+    indent: str = ""          # indentation of a comment block's, a docstring's or a string's next lines
+    original: str = ""        # the source it replaces
+    pieces: tuple = ()        # a string's pieces: ((prefix, quote, body), ...)
+    nested: tuple = ()        # a string's fields' own texts: ((source segment, msgid), ...)
+
+
+#: Comments that are instructions to tools, not text: left as they are.
+_TOOL_COMMENT = re.compile(r"^#(!|\s*(noqa|type:|fmt:|pragma|pylint:|isort:)|#+ (BEGIN|END) )")
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
+_CODEISH = re.compile(r"\S*[_\d^*=<>/\\|.]\S*")
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+
+
+def is_text(text: str, shapes: bool = True) -> bool:
+    """True when ``text`` (a comment or a string) has an English word beyond code and, if ``shapes``,
+    beyond bracketed shapes such as ``(batch, seq_len)`` (a comment's; a printed string's are read).
+
+    >>> [is_text(t) for t in ("# (batch, seq_len, d_model)", "# B = 2, T = 4", "# stays float64", "scores\\n")]
+    [False, False, True, True]
+    """
+    text = _CODE_SPAN.sub(" ", text)
+    previous = None
+    while shapes and previous != text:  # nested brackets, from the inside out
+        previous, text = text, _BRACKETS.sub(" ", text)
+    return bool(re.search(r"(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])", _CODEISH.sub(" ", text)))
+
+
+def _offsets(source: str) -> list[int]:
+    """Character offset of the start of each line (1-based line numbers index ``[line - 1]``)."""
+    starts, total = [], 0
+    for line in source.splitlines(keepends=True) or [""]:
+        starts.append(total)
+        total += len(line)
+    starts.append(total)
+    return starts
+
+
+def code_texts(source: str) -> list[CodeText]:
+    """The translatable pieces of one code cell's ``source``, in order.
+
+    Raises:
+        SyntaxError: the cell is not Python (tokenize or ast cannot read it).
+        ValueError: a printed string this tool cannot rewrite (raw, bytes or triple-quoted).
+    """
+    import ast
+    import io
+    import tokenize
+
+    starts = _offsets(source)
+    lines = source.splitlines(keepends=True)
+
+    def offset(line: int, column: int, utf8: bool = False) -> int:
+        if utf8:  # ast counts columns in UTF-8 bytes
+            column = len(lines[line - 1].encode("utf-8")[:column].decode("utf-8"))
+        return starts[line - 1] + column
+
+    found = _comments(list(tokenize.generate_tokens(io.StringIO(source).readline)), lines, offset)
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                doc = first.value
+                start, end = offset(doc.lineno, doc.col_offset, True), offset(doc.end_lineno, doc.end_col_offset, True)
+                found.append(CodeText("docstring", start, end, _cleandoc(doc.value), f"docstring of {node.name}",
+                                      indent=" " * (start - starts[doc.lineno - 1]), original=source[start:end]))
+        for argument in _shown_arguments(node):
+            found.extend(_string_texts(source, argument, offset))
+    return sorted(found, key=lambda text: text.start)
+
+
+def _cleandoc(text: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(text)
+
+
+def _comments(tokens, lines, offset) -> list[CodeText]:
+    """Comment messages: a trailing comment alone, consecutive full-line comments of one column together."""
+    import tokenize
+
+    found, block = [], []
+
+    def close():
+        if block and is_text(" ".join(t.string for t in block)):
+            first, last = block[0], block[-1]
+            text = " ".join(_comment_body(t.string) for t in block)
+            start, end = offset(*first.start), offset(*last.end)
+            found.append(CodeText("comment", start, end, text, "comment",
+                                  indent=lines[first.start[0] - 1][:first.start[1]],
+                                  original="".join(t.string + "\n" for t in block)))
+        block.clear()
+
+    for token in tokens:
+        if token.type != tokenize.COMMENT:
+            if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+                close()
+            continue
+        if _TOOL_COMMENT.match(token.string) or _CJK.search(token.string):
+            close()
+            continue
+        line = lines[token.start[0] - 1]
+        if line[:token.start[1]].strip():  # after code on the same line
+            close()
+            if is_text(token.string):
+                found.append(CodeText("comment", offset(*token.start), offset(*token.end),
+                                      _comment_body(token.string), f"comment on: {line[:token.start[1]].strip()}",
+                                      inline=True))
+            continue
+        if block and (block[-1].start[0] + 1 != token.start[0] or block[-1].start[1] != token.start[1]):
+            close()
+        block.append(token)
+    close()
+    return found
+
+
+def _comment_body(comment: str) -> str:
+    return re.sub(r"^#+\s?", "", comment).strip()
+
+
+def _shown_arguments(node):
+    """The arguments of ``print(...)`` and of an exception raised with ``raise E(...)``."""
+    import ast
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+        return node.args
+    if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+        return node.exc.args
+    return []
+
+
+def _string_texts(source, node, offset) -> list[CodeText]:
+    """The message of a string literal argument (and of the texts its fields choose), if it is text."""
+    import ast
+    import io
+    import tokenize
+
+    if not (isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))):
+        return []
+    start = offset(node.lineno, node.col_offset, True)
+    end = offset(node.end_lineno, node.end_col_offset, True)
+    segment = source[start:end]
+    pieces = []
+    for token in tokenize.generate_tokens(io.StringIO(segment).readline):
+        if token.type == tokenize.STRING:
+            match = re.match(r"^([A-Za-z]*)('''|\"\"\"|'|\")(.*)\2$", token.string, re.S)
+            prefix = match.group(1).lower()
+            if len(match.group(2)) == 3 or "r" in prefix or "b" in prefix:
+                raise ValueError(f"a printed string this tool cannot rewrite (raw, bytes or triple-quoted): {token.string}")
+            pieces.append((prefix, match.group(2), match.group(3)))
+    formatted = any("f" in prefix for prefix, _, _ in pieces)
+    msgid = "".join(body if "f" in prefix or not formatted else body.replace("{", "{{").replace("}", "}}")
+                    for prefix, _, body in pieces)
+    nested = []
+    for value in (node.values if isinstance(node, ast.JoinedStr) else []):
+        for inner in ast.walk(value):
+            if isinstance(inner, ast.IfExp):
+                for branch in (inner.body, inner.orelse):
+                    if isinstance(branch, ast.Constant) and isinstance(branch.value, str) \
+                            and is_text(branch.value, shapes=False):
+                        nested.append((ast.get_source_segment(source, branch), branch.value))
+    line_start = source.rfind("\n", 0, start) + 1
+    texts = [] if not is_text(_without_fields(msgid) if formatted else msgid, shapes=False) else [
+        CodeText("string", start, end, msgid, "printed text", indent=" " * (start - line_start),
+                 original=segment, pieces=tuple(pieces), nested=tuple(nested))]
+    return texts + [CodeText("string", start, start, text, f"printed text, chosen in: {msgid}")
+                    for _, text in nested]
+
+
+def fields(body: str) -> list[str]:
+    """The replacement fields ``{...}`` of an f-string's body, as written (``{x:>5}``, ``{a['k']!r}``).
+
+    >>> fields("{{not}} {a['x']:>5} and {f'{y}'} {z}")
+    ["{a['x']:>5}", "{f'{y}'}", '{z}']
+
+    Raises:
+        ValueError: a brace that opens no field or is never closed.
+    """
+    found, index = [], 0
+    while index < len(body):
+        char = body[index]
+        if body.startswith(("{{", "}}"), index):
+            index += 2
+            continue
+        if char == "}":
+            raise ValueError(f"a single '}}' outside a field in {body!r}")
+        if char != "{":
+            index += 1
+            continue
+        depth, quote, end = 0, None, index
+        while end < len(body):
+            c = body[end]
+            if quote:
+                quote = None if c == quote else quote
+            elif c in "'\"":
+                quote = c
+            elif c in "{[(":
+                depth += 1
+            elif c in "}])":
+                depth -= 1
+                if depth == 0:
+                    break
+            end += 1
+        if end >= len(body):
+            raise ValueError(f"an unclosed field in {body!r}")
+        found.append(body[index:end + 1])
+        index = end + 1
+    return found
+
+
+def _without_fields(body: str) -> str:
+    for field_text in fields(body):
+        body = body.replace(field_text, " ", 1)
+    return body
+
+
+def translate_code(source: str, translate: Translator) -> str:
+    """``source`` (a code cell) with its comments, docstrings and printed strings translated (see
+    :func:`code_texts`); every other character stays. Problems are recorded in ``translate``."""
+    try:
+        texts = code_texts(source)
+    except (SyntaxError, ValueError) as error:
+        translate.fail(f"cannot read the code cell: {error}")
+        return source
+    nested_translations = {}
+    for text in texts:
+        if text.kind == "string" and text.start == text.end:
+            nested_translations[text.msgid] = translate.code(text.msgid)
+    pieces, last = [], 0
+    for text in texts:
+        if text.start == text.end:
+            continue
+        translation = translate.code(text.msgid)
+        pieces.append(source[last:text.start])
+        pieces.append(_rewrite(text, translation, nested_translations, translate))
+        last = text.end
+    pieces.append(source[last:])
+    result = "".join(pieces)
+    if result != source:
+        import ast
+
+        try:
+            ast.parse(result)
+        except SyntaxError as error:
+            translate.fail(f"the translated cell is not valid Python ({error}): check the quotes of its translations")
+            return source
+    return result
+
+
+def _rewrite(text: CodeText, translation: str, nested: dict[str, str], translate: Translator) -> str:
+    """The new source of one piece: ``# 译文``, a docstring, or a string literal."""
+    if text.kind == "comment":
+        if text.inline and "\n" in translation:
+            translate.fail(f"the translation of a comment after code has a line break: {_shorten(translation)!r}")
+        if text.inline:
+            lines = [" ".join(translation.split("\n"))]
+        elif "\n" in translation or text.original.count("\n") == 1:
+            lines = translation.split("\n")  # the translator's lines, or one line for one line
+        else:  # a block of lines: as wide as the English block
+            lines = wrap(translation, max(len(line) for line in text.original.splitlines()) - 2)
+        return ("\n" + text.indent).join(f"# {line}".rstrip() for line in lines)
+    if text.kind == "docstring":
+        return _docstring(text, translation, translate)
+    return _literal(text, translation, nested, translate)
+
+
+_NO_LINE_START = "，。；：、）》」』”’！？,.;:)]"
+_NO_LINE_END = "（《「『“‘([{"
+_WRAP_UNIT = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|[^\s\u3000-\u9fff\uff00-\uffef]+|\s+")
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font: two for a Chinese character, one otherwise."""
+    return sum(2 if _CJK.match(char) else 1 for char in text)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` columns (:func:`display_width`), broken between Chinese
+    characters or at spaces, never inside a Latin word or before closing punctuation.
+
+    >>> wrap("注意力权重之和为 1，softmax 的输出", 12)
+    ['注意力权重之', '和为 1，', 'softmax 的输', '出']
+    """
+    lines, line = [], ""
+    for unit in _WRAP_UNIT.findall(text):
+        if line and display_width(line + unit.rstrip()) > width and not unit.isspace() \
+                and unit[0] not in _NO_LINE_START:
+            carried = line[len(line.rstrip(_NO_LINE_END)):] if line.rstrip(_NO_LINE_END) else ""
+            lines.append(line[:len(line) - len(carried)].rstrip())
+            line = carried
+        if not (unit.isspace() and not line):
+            line += unit
+    return lines + [line.rstrip()] if line.strip() else lines
+
+
+def _docstring(text: CodeText, translation: str, translate: Translator) -> str:
+    # The original's quotes, and its closing quotes on a line of their own if it had them.
+    prefix, quote, body = re.match(r"^([A-Za-z]*)('{3}|\"{3}|'|\")(.*)\2$", text.original, re.S).groups()
+    if "\\" in translation or quote[0] in translation or ("\n" in translation and len(quote) == 1):
+        translate.fail(f"the translation of a docstring cannot be written in its quotes: {_shorten(translation)!r}")
+        return prefix + quote + body + quote
+    lines = translation.split("\n")
+    new = lines[0] + "".join("\n" + (text.indent + line if line else "") for line in lines[1:])
+    if re.search(r"\n[ \t]*$", body):
+        new += "\n" + text.indent
+    return prefix + quote + new + quote
+
+
+def _literal(text: CodeText, translation: str, nested: dict[str, str], translate: Translator) -> str:
+    """A printed string's new literal: one piece per line of the translation, the original's quotes."""
+    formatted = any("f" in prefix for prefix, _, _ in text.pieces)
+    quote = text.pieces[0][1]
+    try:
+        same = sorted(fields(translation.replace("\n", ""))) == sorted(fields(text.msgid)) if formatted else True
+    except ValueError as error:
+        same, problem = False, str(error)
+    else:
+        problem = "its replacement fields {...} differ from the English"
+    if not same:
+        translate.fail(f"the translation of {_shorten(text.msgid)!r}: {problem}")
+        translation = text.msgid
+    new = []
+    for line in translation.split("\n"):
+        has_field = formatted and bool(fields(line))
+        body = line if has_field or not formatted else line.replace("{{", "{").replace("}}", "}")
+        if quote in _without_fields(line) if formatted else quote in line:
+            translate.fail(f"the translation of {_shorten(text.msgid)!r} has the quote {quote} of its literal")
+        for segment, msgid in text.nested:
+            if body.count(segment) != 1:
+                continue
+            inner = nested.get(msgid, msgid)
+            if segment[0] in inner or "\\" in inner:
+                translate.fail(f"the translation {inner!r} cannot be written in the quotes of {segment}")
+                inner = msgid
+            body = body.replace(segment, segment[0] + inner + segment[0])
+        new.append(("f" if has_field else "") + quote + body + quote)
+    return ("\n" + text.indent).join(new)
+
+
+# ---------------------------------------------------------------------------------------------
 # Notebooks
 
 
@@ -344,9 +753,14 @@ def docname(source: Path) -> str:
     return source.with_suffix("").as_posix()
 
 
-def translate_notebook(notebook: dict, name: str, catalogue: Catalogue) -> tuple[dict, Translator]:
-    """The Chinese twin of ``notebook`` (a parsed .ipynb); the translator holds counts and problems."""
-    translate = Translator(name, catalogue)
+def translate_notebook(notebook: dict, name: str, catalogue: Catalogue,
+                       code_catalogue: Catalogue | None = None) -> tuple[dict, Translator]:
+    """The Chinese twin of ``notebook`` (a parsed .ipynb); the translator holds counts and problems.
+
+    ``catalogue``: the page's markdown translations; ``code_catalogue``: the code cells' texts
+    (default: none, so that every code text is reported missing).
+    """
+    translate = Translator(name, catalogue, code_catalogue=code_catalogue or Catalogue({}))
     chinese = copy.deepcopy(notebook)
     for index, cell in enumerate(chinese["cells"]):
         translate.cell = index
@@ -359,8 +773,12 @@ def translate_notebook(notebook: dict, name: str, catalogue: Catalogue) -> tuple
                     _recompute_checksum(cell)
         elif cell["cell_type"] == "code":
             _translate_metadata(cell["metadata"], translate)
-            if "colab-setup" in cell["metadata"].get("tags", []):
-                cell["source"] = _as_lines(_chinese_setup(_source(cell), translate))
+            text = _source(cell)
+            new = _chinese_setup(text, translate) if "colab-setup" in cell["metadata"].get("tags", []) else text
+            new = translate_code(new, translate)
+            if new != text:
+                cell["source"] = _as_lines(new)
+                _recompute_checksum(cell)
     metadata = chinese.setdefault("metadata", {})
     metadata.setdefault("attention_course", {})["language"] = LANGUAGE
     for key in ("kernelspec", "language_info"):
@@ -418,9 +836,11 @@ def generate(selected: list[Path] | None = None) -> tuple[dict[Path, str], dict[
         Untranslated: some block has no usable translation (every such block is listed).
     """
     texts, counts, problems = {}, {}, []
+    code_catalogue = Catalogue.read_file(CODE_CATALOGUE)
     for source in selected or sources():
         notebook = json.loads((ROOT / source).read_text(encoding="utf-8"))
-        chinese, translate = translate_notebook(notebook, source.as_posix(), Catalogue.read(docname(source)))
+        chinese, translate = translate_notebook(notebook, source.as_posix(), Catalogue.read(docname(source)),
+                                                code_catalogue)
         problems.extend(translate.problems)
         texts[target(source)] = render(chinese)
         counts[source] = translate.translated
@@ -429,7 +849,68 @@ def generate(selected: list[Path] | None = None) -> tuple[dict[Path, str], dict[
     return texts, counts
 
 
+# ---------------------------------------------------------------------------------------------
+# The code catalogue
+
+
+def extract(selected: list[Path] | None = None):
+    """A babel ``Catalog`` of the code cells' texts of ``selected`` (default: every notebook), as a template.
+
+    Each message lists where it occurs (``#: book/01_origin.ipynb#cell4``, the cell's index) and
+    what it is (``#.``: a comment, and after code the code it annotates; a docstring and whose; a
+    printed string).
+    """
+    from babel.messages.catalog import Catalog
+
+    template = Catalog(locale=None, project="attention-course notebooks' code", fuzzy=False)
+    for source in selected or sources():
+        notebook = json.loads((ROOT / source).read_text(encoding="utf-8"))
+        for index, cell in enumerate(notebook["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            text = _source(cell)
+            if "colab-setup" in cell["metadata"].get("tags", []):
+                text = text.replace(SETUP_EN, SETUP_ZH)
+            for piece in code_texts(text):
+                known = template.get(piece.msgid)
+                comments = list(known.auto_comments) if known else []
+                note = piece.context if piece.kind != "string" else f"{piece.kind}, {piece.context}"
+                if note not in comments:
+                    comments.append(note)
+                locations = list(known.locations) if known else []
+                if (f"{source.as_posix()}#cell{index}", None) not in locations:
+                    locations.append((f"{source.as_posix()}#cell{index}", None))
+                template.add(piece.msgid, locations=locations, auto_comments=comments)
+    return template
+
+
+def update(path: Path = CODE_CATALOGUE) -> int:
+    """Merge the notebooks' code texts (:func:`extract`) into ``path``: new messages arrive empty,
+    changed ones fuzzy with the old translation as a hint, gone ones are dropped."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po, write_po
+
+    template = extract()
+    if path.is_file():
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=LANGUAGE, abort_invalid=True)
+    else:
+        catalog = Catalog(locale=LANGUAGE, project=template.project, fuzzy=False)
+    catalog.update(template, update_creation_date=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=-1, ignore_obsolete=True, sort_output=False)
+    messages = [m for m in catalog if m.id]
+    empty = sum(1 for m in messages if not m.string)
+    fuzzy = sum(1 for m in messages if m.fuzzy)
+    print(f"{path.relative_to(ROOT)}: {len(messages)} messages, {empty} untranslated, {fuzzy} fuzzy")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["update"]:
+        return update()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="English notebooks (book/01_origin.ipynb, ...); default: all")
@@ -439,8 +920,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         texts, counts = generate(selected)
     except Untranslated as error:
-        print(f"!! untranslated blocks (translate them in locales/{LANGUAGE}/LC_MESSAGES/, "
-              f"or run tools/i18n.py update first):\n{error}", file=sys.stderr)
+        print(f"!! untranslated blocks (translate them in locales/{LANGUAGE}/LC_MESSAGES/, or run "
+              f"tools/i18n.py update first; code cells' texts: in {CODE_CATALOGUE.relative_to(ROOT)}, after "
+              f"tools/zh_notebooks.py update):\n{error}", file=sys.stderr)
         return 1
     stale = [path for path, text in texts.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]

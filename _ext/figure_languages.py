@@ -13,11 +13,21 @@ wrapped in the cell's ``mystnb.figure`` (caption and name), with the cell's ``my
 which the Chinese build translates from the catalogues as before. A bilingual output without the
 build's language is a warning (the book builds with ``-W``), naming the page and the cell.
 
+**The words inside a Chinese image.** ``bilingual`` records the texts each non-English image draws in
+the output's metadata (``attention_course.figure_texts``: ``{language: {"labels": [...], "data":
+[...]}}``, :func:`attention_course.views.plotting.figure_texts`). A build in that language warns about
+every English word among the labels outside :data:`ALLOWED_WORDS` (names of models and modules,
+symbols, units), naming the page, the cell, the word and the label, and about a bilingual output that
+has no such record: a title or legend that forgot its ``en_zh`` pair fails the Chinese build. Data
+(tokens and sentences a figure is about, declared with ``mark_data``) are not checked.
+
 myst-nb 1.x chooses its renderer class through a package entry point (``nb_render_plugin``), which a
 local extension cannot register, so the outputs are chosen where the renderer fetches them
 (``_get_nb_code_cell_outputs``), on the Sphinx renderer only.
 """
 from __future__ import annotations
+
+import re
 
 from nbformat import from_dict
 from sphinx.util import logging
@@ -26,6 +36,59 @@ LOGGER = logging.getLogger(__name__)
 
 FIGURE_METADATA = "attention_course"  # attention_course.views.plotting.FIGURE_METADATA
 SOURCE_LANGUAGE = "en"
+
+#: Latin words a figure in another language may draw, compared case-insensitively: the names of
+#: models, modules and tools the Chinese chapters keep in English, maths written in words, symbols
+#: of more than one letter and units. A single letter is a symbol (q, k, v, h, N, i) and needs no entry;
+#: maths between ``$`` signs is maths.
+ALLOWED_WORDS = frozenset(word.lower() for word in (
+    # models, modules, tools, papers' authors
+    "GPT", "GPT-2", "SmolLM2", "SmolLM2-135M", "RNNsearch", "Transformer", "BERT", "MiniLM", "all-MiniLM-L6-v2",
+    "Vaswani", "Bahdanau", "GRU", "RNN", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "GELU", "ReLU", "RoPE",
+    "FlashAttention", "PyTorch", "ONNX", "KV", "BLEU", "softmax", "argmax",
+    # maths in words, symbols
+    "log", "exp", "tanh", "sin", "cos", "max", "min", "PE", "QK", "d_k", "d_v", "d_model", "d_ff",
+    # units
+    "ms", "µs", "MB", "KB", "GB", "nats", "bits",
+))
+# A word: Latin letters, digits and underscores, joined by hyphens or apostrophes (GPT-2, d_k, don't).
+_WORD = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ0-9_]*(?:[-'’][A-Za-zÀ-ÿ0-9_]+)*")
+_MATHS = re.compile(r"(?<!\\)\$.*?(?<!\\)\$", re.S)
+
+
+def english_words(text: str, allowed=ALLOWED_WORDS) -> list[str]:
+    """The words of ``text`` in Latin letters that a figure in another language must not draw.
+
+    Maths (``$...$``) and symbols (one letter: ``q``, ``N``) are left out, and so are the words of
+    ``allowed`` (case-insensitive).
+
+    >>> english_words("注意力权重 of $\\alpha_{ij}$ for q, d_k = 64 (GPT-2)")
+    ['of']
+    """
+    words = []
+    for word in _WORD.findall(_MATHS.sub(" ", text)):
+        if len(re.sub(r"[^A-Za-zÀ-ÿ]", "", word)) >= 2 and word.lower() not in allowed and word not in words:
+            words.append(word)
+    return words
+
+
+def english_labels(output, language: str) -> list[str] | None:
+    """The problems of a bilingual figure output's image in ``language``: ``"'word' in label 'text'"``
+    for each English word (:func:`english_words`) among the labels it draws.
+
+    Returns:
+        ``None`` for an output that is not a bilingual figure, ``[]`` for one whose image in
+        ``language`` speaks it (always for the source language, English), and a single problem for
+        a bilingual figure without a record of its texts in ``language``.
+    """
+    if figure_languages(output) is None:
+        return None
+    if language == SOURCE_LANGUAGE:
+        return []
+    texts = output["metadata"][FIGURE_METADATA].get("figure_texts", {}).get(language)
+    if not isinstance(texts, dict) or not isinstance(texts.get("labels"), list):
+        return [f"no record of the texts its {language} image draws (figure_texts in its metadata)"]
+    return [f"{word!r} in label {label!r}" for label in texts["labels"] for word in english_words(label)]
 
 
 def build_language(config) -> str:
@@ -85,11 +148,18 @@ def _patch_renderer() -> None:
         exec_count, outputs = original(self, token)
         env = self.sphinx_env
         language = build_language(env.config)
+        location = (env.docname, token.map[0] + 1 if token.map else None)
+        for output in outputs:
+            for problem in english_labels(output, language) or []:
+                LOGGER.warning("figure of cell %s draws English in its %s image: %s (word it with "
+                               "attention_course.views.plotting.en_zh, or declare data with mark_data)",
+                               token.meta["index"], language, problem, location=location,
+                               type="figure", subtype="words")
         outputs, missing = choose_language(outputs, language)
         for languages in missing:
             LOGGER.warning("figure of cell %s has no image in %s (only %s): draw it with "
                            "attention_course.views.plotting.bilingual", token.meta["index"], language,
-                           ", ".join(sorted(languages)), location=(env.docname, token.map[0] + 1 if token.map else None),
+                           ", ".join(sorted(languages)), location=location,
                            type="figure", subtype="language")
         return exec_count, outputs
 

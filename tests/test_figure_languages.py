@@ -22,7 +22,14 @@ import pytest  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
 from attention_course.views import plotting  # noqa: E402
-from attention_course.views.plotting import bilingual_bundle, en_zh, figure_language, figure_mime  # noqa: E402
+from attention_course.views.plotting import (  # noqa: E402
+    bilingual_bundle,
+    en_zh,
+    figure_language,
+    figure_mime,
+    figure_texts,
+    mark_data,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
@@ -58,7 +65,10 @@ def test_bilingual_draws_each_language_and_tags_it(monkeypatch):
     seen = []
     data, metadata = bilingual_bundle(_draw(seen))
     assert seen == ["en", "zh_CN"]  # the course's language first
-    assert metadata == {"attention_course": {"figure_languages": {"en": "image/png", "zh_CN": figure_mime("zh_CN")}}}
+    assert metadata["attention_course"]["figure_languages"] == {"en": "image/png", "zh_CN": figure_mime("zh_CN")}
+    # the texts the Chinese image draws travel with it (the English is the source: not recorded)
+    assert set(metadata["attention_course"]["figure_texts"]) == {"zh_CN"}
+    assert {"每一步", "训练步数", "训练损失"} <= set(metadata["attention_course"]["figure_texts"]["zh_CN"]["labels"])
     assert set(data) == {"image/png", figure_mime("zh_CN"), "text/plain"}
     english, chinese = _texts(data["image/png"]), _texts(data[figure_mime("zh_CN")])
     assert english.startswith(b"\x89PNG") and chinese.startswith(b"\x89PNG") and english != chinese

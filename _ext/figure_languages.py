@@ -39,35 +39,42 @@ SOURCE_LANGUAGE = "en"
 
 #: Latin words a figure in another language may draw, compared case-insensitively: the names of
 #: models, modules and tools the Chinese chapters keep in English, maths written in words, symbols
-#: of more than one letter and units. A single letter is a symbol (q, k, v, h, N, i) and needs no entry;
-#: maths between ``$`` signs is maths.
+#: of more than one letter and units. A single letter is a symbol (q, k, v, h, N, i), a name with an
+#: underscore is code (d_k) and maths between ``$`` signs is maths: they need no entry.
 ALLOWED_WORDS = frozenset(word.lower() for word in (
-    # models, modules, tools, papers' authors
+    # models, modules, tools, papers' authors, the text Chapter 6 trains on (Debian's fortunes)
     "GPT", "GPT-2", "SmolLM2", "SmolLM2-135M", "RNNsearch", "Transformer", "BERT", "MiniLM", "all-MiniLM-L6-v2",
     "Vaswani", "Bahdanau", "GRU", "RNN", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "GELU", "ReLU", "RoPE",
-    "FlashAttention", "PyTorch", "ONNX", "KV", "BLEU", "softmax", "argmax",
-    # maths in words, symbols
-    "log", "exp", "tanh", "sin", "cos", "max", "min", "PE", "QK", "d_k", "d_v", "d_model", "d_ff",
+    "FlashAttention", "PyTorch", "ONNX", "KV", "BLEU", "CPU", "float32", "float64", "fortunes",
+    # BERT's special tokens ([CLS], [SEP]), maths in words, symbols
+    "CLS", "SEP", "softmax", "argmax", "log", "exp", "tanh", "sin", "cos", "max", "min", "inf", "PE", "QK",
     # units
-    "ms", "µs", "MB", "KB", "GB", "nats", "bits",
+    "ms", "µs", "MB", "KB", "kB", "GB", "nats", "bits",
 ))
-# A word: Latin letters, digits and underscores, joined by hyphens or apostrophes (GPT-2, d_k, don't).
-_WORD = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ0-9_]*(?:[-'’][A-Za-zÀ-ÿ0-9_]+)*")
+# A word: Latin letters, digits and underscores, joined by hyphens or apostrophes (GPT-2, d_k, don't);
+# × and ÷, in the Latin-1 letters' range, join symbols (n×d).
+_LETTER = "A-Za-zÀ-ÖØ-öø-ÿ"
+_WORD = re.compile(rf"[{_LETTER}][{_LETTER}0-9_]*(?:[-'’][{_LETTER}0-9_]+)*")
 _MATHS = re.compile(r"(?<!\\)\$.*?(?<!\\)\$", re.S)
+# A quotation: what the figure is about, cited as it is (“The animal didn't cross the street”).
+_QUOTED = re.compile(r"“[^”]*”|‘[^’]*’|「[^」]*」|\"[^\"]*\"")
 
 
 def english_words(text: str, allowed=ALLOWED_WORDS) -> list[str]:
     """The words of ``text`` in Latin letters that a figure in another language must not draw.
 
-    Maths (``$...$``) and symbols (one letter: ``q``, ``N``) are left out, and so are the words of
-    ``allowed`` (case-insensitive).
+    Maths (``$...$``), quotations (``“...”``: the sentence or token a figure is about, cited as it
+    is), symbols (one letter: ``q``, ``N``) and code (a name with an underscore: ``d_k``) are left
+    out, and so are the words of ``allowed`` (case-insensitive).
 
-    >>> english_words("注意力权重 of $\\alpha_{ij}$ for q, d_k = 64 (GPT-2)")
-    ['of']
+    >>> english_words("“the cat” 的注意力权重 of $\\alpha_{ij}$ for q, d_k = 64 (GPT-2)")
+    ['of', 'for']
     """
     words = []
-    for word in _WORD.findall(_MATHS.sub(" ", text)):
-        if len(re.sub(r"[^A-Za-zÀ-ÿ]", "", word)) >= 2 and word.lower() not in allowed and word not in words:
+    for word in _WORD.findall(_QUOTED.sub(" ", _MATHS.sub(" ", text))):
+        code = "_" in word  # an identifier (d_k, scaled_dot_product_attention)
+        symbol = len(re.sub(rf"[^{_LETTER}]", "", word)) < 2
+        if not (code or symbol or word.lower() in allowed or word in words):
             words.append(word)
     return words
 
@@ -88,7 +95,8 @@ def english_labels(output, language: str) -> list[str] | None:
     texts = output["metadata"][FIGURE_METADATA].get("figure_texts", {}).get(language)
     if not isinstance(texts, dict) or not isinstance(texts.get("labels"), list):
         return [f"no record of the texts its {language} image draws (figure_texts in its metadata)"]
-    return [f"{word!r} in label {label!r}" for label in texts["labels"] for word in english_words(label)]
+    problems = [f"{word!r} in label {label!r}" for label in texts["labels"] for word in english_words(label)]
+    return list(dict.fromkeys(problems))  # a label drawn twice (two panels) is named once
 
 
 def build_language(config) -> str:
@@ -150,10 +158,11 @@ def _patch_renderer() -> None:
         language = build_language(env.config)
         location = (env.docname, token.map[0] + 1 if token.map else None)
         for output in outputs:
-            for problem in english_labels(output, language) or []:
-                LOGGER.warning("figure of cell %s draws English in its %s image: %s (word it with "
+            problems = english_labels(output, language)
+            if problems:
+                LOGGER.warning("figure of cell %s draws English in its %s image: %s (word each label with "
                                "attention_course.views.plotting.en_zh, or declare data with mark_data)",
-                               token.meta["index"], language, problem, location=location,
+                               token.meta["index"], language, "; ".join(problems), location=location,
                                type="figure", subtype="words")
         outputs, missing = choose_language(outputs, language)
         for languages in missing:

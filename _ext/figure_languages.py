@@ -13,11 +13,21 @@ wrapped in the cell's ``mystnb.figure`` (caption and name), with the cell's ``my
 which the Chinese build translates from the catalogues as before. A bilingual output without the
 build's language is a warning (the book builds with ``-W``), naming the page and the cell.
 
+**The words inside a Chinese image.** ``bilingual`` records the texts each non-English image draws in
+the output's metadata (``attention_course.figure_texts``: ``{language: {"labels": [...], "data":
+[...]}}``, :func:`attention_course.views.plotting.figure_texts`). A build in that language warns about
+every English word among the labels outside :data:`ALLOWED_WORDS` (names of models and modules,
+symbols, units), naming the page, the cell, the word and the label, and about a bilingual output that
+has no such record: a title or legend that forgot its ``en_zh`` pair fails the Chinese build. Data
+(tokens and sentences a figure is about, declared with ``mark_data``) are not checked.
+
 myst-nb 1.x chooses its renderer class through a package entry point (``nb_render_plugin``), which a
 local extension cannot register, so the outputs are chosen where the renderer fetches them
 (``_get_nb_code_cell_outputs``), on the Sphinx renderer only.
 """
 from __future__ import annotations
+
+import re
 
 from nbformat import from_dict
 from sphinx.util import logging
@@ -26,6 +36,67 @@ LOGGER = logging.getLogger(__name__)
 
 FIGURE_METADATA = "attention_course"  # attention_course.views.plotting.FIGURE_METADATA
 SOURCE_LANGUAGE = "en"
+
+#: Latin words a figure in another language may draw, compared case-insensitively: the names of
+#: models, modules and tools the Chinese chapters keep in English, maths written in words, symbols
+#: of more than one letter and units. A single letter is a symbol (q, k, v, h, N, i), a name with an
+#: underscore is code (d_k) and maths between ``$`` signs is maths: they need no entry.
+ALLOWED_WORDS = frozenset(word.lower() for word in (
+    # models, modules, tools, papers' authors, the text Chapter 6 trains on (Debian's fortunes)
+    "GPT", "GPT-2", "SmolLM2", "SmolLM2-135M", "RNNsearch", "Transformer", "BERT", "MiniLM", "all-MiniLM-L6-v2",
+    "Vaswani", "Bahdanau", "GRU", "RNN", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "GELU", "ReLU", "RoPE",
+    "FlashAttention", "PyTorch", "ONNX", "KV", "BLEU", "CPU", "float32", "float64", "fortunes",
+    # BERT's special tokens ([CLS], [SEP]), maths in words, symbols
+    "CLS", "SEP", "softmax", "argmax", "log", "exp", "tanh", "sin", "cos", "max", "min", "inf", "PE", "QK",
+    # units
+    "ms", "µs", "MB", "KB", "kB", "GB", "nats", "bits",
+))
+# A word: Latin letters, digits and underscores, joined by hyphens or apostrophes (GPT-2, d_k, don't);
+# × and ÷, in the Latin-1 letters' range, join symbols (n×d).
+_LETTER = "A-Za-zÀ-ÖØ-öø-ÿ"
+_WORD = re.compile(rf"[{_LETTER}][{_LETTER}0-9_]*(?:[-'’][{_LETTER}0-9_]+)*")
+_MATHS = re.compile(r"(?<!\\)\$.*?(?<!\\)\$", re.S)
+# A quotation: what the figure is about, cited as it is (“The animal didn't cross the street”).
+_QUOTED = re.compile(r"“[^”]*”|‘[^’]*’|「[^」]*」|\"[^\"]*\"")
+
+
+def english_words(text: str, allowed=ALLOWED_WORDS) -> list[str]:
+    """The words of ``text`` in Latin letters that a figure in another language must not draw.
+
+    Maths (``$...$``), quotations (``“...”``: the sentence or token a figure is about, cited as it
+    is), symbols (one letter: ``q``, ``N``) and code (a name with an underscore: ``d_k``) are left
+    out, and so are the words of ``allowed`` (case-insensitive).
+
+    >>> english_words("“the cat” 的注意力权重 of $\\alpha_{ij}$ for q, d_k = 64 (GPT-2)")
+    ['of', 'for']
+    """
+    words = []
+    for word in _WORD.findall(_QUOTED.sub(" ", _MATHS.sub(" ", text))):
+        code = "_" in word  # an identifier (d_k, scaled_dot_product_attention)
+        symbol = len(re.sub(rf"[^{_LETTER}]", "", word)) < 2
+        if not (code or symbol or word.lower() in allowed or word in words):
+            words.append(word)
+    return words
+
+
+def english_labels(output, language: str) -> list[str] | None:
+    """The problems of a bilingual figure output's image in ``language``: ``"'word' in label 'text'"``
+    for each English word (:func:`english_words`) among the labels it draws.
+
+    Returns:
+        ``None`` for an output that is not a bilingual figure, ``[]`` for one whose image in
+        ``language`` speaks it (always for the source language, English), and a single problem for
+        a bilingual figure without a record of its texts in ``language``.
+    """
+    if figure_languages(output) is None:
+        return None
+    if language == SOURCE_LANGUAGE:
+        return []
+    texts = output["metadata"][FIGURE_METADATA].get("figure_texts", {}).get(language)
+    if not isinstance(texts, dict) or not isinstance(texts.get("labels"), list):
+        return [f"no record of the texts its {language} image draws (figure_texts in its metadata)"]
+    problems = [f"{word!r} in label {label!r}" for label in texts["labels"] for word in english_words(label)]
+    return list(dict.fromkeys(problems))  # a label drawn twice (two panels) is named once
 
 
 def build_language(config) -> str:
@@ -85,11 +156,19 @@ def _patch_renderer() -> None:
         exec_count, outputs = original(self, token)
         env = self.sphinx_env
         language = build_language(env.config)
+        location = (env.docname, token.map[0] + 1 if token.map else None)
+        for output in outputs:
+            problems = english_labels(output, language)
+            if problems:
+                LOGGER.warning("figure of cell %s draws English in its %s image: %s (word each label with "
+                               "attention_course.views.plotting.en_zh, or declare data with mark_data)",
+                               token.meta["index"], language, "; ".join(problems), location=location,
+                               type="figure", subtype="words")
         outputs, missing = choose_language(outputs, language)
         for languages in missing:
             LOGGER.warning("figure of cell %s has no image in %s (only %s): draw it with "
                            "attention_course.views.plotting.bilingual", token.meta["index"], language,
-                           ", ".join(sorted(languages)), location=(env.docname, token.map[0] + 1 if token.map else None),
+                           ", ".join(sorted(languages)), location=location,
                            type="figure", subtype="language")
         return exec_count, outputs
 

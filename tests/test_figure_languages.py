@@ -22,7 +22,14 @@ import pytest  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
 from attention_course.views import plotting  # noqa: E402
-from attention_course.views.plotting import bilingual_bundle, en_zh, figure_language, figure_mime  # noqa: E402
+from attention_course.views.plotting import (  # noqa: E402
+    bilingual_bundle,
+    en_zh,
+    figure_language,
+    figure_mime,
+    figure_texts,
+    mark_data,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
@@ -58,7 +65,10 @@ def test_bilingual_draws_each_language_and_tags_it(monkeypatch):
     seen = []
     data, metadata = bilingual_bundle(_draw(seen))
     assert seen == ["en", "zh_CN"]  # the course's language first
-    assert metadata == {"attention_course": {"figure_languages": {"en": "image/png", "zh_CN": figure_mime("zh_CN")}}}
+    assert metadata["attention_course"]["figure_languages"] == {"en": "image/png", "zh_CN": figure_mime("zh_CN")}
+    # the texts the Chinese image draws travel with it (the English is the source: not recorded)
+    assert set(metadata["attention_course"]["figure_texts"]) == {"zh_CN"}
+    assert {"每一步", "训练步数", "训练损失"} <= set(metadata["attention_course"]["figure_texts"]["zh_CN"]["labels"])
     assert set(data) == {"image/png", figure_mime("zh_CN"), "text/plain"}
     english, chinese = _texts(data["image/png"]), _texts(data[figure_mime("zh_CN")])
     assert english.startswith(b"\x89PNG") and chinese.startswith(b"\x89PNG") and english != chinese
@@ -149,8 +159,8 @@ CAPTION, ALT = "Training loss of the model.", "Line chart of the training loss."
 CAPTION_ZH, ALT_ZH = "模型的训练损失。", "训练损失的折线图。"
 
 
-def _tiny_book(folder: Path) -> dict[str, bytes]:
-    data, metadata = bilingual_bundle(_draw([]))
+def _tiny_book(folder: Path, draw=None) -> dict[str, bytes]:
+    data, metadata = bilingual_bundle(draw or _draw([]))
     cell = {"cell_type": "code", "execution_count": 1, "source": "bilingual(draw)", "id": "fig",
             "metadata": {"mystnb": {"figure": {"caption": CAPTION, "name": "fig-loss"}, "image": {"alt": ALT}}},
             "outputs": [{"output_type": "display_data", "data": data, "metadata": metadata},
@@ -175,7 +185,9 @@ def _tiny_book(folder: Path) -> dict[str, bytes]:
     return {"en": _texts(data["image/png"]), "zh_CN": _texts(data[figure_mime("zh_CN")])}
 
 
-def _build(folder: Path, language: str) -> str:
+def _build(folder: Path, language: str, expect_warnings: bool = False) -> str:
+    """The page built in ``language`` (after asserting the build warned of nothing), or with
+    ``expect_warnings`` the build's warnings."""
     from sphinx.application import Sphinx
     from sphinx.util.docutils import docutils_namespace
 
@@ -185,6 +197,8 @@ def _build(folder: Path, language: str) -> str:
         app = Sphinx(str(folder), str(folder), str(out), str(folder / "_build" / f".doctrees-{language}"), "html",
                      confoverrides={"language": language}, status=None, warning=warnings, freshenv=True)
         app.build()
+    if expect_warnings:
+        return warnings.getvalue()
     assert warnings.getvalue() == "", warnings.getvalue()
     return (out / "index.html").read_text(encoding="utf-8")
 
@@ -228,3 +242,127 @@ def test_the_chapters_figures_not_yet_bilingual_are_listed():
     assert found == NOT_YET_BILINGUAL, (
         "the chapters' figure cells that draw in English only have changed; they are now:\n"
         + json.dumps(found, indent=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The words inside a Chinese image: recorded when it is drawn, checked by the Chinese build.
+
+def _labelled_figure():
+    """A figure with a text of every kind, half of them declared data."""
+    fig, (ax, other) = plt.subplots(1, 2, figsize=(5, 2))
+    ax.plot([0, 1], [0, 1], label="legend entry")
+    ax.legend()
+    ax.set(title="axes title", xlabel="x label", ylabel="y label")
+    ax.set_xticks([0, 1], ["first tick", "second tick"])
+    ax.set_yticks([0, 1], ["data tick", "other data tick"])
+    mark_data(ax.yaxis)
+    ax.annotate("an annotation", (0.5, 0.5))
+    ax.text(0.2, 0.8, "a text")
+    mark_data(ax.text(0.2, 0.2, "a data text"))
+    image = other.imshow(np.eye(2))
+    fig.colorbar(image, ax=other, label="colour bar label")
+    hidden = fig.add_axes((0, 0, 0.1, 0.1))
+    hidden.set_title("in hidden axes")
+    hidden.set_visible(False)
+    other.text(0, 0, "invisible").set_visible(False)
+    fig.suptitle("figure title")
+    return fig
+
+
+def test_figure_texts_tells_labels_from_data():
+    fig = _labelled_figure()
+    texts = figure_texts(fig)
+    plt.close(fig)
+    words = {"legend entry", "axes title", "x label", "y label", "first tick", "second tick", "an annotation",
+             "a text", "colour bar label", "figure title"}
+    assert words <= set(texts["labels"])
+    assert {"data tick", "other data tick", "a data text"} == set(texts["data"])
+    assert not {"in hidden axes", "invisible"} & set(texts["labels"] + texts["data"])
+    # the rest are the numbers of the colour bar's and the right axes' ticks
+    assert all(not re.search(r"[A-Za-z]", t) for t in set(texts["labels"]) - words), texts["labels"]
+    with pytest.raises(TypeError, match="Text or Axis"):
+        mark_data("a string")
+
+
+def test_english_words_leave_out_maths_symbols_names_and_units():
+    assert figure_languages.english_words("注意力权重") == []
+    assert figure_languages.english_words(r"$\alpha_{ij}$ 与 $e_{ij}$：q、k、v，d_k = 64") == []
+    assert figure_languages.english_words("GPT-2 与 SmolLM2 的 softmax，12 ms，RoPE") == []
+    assert figure_languages.english_words("scaled_dot_product_attention：n×d 的 heads×n×n") == ["heads"]
+    assert figure_languages.english_words("训练 loss（GPT-2）") == ["loss"]
+    assert figure_languages.english_words("post-norm 与 pre-norm") == ["post-norm", "pre-norm"]
+    # a quotation is what the figure is about, cited as it is
+    assert figure_languages.english_words("“The animal didn't cross”：第 2 层 of") == ["of"]
+
+
+def _output(draw) -> dict:
+    data, metadata = bilingual_bundle(draw)
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+
+def _figure_with(title: str, ticks=("1", "2"), ticks_are_data: bool = False):
+    def draw():
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([1, 2], [0.5, 0.2], label=en_zh("validation", "验证集"))
+        ax.set_xticks([1, 2], list(ticks))
+        if ticks_are_data:
+            mark_data(ax.xaxis)
+        ax.set(title=title, ylabel=en_zh("loss", "损失"))
+        ax.legend()
+        return fig
+    return draw
+
+
+def test_a_forgotten_pair_is_found_in_the_chinese_image(monkeypatch):
+    monkeypatch.delenv("ATTENTION_COURSE_LANGUAGE", raising=False)
+    forgotten = _output(_figure_with("training loss"))
+    assert figure_languages.english_labels(forgotten, "zh_CN") == [
+        "'training' in label 'training loss'", "'loss' in label 'training loss'"]
+    assert figure_languages.english_labels(forgotten, "en") == []  # English is the source
+    # en_zh called before the drawing (outside bilingual) is the course's language, English, in both images
+    too_early = _output(_figure_with(en_zh("training loss", "训练损失")))
+    assert figure_languages.english_labels(too_early, "zh_CN") != []
+    words = _output(_figure_with("", ticks=("dot", "cosine")))  # tick labels are labels unless declared
+    assert figure_languages.english_labels(words, "zh_CN") == [
+        "'dot' in label 'dot'", "'cosine' in label 'cosine'"]
+
+
+def test_a_figure_labelled_in_chinese_passes(monkeypatch):
+    monkeypatch.delenv("ATTENTION_COURSE_LANGUAGE", raising=False)
+
+    def paired():
+        return _figure_with(en_zh("training loss", "训练损失"), ticks=("the", "cat"), ticks_are_data=True)()
+
+    output = _output(paired)
+    assert figure_languages.english_labels(output, "zh_CN") == []
+    assert output["metadata"]["attention_course"]["figure_texts"]["zh_CN"]["data"] == ["the", "cat"]
+    stream = {"output_type": "stream", "name": "stdout", "text": "training loss\n"}
+    assert figure_languages.english_labels(stream, "zh_CN") is None  # not a figure
+    del output["metadata"]["attention_course"]["figure_texts"]
+    assert figure_languages.english_labels(output, "zh_CN") == [
+        "no record of the texts its zh_CN image draws (figure_texts in its metadata)"]
+
+
+def test_the_chinese_build_names_the_page_the_cell_and_the_word(tmp_path):
+    _tiny_book(tmp_path, draw=_figure_with("training loss"))
+    assert _build(tmp_path, "en", expect_warnings=True) == ""
+    warnings = _build(tmp_path, "zh_CN", expect_warnings=True)
+    found = [line for line in warnings.splitlines() if "WARNING" in line]
+    assert len(found) == 1 and "index.ipynb" in found[0] and "figure of cell 1 " in found[0], warnings
+    assert "'training' in label 'training loss'; 'loss' in label 'training loss'" in found[0]
+
+
+def test_the_chinese_diagrams_have_no_english_word():
+    """tools/diagrams.py draws each diagram's labels as outlines: read the labels it draws in Chinese
+    (from its LABELS table, or as they are when a label has no entry) and check them by the same rule."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import diagrams
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    model_inputs = {"freitag", "märz", "bos"}  # the German date Chapters 1 and 7 read, and its first token
+    allowed = figure_languages.ALLOWED_WORDS | model_inputs
+    english = {name: [(label, words) for label, _, _ in diagrams.labels(name, "zh_CN")
+                      if (words := figure_languages.english_words(label, allowed))]
+               for name in diagrams.DIAGRAMS}
+    assert {name: found for name, found in english.items() if found} == {}

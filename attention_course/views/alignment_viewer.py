@@ -111,7 +111,8 @@ class AlignmentViewer:
         step = self.steps[-1] if step is None else step
         fig, ax = plt.subplots(figsize=_figsize(source, rows), layout="constrained")
         plot_alignment(ax, source, rows, weights,
-                       title=f"after {step} steps:  {source}  →  {output}")
+                       title=en_zh(f"after {step} steps:  {source}  →  {output}",
+                                   f"训练 {step} 步后：  {source}  →  {output}"))
         return fig
 
     def widget(self, source: str | None = None, step: int | None = None,

@@ -6,7 +6,7 @@ import numpy as np
 
 from attention_course.views.explorer import Explorer, encode_unit, say
 from attention_course.models.pretrained import WordAttention, word_attentions
-from attention_course.views.plotting import COLORS, draw_heatmap, en_zh
+from attention_course.views.plotting import COLORS, draw_heatmap, en_zh, mark_data
 
 __all__ = ["plot_head", "plot_lines", "plot_layer", "HeadViewer", "HeadExplorer"]
 
@@ -45,8 +45,8 @@ def plot_lines(ax, attention: WordAttention, layer: int, head: int, source: int 
         # The source word is marked by colour, not bold: the CJK fallback font has no bold
         # face, and matplotlib would print a findfont warning to stderr.
         colour = COLORS["highlight"] if k == source else "black"
-        ax.text(-0.05, y[k], word, ha="right", va="center", fontsize=9, color=colour)
-        ax.text(1.05, y[k], word, ha="left", va="center", fontsize=9)
+        mark_data(ax.text(-0.05, y[k], word, ha="right", va="center", fontsize=9, color=colour),
+                  ax.text(1.05, y[k], word, ha="left", va="center", fontsize=9))  # the sentence's words: data
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(-n + 0.5, 0.5)
     ax.axis("off")

@@ -22,6 +22,15 @@ and its ``mystnb.image.alt`` text apply to one figure in both editions.
 
 The helpers below (``plot_weights``, ``draw_heatmap``) and the views' plotting functions word their
 own labels with :func:`en_zh` too, so they follow the language being drawn.
+
+**The words a figure draws.** :func:`bilingual` also records the text each non-English figure
+actually draws (:func:`figure_texts`: titles, axis and colour-bar labels, legend entries, annotations,
+``text()`` calls, tick labels) in the output's metadata, ``attention_course.figure_texts``, and the
+Chinese book build fails on an English word among them (``_ext/figure_languages.py``): a label that
+forgot its :func:`en_zh` pair cannot reach a Chinese page. Texts that are *data*, not labels (the
+tokens of a sentence the figure is about, the dates a model reads) are declared with
+:func:`mark_data`; :func:`draw_heatmap` and :func:`plot_weights` declare their rows, columns and keys.
+Numbers need no declaration: a label without a word has nothing to translate.
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ import base64
 import contextlib
 import random
 import sys
+import weakref
 
 import matplotlib as mpl
 import numpy as np
@@ -38,7 +48,7 @@ from attention_course.env import LANGUAGES, course_language
 
 __all__ = ["use_course_style", "plot_weights", "plot_heatmap", "draw_heatmap", "entropy", "ATTENTION_CMAP",
            "en_zh", "figure_language", "drawing_in", "bilingual", "bilingual_bundle", "figure_mime",
-           "FIGURE_METADATA"]
+           "FIGURE_METADATA", "mark_data", "figure_texts"]
 
 COLORS = {"main": "#3b6ea8", "highlight": "#d1495b", "muted": "#9aa5b1"}
 
@@ -121,6 +131,90 @@ def en_zh(english: str, chinese: str) -> str:
     return chinese if figure_language() == "zh_CN" else english
 
 
+# Texts (matplotlib ``Text``) and axes (``Axis``: its tick labels) declared data by mark_data().
+_DATA_ARTISTS: weakref.WeakSet = weakref.WeakSet()
+
+
+def mark_data(*artists):
+    """Declare texts of a figure *data*, not labels: tokens, dates, sentences the figure shows.
+
+    A Chinese figure may draw data in English (the words of an English sentence it is about); its
+    labels must be Chinese (:func:`figure_texts` tells the two apart, the Chinese build checks the
+    labels). Mark what is data, and nothing else::
+
+        ax.set_xticks(range(len(tokens)), tokens)
+        mark_data(ax.xaxis)                          # every tick label of the x axis
+        mark_data(ax.text(0, 0, sentence))           # one text
+
+    Args:
+        artists: matplotlib ``Text`` objects (an annotation, a ``text()``) or ``Axis`` objects
+            (``ax.xaxis``, ``ax.yaxis``: their tick labels, whatever ticks they get when drawn).
+
+    Returns:
+        The first artist given (so that ``mark_data(ax.text(...))`` keeps the text at hand).
+
+    Raises:
+        TypeError: if an artist is neither a ``Text`` nor an ``Axis``.
+    """
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    for artist in artists:
+        if not isinstance(artist, (Text, Axis)):
+            raise TypeError(f"mark_data: a matplotlib Text or Axis, not {type(artist).__name__}")
+        _DATA_ARTISTS.add(artist)
+    return artists[0] if artists else None
+
+
+def _tick_texts(fig) -> tuple[set[int], set[int], set[int]]:
+    """Ids of the figure's tick-label texts: ``(data, shown, hidden)``.
+
+    ``data``: the tick labels (and offset texts) of axes declared with :func:`mark_data`; ``shown``:
+    the tick labels of the ticks an axis draws; ``hidden``: every other text an axis holds (spare
+    ticks, the axes of an ``axis("off")`` axes), which the figure does not draw.
+    """
+    data, shown, every = set(), set(), set()
+    for axes in fig.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            texts = [axis.label, axis.offsetText] + [label for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+                                                     for label in (tick.label1, tick.label2)]
+            every.update(map(id, texts))
+            if not axes.axison:
+                continue
+            drawn = axis.get_majorticklabels() + axis.get_minorticklabels() + [axis.label, axis.offsetText]
+            shown.update(map(id, drawn))
+            if axis in _DATA_ARTISTS:
+                data.update(id(text) for text in drawn if text is not axis.label)
+    return data, shown, every - shown
+
+
+def figure_texts(fig) -> dict[str, list[str]]:
+    """The texts a matplotlib figure draws, sorted into labels and data.
+
+    The figure is drawn first (without rendering), so that its tick labels are the ones it shows.
+    A text counts when it is visible and not blank.
+
+    Returns:
+        ``{"labels": [...], "data": [...]}`` in the order the figure holds them: ``data`` the texts
+        declared with :func:`mark_data` (and the tick labels of a declared axis), ``labels`` every
+        other text: titles, suptitles, axis and colour-bar labels, legend entries, annotations,
+        ``text()`` calls, tick labels, which must be in the language drawn.
+    """
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()
+    data_ticks, _, hidden = _tick_texts(fig)
+    found = {"labels": [], "data": []}
+    for text in fig.findobj(Text):
+        content = text.get_text()
+        in_hidden_axes = text.axes is not None and not text.axes.get_visible()
+        if id(text) in hidden or in_hidden_axes or not text.get_visible() or not content.strip():
+            continue
+        is_data = id(text) in data_ticks or text in _DATA_ARTISTS
+        found["data" if is_data else "labels"].append(content)
+    return found
+
+
 def figure_mime(language: str) -> str:
     """The mime type of a bilingual figure's image in ``language`` when it is not the course's.
 
@@ -175,7 +269,9 @@ def bilingual_bundle(draw) -> tuple[dict, dict]:
     Returns:
         ``(data, metadata)``: ``data["image/png"]`` the course's language (as ``plt.show()`` shows
         the figure), ``data[figure_mime(language)]`` each other language, ``data["text/plain"]``;
-        ``metadata["attention_course"]["figure_languages"]`` maps each language to its mime type.
+        ``metadata["attention_course"]["figure_languages"]`` maps each language to its mime type,
+        ``metadata["attention_course"]["figure_texts"]`` each language but English to the texts its
+        figure draws (:func:`figure_texts`).
 
     Raises:
         TypeError: if ``draw()`` returns something other than a figure.
@@ -184,7 +280,7 @@ def bilingual_bundle(draw) -> tuple[dict, dict]:
     from matplotlib.figure import Figure
 
     first = course_language()
-    data, languages, start, after_first = {}, {}, _random_states(), None
+    data, languages, texts, start, after_first = {}, {}, {}, _random_states(), None
     for language in [first] + [other for other in LANGUAGES if other != first]:
         if after_first is not None:
             _restore(start)
@@ -193,6 +289,8 @@ def bilingual_bundle(draw) -> tuple[dict, dict]:
         if not isinstance(fig, Figure):
             raise TypeError(f"bilingual: draw() must return the figure it drew, not {type(fig).__name__}")
         png, text = _png(fig)
+        if language != "en":  # English is the source: the Chinese build checks the other languages' words
+            texts[language] = figure_texts(fig)
         plt.close(fig)
         mime = "image/png" if language == first else figure_mime(language)
         data[mime] = png
@@ -201,7 +299,7 @@ def bilingual_bundle(draw) -> tuple[dict, dict]:
         if after_first is None:
             after_first = _random_states()
     _restore(after_first)
-    return data, {FIGURE_METADATA: {"figure_languages": languages}}
+    return data, {FIGURE_METADATA: {"figure_languages": languages, "figure_texts": texts}}
 
 
 def bilingual(draw) -> None:
@@ -230,7 +328,8 @@ def plot_weights(ax, labels, weights, title: str | None = None, max_label: int =
 
     Args:
         ax: a matplotlib ``Axes``.
-        labels: ``n`` key names (long ones are shortened to ``max_label`` characters).
+        labels: ``n`` key names (long ones are shortened to ``max_label`` characters): data
+            (:func:`mark_data`), left as they are in every language.
         weights: shape ``(n,)``, non-negative.
         title: optional axes title.
         xlim: right end of the x axis (``None`` to let matplotlib choose).
@@ -249,6 +348,7 @@ def plot_weights(ax, labels, weights, title: str | None = None, max_label: int =
     colors[int(np.argmax(weights))] = COLORS["highlight"]
     ax.barh(y, weights, color=colors)
     ax.set_yticks(y, short)
+    mark_data(ax.yaxis)  # the keys are data (tokens, sentences), not labels to translate
     ax.invert_yaxis()
     for yi, w in zip(y, weights):
         ax.text(w + 0.01, yi, f"{w:.2f}", va="center", fontsize=8)
@@ -263,16 +363,19 @@ def plot_weights(ax, labels, weights, title: str | None = None, max_label: int =
 
 def _label_heatmap(ax, rows, cols, fontsize, rotation: float, ticks_on_top: bool) -> None:
     """Tick labels of a heatmap: ``cols`` along the x axis (rotated by ``rotation`` degrees; a slant
-    is right-aligned), ``rows`` down the y axis; ``None`` leaves that axis without ticks."""
+    is right-aligned), ``rows`` down the y axis; ``None`` leaves that axis without ticks. Both are
+    data (:func:`mark_data`): the tokens, characters or heads the map is about."""
     if cols is None:
         ax.set_xticks([])
     else:
         align = "right" if 0 < rotation < 90 else "center"
         ax.set_xticks(range(len(cols)), list(cols), rotation=rotation, ha=align, fontsize=fontsize)
+        mark_data(ax.xaxis)
     if rows is None:
         ax.set_yticks([])
     else:
         ax.set_yticks(range(len(rows)), list(rows), fontsize=fontsize)
+        mark_data(ax.yaxis)
     if ticks_on_top:
         ax.xaxis.tick_top()
 
@@ -303,7 +406,9 @@ def draw_heatmap(ax, matrix, rows=None, cols=None, *, title: str | None = None,
     Args:
         ax: a matplotlib ``Axes``.
         matrix: shape ``(rows, cols)``.
-        rows, cols: tick labels down the side and along the x axis (``None``: no ticks).
+        rows, cols: tick labels down the side and along the x axis (``None``: no ticks); data
+            (:func:`mark_data`), not checked for their language: word a label among them with
+            :func:`en_zh` all the same.
         title, xlabel, ylabel: optional texts (``title_size``: the title's font size).
         vmin, vmax: the colour scale's ends (``None``: from the data).
         fontsize: of the tick labels; ``rotation``: of the x tick labels, in degrees.

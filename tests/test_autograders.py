@@ -146,6 +146,7 @@ def test_a_broken_submission_gets_a_top_level_message_and_zero_everywhere(assign
     assert res["score"] == 0 and all(t["score"] == 0 for t in res["tests"])
     for words in ("malformed_notebook", "not valid JSON", "notes.txt", "could not be graded"):
         assert words in res["output"], words
+    assert "Hidden tests" not in res["output"], "nothing was graded: no word about hidden tests"
     pl = autograders.prairielearn_results(row, assignment, others)
     assert pl["gradable"] is False and "not valid JSON (line 1, column 9)" in pl["format_errors"]
 
@@ -264,7 +265,8 @@ def points(value: str) -> float:
 @pytest.mark.slow
 def test_setup_installs_the_wheel_into_a_fresh_environment_and_checks_the_solution(containers):
     python = containers["venv"] / "bin" / "python"
-    where = run([python, "-c", "import attention_course; print(attention_course.__file__)"], env=clean_env()).stdout
+    where = run([python, "-c", "import attention_course; print(attention_course.__file__)"], env=clean_env(),
+                cwd=containers["venv"]).stdout
     assert where.strip().startswith(str(containers["venv"])), f"the course must come from the wheel: {where}"
     assert "self-check: the solution of" in containers["setup"]
 
@@ -275,8 +277,9 @@ def test_gradescope_results_match_the_local_gradebook(containers, case, assignme
     row, res = local_row(containers, case), containers["results"][("gradescope", case)]
     assert res["extra_data"]["status"] == row["status"], (res["output"], row["reason"])
     assert res["score"] == points(row["total"])
-    scored = {t["name"]: t for t in res["tests"] if not t["name"].endswith(PUBLIC_SUFFIX)}
+    scored = {t["name"]: t for t in res["tests"] if t["name"] in assignment.grade_ids}  # the others: 0-point companions
     assert {g: t["score"] for g, t in scored.items()} == {t.grade_id: points(row[t.grade_id]) for t in assignment.tests}
+    assert sum(t["score"] for t in res["tests"]) == res["score"]
     assert sum(t["max_score"] for t in scored.values()) == assignment.max_points
     if row["status"] != "ok":
         assert row["status"] in res["output"], "a broken submission is told why at the top"

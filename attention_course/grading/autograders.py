@@ -284,7 +284,7 @@ def summary(row: Row, a: Assignment, others: list[Row], hidden_shown: bool = Tru
     lang = row.language
     reasons = [r for r in row.reasons if "hidden" not in str(r).lower()
                and (hidden_shown or getattr(r, "msgid", "") != FAILED_COUNT)]
-    lines = [translate("Graded file: {file}", lang, file=row.file)] if row.file else []
+    lines = [translate("Submitted file: {file}", lang, file=row.file)] if row.file else []
     if not row.tests:
         lines.append(translate("Your notebook could not be graded, so every exercise gets 0 points.", lang))
     if row.status != "ok" or not row.tests:
@@ -293,7 +293,7 @@ def summary(row: Row, a: Assignment, others: list[Row], hidden_shown: bool = Tru
     for other in others:
         why = "; ".join(_reason_text(r, lang) for r in other.reasons) or other.status
         lines.append(translate("Not graded: {file} ({why})", lang, file=other.file, why=why))
-    if any(t.hidden for t in a.tests):
+    if row.tests and any(t.hidden for t in a.tests):
         lines.append(translate("Hidden tests are not shown; an exercise that passes the public checks can still "
                                "fail them. Test your functions on other inputs (other shapes, batches, edge cases).", lang))
     return "\n".join(lines)
@@ -335,7 +335,7 @@ def gradescope_results(row: Row, a: Assignment, others: list[Row], hidden_visibi
                       "status": "passed" if passed else "failed", "output": text,
                       "visibility": hidden_visibility if hidden else "visible"})
     shown = hidden_visibility == "visible" or not any(t.hidden for t in a.tests)
-    return {"score": float(row.total), "execution_time": round(seconds, 1), "output": summary(row, a, others, shown),
+    return {"score": float(row.total), "execution_time": round(seconds), "output": summary(row, a, others, shown),
             "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"status": row.status, "chapter": row.chapter, "file": row.file, "language": lang,
                            "reasons": [str(r) for r in row.reasons]}}

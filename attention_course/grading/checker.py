@@ -609,7 +609,9 @@ def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
             spec = None
         if spec and spec.origin:
             expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
-    hide = [str(Path(job["course"])), str(PACKAGE_REPO), *job["forbidden"]]
+    # the package's checkout, never the site-packages a wheel was installed in (that would hide torch's dependencies)
+    repo = [str(PACKAGE_REPO)] if (PACKAGE_REPO / "pyproject.toml").is_file() else []
+    hide = [str(Path(job["course"])), *repo, *job["forbidden"]]
     return namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
 
 

@@ -41,7 +41,7 @@ __all__ = ["tr", "translate", "Text", "notebook_language", "load", "recording", 
 
 LOCALES = Path(__file__).resolve().with_name("locales")
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the repository, where solutions/ is
-MODULES = ("checks.py", "checks_transformer.py", "checks_modern.py", "checker.py", "gradebook.py", "cli.py")
+MODULES = ("checks.py", "checks_transformer.py", "checks_modern.py", "checker.py", "gradebook.py", "cli.py", "autograders.py")
 STUDENT_FACING = MODULES[:4]  # every sentence of these must be wrapped (the others: what the student sees)
 WRAPPERS = {"tr": 0, "translate": 0, "Text": 0, "say": 0}  # function name -> position of the msgid (say: the
 # feedback page's own wrapper of translate)

@@ -1,13 +1,31 @@
 """Which graded functions of a submission are the course's own reference implementations.
 
-The chapters show the helper package's code (``show_source``), so a student can hand in
-``from attention_course.maths.scoring import softmax``, an alias of it, a wrapper that forwards to it,
-``getattr(importlib.import_module("attention_course.maths.scoring"), "softmax")`` or a
-``from attention_course.maths.scoring import *``. This reads the cells the student wrote (not the
-notebook's own locked cells, which may use the package, e.g. ``from attention_course.grading
-import checks``) and follows every top-level name back to what it was bound from: a graded name whose
-final binding is, or whose code reaches, ``attention_course`` (by name, by a string naming it, or
-through another such name) is *borrowed*.
+The chapters show the helper package's code (``show_source``), so a student can hand in the
+package's function instead of their own. Two analyses decide it, and either costs the exercise:
+
+* **The source text** (:func:`borrowed`, cheap, and it explains a finding well): reads the cells the
+  student wrote (not the notebook's own locked cells, which may use the package, e.g. ``from
+  attention_course.grading import checks``) and follows every top-level name back to what it was
+  bound from: a graded name whose final binding is, or whose code reaches, ``attention_course`` (by
+  name, by a string naming it, or through another such name) is *borrowed*.
+* **The objects** (a loop over ``sys.modules``, an ``exec``, a ``getattr`` on a computed name defeat
+  the text): the exercise's reference implementations are listed in :data:`REFERENCES`; the clean
+  checker computes their code fingerprints (:func:`reference_fingerprints`) and hands them to the
+  worker, where a :class:`CallWatch` reports for each graded name the references its object is or
+  reaches (:func:`reached_code`: wrappers, partials, bound methods, ``__call__``, closures, defaults,
+  the globals its code names...) and those that started while the checks called it, called from
+  code other than the package's (a profile function); the checker keeps only fingerprints of this
+  chapter's references (:func:`judge_evidence`). A fingerprint is of the code, not of the object, so
+  ``types.FunctionType(ref.__code__, ...)`` and an ``exec`` of the reference's source are the reference.
+
+What this relies on: the student's code runs in the same interpreter as the worker's report, so a
+submission that deliberately patches the grader's own objects (the watch's state, reached by walking
+frames) could hide a reference. The watch makes the usual ways out visible instead of silent: setting
+a profile or trace function during a call (seen by the profile function and by the worker's audit
+hook, which also refuses replacing the watch's methods or code), starting a thread, calls and returns
+that do not pair; those cost the exercise as ``tampering``. Not counted: a package function that is
+not a reference but calls one (the chapters' helpers do so legitimately), and a modified copy of a
+reference's source (other bytecode: plagiarism, not borrowing).
 """
 from __future__ import annotations
 
@@ -432,9 +450,10 @@ class CallWatch:
     library's calling one counts), and notes as *tampering* the student's code calling
     ``sys.setprofile``, ``sys.settrace``, ``sys.getprofile``, ``sys.gettrace`` or ``threading.setprofile``,
     ``_thread.start_new_thread`` (a thread would run untraced), any code setting a profile or trace
-    function during a call (the worker's audit hook tells :meth:`audit`), the profile function being
-    gone after a call, or its events out of step (calls and returns that do not pair, as when
-    profiling was switched off and on again in between).
+    function during a call (the worker's audit hook tells :meth:`audit`: also when C code calls
+    ``sys.setprofile``, which no profile function sees), the profile function being gone after a call,
+    or its events out of step (calls and returns that do not pair, as when profiling was switched off
+    and on again in between).
 
     Args:
         fingerprints: the references' code fingerprints.
@@ -451,7 +470,6 @@ class CallWatch:
         self.wanted = frozenset(str(f) for f in fingerprints)
         self.shapes = frozenset(f.split("-")[0] for f in self.wanted)
         self.fingerprint, self.shape = code_fingerprint, code_shape
-        self.profiler = self.profile  # one bound method: sys.getprofile() is compared with it
         self.package = tuple({package_dir.rstrip(os.sep) + os.sep, os.path.realpath(package_dir) + os.sep})
         self.trusted = tuple(r.rstrip(os.sep) + os.sep for r in trusted_roots if r) + self.package
         self.guarded = {id(getattr(sys, n)): "sys." + n for n in self.GUARDED}
@@ -466,8 +484,8 @@ class CallWatch:
         self.records: list[tuple[object, set, list]] = []  # (key, hits, tampering) of the calls in progress
         self.evidence: dict[object, tuple[set, list]] = {}
         self.frames: list = []
-        self.c_calls: list = []
         self.setprofile, self.getprofile = sys.setprofile, sys.getprofile
+        self.profiler = self._make_profile()  # sys.getprofile() is compared with it
 
     # ---- what a code object is
     def _where(self, code) -> int:
@@ -508,7 +526,6 @@ class CallWatch:
         self.records.append((key, set(), []))
         if len(self.records) == 1:
             self.frames.clear()
-            self.c_calls.clear()
             self._set(self.profiler)
 
     def _set(self, function) -> None:
@@ -543,32 +560,36 @@ class CallWatch:
         known[0].update(hits)
         known[1].extend(t for t in tampering if t not in known[1])
 
-    def profile(self, frame, event, arg) -> None:
-        """The profile function: see the class's description. Never raises."""
-        try:
-            if event == "call":
-                self.frames.append(frame)
-                fp = self.match(frame.f_code)
-                if fp and (frame.f_back is None or self._where(frame.f_back.f_code) != 2):
-                    caller = frame.f_back.f_code.co_name if frame.f_back is not None else "?"
-                    self.records[-1][1].add((fp, str(caller)[:80]))
-            elif event == "return":
-                self._paired(self.frames, frame, "a return without its call")
-            elif event == "c_call":
-                self.c_calls.append((id(arg), id(frame), frame.f_lasti))
-                if id(arg) in self.guarded and self._where(frame.f_code) != 2:
-                    self.records[-1][2].append(f"its code called {self.guarded[id(arg)]}")
-            else:  # c_return, c_exception
-                self._paired(self.c_calls, (id(arg), id(frame), frame.f_lasti), "a C call's end without its start")
-        except Exception:  # noqa: BLE001 - a profile function that raises is switched off
-            pass
+    def _make_profile(self):
+        """The profile function (see the class's description), a closure over this watch's state so that
+        its hot path (every call and C call of the traced code) reads locals only. It never raises."""
+        frames, records, matches, guarded = self.frames, self.records, self.matches, self.guarded
+        match, where = self.match, self._where
 
-    def _paired(self, stack: list, item, problem: str) -> None:
-        if stack and (stack[-1] is item or stack[-1] == item):
-            stack.pop()
-        elif stack and self.records:  # events were lost: profiling was off for a while
-            self.records[-1][2].append(f"the call tracing was interrupted ({problem})")
-            stack.clear()
+        def profile(frame, event, arg):
+            try:
+                if event == "c_call":
+                    if id(arg) in guarded and where(frame.f_code) != 2:
+                        records[-1][2].append(f"its code called {guarded[id(arg)]}")
+                elif event == "call":
+                    frames.append(frame)
+                    code = frame.f_code
+                    fp = matches.get(id(code))
+                    if fp is None:
+                        fp = match(code)
+                    if fp and (frame.f_back is None or where(frame.f_back.f_code) != 2):
+                        caller = frame.f_back.f_code.co_name if frame.f_back is not None else "?"
+                        records[-1][1].add((fp, str(caller)[:80]))
+                elif event == "return":
+                    if frames and frames[-1] is frame:
+                        frames.pop()
+                    elif frames:  # events were lost: profiling was off for a while
+                        records[-1][2].append("the call tracing was interrupted (a return without its call)")
+                        frames.clear()
+            except Exception:  # noqa: BLE001 - a profile function that raises is switched off
+                pass
+
+        return profile
 
     def report(self, keys: dict) -> dict:
         """What was found for each graded name, as plain data for the checker.

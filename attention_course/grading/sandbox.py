@@ -375,6 +375,8 @@ class SandboxWorker:
     def _watch_parts(self) -> list:
         """The classes and functions behind the borrowing evidence (:meth:`do_borrowing`), which the hook guards."""
         parts = [type(self), borrowing.CallWatch, *vars(borrowing.CallWatch).values()]
+        if self.watch is not None:
+            parts += [self.watch, self.watch.profiler]
         return parts + [getattr(borrowing, name) for name in ("code_fingerprint", "reached_code", "_parts",
                                                                "_function_parts", "_instance_parts", "_used_names",
                                                                "_code_key", "_const_key", "_normal_bytecode", "code_shape",
@@ -736,11 +738,12 @@ def main() -> None:
     """Run the worker: ``python -I -m attention_course.grading.sandbox``, started by the checker.
 
     Reads the setup from stdin (``scratch``, ``files``, ``memory_mb``, ``cpu_seconds``, ``file_mb``,
-    ``read_roots``, ``forbidden_roots``, ``warm_imports``, ``output_chars``, ``prelude``), writes the
+    ``read_roots``, ``forbidden_roots``, ``warm_imports``, ``output_chars``, ``prelude``, ``references``:
+    the reference fingerprints a :class:`.borrowing.CallWatch` looks for), writes the
     data files into the scratch folder, applies the rlimits, loads the warm imports and runs the
     course's prelude cells, installs the audit hook, answers ``("ready", failed imports)``, then
     serves the checker's commands until it closes the pipe: ``run_cells``, ``fetch``, ``call``,
-    ``getattr``, ``report`` and ``exit`` (see :class:`SandboxWorker`).
+    ``getattr``, ``report``, ``borrowing`` and ``exit`` (see :class:`SandboxWorker`).
 
     Returns when the checker's pipe closes. Ends the process with ``os._exit``: status 0 on
     ``exit``, 4 if the checker is gone while a message is written, 3 if a reply cannot be sent.

@@ -36,6 +36,7 @@ import hashlib
 import importlib
 import _thread
 import marshal
+import os
 import sys
 import threading
 import types
@@ -307,25 +308,48 @@ def code_fingerprint(code: types.CodeType) -> str:
     return f"{code_shape(code)}-{_digest(_code_key(code), 24)}"
 
 
+@functools.lru_cache(maxsize=64)
+def _module_code(module: str) -> types.CodeType:
+    """The code of one of the package's modules, compiled from its file (the module is not imported:
+    Chapter 3's checker need not load torch for a reference in a torch module).
+
+    Raises:
+        OSError, SyntaxError, ValueError: if it is not a module file of the package or does not compile.
+    """
+    if not _is_package(module):
+        raise ValueError(f"{module} is not a module of {PACKAGE}")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, *module.split(".")) + ".py"
+    with open(path, encoding="utf-8") as handle:
+        return compile(handle.read(), path, "exec", dont_inherit=True)
+
+
+def _nested(code: types.CodeType, qualname: str) -> types.CodeType | None:
+    """The code object a module's code defines under ``qualname`` (``"f"``, ``"Class.method"``), or None."""
+    for part in qualname.split("."):
+        code = next((c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == part), None)
+        if code is None:
+            return None
+    return code
+
+
 def reference_fingerprints(graded: list[str]) -> dict[str, tuple[str, str]]:
     """fingerprint -> (graded name, "module.qualname") of the reference implementations of ``graded``
-    (:data:`REFERENCES`), imported here (run it in the clean checker, never where student code ran).
+    (:data:`REFERENCES`), compiled from the package's files (run it in the clean checker, never where
+    student code ran: there a module may have been replaced). A function's code compiled from its
+    module's file is the code the imported function runs.
 
-    A graded name without a reference, or a reference that cannot be imported (an optional package
-    missing), adds nothing.
+    A graded name without a reference, or a reference whose file is missing, adds nothing.
     """
     found: dict[str, tuple[str, str]] = {}
     for name in graded:
         for target in REFERENCES.get(name, ()):
             module, qualname = target.split(":")
             try:
-                obj = importlib.import_module(module)
-                for part in qualname.split("."):
-                    obj = getattr(obj, part)
-            except Exception:  # noqa: BLE001 - e.g. torch missing: that chapter is not graded here
+                code = _nested(_module_code(module), qualname)
+            except (OSError, SyntaxError, ValueError):
                 continue
-            code = getattr(obj, "__code__", None)
-            if isinstance(code, types.CodeType):
+            if code is not None:
                 found[code_fingerprint(code)] = (name, f"{module}.{qualname}")
     return found
 
@@ -465,8 +489,6 @@ class CallWatch:
     GUARDED = ("setprofile", "settrace", "getprofile", "gettrace")
 
     def __init__(self, fingerprints, trusted_roots, package_dir: str):
-        import os
-
         self.wanted = frozenset(str(f) for f in fingerprints)
         self.shapes = frozenset(f.split("-")[0] for f in self.wanted)
         self.fingerprint, self.shape = code_fingerprint, code_shape

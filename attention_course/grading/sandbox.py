@@ -13,8 +13,10 @@ Limits, applied before any student code runs:
   installation (never the course, ``solutions/``, the submissions or the output), writing or
   deleting outside the scratch directory, listing other directories, starting processes, signals to
   other processes, sockets, ``ctypes`` (after the course's own imports are loaded), and ``gc``
-  introspection. An audit hook lives in the same interpreter as the student's code, so it is a
-  guard rail, not a wall: the kernel-level wall is the namespace layer of the checker.
+  introspection; it tells the borrowing watch (:class:`.borrowing.CallWatch`, which traces the
+  checks' calls) of every profile or trace function set. An audit hook lives in the same interpreter
+  as the student's code, so it is a guard rail, not a wall: the kernel-level wall is the namespace
+  layer of the checker.
 """
 from __future__ import annotations
 

@@ -698,8 +698,11 @@ def _add_borrowing(worker: Worker, assignment: Assignment, result: dict) -> None
         reply = worker.request(("borrowing", assignment.graded_names), 30)
     except WorkerGone:
         return
-    evidence = reply[1] if reply[0] == "ok" and len(reply) == 2 and isinstance(reply[1], dict) else {}
-    result["borrowed"] = judge_evidence(evidence, reference_fingerprints(assignment.graded_names),
+    if not (reply[0] == "ok" and len(reply) == 2 and isinstance(reply[1], dict)):
+        result["notes"].append("the worker did not report what the graded functions are and ran "
+                               f"({str(reply)[:200]}): borrowing was judged on the source text only")
+        return
+    result["borrowed"] = judge_evidence(reply[1], reference_fingerprints(assignment.graded_names),
                                         assignment.graded_names)
 
 

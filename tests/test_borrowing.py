@@ -284,3 +284,47 @@ def test_switching_the_tracing_off_costs_the_exercise(graded_class):
     row = graded_class["tamper_general_form.ipynb"]
     assert row["status"] == "tampering" and float(row["test_softmax"]) == 0 and float(row["total"]) == 12, row
     assert "sys.setprofile" in row["reason"], row
+
+
+# ------------------------------------------------------------------------------ the checker's side
+def test_a_missing_report_is_noted_and_a_good_one_judged():
+    from attention_course.grading import checker
+
+    a = load_course(ROOT)["ch03_general_form"]
+    (fp,) = reference_fingerprints(["softmax"])
+
+    class FakeWorker:
+        dead = None
+
+        def __init__(self, reply):
+            self.reply = reply
+
+        def request(self, message, timeout):
+            assert message == ("borrowing", a.graded_names)
+            return self.reply
+
+    result = {"notes": []}
+    checker._add_borrowing(FakeWorker(("raise", "error", "CellTimeout", "")), a, result)
+    assert result["borrowed"] == {} and "did not report" in result["notes"][0]
+    result = {"notes": []}
+    checker._add_borrowing(FakeWorker(("ok", {"softmax": {"static": [[fp, "softmax"]]}})), a, result)
+    assert result["notes"] == [] and result["borrowed"] == {
+        "softmax": {"found": [f"softmax has the code of {SOFTMAX}"], "tampering": []}}
+
+
+def test_check_borrowing_takes_the_exercise_s_points_for_what_the_objects_show():
+    from attention_course.grading.gradebook import Row, check_borrowing
+    from grading_fixtures import submission
+
+    a = load_course(ROOT)["ch03_general_form"]
+    tests = [{"grade_id": t.grade_id, "max": t.points, "points": t.points, "outcome": "passed", "message": "",
+              "instructor": ""} for t in a.tests]
+    row = Row(student="s", file="s.ipynb", notebook=submission(), tests=tests)
+    row.points = {t["grade_id"]: t["points"] for t in tests}
+    check_borrowing(row, a, {"softmax": {"found": ["softmax -> global f has the code of X", "b"], "tampering": []},
+                             "cosine_score": {"found": [], "tampering": ["its code called sys.settrace"]}})
+    assert row.points["test_softmax"] == 0 and row.points["test_cosine_score"] == 0
+    assert row.total == a.max_points - 3 - 2 and set(row.statuses) == {"borrowed_reference", "tampering"}, row.points
+    assert any("(softmax -> global f has the code of X (and 1 more))" in str(r) for r in row.reasons), row.reasons
+    check_borrowing(row, a, None)  # only the text: the honest notebook loses nothing more
+    assert row.total == a.max_points - 5

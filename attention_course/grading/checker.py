@@ -24,6 +24,7 @@ from pathlib import Path
 from attention_course.env import LANGUAGES, set_language
 
 from . import timer, wire
+from .borrowing import judge_evidence, reference_fingerprints
 from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
 from .messages import tr
 
@@ -534,6 +535,7 @@ def grade(job: dict) -> dict:
         The result: ``tests`` (one :func:`run_test` entry per graded cell), ``cells`` (index, status
         ``ok``/``error``/``timeout``/``memory``/``killed``, output and error of each student cell run),
         ``notes`` (about the notebook), ``patched`` and ``blocked`` (from the worker's report),
+        ``borrowed`` (:func:`_add_borrowing`),
         ``worker`` (why the worker stopped, or None), ``sandbox`` and ``seconds``.
 
     Raises:
@@ -570,7 +572,8 @@ def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[
         A dict: ``scratch``, ``files``, ``memory_mb``, ``cpu_seconds``, ``file_mb``, ``read_roots``
         (the Python installation, system folders, this package), ``forbidden_roots`` (the course,
         ``solutions/``, the job's forbidden paths, the scratch root, the repositories' ``.git``...),
-        ``warm_imports``, ``output_chars`` and ``prelude``.
+        ``warm_imports``, ``output_chars``, ``prelude`` and ``references`` (the code fingerprints of the
+        graded names' reference implementations, :func:`.borrowing.reference_fingerprints`).
     """
     course = Path(job["course"])
     read_roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
@@ -584,7 +587,8 @@ def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[
             "cpu_seconds": int(job["total_seconds"]) + 5, "file_mb": job["file_mb"],
             "read_roots": read_roots, "forbidden_roots": forbidden, "warm_imports": modules,
             "output_chars": 20000, "prelude": [src for _, src in assignment.trusted_prelude()],
-            "language": job.get("language") or LANGUAGES[0]}
+            "language": job.get("language") or LANGUAGES[0],
+            "references": sorted(reference_fingerprints(assignment.graded_names))}
 
 
 def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
@@ -635,6 +639,7 @@ def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells
             values = reply[1] if reply[0] == "ok" else {}
         run_checks(assignment, worker, values, result, deadline, cell_seconds)
         _add_report(worker, result)
+        _add_borrowing(worker, assignment, result)
     except WorkerGone as gone:
         result["worker"] = str(gone)
         if not result["tests"]:
@@ -682,6 +687,25 @@ def _add_report(worker: Worker, result: dict) -> None:
             result["patched"], result["blocked"] = report["patched"], report["blocked"]
         except WorkerGone:
             pass
+
+
+def _add_borrowing(worker: Worker, assignment: Assignment, result: dict) -> None:
+    """Ask the worker what each graded name's object is, reaches and ran (:meth:`.sandbox.SandboxWorker.do_borrowing`)
+    and keep, in ``result["borrowed"]``, graded name -> ``{"found": [why...], "tampering": [what...]}``:
+    only the fingerprints that are this chapter's references count (the worker's report is untrusted data)."""
+    result["borrowed"] = {}
+    if worker.dead:
+        return
+    try:
+        reply = worker.request(("borrowing", assignment.graded_names), 30)
+    except WorkerGone:
+        return
+    if not (reply[0] == "ok" and len(reply) == 2 and isinstance(reply[1], dict)):
+        result["notes"].append("the worker did not report what the graded functions are and ran "
+                               f"({str(reply)[:200]}): borrowing was judged on the source text only")
+        return
+    result["borrowed"] = judge_evidence(reply[1], reference_fingerprints(assignment.graded_names),
+                                        assignment.graded_names)
 
 
 def run_checks(assignment: Assignment, worker, values: dict, result: dict, deadline: float, cell_seconds: float):

@@ -362,7 +362,7 @@ def grade_row(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -
         result = run_one(row, a, opts, work, forbidden)
         if result is not None:
             interpret(row, a, result, opts)
-            check_borrowing(row, a)
+            check_borrowing(row, a, result.get("borrowed"))
             log.info("%s -> %s %s: %g/%g %s (%.1f s) %s", row.file, row.student, row.chapter, row.total,
                      row.max, row.status, result.get("seconds", 0), json.dumps(
                          {"tests": [(t["grade_id"], t["outcome"], t["instructor"]) for t in result["tests"]],
@@ -415,6 +415,7 @@ def check_solution(name: str, a: Assignment, opts, work: Path, forbidden: list[s
         result = None
     if result is not None:
         interpret(row, a, result, opts)
+        check_borrowing(row, a, result.get("borrowed"))  # the solution's own code is never the package's
     if result is not None and row.status == "ok" and row.total == a.max_points:
         log.info("self-check: the solution of %s gets %g/%g (%.1f s)", name, row.total, a.max_points,
                  result.get("seconds", 0))

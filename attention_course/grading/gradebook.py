@@ -139,26 +139,60 @@ def flag_cell(row: Row, cell: dict, opts) -> None:
                                 chars=cell["output_chars"]))
 
 
-def check_borrowing(row: Row, a: Assignment) -> None:
+def check_borrowing(row: Row, a: Assignment, objects: dict | None = None) -> None:
     """No points for an exercise whose graded function is, wraps or forwards to the course's own
     implementation in ``attention_course`` (see :mod:`attention_course.grading.borrowing`).
 
-    Reads the cells the student wrote (not the notebook's own cells, which may import the package);
-    each test cell of a borrowed function gets 0 points and outcome ``failed_borrowed``, the row is
-    flagged ``borrowed_reference`` and its points and total are recomputed.
+    Two findings count: the source text of the cells the student wrote (not the notebook's own cells,
+    which may import the package), and ``objects``, what the checker judged from the worker's report
+    on the objects (:func:`.borrowing.judge_evidence`: a graded function that is, reaches or, while
+    the checks called it, ran a reference implementation, however it was obtained). Each test cell of
+    a borrowed function gets 0 points and outcome ``failed_borrowed``, the row is flagged
+    ``borrowed_reference``; a function whose calls switched the grader's tracing off gets 0 points too
+    (outcome ``failed_tampering``) and the row is flagged ``tampering``. Points and total are recomputed.
 
     Args:
         row: the graded row (``notebook`` and ``tests`` set); changed in place.
         a: its assignment.
+        objects: the checker's result's ``"borrowed"`` (graded name -> ``{"found": [...],
+            "tampering": [...]}``), or None (only the source text is read).
     """
     trusted = [cell_source(c) for c in a.cells if c.get("cell_type") == "code" and not is_solution(c)]
     known = {normalise(code) for code in trusted}
     student = [cell_source(c) for _, c in code_cells(row.notebook) if normalise(cell_source(c)) not in known]
     found = borrowed(student, a.graded_names, allowed_imports(trusted))
-    if not found:
+    objects = objects if isinstance(objects, dict) else {}
+    for name in a.graded_names:
+        entry = objects.get(name) or {}
+        if name not in found and entry.get("found"):
+            more = len(entry["found"]) - 1
+            found[name] = entry["found"][0] + (f" (and {more} more)" if more else "")
+    tampered = {n: e["tampering"][0] for n, e in objects.items() if e.get("tampering") and n not in found}
+    if not found and not tampered:
         return
+    tests_of = _tests_of(a)
+    for name, how in found.items():
+        lost = _zero(row, tests_of.get(name, []), "failed_borrowed", f"borrowed: {how}", translate(
+            "{name} uses the course's own implementation from attention_course instead of your code: no points "
+            "for this exercise", row.language, name=name))
+        row.flag("borrowed_reference", Text("{name} is the course's reference implementation, not the student's "
+                                            "({how}): 0 points for {lost}", name=name, how=how,
+                                            lost=", ".join(lost) or Text("its exercise")))
+    for name, what in tampered.items():
+        lost = _zero(row, tests_of.get(name, []), "failed_tampering", f"tracing: {what}", translate(
+            "{name} interfered with the grader's tracing of its calls: no points for this exercise",
+            row.language, name=name))
+        row.flag("tampering", Text("{name} interfered with the grader's tracing of its calls ({what}): 0 points "
+                                   "for {lost}", name=name, what=what, lost=", ".join(lost) or Text("its exercise")))
+    row.points = {t["grade_id"]: t["points"] for t in row.tests}
+    row.total = float(sum(row.points.values()))
+
+
+def _tests_of(a: Assignment) -> dict[str, list[str]]:
+    """graded name -> the grade_ids of the test cells that check it (nbgrader layout: a solution cell,
+    then the test cells that check it)."""
     owner, tests_of = None, {}
-    for c in a.cells:  # nbgrader layout: a solution cell, then the test cells that check it
+    for c in a.cells:
         if c.get("cell_type") != "code":
             continue
         if is_solution(c):
@@ -167,19 +201,17 @@ def check_borrowing(row: Row, a: Assignment) -> None:
             gid = c["metadata"]["nbgrader"]["grade_id"]
             for name in owner:
                 tests_of.setdefault(name, []).append(gid)
-    for name, how in found.items():
-        lost = []
-        for t in row.tests:
-            if t["grade_id"] in tests_of.get(name, []):
-                lost.append(t["grade_id"])
-                t.update(points=0.0, outcome="failed_borrowed", instructor=f"borrowed: {how}",
-                         message=translate("{name} uses the course's own implementation from attention_course "
-                                           "instead of your code: no points for this exercise", row.language, name=name))
-        row.flag("borrowed_reference", Text("{name} is the course's reference implementation, not the student's "
-                                            "({how}): 0 points for {lost}", name=name, how=how,
-                                            lost=", ".join(lost) or Text("its exercise")))
-    row.points = {t["grade_id"]: t["points"] for t in row.tests}
-    row.total = float(sum(row.points.values()))
+    return tests_of
+
+
+def _zero(row: Row, grade_ids: list[str], outcome: str, instructor: str, message: str) -> list[str]:
+    """Give 0 points to the row's tests in ``grade_ids`` with that outcome and messages; return their ids."""
+    lost = []
+    for t in row.tests:
+        if t["grade_id"] in grade_ids:
+            lost.append(t["grade_id"])
+            t.update(points=0.0, outcome=outcome, instructor=instructor, message=message)
+    return lost
 
 
 # ------------------------------------------------------------------------------ writing

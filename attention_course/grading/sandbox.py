@@ -13,12 +13,15 @@ Limits, applied before any student code runs:
   installation (never the course, ``solutions/``, the submissions or the output), writing or
   deleting outside the scratch directory, listing other directories, starting processes, signals to
   other processes, sockets, ``ctypes`` (after the course's own imports are loaded), and ``gc``
-  introspection. An audit hook lives in the same interpreter as the student's code, so it is a
-  guard rail, not a wall: the kernel-level wall is the namespace layer of the checker.
+  introspection; it tells the borrowing watch (:class:`.borrowing.CallWatch`, which traces the
+  checks' calls) of every profile or trace function set. An audit hook lives in the same interpreter
+  as the student's code, so it is a guard rail, not a wall: the kernel-level wall is the namespace
+  layer of the checker.
 """
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import os
 import select
@@ -27,10 +30,10 @@ import sys
 
 # Only the standard library and numpy before the hook; everything else is imported on request.
 # (wire imports numpy; timer is standard library only.)
-from attention_course.grading import timer, wire
+from attention_course.grading import borrowing, timer, wire
 
 #: The commands the checker sends (:meth:`SandboxWorker.dispatch` runs ``do_<command>``).
-COMMANDS = ("run_cells", "fetch", "call", "getattr", "report", "exit")
+COMMANDS = ("run_cells", "fetch", "call", "getattr", "report", "borrowing", "exit")
 
 
 class CellTimeout(BaseException):
@@ -215,10 +218,11 @@ def _library_check(rules, deny):
     return check_dlopen
 
 
-def _hook(checks, deny, hook_ids: list):
+def _hook(checks, deny, hook_ids: list, on_trace=None):
     """The audit hook: hands each event to its check, refuses processes, signals, sockets, ``gc``
     introspection... (:data:`_NO_PROCESS`), and ``object.__setattr__`` on an object whose id is in
-    ``hook_ids`` (the hook's own functions)."""
+    ``hook_ids`` (the hook's own functions); ``sys.setprofile``/``sys.settrace`` are told to ``on_trace(event)``
+    (:meth:`.borrowing.CallWatch.audit`), if given."""
     check_open, check_listing, check_change, check_dlopen = checks
     path_reads, path_writes, no_process = _PATH_READS, _PATH_WRITES, _NO_PROCESS
 
@@ -235,11 +239,13 @@ def _hook(checks, deny, hook_ids: list):
             deny(event, "")
         elif event == "object.__setattr__" and args and id(args[0]) in hook_ids:
             deny(event, "the sandbox hook")
+        elif on_trace is not None and event in ("sys.setprofile", "sys.settrace"):
+            on_trace(event)
 
     return hook
 
 
-def install_audit_hook(scratch: str, read_roots, forbidden_roots, blocked: list) -> None:
+def install_audit_hook(scratch: str, read_roots, forbidden_roots, blocked: list, protect=(), on_trace=None) -> None:
     """Install the guard-rail hook (PEP 578) for the rest of the process. Everything it needs is bound now, as locals.
 
     Args:
@@ -247,6 +253,9 @@ def install_audit_hook(scratch: str, read_roots, forbidden_roots, blocked: list)
         read_roots: paths readable besides it (the Python installation, the warm imports...).
         forbidden_roots: paths never readable, unless a more specific read root holds them.
         blocked: where each refused ``"event detail"`` is appended (for the worker's report).
+        protect: more objects whose attributes may not be replaced (``object.__setattr__``: a class's
+            methods, a function's ``__code__`` or defaults...).
+        on_trace: called with the event's name when any code sets a profile or trace function.
 
     A refused event raises PermissionError in the code that caused it (see the module docstring).
     """
@@ -254,8 +263,8 @@ def install_audit_hook(scratch: str, read_roots, forbidden_roots, blocked: list)
     deny = _denial(blocked)
     checks = (*_file_checks(rules, deny), _library_check(rules, deny))
     hook_ids: list[int] = []
-    hook = _hook(checks, deny, hook_ids)
-    hook_ids.extend(id(function) for function in (hook, deny, *rules, *checks))
+    hook = _hook(checks, deny, hook_ids, on_trace)
+    hook_ids.extend(id(function) for function in (hook, deny, *rules, *checks, *protect))
     sys.addaudithook(hook)
 
 
@@ -355,13 +364,25 @@ class SandboxWorker:
         self.proxies: dict[int, wire.CheckerProxy] = {}
         self.callback_originals: list[list] = []  # the arguments of the callbacks in progress (innermost last)
         self.sequence = 0
+        self.watch: borrowing.CallWatch | None = None  # set by main: what the graded calls run (do_borrowing)
 
     def lock_down(self, scratch: str, read_roots, forbidden_roots) -> None:
         """Capture the student's output, install the ``SIGALRM`` handler, then the audit hook
         (:func:`install_audit_hook`, arguments as there). Nothing can be loosened afterwards."""
         sys.stdout = sys.stderr = self.out
         signal.signal(signal.SIGALRM, self.on_alarm)
-        install_audit_hook(scratch, read_roots, forbidden_roots, self.blocked)
+        install_audit_hook(scratch, read_roots, forbidden_roots, self.blocked, protect=self._watch_parts(),
+                           on_trace=self.watch.audit if self.watch is not None else None)
+
+    def _watch_parts(self) -> list:
+        """The classes and functions behind the borrowing evidence (:meth:`do_borrowing`), which the hook guards."""
+        parts = [type(self), borrowing.CallWatch, *vars(borrowing.CallWatch).values()]
+        if self.watch is not None:
+            parts += [self.watch, self.watch.profiler]
+        return parts + [getattr(borrowing, name) for name in ("code_fingerprint", "reached_code", "_parts",
+                                                               "_function_parts", "_instance_parts", "_used_names",
+                                                               "_code_key", "_const_key", "_normal_bytecode", "code_shape",
+                                                               "_shape_key", "_digest")]
 
     def on_alarm(self, signum, frame) -> None:
         """The ``SIGALRM`` handler: raise :class:`CellTimeout`, or, during I/O, note it for later."""
@@ -542,8 +563,9 @@ class SandboxWorker:
         """
         _, handle, args, kwargs, seconds = message
         try:
-            value, originals, dirty = wire.call_noting_changes(self.objects[handle], args, kwargs,
-                                                               lambda: timer.Alarm(seconds))
+            with self._watched(handle):
+                value, originals, dirty = wire.call_noting_changes(self.objects[handle], args, kwargs,
+                                                                   lambda: timer.Alarm(seconds))
             refs = {id(o): (i, d) for i, (o, d) in enumerate(zip(originals, dirty))}
             back = [wire.flatten(o, self.remember, refs=refs) for o in originals if refs[id(o)][1]]
             reply = ("ok", wire.flatten(value, self.remember, refs=refs), back)
@@ -551,6 +573,33 @@ class SandboxWorker:
             reply = ("raise",) + describe(error)
         self.out.take()
         return reply
+
+    @contextlib.contextmanager
+    def _watched(self, handle):
+        """Trace a call of the student's object ``handle`` (:class:`.borrowing.CallWatch`), if watching."""
+        if self.watch is None:
+            yield
+            return
+        self.watch.start(handle)
+        timed_out = False
+        try:
+            yield
+        except CellTimeout:
+            timed_out = True
+            raise
+        finally:
+            self.watch.stop(timed_out)
+
+    def do_borrowing(self, message):
+        """``("borrowing", names)``: ``("ok", evidence)``: for each graded name, the reference implementations
+        its object is or reaches, those its calls started, and what interfered with the tracing
+        (:meth:`.borrowing.CallWatch.report`); ``("ok", {})`` without references."""
+        if self.watch is None:
+            return ("ok", {})
+        names = [n for n in message[1] if isinstance(n, str) and n in self.shell.user_ns]
+        keys = {n: (self.shell.user_ns[n], self.ids.get(id(self.shell.user_ns[n]))) for n in names}
+        with timer.Alarm(20):
+            return ("ok", self.watch.report(keys))
 
     def do_getattr(self, message):
         """``("getattr", handle, name, seconds)``: ``("ok", flattened attribute)`` or ``("raise", ...)``."""
@@ -691,11 +740,12 @@ def main() -> None:
     """Run the worker: ``python -I -m attention_course.grading.sandbox``, started by the checker.
 
     Reads the setup from stdin (``scratch``, ``files``, ``memory_mb``, ``cpu_seconds``, ``file_mb``,
-    ``read_roots``, ``forbidden_roots``, ``warm_imports``, ``output_chars``, ``prelude``), writes the
+    ``read_roots``, ``forbidden_roots``, ``warm_imports``, ``output_chars``, ``prelude``, ``references``:
+    the reference fingerprints a :class:`.borrowing.CallWatch` looks for), writes the
     data files into the scratch folder, applies the rlimits, loads the warm imports and runs the
     course's prelude cells, installs the audit hook, answers ``("ready", failed imports)``, then
     serves the checker's commands until it closes the pipe: ``run_cells``, ``fetch``, ``call``,
-    ``getattr``, ``report`` and ``exit`` (see :class:`SandboxWorker`).
+    ``getattr``, ``report``, ``borrowing`` and ``exit`` (see :class:`SandboxWorker`).
 
     Returns when the checker's pipe closes. Ends the process with ``os._exit``: status 0 on
     ``exit``, 4 if the checker is gone while a message is written, 3 if a reply cannot be sent.
@@ -711,6 +761,9 @@ def main() -> None:
     _run_prelude(shell, setup.get("prelude", []))
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     worker = SandboxWorker(rx, tx, shell, setup.get("output_chars", 20000))
+    if setup.get("references"):
+        worker.watch = borrowing.CallWatch(setup["references"], read_roots, os.path.dirname(os.path.dirname(
+            os.path.abspath(borrowing.__file__))))
     worker.lock_down(setup["scratch"], read_roots, setup["forbidden_roots"])
     worker.serve(warm_failed)
 

@@ -37,6 +37,9 @@ from urllib.parse import urlparse
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))
+from pdf_download import FILES, PDF_FOLDER  # noqa: E402  (the site's download button links the PDFs)
+
 HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "pdf"
 PRINT_CSS = ROOT / "_ext" / "pdf" / "print.css"
@@ -57,7 +60,7 @@ class Edition:
 
 
 EDITIONS = {
-    "en": Edition("en", "en", "", "attention-mechanisms.pdf", {
+    "en": Edition("en", "en", "", FILES["en"], {
         "title": "Attention Mechanisms",
         "subtitle": "An executable course, from Bahdanau's translation model to GPT",
         "author": "The Attention Mechanisms course authors",
@@ -69,7 +72,7 @@ EDITIONS = {
         "live_explorer": "Printed above is the first view of the explorer “{title}”; in the live book "
                          "({url}) its controls redraw the figure for every choice.",
     }),
-    "zh_CN": Edition("zh_CN", "zh-CN", "zh_CN/", "attention-mechanisms-zh_CN.pdf", {
+    "zh_CN": Edition("zh_CN", "zh-CN", "zh_CN/", FILES["zh_CN"], {
         "title": "注意力机制",
         "subtitle": "一门可执行的课程：从 Bahdanau 的翻译模型到 GPT",
         "author": "注意力机制课程作者",
@@ -257,7 +260,7 @@ body { font-family: "DejaVu Sans", "WenQuanYi Micro Hei", sans-serif; font-size:
 .title-page .printed { margin-top: 4em; font-size: 9.5pt; color: #444; }
 h2 { font-size: 18pt; margin: 0 0 1em 0; }
 .part { font-weight: 700; font-size: 11pt; margin: 1.1em 0 0.3em 0; break-after: avoid; }
-.entry { display: flex; align-items: baseline; margin: 0.15em 0; break-inside: avoid; }
+.entry { display: flex; align-items: last baseline; margin: 0.15em 0; break-inside: avoid; }
 .entry .text { flex: 0 1 auto; }
 .entry .dots { flex: 1 1 auto; border-bottom: 1px dotted #777; margin: 0 0.4em; min-width: 2em; }
 .entry .num { flex: 0 0 auto; font-variant-numeric: tabular-nums; }
@@ -266,14 +269,15 @@ h2 { font-size: 18pt; margin: 0 0 1em 0; }
 """
 
 
-def front_matter(edition: Edition, printed: list[Printed], starts: list[int], base: str) -> str:
+def front_matter(edition: Edition, printed: list[Printed], starts: list[int], base: str,
+                 captions: dict[str, str]) -> str:
     """The title page and the table of contents (chapters and sections with their page numbers).
 
-    The entries' maths (TeX between ``\\(`` and ``\\)``) is typeset by the book's own MathJax,
-    served at ``base``.
+    ``starts`` are the pages' first page numbers; ``captions`` the parts' captions by their first
+    page (:func:`part_captions`). The entries' maths (TeX between ``\\(`` and ``\\)``) is typeset
+    by the book's own MathJax, served at ``base``.
     """
     s = edition.strings
-    captions = part_captions(edition)
     rows = []
     for chapter, start in zip(printed, starts):
         if chapter.page in captions:
@@ -340,7 +344,7 @@ def assemble(browser, base: str, edition: Edition, printed: list[Printed]) -> by
         chapter.pages = len(reader.pages)
         starts.append(len(running) + 1)
         running.extend([re.sub(r"\\\(|\\\)", "", chapter.title)] * chapter.pages)
-    front = PdfReader(io.BytesIO(_pdf_of(browser, front_matter(edition, printed, starts, base))))
+    front = PdfReader(io.BytesIO(_pdf_of(browser, front_matter(edition, printed, starts, base, part_captions(edition)))))
     stamps = PdfReader(io.BytesIO(_pdf_of(browser, overlay(edition.strings["title"], running, edition.lang))))
     if len(stamps.pages) != len(running):
         raise RuntimeError(f"{len(stamps.pages)} running heads for {len(running)} pages")
@@ -365,37 +369,45 @@ def assemble(browser, base: str, edition: Edition, printed: list[Printed]) -> by
     return buffer.getvalue()
 
 
-def build(editions: list[str], pages: list[str], out: Path, publish: bool = True) -> list[Path]:
-    """Print ``pages`` of each edition and write its PDF into ``out`` (and ``_build/html/pdf/``)."""
+def print_edition(executable: str, base: str, name: str, pages: list[str], out: Path) -> Path:
+    """Print ``pages`` of one edition in a Chromium of its own and write its PDF into ``out``."""
     from playwright.sync_api import sync_playwright
+
+    edition = EDITIONS[name]
+    start = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        printed = [print_page(browser, base, edition, page) for page in pages]
+        target = out / edition.filename
+        target.write_bytes(assemble(browser, base, edition, printed))
+        browser.close()
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    print(f"== {shown}: {len(printed)} pages of the book, {sum(p.pages for p in printed)} printed pages "
+          f"({time.monotonic() - start:.0f} s)", flush=True)
+    return target
+
+
+def build(editions: list[str], pages: list[str], out: Path, publish: bool = True) -> list[Path]:
+    """Print ``pages`` of each edition into ``out`` (and ``_build/html/pdf/`` if ``publish``).
+
+    The editions print side by side, one Chromium each (the machine's two cores).
+    """
+    from concurrent.futures import ThreadPoolExecutor
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         raise SystemExit("!! Chromium is missing: apt-get install chromium (scripts/build_pdf.sh does this as root)")
-    if not (HTML / "index.html").is_file():
-        raise SystemExit("!! _build/html is missing: build the book first (bash scripts/build_book.sh)")
+    if not all((HTML / f"{EDITIONS[name].prefix}index.html").is_file() for name in editions):
+        raise SystemExit("!! the built book is missing: build it first (bash scripts/build_book.sh)")
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     server, base = serve(HTML)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            for name in editions:
-                edition = EDITIONS[name]
-                start = time.monotonic()
-                printed = [print_page(browser, base, edition, page) for page in pages]
-                target = out / edition.filename
-                target.write_bytes(assemble(browser, base, edition, printed))
-                total = sum(p.pages for p in printed)
-                print(f"== {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}: "
-                      f"{len(printed)} pages of the book, {total} printed pages "
-                      f"({time.monotonic() - start:.0f} s)")
-                written.append(target)
-            browser.close()
+        with ThreadPoolExecutor(max_workers=len(editions)) as pool:
+            written = list(pool.map(lambda name: print_edition(executable, base, name, pages, out), editions))
     finally:
         server.shutdown()
     if publish:
-        site = HTML / "pdf"
+        site = HTML / PDF_FOLDER
         site.mkdir(exist_ok=True)
         for path in written:
             shutil.copyfile(path, site / path.name)

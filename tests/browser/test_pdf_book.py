@@ -89,25 +89,43 @@ def _title(edition: str, page: str) -> str:
     return heading.get_text(" ", strip=True)
 
 
-@pytest.mark.parametrize("edition", EDITIONS)
-def test_every_chapter_in_order_in_the_contents_and_the_body(pdfs, edition):
-    """Each page's title in the book's order: once in the table of contents, and again, on the page
-    the contents gives it (pages are numbered from the first chapter on: the last page's number is
-    the body's length)."""
-    pages = _page_texts(pdfs[edition])
-    body = _body_start(pages)
+def _contents(path: Path, edition: str) -> dict[str, int]:
+    """Each page of the book and the page number the PDF's contents gives it, in the contents' order;
+    fails at the first page missing from the contents or out of the book's order."""
+    body = _body_start(_page_texts(path))
     # one entry a line, its page number at the end of the line
-    lines = "".join(_page_texts(pdfs[edition], layout=True)[:body]).splitlines()
+    lines = "".join(_page_texts(path, layout=True)[:body]).splitlines()
     contents = "\n".join(_squeeze(line) for line in lines)
-    start = 0
+    numbers, start = {}, 0
     for page in PAGES:
         title = _squeeze(_title(edition, page))
         # a long title runs on to a second line, which ends with the number
         match = re.compile("\n?".join(map(re.escape, title)) + r"(\d+)$", re.M).search(contents, start)
-        assert match, f"{page}: title {title!r} is not in the contents after the previous chapter's"
+        assert match, f"{page}: title {title!r} is not in the contents after the previous page's"
         start = match.end()
-        number = int(match.group(1))
+        numbers[page] = int(match.group(1))
+    return numbers
+
+
+def _running_head(path: Path, index: int) -> str:
+    return _squeeze(_page_texts(path, layout=True)[index].strip().splitlines()[0])
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_chapter_in_order_in_the_contents_and_the_body(pdfs, edition):
+    """Each page's title in the book's order in the table of contents, and the page the contents gives
+    is where it starts: its title is on that page, the page before runs under another title (pages
+    are numbered from the first chapter on: the last page's number is the body's length)."""
+    pages = _page_texts(pdfs[edition])
+    body = _body_start(pages)
+    numbers = _contents(pdfs[edition], edition)
+    assert list(numbers.values()) == sorted(numbers.values())
+    for page, number in numbers.items():
+        title = _squeeze(_title(edition, page))
         assert title in _squeeze(pages[body + number - 1]), f"{page} is not on page {number}, as the contents says"
+        if number > 1:
+            before = _running_head(pdfs[edition], body + number - 2)
+            assert title not in before, f"{page} starts before page {number}: page {number - 1} is headed {before!r}"
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
@@ -177,9 +195,8 @@ def _assert_cjk_font_covers(text: str, fonts: list[str]) -> None:
 def test_screenshots_of_two_pages(pdfs, edition):
     """The contents' first page and the first page of Chapter 3 (maths, a figure) for review."""
     pages = _page_texts(pdfs[edition])
+    chapter = _body_start(pages) + _contents(pdfs[edition], edition)["book/03_general_form"] - 1
     body = _body_start(pages)
-    title = _squeeze(_title(edition, "book/03_general_form"))
-    chapter = next(i for i in range(body, len(pages)) if title in _squeeze(pages[i]))
     contents = next(i for i in range(body) if _squeeze(pdf_tool.EDITIONS[edition].strings["contents"]) in _squeeze(pages[i]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for index, name in ((contents, "contents"), (chapter, "chapter3")):

@@ -85,6 +85,8 @@ EDITIONS = {
                          "它的控件会为每个选择重新绘制图形。",
     }),
 }
+# The text's width on paper in CSS pixels: A4 (210 mm) less print.css's margins (2 x 17 mm), at 96 px/inch.
+PAPER_WIDTH = round((210 - 2 * 17) / 25.4 * 96)
 QUIZ_ID = re.compile(r'id="(selfcheck|predict)(ch\d+)(?:_([a-z0-9_]+?))?(_zh_CN)?"')
 
 
@@ -217,11 +219,14 @@ def print_page(browser, base: str, edition: Edition, page_name: str) -> Printed:
     page.goto(f"{base}/{path}", wait_until="load")
     _rendered(page, source)
     page.add_style_tag(path=str(PRINT_CSS))
+    page.set_viewport_size({"width": PAPER_WIDTH, "height": 1000})  # lay out (and measure) as on paper
     options = {"quizzes": page_quizzes(source, edition.strings), "strings": edition.strings,
                "url": site_url() + path}
     report = page.evaluate(PRINT_JS.read_text(encoding="utf-8"), options)
     if report["missing"]:
         raise RuntimeError(f"{path}: no questions for the quizzes {report['missing']}")
+    if report["clipped"]:
+        raise RuntimeError(f"{path}: the paper would cut off the right of " + "; ".join(report["clipped"]))
     pdf = page.pdf(prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
     context.close()
     if blocked or errors:

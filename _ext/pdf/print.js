@@ -7,9 +7,11 @@
  *   options.strings   the printed labels in the page's language (tools/pdf.py, STRINGS)
  *   options.url       the page's address in the published book
  *
- * Returns {questions, explorers, missing, headings}: what was turned into print, the quiz regions that
- * had no questions (tools/pdf.py fails on those), and the page's title and sections for the table of
- * contents ({level: 1 or 2, text}), their maths as TeX between \( and \). */
+ * Returns {questions, explorers, missing, headings, clipped}: what was turned into print, the quiz
+ * regions that had no questions, the page's title and sections for the table of contents ({level: 1
+ * or 2, text}, their maths as TeX between \( and \)), and the boxes whose content the paper would
+ * cut off (tools/pdf.py fails on missing questions and on clipped boxes). The page is measured at
+ * the paper's width (tools/pdf.py sets the window to it). */
 async (options) => {
   const s = options.strings;
   const fill = (text, fields) => text.replace(/\{(\w+)\}/g, (all, name) => (name in fields ? fields[name] : all));
@@ -101,5 +103,13 @@ async (options) => {
   const headings = Array.from(article.querySelectorAll("h1, h2"))
     .filter((heading) => heading.getClientRects().length)
     .map((heading) => ({ level: Number(heading.tagName[1]), text: plain(heading).replace(/\s+/g, " ").trim() }));
-  return { questions: number, explorers: explorers.length, missing, headings };
+  // What the paper would cut off: a box whose content is wider than the box and that does not show
+  // the rest (inline maths overhangs its box by a pixel or two by design).
+  const clipped = Array.from(article.querySelectorAll("*"))
+    .filter((element) => element.clientWidth > 0 && element.scrollWidth > element.clientWidth + 4
+      && getComputedStyle(element).overflowX !== "visible"
+      && !element.closest("mjx-container, span.math, mjx-assistive-mml"))
+    .map((element) => `${element.tagName.toLowerCase()}.${Array.from(element.classList).join(".")} `
+      + `(${element.scrollWidth} > ${element.clientWidth} px): ${element.textContent.trim().slice(0, 60)}`);
+  return { questions: number, explorers: explorers.length, missing, headings, clipped };
 }

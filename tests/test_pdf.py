@@ -45,11 +45,28 @@ def test_the_quizzes_of_a_page_come_from_the_quiz_files_in_both_languages():
               f'<div id="predictch03_{key}"></div><div id="predictch03_{key}_zh_CN"></div>')
     strings = pdf_tool.EDITIONS["en"].strings
     quizzes = pdf_tool.page_quizzes(source, strings)
-    assert quizzes["selfcheckch03"]["questions"] == load_quiz("ch03", "en")
-    assert quizzes["selfcheckch03_zh_CN"]["questions"] == load_quiz("ch03", "zh_CN")
-    assert quizzes[f"predictch03_{key}"]["questions"] == [load_predictions("ch03", "en")[key]]
-    assert quizzes[f"predictch03_{key}_zh_CN"]["questions"] == [load_predictions("ch03", "zh_CN")[key]]
+    expected = {"selfcheckch03": load_quiz("ch03", "en"), "selfcheckch03_zh_CN": load_quiz("ch03", "zh_CN"),
+                f"predictch03_{key}": [load_predictions("ch03", "en")[key]],
+                f"predictch03_{key}_zh_CN": [load_predictions("ch03", "zh_CN")[key]]}
+    assert quizzes.keys() == expected.keys()
+    for quiz_id, questions in expected.items():
+        printed = quizzes[quiz_id]["questions"]
+        assert [q["question"] for q in printed] == [q["question"] for q in questions]
+        for shown, source_question in zip(printed, questions):  # the same options, in another order
+            assert sorted(map(str, shown["answers"])) == sorted(map(str, source_question["answers"]))
     assert quizzes[f"predictch03_{key}"]["lead"] == strings["predict"]
+    # both editions print a question's options in the same order: the same letter in both keys
+    for english, chinese in zip(quizzes["selfcheckch03"]["questions"], quizzes["selfcheckch03_zh_CN"]["questions"]):
+        assert [a["correct"] for a in english["answers"]] == [a["correct"] for a in chinese["answers"]]
+
+
+def test_the_right_answer_is_not_always_the_same_letter_on_paper():
+    """The quiz files list the right answer first; the printed options must not give it away."""
+    letters = [[a["correct"] for a in q["answers"]].index(True)
+               for quiz in pdf_tool.page_quizzes('<div id="selfcheckch03"></div><div id="selfcheckch05"></div>',
+                                                 pdf_tool.EDITIONS["en"].strings).values()
+               for q in quiz["questions"]]
+    assert len(set(letters)) > 1, letters
 
 
 def test_both_editions_have_the_same_printed_labels():

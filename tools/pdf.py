@@ -114,7 +114,10 @@ def page_quizzes(source: str, strings: dict) -> dict:
     """The questions behind every self-check and prediction in a built page, by the quiz's div id.
 
     ``print.js`` prints them (question and options, the answer in the chapter's key) in place of
-    the interactive quiz; they come from the same files the quiz was made from.
+    the interactive quiz; they come from the same files the quiz was made from. The files list the
+    right answer first (the page shows each answer's explanation as it is chosen); on paper, with the
+    key a few pages on, that would give it away, so each question's options are put in an order of
+    their own (:func:`printed_order`: the same in both editions, and in every build).
     """
     from attention_course.views.display import load_predictions, load_quiz
 
@@ -124,11 +127,27 @@ def page_quizzes(source: str, strings: dict) -> dict:
         language = "zh_CN" if chinese else "en"
         if kind == "selfcheck":
             # under the chapter's own "Self-check" heading: no lead of its own
-            quizzes[match.group(0)[4:-1]] = {"lead": "", "questions": load_quiz(chapter, language)}
+            lead, questions = "", load_quiz(chapter, language)
         else:
-            quizzes[match.group(0)[4:-1]] = {"lead": strings["predict"],
-                                             "questions": [load_predictions(chapter, language)[key]]}
+            lead, questions = strings["predict"], [load_predictions(chapter, language)[key]]
+        quizzes[match.group(0)[4:-1]] = {"lead": lead, "questions": [
+            {**question, "answers": [question["answers"][i] for i in
+                                     printed_order(f"{kind}-{chapter}-{key}-{number}", len(question["answers"]))]}
+            for number, question in enumerate(questions)]}
     return quizzes
+
+
+def printed_order(name: str, count: int) -> list[int]:
+    """A fixed order of ``count`` options for the question called ``name``.
+
+    >>> sorted(printed_order("selfcheck-ch03-None-0", 3))
+    [0, 1, 2]
+    """
+    import random
+
+    order = list(range(count))
+    random.Random(name).shuffle(order)
+    return order
 
 
 @dataclass

@@ -240,7 +240,7 @@ def print_page(browser, base: str, edition: Edition, page_name: str) -> Printed:
     page.add_style_tag(path=str(PRINT_CSS))
     page.set_viewport_size({"width": PAPER_WIDTH, "height": 1000})  # lay out (and measure) as on paper
     options = {"quizzes": page_quizzes(source, edition.strings), "strings": edition.strings,
-               "url": site_url() + path}
+               "url": site_url() + path, "site": site_url()}
     report = page.evaluate(PRINT_JS.read_text(encoding="utf-8"), options)
     if report["missing"]:
         raise RuntimeError(f"{path}: no questions for the quizzes {report['missing']}")

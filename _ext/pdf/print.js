@@ -6,6 +6,7 @@
  *                     package's quiz files (attention_course/views/quizzes/), in the page's language
  *   options.strings   the printed labels in the page's language (tools/pdf.py, STRINGS)
  *   options.url       the page's address in the published book
+ *   options.site      the published book's address (the English edition's root, ending in "/")
  *
  * Returns {questions, explorers, missing, headings, clipped}: what was turned into print, the quiz
  * regions that had no questions, the page's title and sections for the table of contents ({level: 1
@@ -77,6 +78,14 @@ async (options) => {
   // page empty before a long listing).
   for (const block of document.querySelectorAll("div.cell_input, div.cell_output, div.highlight, .admonition")) {
     block.classList.add(block.getBoundingClientRect().height < 330 ? "print-keep" : "print-long");
+  }
+  // A link to another page of the book leads, in the PDF, to that page of the published book (not
+  // to the local server the page was printed from); a link within the page stays a jump in the PDF.
+  for (const link of document.querySelectorAll("a[href]")) {
+    const target = new URL(link.getAttribute("href"), location.href);
+    if (target.origin !== location.origin) continue;
+    if (target.pathname === location.pathname && target.hash) { link.setAttribute("href", target.hash); continue; }
+    link.setAttribute("href", options.site + target.pathname.replace(/^\//, "") + target.hash);
   }
   // An external link whose text is not its address prints the address after it.
   document.querySelectorAll("a.reference.external[href^='http']").forEach((link) => {

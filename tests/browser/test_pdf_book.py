@@ -204,3 +204,16 @@ def test_screenshots_of_two_pages(pdfs, edition):
         _tool("pdftoppm", "-f", str(index + 1), "-l", str(index + 1), "-r", "80", "-png", "-singlefile",
               str(pdfs[edition]), str(stem))
         assert stem.with_suffix(".png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_links_lead_to_the_published_book_not_to_the_printing_server(pdfs, edition):
+    from pypdf import PdfReader
+
+    uris = [str(action["/URI"]) for page in PdfReader(pdfs[edition]).pages
+            for annotation in page.get("/Annots") or []
+            if (action := annotation.get_object().get("/A")) is not None and "/URI" in action.get_object()]
+    local = sorted({uri for uri in uris if re.match(r"https?://(127\.0\.0\.1|localhost)\b", uri)})
+    assert not local, f"{len(local)} links to the local server the book was printed from, e.g. {local[:3]}"
+    assert any(uri.startswith(pdf_tool.site_url() + pdf_tool.EDITIONS[edition].prefix) for uri in uris)
+

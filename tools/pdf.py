@@ -38,7 +38,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
+sys.path.insert(0, str(ROOT / "tools"))
+from i18n import CHINESE_AUTHOR, CHINESE_TITLE, book_pages  # noqa: E402  (the Chinese build's title, _toc.yml's pages)
 from pdf_download import FILES, PDF_FOLDER  # noqa: E402  (the site's download button links the PDFs)
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 
 HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "pdf"
@@ -61,9 +65,9 @@ class Edition:
 
 EDITIONS = {
     "en": Edition("en", "en", "", FILES["en"], {
-        "title": "Attention Mechanisms",
+        "title": CONFIG["title"],
         "subtitle": "An executable course, from Bahdanau's translation model to GPT",
-        "author": "The Attention Mechanisms course authors",
+        "author": CONFIG["author"],
         "printed": "Printed from the book at {url}, where every explorer and question is interactive.",
         "contents": "Contents",
         "answer_key": "Answer key",
@@ -73,9 +77,9 @@ EDITIONS = {
                          "({url}) its controls redraw the figure for every choice.",
     }),
     "zh_CN": Edition("zh_CN", "zh-CN", "zh_CN/", FILES["zh_CN"], {
-        "title": "注意力机制",
+        "title": CHINESE_TITLE,
         "subtitle": "一门可执行的课程：从 Bahdanau 的翻译模型到 GPT",
-        "author": "注意力机制课程作者",
+        "author": CHINESE_AUTHOR,
         "printed": "本书印自 {url}，那里的每个探索器和每道题都可以交互。",
         "contents": "目录",
         "answer_key": "答案",
@@ -90,23 +94,13 @@ PAPER_WIDTH = round((210 - 2 * 17) / 25.4 * 96)
 QUIZ_ID = re.compile(r'id="(selfcheck|predict)(ch\d+)(?:_([a-z0-9_]+?))?(_zh_CN)?"')
 
 
-def book_pages() -> list[str]:
-    """The pages of the book in the order of ``_toc.yml``: the root, then every part's chapters."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        pages.extend(chapter["file"] for chapter in part.get("chapters", []))
-    return pages
-
-
 def site_url() -> str:
     """The published book's address, from ``_config.yml``'s repository (GitHub Pages).
 
     >>> site_url()
     'https://attention-mechanisms.github.io/attention-course/'
     """
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    owner, name = urlparse(config["repository"]["url"]).path.strip("/").split("/")[:2]
+    owner, name = urlparse(CONFIG["repository"]["url"]).path.strip("/").split("/")[:2]
     return f"https://{owner}.github.io/{name}/"
 
 

@@ -42,9 +42,12 @@ def _tool(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def pdfs() -> dict[str, Path]:
-    """Both PDFs, printed now if missing or older than the built book (one worker at a time)."""
+    """Both PDFs, printed now if missing or older than the built book or the printing code (one
+    worker at a time)."""
     paths = {name: pdf_tool.OUT / edition.filename for name, edition in pdf_tool.EDITIONS.items()}
-    built = max((HTML / f"{e.prefix}index.html").stat().st_mtime for e in pdf_tool.EDITIONS.values())
+    inputs = [HTML / f"{e.prefix}index.html" for e in pdf_tool.EDITIONS.values()]
+    inputs += [ROOT / "tools" / "pdf.py", pdf_tool.PRINT_CSS, pdf_tool.PRINT_JS]
+    built = max(path.stat().st_mtime for path in inputs)
     pdf_tool.OUT.mkdir(parents=True, exist_ok=True)
     with open(pdf_tool.OUT / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

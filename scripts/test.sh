@@ -44,15 +44,21 @@ fi
 # end and both are reported; the lane's log is printed after pytest's. If this script is
 # interrupted, the lane (its own process group) is stopped with it.
 book_log=$(mktemp)
-echo "== in the background: the book build (-W: warnings fail it), then the browser tests"
+echo "== in the background: the book build (-W: warnings fail it), the PDFs, then the browser tests"
 set -m
 (
   bash scripts/build_book.sh
+  # The PDF editions, printed from the book just built (the browser tests read them back, and the
+  # site's download button links them). A failure here is reported; the browser tests still run.
+  echo "== the PDF editions (scripts/build_pdf.sh)"
+  pdf_status=0
+  bash scripts/build_pdf.sh || pdf_status=$?
   echo "== browser tests of the built book (offline: only localhost is reachable)"
   # Two workers (pytest-xdist), each with its own Chromium; the tests of one page stay together
   # on one worker (--dist loadscope, one unit per page: tests/browser/conftest.py), so each page
   # is loaded once.
   .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadscope --durations=10 tests/browser
+  exit "$pdf_status"
 ) >"$book_log" 2>&1 &
 book_pid=$!
 set +m

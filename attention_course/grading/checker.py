@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import select
-import shlex
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from attention_course.env import LANGUAGES, set_language
 
-from . import timer, wire
+from . import timer, wall, wire
 from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
 from .messages import tr
 
@@ -41,63 +40,6 @@ class StudentTimeout(RuntimeError):
 
 class WorkerGone(RuntimeError):
     """The student's process is no longer running (killed for time or memory, or crashed)."""
-
-
-# ------------------------------------------------------------------------- the namespace wall
-@functools.lru_cache(maxsize=1)
-def namespaces_available() -> bool:
-    """True if unprivileged user+mount+pid+net namespaces work here (Linux, ``unshare``)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        probe = subprocess.run(["unshare", "-rmnp", "--fork", "--mount-proc", "sh", "-c",
-                                "mount -t tmpfs t /mnt 2>/dev/null || mount -t tmpfs t /tmp; exec unshare -U true"],
-                               capture_output=True, timeout=20)
-        return probe.returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: list[str]) -> list[str]:
-    """argv prefix that runs a command in new user/mount/pid/net namespaces where every path in
-    ``hide`` is covered by an empty tmpfs (files: by /dev/null), except ``expose`` (bound back
-    read-only), the scratch root is a fresh private tmpfs, and the command then runs in a nested
-    user namespace with no capabilities, so it cannot unmount any of this.
-
-    Args:
-        scratch_root: the folder that becomes a fresh private tmpfs (not hidden, even if inside ``hide``).
-        scratch: the worker's folder, created inside it.
-        hide: paths to cover (those missing, ``/`` and those inside another hidden path are left out).
-        expose: paths inside hidden ones to bind back read-only (the Python installation...).
-
-    Returns:
-        The argv prefix (``unshare ... sh -c SCRIPT sandbox``); the command follows it.
-    """
-    hide = sorted({os.path.realpath(h) for h in hide if h and os.path.exists(h) and os.path.realpath(h) != "/"})
-    hide = [h for h in hide if not any(h != o and _inside(h, o) for o in hide)]
-    hide = [h for h in hide if not _inside(os.path.realpath(scratch_root), h)]  # the hook still refuses them
-    expose = sorted({os.path.realpath(e) for e in expose if e and os.path.exists(e)})
-    expose = [e for e in expose if any(_inside(e, h) for h in hide)]
-    q = shlex.quote
-    hold = os.path.join(scratch_root, ".hold")
-    lines = ["set -e", f"mount -t tmpfs -o size=512m,mode=700 tmpfs {q(scratch_root)}",
-             f"mkdir -p {q(scratch)} {q(hold)}"]
-    for i, path in enumerate(expose):
-        lines += [f"mkdir -p {q(hold)}/{i}", f"mount --rbind {q(path)} {q(hold)}/{i}"]
-    for path in hide:
-        if os.path.isdir(path):
-            lines.append(f"mount -t tmpfs -o size=1m,mode=755 tmpfs {q(path)}")
-        else:
-            lines.append(f"mount --bind /dev/null {q(path)}")
-    for i, path in enumerate(expose):
-        lines += [f"mkdir -p {q(path)}", f"mount --rbind {q(hold)}/{i} {q(path)}",
-                  f"mount -o remount,bind,ro {q(path)} 2>/dev/null || true"]
-    lines.append('exec unshare -U -- "$@"')
-    return ["unshare", "-rmnp", "--fork", "--mount-proc", "--kill-child", "sh", "-c", "\n".join(lines), "sandbox"]
 
 
 # ------------------------------------------------------------------------- the checker's time limits
@@ -547,7 +489,7 @@ def grade(job: dict) -> dict:
     nb = json.loads(Path(job["notebook"]).read_text(encoding="utf-8"))
     cells, notes = plan_cells(assignment, nb)
     result = {"tests": [], "cells": [], "notes": notes, "patched": [], "blocked": [], "worker": None,
-              "sandbox": "namespaces+audit-hook" if job.get("namespaces") else "audit-hook"}
+              "sandbox": f"{job['wall']}+audit-hook" if job.get("wall") else "audit-hook"}
     scratch = os.path.join(job["scratch_root"], job["job_id"])
     modules = warm_imports(assignment)
     setup = worker_setup(job, assignment, scratch, modules)
@@ -588,17 +530,25 @@ def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[
 
 
 def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
-    """The command that starts the worker: ``python -I -B -m attention_course.grading.sandbox``.
+    """The command that starts the worker: ``python -I -B -m attention_course.grading.sandbox``, behind
+    the job's wall (``job["wall"]``, see :mod:`.wall`).
 
-    With ``job["namespaces"]`` behind :func:`namespace_prefix`, which hides the course, the package's
-    repository and the job's forbidden paths, and exposes the Python installation, this package and
-    the folders of the warm imports ``modules``. Without, it creates the ``scratch`` folder.
+    ``"bubblewrap"``: :func:`.wall.bwrap_argv`, which shows only the system, the Python installation,
+    ``sys.path`` and this package (never the course's repository, the job's forbidden paths or the
+    host's ``/tmp``). ``"unshare"``: :func:`.wall.namespace_prefix`, which hides the course, the
+    package's repository and the forbidden paths, and exposes the Python installation, this package
+    and the folders of the warm imports ``modules``. None: it creates the ``scratch`` folder.
 
     Raises:
         OSError: if the scratch folder cannot be created.
     """
     python = [sys.executable, "-I", "-B", "-m", "attention_course.grading.sandbox"]
-    if not job.get("namespaces"):
+    hide = [str(Path(job["course"])), str(PACKAGE_REPO), *job["forbidden"]]
+    kind = job.get("wall", "unshare" if job.get("namespaces") else "")
+    if kind == "bubblewrap":
+        readable = wall.readable_paths(str(PACKAGE_DIR), [str(Path(job["course"])), str(PACKAGE_REPO)])
+        return wall.bwrap_argv(job["scratch_root"], readable, hide) + python
+    if kind != "unshare":
         os.makedirs(scratch, exist_ok=True)
         return python
     expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
@@ -609,8 +559,7 @@ def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
             spec = None
         if spec and spec.origin:
             expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
-    hide = [str(Path(job["course"])), str(PACKAGE_REPO), *job["forbidden"]]
-    return namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
+    return wall.namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
 
 
 def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells: list[tuple[int, str]],

@@ -310,7 +310,8 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
     job = {"course": str(opts.course), "source": str(a.source_path), "notebook": str(notebook),
            "total_seconds": opts.total_timeout, "cell_seconds": opts.cell_timeout, "memory_mb": opts.memory_mb,
            "file_mb": 64, "scratch_root": str(scratch_root), "job_id": job_id, "forbidden": forbidden,
-           "namespaces": opts.namespaces, "result": str(job_dir / "result.json"), "language": row.language}
+           "namespaces": opts.namespaces, "wall": getattr(opts, "wall", ""), "result": str(job_dir / "result.json"),
+           "language": row.language}
     (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     try:
         proc = subprocess.run([sys.executable, "-I", "-B", "-m", "attention_course.grading.checker", str(job_dir / "job.json")],
@@ -460,8 +461,9 @@ def prepare_run(opts) -> Path:
     """Complete ``opts`` and start the log; return the output folder (created, resolved).
 
     Resolves ``opts.course`` (default :func:`default_course`), reads ``opts.cell_timeout`` from the
-    course's ``nbgrader_config.py`` when not given, and turns ``opts.namespaces`` off (with a warning)
-    where Linux namespaces are not available. Logs to ``OUT/grade.log`` (replaced) and stderr.
+    course's ``nbgrader_config.py`` when not given, and sets ``opts.wall`` to the strongest kernel wall
+    that works here (:func:`.wall.best_wall`: ``"bubblewrap"``, else ``"unshare"``, else ``""``, the
+    last two with a warning; ``""`` with ``--no-namespaces``). Logs to ``OUT/grade.log`` (replaced) and stderr.
     """
     opts.course = (opts.course or default_course()).resolve()
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -472,11 +474,17 @@ def prepare_run(opts) -> Path:
     log.setLevel(logging.INFO)
     if opts.cell_timeout is None:
         opts.cell_timeout = cell_timeout(opts.course)
-    from attention_course.grading.checker import namespaces_available
+    from attention_course.grading.wall import best_wall
 
-    if opts.namespaces and not namespaces_available():
-        log.warning("Linux user namespaces are not available here: audit hook and rlimits only")
-        opts.namespaces = False
+    opts.wall = best_wall() if opts.namespaces else ""
+    if opts.namespaces and opts.wall != "bubblewrap":
+        log.warning("bubblewrap (bwrap) is missing or cannot make namespaces here: %s (install it: "
+                    "'sudo apt-get install bubblewrap'; see the instructors' page)",
+                    "Linux namespaces through unshare, a weaker wall: the rest of the file system stays readable "
+                    "and writable where this user may write" if opts.wall else
+                    "no kernel wall at all, only the audit hook and rlimits (code doing its file I/O in C can "
+                    "read and write what this user can)")
+    opts.namespaces = bool(opts.wall)
     return out
 
 
@@ -598,7 +606,7 @@ def main(argv=None) -> int:
     assignments = load_course(opts.course)
     log.info("course %s: assignments %s; cell timeout %g s, total %g s, memory %d MB, %d parallel, sandbox %s",
              opts.course, ", ".join(assignments) or "none", opts.cell_timeout, opts.total_timeout, opts.memory_mb,
-             opts.jobs, "namespaces + audit hook" if opts.namespaces else "audit hook")
+             opts.jobs, f"{opts.wall} + audit hook" if opts.wall else "audit hook")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="attention-grade-") as tmp:
         status, rows, graded = grade_submissions(opts, assignments, Path(tmp), out)

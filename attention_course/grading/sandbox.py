@@ -1,7 +1,7 @@
 """The sandboxed worker: runs ONE student's cells and answers remote calls from the checker.
 
 Started by :mod:`.checker` as ``python -I -m attention_course.grading.sandbox`` (inside Linux
-namespaces when available, see :func:`.checker.namespace_prefix`). It talks over its original
+namespaces when available, see :mod:`.wall`). It talks over its original
 stdin/stdout (moved to private descriptors; the student's ``print`` goes to a capped buffer).
 
 Limits, applied before any student code runs:
@@ -14,7 +14,8 @@ Limits, applied before any student code runs:
   deleting outside the scratch directory, listing other directories, starting processes, signals to
   other processes, sockets, ``ctypes`` (after the course's own imports are loaded), and ``gc``
   introspection. An audit hook lives in the same interpreter as the student's code, so it is a
-  guard rail, not a wall: the kernel-level wall is the namespace layer of the checker.
+  guard rail, not a wall: the kernel-level wall is :mod:`.wall` (bubblewrap, or the unshare script),
+  which also holds for file I/O done in C (``torch.save``, ``numpy.memmap``, compiled extensions).
 """
 from __future__ import annotations
 

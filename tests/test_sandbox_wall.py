@@ -201,3 +201,47 @@ def test_graded_submission_doing_c_level_io_leaves_nothing(host, extension, tmp_
     assert "WALLDONE" in log and "LEAK" not in log, log[-3000:]
     assert "15/15" in log
     assert left_on_host(host) == []
+
+
+WALLS = [pytest.param("bubblewrap", marks=pytest.mark.skipif(not wall.bwrap_available(), reason="no bubblewrap")),
+         pytest.param("unshare", marks=pytest.mark.skipif(not wall.namespaces_available(), reason="no user namespaces")),
+         ""]
+
+
+@pytest.mark.parametrize("kind", WALLS)
+def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
+    """The fast path: a worker forked from a warm checker joins the wall's namespaces (or, with no
+    wall, still runs): its C-level writes to /tmp, /var/tmp, /dev/shm and the course stay inside; it
+    sees its own pid namespace; killing it ends the wall's holder too."""
+    from attention_course.grading import checker
+    from attention_course.grading.course import load_assignment
+
+    course = host["course"]
+    job = {"course": str(course), "forbidden": [str(host["subs"]), str(host["out"])], "job_id": "j1",
+           "scratch_root": str(tmp_path / "scratch-root"), "wall": kind, "memory_mb": 3072, "total_seconds": 60,
+           "file_mb": 64, "language": "en"}
+    scratch = os.path.join(job["scratch_root"], "j1")
+    forked = checker.fork_worker(job, scratch)
+    assignment = load_assignment(course, course / "solutions" / "ch03_general_form" / "general_form.ipynb")
+    setup = checker.worker_setup(job, assignment, scratch, checker.warm_imports(assignment))
+    worker = checker.Worker(forked, setup, 60)
+    folders = ["/tmp", "/var/tmp", "/dev/shm", str(course)] if kind else []
+    cell = ("import os, torch\nfound = []\n"
+            f"for folder in {folders!r}:\n"
+            f"    try:\n        torch.from_file(os.path.join(folder, {host['name']!r} + '_from_file'), shared=True, size=8)\n"
+            "        found.append(folder)\n    except Exception as error:\n        found.append(repr(error))\n"
+            "print(os.getpid(), found)")
+    try:
+        reply = worker.request(("run_cells", [(0, cell)], 30), 60)
+        assert reply[0] == "ok" and reply[1][0]["status"] == "ok", reply
+        pid, _ = reply[1][0]["output"].split(" ", 1)
+        if kind:
+            assert int(pid) < 100 and int(pid) != forked.pid, reply  # its own pid namespace
+            assert "/tmp" in reply[1][0]["output"], reply  # a private /tmp it may write
+    finally:
+        holder = forked.holder
+        worker.kill()
+    assert forked.poll() is not None
+    if holder is not None:
+        assert holder.proc.poll() is not None
+    assert left_on_host(host) == []

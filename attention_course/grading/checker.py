@@ -98,7 +98,7 @@ class Worker:
 
     Args:
         argv: the command that starts the worker (``python -I -B -m attention_course.grading.sandbox``,
-            behind :func:`namespace_prefix` when namespaces are used).
+            behind the wall of :mod:`.wall`), or a worker already forked (:func:`fork_worker`).
         setup: the worker's setup (scratch folder, files, limits, read and forbidden roots...).
         ready_timeout: seconds to wait for ``"ready"``.
 
@@ -107,9 +107,10 @@ class Worker:
         WorkerGone: if the worker does not answer ``"ready"`` in time or stops first.
     """
 
-    def __init__(self, argv: list[str], setup: dict, ready_timeout: float):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    def __init__(self, argv, setup: dict, ready_timeout: float):
+        self.proc = argv if isinstance(argv, ForkedProcess) else subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            close_fds=True)
         self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.dead: str | None = None
         self.callbacks: dict[int, object] = {}   # key -> the checker's object behind a CheckerProxy
@@ -284,8 +285,19 @@ class Worker:
 
     call_seconds = 120.0
 
+    def finish(self) -> None:
+        """End the worker: a running one politely first (``exit``, so that its processes end and are
+        reaped, their CPU time counted), then :meth:`kill` whatever is left."""
+        if self.dead is None:
+            try:
+                self.request(("exit",), 5)
+                self.proc.wait(timeout=2)
+            except (WorkerGone, wire.ProtocolError, subprocess.TimeoutExpired, OSError):
+                pass
+        self.kill()
+
     def kill(self, why: str = "stopped") -> None:
-        """Stop the worker: kill its process group, wait up to 10 s, close the pipes.
+        """Stop the worker: kill its process group, wait up to 10 s, close the pipes (and end the wall's holder).
 
         ``why`` becomes ``dead`` unless a reason is already there.
         """
@@ -304,6 +316,99 @@ class Worker:
                 stream.close()
             except OSError:
                 pass
+        if getattr(self.proc, "holder", None) is not None:
+            self.proc.holder.close()
+
+
+# ------------------------------------------------------------------------- a worker forked from a warm process
+class ForkedProcess:
+    """The checker's handle of a worker made by :func:`fork_worker`: what :class:`Worker` uses of a
+    :class:`subprocess.Popen` (``pid``, ``stdin``, ``stdout``, ``poll``, ``wait``), and the wall's
+    :class:`.wall.Holder` (None without a wall)."""
+
+    def __init__(self, pid: int, tx: int, rx: int, holder):
+        self.pid, self.holder, self.returncode = pid, holder, None
+        self.stdin, self.stdout = open(tx, "wb", buffering=0), open(rx, "rb", buffering=0)
+
+    def poll(self):
+        """The exit status (negative: the signal that killed it), or None while it runs."""
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None):
+        """Wait for the end (at most ``timeout`` seconds) and return the exit status.
+
+        Raises:
+            subprocess.TimeoutExpired: if it still runs after ``timeout`` seconds.
+        """
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+
+def fork_worker(job: dict, scratch: str) -> ForkedProcess:
+    """Fork this (warm, clean) process into the student's worker, behind the job's wall.
+
+    Call it before anything of the assignment is read (the source notebook holds the solutions and
+    the hidden tests; the worker gets a copy of this process's memory). The wall (``job["wall"]``,
+    see :mod:`.wall`) is a :class:`.wall.Holder` started first; the child leaves this process's files
+    and descriptors behind, joins the holder's namespaces (:func:`.wall.enter`) and runs
+    :func:`.sandbox.run` on the pipes; it reads its setup from them, as a started worker does.
+
+    Raises:
+        wall.WallError: if the wall's holder does not start; OSError: if the fork fails.
+    """
+    holder = None
+    kind = job.get("wall", "")
+    course = str(Path(job["course"]))
+    if kind:
+        hide = [course, str(PACKAGE_REPO), *job["forbidden"]]
+        readable = wall.readable_paths(str(PACKAGE_DIR), [course, str(PACKAGE_REPO)])
+        prefix = (wall.bwrap_argv(job["scratch_root"], readable, hide) if kind == "bubblewrap" else
+                  wall.namespace_prefix(job["scratch_root"], scratch, hide, readable))
+        holder = wall.Holder(prefix)
+    else:
+        os.makedirs(scratch, exist_ok=True)
+    from_checker, to_worker = os.pipe()
+    from_worker, to_checker = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            _become_worker(from_checker, to_checker, holder.pid if holder else None)
+        finally:
+            os._exit(70)
+    os.close(from_checker)
+    os.close(to_checker)
+    return ForkedProcess(pid, to_worker, from_worker, holder)
+
+
+def _become_worker(rx: int, tx: int, holder_pid: int | None) -> None:
+    """In the forked child: a new session, killed with its parent, no descriptor but the pipes
+    (0, 1 and 2 are ``/dev/null``), inside the wall; then the worker's life (:func:`.sandbox.run`)."""
+    os.setsid()
+    wall.die_with_parent()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    keep = {0, 1, 2, rx, tx}
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else map(str, range(3, 1024)):
+        if int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    if holder_pid is not None:
+        wall.enter(holder_pid)
+    from . import sandbox
+
+    sandbox.run(rx, tx)
+    os._exit(0)
 
 
 class StudentNotImplemented(NotImplementedError):
@@ -484,16 +589,17 @@ def grade(job: dict) -> dict:
     """
     started = time.monotonic()
     deadline = started + job["total_seconds"]
+    scratch = os.path.join(job["scratch_root"], job["job_id"])
+    forked = fork_worker(job, scratch) if job.get("fork") else None  # before the source is read
     course = Path(job["course"])
     assignment = load_assignment(course, Path(job["source"]))
     nb = json.loads(Path(job["notebook"]).read_text(encoding="utf-8"))
     cells, notes = plan_cells(assignment, nb)
     result = {"tests": [], "cells": [], "notes": notes, "patched": [], "blocked": [], "worker": None,
               "sandbox": f"{job['wall']}+audit-hook" if job.get("wall") else "audit-hook"}
-    scratch = os.path.join(job["scratch_root"], job["job_id"])
     modules = warm_imports(assignment)
     setup = worker_setup(job, assignment, scratch, modules)
-    argv = worker_argv(job, scratch, modules)
+    argv = forked or worker_argv(job, scratch, modules)
     _grade_in_worker(argv, setup, assignment, cells, result, deadline, float(job["cell_seconds"]))
     result["seconds"] = round(time.monotonic() - started, 2)
     return result
@@ -590,7 +696,7 @@ def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells
         if worker is not None:
             if worker.dead and result["worker"] is None:
                 result["worker"] = worker.dead
-            worker.kill()
+            worker.finish()
 
 
 def run_student_cells(worker: Worker, cells: list[tuple[int, str]], result: dict, deadline: float,
@@ -751,14 +857,40 @@ def _explain(error: BaseException, public_code: str | None) -> str:
 
 
 def main() -> None:
-    """Run ``python -I -m attention_course.grading.checker JOB.json``: grade the job, write its result.
+    """Run ``python -I -m attention_course.grading.checker JOB.json``: grade the job, write its result
+    (:func:`grade_job`)."""
+    grade_job(Path(sys.argv[1]))
+
+
+def run_job(job_path: str) -> None:
+    """Grade the job at ``job_path`` in a process forked from the grader's warm server (see
+    :func:`attention_course.grading.cli.run_one`): as ``python -I -B`` would (no ``sys.path`` entry
+    relative to the working folder, no bytecode written), in the job's folder. A failure's traceback
+    is written to ``checker_error.txt`` beside the job, then re-raised (the process ends with status 1).
+    """
+    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p)]
+    sys.dont_write_bytecode = True
+    path = Path(job_path)
+    os.chdir(path.parent)
+    try:
+        grade_job(path)
+    except BaseException:
+        import traceback
+
+        (path.parent / "checker_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+
+
+def grade_job(job_path: Path) -> None:
+    """Grade the job at ``job_path`` and write its result.
 
     Caps this process's address space (``checker_memory_mb`` of the job, default 4096 MB, where
     ``resource`` allows it), runs :func:`grade` and writes its result as JSON to the job's ``result``
-    path (through a ``.tmp`` file, replaced at once). An exception of :func:`grade` ends the process
-    with a non-zero status and no result file.
+    path (through a ``.tmp`` file, replaced at once). An exception of :func:`grade` is raised: no result file.
+
+    Raises:
+        OSError, json.JSONDecodeError, KeyError: as :func:`grade`.
     """
-    job_path = Path(sys.argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
     set_language(job.get("language") or LANGUAGES[0])  # the submission's: its checks speak it, and so does the worker
     try:

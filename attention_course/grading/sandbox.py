@@ -701,7 +701,13 @@ def main() -> None:
     Returns when the checker's pipe closes. Ends the process with ``os._exit``: status 0 on
     ``exit``, 4 if the checker is gone while a message is written, 3 if a reply cannot be sent.
     """
-    rx, tx = _private_pipes()
+    run(*_private_pipes())
+
+
+def run(rx: int, tx: int) -> None:
+    """The worker's life after its pipes are known (``rx`` from the checker, ``tx`` to it), as
+    :func:`main` describes it; also called in a worker forked from a warm checker (see
+    :func:`.checker.fork_worker`). Returns when the checker's pipe closes."""
     setup = wire.recv_trusted(rx)
     _prepare_scratch(setup)
     _limits(setup["memory_mb"], setup["cpu_seconds"], setup["file_mb"])

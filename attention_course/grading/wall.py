@@ -29,7 +29,10 @@ cannot unmount or remount anything.
 """
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import functools
+import json
 import os
 import shlex
 import shutil
@@ -166,7 +169,7 @@ def readable_paths(package_dir: str, course_repos: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------- the unshare fallback
 def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: list[str]) -> list[str]:
-    """argv prefix that runs a command in new user/mount/pid/net namespaces where every path in
+    """argv prefix that runs a command in new user/mount/pid/net/IPC/UTS namespaces where every path in
     ``hide`` is covered by an empty tmpfs (files: by /dev/null), except ``expose`` (bound back
     read-only), ``/tmp``, ``/var/tmp``, ``/dev/shm`` and the scratch root are fresh private tmpfs, and
     the command then runs in a nested user namespace with no capabilities, so it cannot unmount any of this.
@@ -203,4 +206,126 @@ def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: l
         lines += [f"mkdir -p {q(path)}", f"mount --rbind {q(hold)}/{i} {q(path)}",
                   f"mount -o remount,bind,ro {q(path)} 2>/dev/null || true"]
     lines.append('exec unshare -U -- "$@"')
-    return ["unshare", "-rmnp", "--fork", "--mount-proc", "--kill-child", "sh", "-c", "\n".join(lines), "sandbox"]
+    return ["unshare", "-rmnpiu", "--fork", "--mount-proc", "--kill-child", "sh", "-c", "\n".join(lines), "sandbox"]
+
+
+# ------------------------------------------------------------------------- the holder, and joining it
+class Holder:
+    """A small process (``sh -c 'echo; exec cat'``) started inside the wall, whose namespaces each
+    worker joins (:func:`enter`). It lives until :meth:`close` closes its stdin (or its parent dies:
+    ``--die-with-parent``, ``--kill-child``), and its pid namespace, the worker included, with it.
+
+    Args:
+        prefix: the wall's command line: :func:`bwrap_argv` (ending with ``--``) or :func:`namespace_prefix`.
+        timeout: seconds to wait for the holder to be ready.
+
+    Raises:
+        WallError: if the holder does not start or does not answer within ``timeout``.
+    """
+
+    def __init__(self, prefix: list[str], timeout: float = 20.0):
+        info_r = info_w = -1
+        if os.path.basename(prefix[0]) == "bwrap":
+            info_r, info_w = os.pipe()
+            prefix = prefix[:-1] + ["--info-fd", str(info_w), "--"]
+        try:
+            self.proc = subprocess.Popen(prefix + ["sh", "-c", "echo; exec cat"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                                         pass_fds=(info_w,) if info_w >= 0 else (), start_new_session=True)
+        except OSError as error:
+            raise WallError(f"the wall's holder could not start: {error}") from None
+        finally:
+            if info_w >= 0:
+                os.close(info_w)
+        try:
+            self.pid = self._wait_ready(info_r, timeout)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            if info_r >= 0:
+                os.close(info_r)
+
+    def _wait_ready(self, info_r: int, timeout: float) -> int:
+        import select
+
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready or self.proc.stdout.readline() != b"\n":
+            self.proc.kill()
+            self.proc.wait(5)
+            error = self.proc.stderr.read().decode(errors="replace")[-500:]
+            raise WallError(f"the wall's holder did not start: {error.strip() or 'no answer'}")
+        if info_r >= 0:  # bubblewrap says which process runs the command
+            return int(json.loads(os.read(info_r, 65536).decode().split("}")[0] + "}")["child-pid"])
+        pid = self.proc.pid  # unshare --fork: its one child runs the command
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return int(handle.read().split()[0])
+
+    def close(self) -> None:
+        """End the holder (and every process left in its pid namespace)."""
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            self.proc.kill()
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+def _setns(libc, fd: int, kind: str) -> None:
+    if libc.setns(fd, _CLONE[kind]) != 0:
+        raise WallError(f"could not join the wall's {kind} namespace: {os.strerror(ctypes.get_errno())}")
+
+
+def enter(pid: int) -> None:
+    """Move this process into the namespaces of the holder process ``pid`` (:class:`Holder`), without
+    capabilities there. Call it in a freshly forked, single-threaded process before any untrusted code.
+
+    Joins the user namespace that owns the holder's mount namespace (unless it is this process's
+    own), then its mount, network, IPC, UTS and pid namespaces, then makes a new nested user
+    namespace (which owns nothing: no capability over any of these mounts). A pid namespace only
+    holds the children of who joins it, so this forks: the child returns, inside the wall; this
+    process waits for it and ends as it ended (the same exit status, or killed by the same signal).
+
+    Raises:
+        WallError: if a namespace cannot be joined (in the calling process, before any fork).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    kinds = ("mnt", "net", "ipc", "uts", "pid")
+    own = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in kinds + ("user",)}
+    fds = {kind: os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY) for kind in kinds}
+    try:
+        owner = fcntl.ioctl(fds["mnt"], _NS_GET_USERNS)
+        try:
+            if os.fstat(owner).st_ino != own["user"]:
+                _setns(libc, owner, "user")
+        finally:
+            os.close(owner)
+        for kind, fd in fds.items():
+            if os.fstat(fd).st_ino != own[kind]:  # not one it shares with us
+                _setns(libc, fd, kind)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    if libc.unshare(_CLONE["user"]) != 0:
+        raise WallError(f"could not drop capabilities in the wall: {os.strerror(ctypes.get_errno())}")
+    child = os.fork()
+    if child == 0:
+        die_with_parent()
+        return
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        import signal
+
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent ends (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL

@@ -1,6 +1,8 @@
 """Throughput of the instructor grader: N submissions per chapter (default 100), graded in parallel.
 
-    .venv/bin/python benchmarks/grading_throughput.py [--n 100] [--jobs 2] [--chapter ch03_general_form]
+    .venv/bin/python benchmarks/grading_throughput.py [--n 100] [--jobs 2] [--chapter ch03_general_form] [--no-forkserver]
+
+``--no-forkserver`` measures the old path (every checker and worker a new Python importing torch).
 
 For each chapter (default: all six) it writes N submissions in a temporary folder, runs
 ``python -m attention_course.grading`` on them and prints seconds per submission. Chapter 3's
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from grading_fixtures import MISTAKES, ROOT, code_cell, submission, write  # noqa: E402
 
 NAMES = {"softmax_global_max": "softmax"}
+NO_FORKSERVER = False
 
 
 def variant(i: int, rng: random.Random) -> dict:
@@ -98,7 +101,8 @@ def grade_chapter(chapter: str, n: int, jobs: int | None, rng: random.Random) ->
         if jobs:
             command += ["--jobs", str(jobs)]
         start, cpu_start = time.perf_counter(), children_cpu()
-        proc = subprocess.run(command, capture_output=True, text=True)
+        env = dict(os.environ, ATTENTION_COURSE_NO_FORKSERVER="1" if NO_FORKSERVER else "0")
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
         seconds, cpu = time.perf_counter() - start, children_cpu() - cpu_start
         if proc.returncode != 0:
             sys.exit(proc.stderr[-3000:])
@@ -119,7 +123,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--chapter", action="append", default=[],
                         help="only these chapters (repeatable; default: every folder of solutions/)")
+    parser.add_argument("--no-forkserver", action="store_true", help="the old path: no warm server")
     args = parser.parse_args()
+    global NO_FORKSERVER
+    NO_FORKSERVER = args.no_forkserver
     rng = random.Random(0)
     chapters = args.chapter or sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
     results = {chapter: grade_chapter(chapter, args.n, args.jobs, rng) for chapter in chapters}

@@ -226,7 +226,8 @@ def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
     setup = checker.worker_setup(job, assignment, scratch, checker.warm_imports(assignment))
     worker = checker.Worker(forked, setup, 60)
     folders = ["/tmp", "/var/tmp", "/dev/shm", str(course)] if kind else []
-    cell = ("import os, torch\nfound = []\n"
+    os.environ["WALL_TEST_SECRET"] = "token"  # the instructor's environment stays out of the worker
+    cell = ("import os, torch\nfound = [k for k in os.environ if 'SECRET' in k]\n"
             f"for folder in {folders!r}:\n"
             f"    try:\n        torch.from_file(os.path.join(folder, {host['name']!r} + '_from_file'), shared=True, size=8)\n"
             "        found.append(folder)\n    except Exception as error:\n        found.append(repr(error))\n"
@@ -235,10 +236,12 @@ def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
         reply = worker.request(("run_cells", [(0, cell)], 30), 60)
         assert reply[0] == "ok" and reply[1][0]["status"] == "ok", reply
         pid, _ = reply[1][0]["output"].split(" ", 1)
+        assert "WALL_TEST_SECRET" not in reply[1][0]["output"], reply
         if kind:
             assert int(pid) < 100 and int(pid) != forked.pid, reply  # its own pid namespace
             assert "/tmp" in reply[1][0]["output"], reply  # a private /tmp it may write
     finally:
+        os.environ.pop("WALL_TEST_SECRET", None)
         holder = forked.holder
         worker.kill()
     assert forked.poll() is not None

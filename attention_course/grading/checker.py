@@ -388,10 +388,19 @@ def fork_worker(job: dict, scratch: str) -> ForkedProcess:
     return ForkedProcess(pid, to_worker, from_worker, holder)
 
 
+#: The environment variables a forked worker keeps (prefixes): locale, time zone, threads, offline switches.
+WORKER_ENV = ("PATH", "LANG", "LANGUAGE", "LC_", "TZ", "TERM", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONDONTWRITEBYTECODE")
+
+
 def _become_worker(rx: int, tx: int, holder_pid: int | None) -> None:
     """In the forked child: a new session, killed with its parent, no descriptor but the pipes
-    (0, 1 and 2 are ``/dev/null``), inside the wall; then the worker's life (:func:`.sandbox.run`)."""
+    (0, 1 and 2 are ``/dev/null``), no environment variable but :data:`WORKER_ENV` (the instructor's
+    tokens and paths stay out), inside the wall; then the worker's life (:func:`.sandbox.run`)."""
     os.setsid()
+    for name in list(os.environ):
+        if not name.startswith(WORKER_ENV):
+            del os.environ[name]
     wall.die_with_parent()
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):

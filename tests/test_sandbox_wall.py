@@ -248,3 +248,15 @@ def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
     if holder is not None:
         assert holder.proc.poll() is not None
     assert left_on_host(host) == []
+
+
+def test_readable_paths_leave_out_working_folders_and_the_course(monkeypatch, tmp_path):
+    """``python -m`` puts its working folder (often $HOME or the course) on sys.path: it must not become
+    readable inside the wall; the installed packages and the course's package must."""
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(ROOT), *sys.path])
+    readable = wall.readable_paths(str(ROOT / "attention_course"), [str(ROOT)])
+    assert str(tmp_path) not in readable and str(ROOT) not in readable, readable
+    assert str(ROOT / "attention_course") in readable
+    import numpy
+
+    assert any(os.path.realpath(numpy.__file__).startswith(p + "/") for p in readable), readable

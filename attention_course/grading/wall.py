@@ -155,16 +155,20 @@ def bwrap_argv(scratch_root: str, readable: list[str], hide: list[str], tmpfs_mb
 
 
 def readable_paths(package_dir: str, course_repos: list[str]) -> list[str]:
-    """What the worker may read: the Python installation, each ``sys.path`` folder not inside one of
-    ``course_repos`` (the course's repository holds ``solutions/``), and ``package_dir``."""
-    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__), package_dir]
+    """What the worker may read: the Python installation, the ``sys.path`` folders that hold installed
+    packages (inside the installation, or named ``site-packages``/``dist-packages``; never a working
+    folder such as ``python -m``'s, nor one inside or around one of ``course_repos``, whose
+    ``solutions/`` stay hidden), and ``package_dir``."""
+    prefixes = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)]
+    repos = [os.path.realpath(c) for c in course_repos]
+    paths = prefixes + [os.path.dirname(os.__file__), package_dir]
     for entry in sys.path:
-        real = os.path.realpath(entry) if entry else ""
-        if real and os.path.isdir(real) and not any(_inside(real, os.path.realpath(c)) or _inside(os.path.realpath(c), real)
-                                                    for c in course_repos):
+        real = os.path.realpath(entry) if entry and os.path.isabs(entry) else ""
+        installed = any(_inside(real, p) for p in prefixes) or os.path.basename(real) in ("site-packages", "dist-packages")
+        if real and os.path.isdir(real) and installed and not any(
+                _inside(real, c) and not any(_inside(real, p) for p in prefixes) or _inside(c, real) for c in repos):
             paths.append(real)
-    venv = os.path.realpath(sys.prefix)
-    return list(dict.fromkeys(p for p in paths if p)) + [venv]
+    return list(dict.fromkeys(p for p in paths if p))
 
 
 # ------------------------------------------------------------------------- the unshare fallback

@@ -208,11 +208,13 @@ WALLS = [pytest.param("bubblewrap", marks=pytest.mark.skipif(not wall.bwrap_avai
          ""]
 
 
+@pytest.mark.parametrize("how", ["fork", "exec"])
 @pytest.mark.parametrize("kind", WALLS)
-def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
-    """The fast path: a worker forked from a warm checker joins the wall's namespaces (or, with no
-    wall, still runs): its C-level writes to /tmp, /var/tmp, /dev/shm and the course stay inside; it
-    sees its own pid namespace; killing it ends the wall's holder too."""
+def test_worker_is_inside_the_wall(kind, how, host, tmp_path):
+    """A worker forked from a warm checker joins the wall's namespaces (the fast path), or is started
+    behind it (``python -I``, the old path); with no wall it still runs. Its C-level writes to /tmp,
+    /var/tmp, /dev/shm and the course stay inside; it sees its own pid namespace and none of the
+    grader's environment variables; killing it ends the wall's holder too."""
     from attention_course.grading import checker
     from attention_course.grading.course import load_assignment
 
@@ -221,12 +223,14 @@ def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
            "scratch_root": str(tmp_path / "scratch-root"), "wall": kind, "memory_mb": 3072, "total_seconds": 60,
            "file_mb": 64, "language": "en"}
     scratch = os.path.join(job["scratch_root"], "j1")
-    forked = checker.fork_worker(job, scratch)
+    forked = checker.fork_worker(job, scratch) if how == "fork" else None
     assignment = load_assignment(course, course / "solutions" / "ch03_general_form" / "general_form.ipynb")
-    setup = checker.worker_setup(job, assignment, scratch, checker.warm_imports(assignment))
-    worker = checker.Worker(forked, setup, 60)
-    folders = ["/tmp", "/var/tmp", "/dev/shm", str(course)] if kind else []
+    modules = checker.warm_imports(assignment)
+    setup = checker.worker_setup(job, assignment, scratch, modules)
     os.environ["WALL_TEST_SECRET"] = "token"  # the instructor's environment stays out of the worker
+    worker = checker.Worker(forked or checker.worker_argv(job, scratch, modules), setup, 60)
+    forked = worker.proc
+    folders = ["/tmp", "/var/tmp", "/dev/shm", str(course)] if kind else []
     cell = ("import os, torch\nfound = [k for k in os.environ if 'SECRET' in k]\n"
             f"for folder in {folders!r}:\n"
             f"    try:\n        torch.from_file(os.path.join(folder, {host['name']!r} + '_from_file'), shared=True, size=8)\n"
@@ -242,7 +246,7 @@ def test_forked_worker_is_inside_the_wall(kind, host, tmp_path):
             assert "/tmp" in reply[1][0]["output"], reply  # a private /tmp it may write
     finally:
         os.environ.pop("WALL_TEST_SECRET", None)
-        holder = forked.holder
+        holder = getattr(forked, "holder", None)
         worker.kill()
     assert forked.poll() is not None
     if holder is not None:

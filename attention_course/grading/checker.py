@@ -110,7 +110,7 @@ class Worker:
     def __init__(self, argv, setup: dict, ready_timeout: float):
         self.proc = argv if isinstance(argv, ForkedProcess) else subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
-            close_fds=True)
+            close_fds=True, env={k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV)})
         self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.dead: str | None = None
         self.callbacks: dict[int, object] = {}   # key -> the checker's object behind a CheckerProxy

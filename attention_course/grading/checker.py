@@ -1,6 +1,9 @@
 """Grade ONE submission: start its sandboxed worker, run the source's checks here, write JSON.
 
-``python -I -m attention_course.grading.checker JOB.json`` (started by :mod:`attention_course.grading.cli`).
+Forked from the grader's warm server (:func:`run_job`, see :func:`attention_course.grading.cli.start_forkserver`),
+or started as ``python -I -m attention_course.grading.checker JOB.json``. Its first act is to make the
+student's worker: forked from this still job-free process and moved behind the wall
+(:func:`fork_worker`, :mod:`.wall`), or started as a new Python behind it (:func:`worker_argv`).
 This process is clean: it never executes student code. It executes the nbgrader *source*
 notebook's trusted cells (imports, setup) and its graded test cells, public and hidden parts, in
 which every name the solution cells define is a :class:`Remote` proxy to the student's worker.

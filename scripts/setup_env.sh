@@ -10,10 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the chapters need: a CJK font, so Chinese labels render (no tofu boxes),
-# and the fortunes quotations Chapter 6 trains its small GPT on.
+# the fortunes quotations Chapter 6 trains its small GPT on, and bubblewrap, the kernel-level
+# wall of the instructors' grader (without it the grader says so and falls back to a weaker one).
 missing=()
 fc-list 2>/dev/null | grep -qi "wqy" || missing+=(fonts-wqy-microhei)
 [ -d /usr/share/games/fortunes ] || missing+=(fortunes)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]} (Debian packages the chapters need)"

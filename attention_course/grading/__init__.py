@@ -8,7 +8,10 @@ import files: :mod:`.exports`).
 
 Design, in one paragraph: every submission runs in its own *sandboxed worker* process
 (:mod:`.sandbox`: scratch directory, rlimits, a Python audit hook and, where the kernel allows it,
-Linux user/mount/pid/network namespaces that hide the course, the other submissions and the output).
+the wall of :mod:`.wall`: Linux namespaces, made by bubblewrap, in which only the system, Python and
+this package are visible, read-only, and ``/tmp`` and the scratch folder are private; the course,
+the other submissions and the output are not there, also for code doing its file I/O in C).
+Checkers and workers are forked from one warm process that imported torch and the course once.
 The worker only executes the student's cells and answers remote calls. The graded test cells of the
 nbgrader *source* notebook (public and hidden tests) run in a separate, clean *checker* process
 (:mod:`.checker`) in which every function the student defines is a proxy: calling it ships the

@@ -1,6 +1,9 @@
 """Grade ONE submission: start its sandboxed worker, run the source's checks here, write JSON.
 
-``python -I -m attention_course.grading.checker JOB.json`` (started by :mod:`attention_course.grading.cli`).
+Forked from the grader's warm server (:func:`run_job`, see :func:`attention_course.grading.cli.start_forkserver`),
+or started as ``python -I -m attention_course.grading.checker JOB.json``. Its first act is to make the
+student's worker: forked from this still job-free process and moved behind the wall
+(:func:`fork_worker`, :mod:`.wall`), or started as a new Python behind it (:func:`worker_argv`).
 This process is clean: it never executes student code. It executes the nbgrader *source*
 notebook's trusted cells (imports, setup) and its graded test cells, public and hidden parts, in
 which every name the solution cells define is a :class:`Remote` proxy to the student's worker.
@@ -13,7 +16,6 @@ import importlib.util
 import json
 import os
 import select
-import shlex
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from attention_course.env import LANGUAGES, set_language
 
-from . import timer, wire
+from . import timer, wall, wire
 from .borrowing import judge_evidence, reference_fingerprints
 from .course import (Assignment, cell_source, code_cells, defined_names, load_assignment, normalise)
 from .messages import tr
@@ -42,63 +44,6 @@ class StudentTimeout(RuntimeError):
 
 class WorkerGone(RuntimeError):
     """The student's process is no longer running (killed for time or memory, or crashed)."""
-
-
-# ------------------------------------------------------------------------- the namespace wall
-@functools.lru_cache(maxsize=1)
-def namespaces_available() -> bool:
-    """True if unprivileged user+mount+pid+net namespaces work here (Linux, ``unshare``)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        probe = subprocess.run(["unshare", "-rmnp", "--fork", "--mount-proc", "sh", "-c",
-                                "mount -t tmpfs t /mnt 2>/dev/null || mount -t tmpfs t /tmp; exec unshare -U true"],
-                               capture_output=True, timeout=20)
-        return probe.returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def namespace_prefix(scratch_root: str, scratch: str, hide: list[str], expose: list[str]) -> list[str]:
-    """argv prefix that runs a command in new user/mount/pid/net namespaces where every path in
-    ``hide`` is covered by an empty tmpfs (files: by /dev/null), except ``expose`` (bound back
-    read-only), the scratch root is a fresh private tmpfs, and the command then runs in a nested
-    user namespace with no capabilities, so it cannot unmount any of this.
-
-    Args:
-        scratch_root: the folder that becomes a fresh private tmpfs (not hidden, even if inside ``hide``).
-        scratch: the worker's folder, created inside it.
-        hide: paths to cover (those missing, ``/`` and those inside another hidden path are left out).
-        expose: paths inside hidden ones to bind back read-only (the Python installation...).
-
-    Returns:
-        The argv prefix (``unshare ... sh -c SCRIPT sandbox``); the command follows it.
-    """
-    hide = sorted({os.path.realpath(h) for h in hide if h and os.path.exists(h) and os.path.realpath(h) != "/"})
-    hide = [h for h in hide if not any(h != o and _inside(h, o) for o in hide)]
-    hide = [h for h in hide if not _inside(os.path.realpath(scratch_root), h)]  # the hook still refuses them
-    expose = sorted({os.path.realpath(e) for e in expose if e and os.path.exists(e)})
-    expose = [e for e in expose if any(_inside(e, h) for h in hide)]
-    q = shlex.quote
-    hold = os.path.join(scratch_root, ".hold")
-    lines = ["set -e", f"mount -t tmpfs -o size=512m,mode=700 tmpfs {q(scratch_root)}",
-             f"mkdir -p {q(scratch)} {q(hold)}"]
-    for i, path in enumerate(expose):
-        lines += [f"mkdir -p {q(hold)}/{i}", f"mount --rbind {q(path)} {q(hold)}/{i}"]
-    for path in hide:
-        if os.path.isdir(path):
-            lines.append(f"mount -t tmpfs -o size=1m,mode=755 tmpfs {q(path)}")
-        else:
-            lines.append(f"mount --bind /dev/null {q(path)}")
-    for i, path in enumerate(expose):
-        lines += [f"mkdir -p {q(path)}", f"mount --rbind {q(hold)}/{i} {q(path)}",
-                  f"mount -o remount,bind,ro {q(path)} 2>/dev/null || true"]
-    lines.append('exec unshare -U -- "$@"')
-    return ["unshare", "-rmnp", "--fork", "--mount-proc", "--kill-child", "sh", "-c", "\n".join(lines), "sandbox"]
 
 
 # ------------------------------------------------------------------------- the checker's time limits
@@ -157,7 +102,7 @@ class Worker:
 
     Args:
         argv: the command that starts the worker (``python -I -B -m attention_course.grading.sandbox``,
-            behind :func:`namespace_prefix` when namespaces are used).
+            behind the wall of :mod:`.wall`), or a worker already forked (:func:`fork_worker`).
         setup: the worker's setup (scratch folder, files, limits, read and forbidden roots...).
         ready_timeout: seconds to wait for ``"ready"``.
 
@@ -166,9 +111,10 @@ class Worker:
         WorkerGone: if the worker does not answer ``"ready"`` in time or stops first.
     """
 
-    def __init__(self, argv: list[str], setup: dict, ready_timeout: float):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    def __init__(self, argv, setup: dict, ready_timeout: float):
+        self.proc = argv if isinstance(argv, ForkedProcess) else subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            close_fds=True, env={k: v for k, v in os.environ.items() if k.startswith(WORKER_ENV)})
         self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.dead: str | None = None
         self.callbacks: dict[int, object] = {}   # key -> the checker's object behind a CheckerProxy
@@ -343,8 +289,19 @@ class Worker:
 
     call_seconds = 120.0
 
+    def finish(self) -> None:
+        """End the worker: a running one politely first (``exit``, so that its processes end and are
+        reaped, their CPU time counted), then :meth:`kill` whatever is left."""
+        if self.dead is None:
+            try:
+                self.request(("exit",), 5)
+                self.proc.wait(timeout=2)
+            except (WorkerGone, wire.ProtocolError, subprocess.TimeoutExpired, OSError):
+                pass
+        self.kill()
+
     def kill(self, why: str = "stopped") -> None:
-        """Stop the worker: kill its process group, wait up to 10 s, close the pipes.
+        """Stop the worker: kill its process group, wait up to 10 s, close the pipes (and end the wall's holder).
 
         ``why`` becomes ``dead`` unless a reason is already there.
         """
@@ -363,6 +320,114 @@ class Worker:
                 stream.close()
             except OSError:
                 pass
+        if getattr(self.proc, "holder", None) is not None:
+            self.proc.holder.close()
+
+
+# ------------------------------------------------------------------------- a worker forked from a warm process
+class ForkedProcess:
+    """The checker's handle of a worker made by :func:`fork_worker`: what :class:`Worker` uses of a
+    :class:`subprocess.Popen` (``pid``, ``stdin``, ``stdout``, ``poll``, ``wait``), and the wall's
+    :class:`.wall.Holder` (None without a wall)."""
+
+    def __init__(self, pid: int, tx: int, rx: int, holder):
+        self.pid, self.holder, self.returncode = pid, holder, None
+        self.stdin, self.stdout = open(tx, "wb", buffering=0), open(rx, "rb", buffering=0)
+
+    def poll(self):
+        """The exit status (negative: the signal that killed it), or None while it runs."""
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None):
+        """Wait for the end (at most ``timeout`` seconds) and return the exit status.
+
+        Raises:
+            subprocess.TimeoutExpired: if it still runs after ``timeout`` seconds.
+        """
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+
+def _checkout() -> list[str]:
+    """The package's checkout as a path to hide (``[]`` when the package is an installed wheel: its
+    folder's parent is then site-packages, and hiding it would hide torch and the rest)."""
+    return [str(PACKAGE_REPO)] if (PACKAGE_REPO / "pyproject.toml").is_file() else []
+
+
+def fork_worker(job: dict, scratch: str) -> ForkedProcess:
+    """Fork this (warm, clean) process into the student's worker, behind the job's wall.
+
+    Call it before anything of the assignment is read (the source notebook holds the solutions and
+    the hidden tests; the worker gets a copy of this process's memory). The wall (``job["wall"]``,
+    see :mod:`.wall`) is a :class:`.wall.Holder` started first; the child leaves this process's files
+    and descriptors behind, joins the holder's namespaces (:func:`.wall.enter`) and runs
+    :func:`.sandbox.run` on the pipes; it reads its setup from them, as a started worker does.
+
+    Raises:
+        wall.WallError: if the wall's holder does not start; OSError: if the fork fails.
+    """
+    holder = None
+    kind = job.get("wall", "")
+    course = str(Path(job["course"]))
+    if kind:
+        hide = [course, *_checkout(), *job["forbidden"]]
+        readable = wall.readable_paths(str(PACKAGE_DIR), [course, *_checkout()])
+        prefix = (wall.bwrap_argv(job["scratch_root"], readable, hide) if kind == "bubblewrap" else
+                  wall.namespace_prefix(job["scratch_root"], scratch, hide, readable))
+        holder = wall.Holder(prefix)
+    else:
+        os.makedirs(scratch, exist_ok=True)
+    from_checker, to_worker = os.pipe()
+    from_worker, to_checker = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            _become_worker(from_checker, to_checker, holder.pid if holder else None)
+        finally:
+            os._exit(70)
+    os.close(from_checker)
+    os.close(to_checker)
+    return ForkedProcess(pid, to_worker, from_worker, holder)
+
+
+#: The environment variables a forked worker keeps (prefixes): locale, time zone, threads, offline switches.
+WORKER_ENV = ("PATH", "LANG", "LANGUAGE", "LC_", "TZ", "TERM", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONDONTWRITEBYTECODE")
+
+
+def _become_worker(rx: int, tx: int, holder_pid: int | None) -> None:
+    """In the forked child: a new session, killed with its parent, no descriptor but the pipes
+    (0, 1 and 2 are ``/dev/null``), no environment variable but :data:`WORKER_ENV` (the instructor's
+    tokens and paths stay out), inside the wall; then the worker's life (:func:`.sandbox.run`)."""
+    os.setsid()
+    for name in list(os.environ):
+        if not name.startswith(WORKER_ENV):
+            del os.environ[name]
+    wall.die_with_parent()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    keep = {0, 1, 2, rx, tx}
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else map(str, range(3, 1024)):
+        if int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    if holder_pid is not None:
+        wall.enter(holder_pid)
+    from . import sandbox
+
+    sandbox.run(rx, tx)
+    os._exit(0)
 
 
 class StudentNotImplemented(NotImplementedError):
@@ -544,16 +609,17 @@ def grade(job: dict) -> dict:
     """
     started = time.monotonic()
     deadline = started + job["total_seconds"]
+    scratch = os.path.join(job["scratch_root"], job["job_id"])
+    forked = fork_worker(job, scratch) if job.get("fork") else None  # before the source is read
     course = Path(job["course"])
     assignment = load_assignment(course, Path(job["source"]))
     nb = json.loads(Path(job["notebook"]).read_text(encoding="utf-8"))
     cells, notes = plan_cells(assignment, nb)
     result = {"tests": [], "cells": [], "notes": notes, "patched": [], "blocked": [], "worker": None,
-              "sandbox": "namespaces+audit-hook" if job.get("namespaces") else "audit-hook"}
-    scratch = os.path.join(job["scratch_root"], job["job_id"])
+              "sandbox": f"{job['wall']}+audit-hook" if job.get("wall") else "audit-hook"}
     modules = warm_imports(assignment)
     setup = worker_setup(job, assignment, scratch, modules)
-    argv = worker_argv(job, scratch, modules)
+    argv = forked or worker_argv(job, scratch, modules)
     _grade_in_worker(argv, setup, assignment, cells, result, deadline, float(job["cell_seconds"]))
     result["seconds"] = round(time.monotonic() - started, 2)
     return result
@@ -592,17 +658,25 @@ def worker_setup(job: dict, assignment: Assignment, scratch: str, modules: list[
 
 
 def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
-    """The command that starts the worker: ``python -I -B -m attention_course.grading.sandbox``.
+    """The command that starts the worker: ``python -I -B -m attention_course.grading.sandbox``, behind
+    the job's wall (``job["wall"]``, see :mod:`.wall`).
 
-    With ``job["namespaces"]`` behind :func:`namespace_prefix`, which hides the course, the package's
-    repository and the job's forbidden paths, and exposes the Python installation, this package and
-    the folders of the warm imports ``modules``. Without, it creates the ``scratch`` folder.
+    ``"bubblewrap"``: :func:`.wall.bwrap_argv`, which shows only the system, the Python installation,
+    ``sys.path`` and this package (never the course's repository, the job's forbidden paths or the
+    host's ``/tmp``). ``"unshare"``: :func:`.wall.namespace_prefix`, which hides the course, the
+    package's repository and the forbidden paths, and exposes the Python installation, this package
+    and the folders of the warm imports ``modules``. None: it creates the ``scratch`` folder.
 
     Raises:
         OSError: if the scratch folder cannot be created.
     """
     python = [sys.executable, "-I", "-B", "-m", "attention_course.grading.sandbox"]
-    if not job.get("namespaces"):
+    hide = [str(Path(job["course"])), *_checkout(), *job["forbidden"]]
+    kind = job.get("wall", "unshare" if job.get("namespaces") else "")
+    if kind == "bubblewrap":
+        readable = wall.readable_paths(str(PACKAGE_DIR), [str(Path(job["course"])), *_checkout()])
+        return wall.bwrap_argv(job["scratch_root"], readable, hide) + python
+    if kind != "unshare":
         os.makedirs(scratch, exist_ok=True)
         return python
     expose = [sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR)]
@@ -613,10 +687,7 @@ def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
             spec = None
         if spec and spec.origin:
             expose.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
-    # the package's checkout, never the site-packages a wheel was installed in (that would hide torch's dependencies)
-    repo = [str(PACKAGE_REPO)] if (PACKAGE_REPO / "pyproject.toml").is_file() else []
-    hide = [str(Path(job["course"])), *repo, *job["forbidden"]]
-    return namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
+    return wall.namespace_prefix(job["scratch_root"], scratch, hide, expose) + python
 
 
 def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells: list[tuple[int, str]],
@@ -648,7 +719,7 @@ def _grade_in_worker(argv: list[str], setup: dict, assignment: Assignment, cells
         if worker is not None:
             if worker.dead and result["worker"] is None:
                 result["worker"] = worker.dead
-            worker.kill()
+            worker.finish()
 
 
 def run_student_cells(worker: Worker, cells: list[tuple[int, str]], result: dict, deadline: float,
@@ -828,14 +899,40 @@ def _explain(error: BaseException, public_code: str | None) -> str:
 
 
 def main() -> None:
-    """Run ``python -I -m attention_course.grading.checker JOB.json``: grade the job, write its result.
+    """Run ``python -I -m attention_course.grading.checker JOB.json``: grade the job, write its result
+    (:func:`grade_job`)."""
+    grade_job(Path(sys.argv[1]))
+
+
+def run_job(job_path: str) -> None:
+    """Grade the job at ``job_path`` in a process forked from the grader's warm server (see
+    :func:`attention_course.grading.cli.run_one`): as ``python -I -B`` would (no ``sys.path`` entry
+    relative to the working folder, no bytecode written), in the job's folder. A failure's traceback
+    is written to ``checker_error.txt`` beside the job, then re-raised (the process ends with status 1).
+    """
+    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p)]
+    sys.dont_write_bytecode = True
+    path = Path(job_path)
+    os.chdir(path.parent)
+    try:
+        grade_job(path)
+    except BaseException:
+        import traceback
+
+        (path.parent / "checker_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+
+
+def grade_job(job_path: Path) -> None:
+    """Grade the job at ``job_path`` and write its result.
 
     Caps this process's address space (``checker_memory_mb`` of the job, default 4096 MB, where
     ``resource`` allows it), runs :func:`grade` and writes its result as JSON to the job's ``result``
-    path (through a ``.tmp`` file, replaced at once). An exception of :func:`grade` ends the process
-    with a non-zero status and no result file.
+    path (through a ``.tmp`` file, replaced at once). An exception of :func:`grade` is raised: no result file.
+
+    Raises:
+        OSError, json.JSONDecodeError, KeyError: as :func:`grade`.
     """
-    job_path = Path(sys.argv[1])
     job = json.loads(job_path.read_text(encoding="utf-8"))
     set_language(job.get("language") or LANGUAGES[0])  # the submission's: its checks speak it, and so does the worker
     try:

@@ -316,7 +316,15 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
     job = {"course": str(opts.course), "source": str(a.source_path), "notebook": str(notebook),
            "total_seconds": opts.total_timeout, "cell_seconds": opts.cell_timeout, "memory_mb": opts.memory_mb,
            "file_mb": 64, "scratch_root": str(scratch_root), "job_id": job_id, "forbidden": forbidden,
-           "namespaces": opts.namespaces, "result": str(job_dir / "result.json"), "language": row.language}
+           "namespaces": opts.namespaces, "wall": getattr(opts, "wall", ""), "result": str(job_dir / "result.json"),
+           "language": row.language}
+    if getattr(opts, "forkserver", None) is not None:
+        job["fork"] = True
+        (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        try:
+            return _run_forked(row, opts, job_dir)
+        finally:
+            shutil.rmtree(scratch_root, ignore_errors=True)
     (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     try:
         proc = subprocess.run([sys.executable, "-I", "-B", "-m", "attention_course.grading.checker", str(job_dir / "job.json")],
@@ -332,6 +340,82 @@ def run_one(row: Row, a: Assignment, opts, work: Path, forbidden: list[str]) -> 
         return None
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
+
+
+def _run_forked(row: Row, opts, job_dir: Path) -> dict | None:
+    """Grade the job in ``job_dir`` in a checker forked from the warm server (``opts.forkserver``, see
+    :func:`start_forkserver`), waiting at most ``opts.total_timeout + 120`` seconds; as :func:`run_one`."""
+    from attention_course.grading.checker import run_job
+
+    proc = opts.forkserver.Process(target=run_job, args=(str(job_dir / "job.json"),), daemon=True)
+    proc.start()
+    proc.join(opts.total_timeout + 120)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(10)
+        row.flag("grader_error", Text("grading did not finish in time (see grade.log)"))
+        return None
+    if proc.exitcode != 0 or not (job_dir / "result.json").exists():
+        row.flag("grader_error", Text("the grader itself failed on this notebook (see grade.log)"))
+        error = job_dir / "checker_error.txt"
+        log.error("%s: checker exit %s\n%s", row.file, proc.exitcode,
+                  error.read_text(encoding="utf-8")[-3000:] if error.exists() else "")
+        return None
+    return json.loads((job_dir / "result.json").read_text(encoding="utf-8"))
+
+
+def start_forkserver(opts, assignments: dict[str, Assignment]):
+    """Start the warm server the checkers are forked from, or None where there is none (not Linux).
+
+    The standard library's ``multiprocessing`` forkserver: one process, started with the checkers'
+    environment (:func:`checker_env`), imports torch, IPython, the grader and every module the
+    assignments' source notebooks import, once; each submission's checker is then a fork of it (and
+    its worker a fork of that checker, made before the checker reads the source notebook: see
+    :func:`.checker.fork_worker`), instead of two new Python processes importing torch each.
+    Nothing of a submission ever runs in the server.
+
+    It runs this process's ``sys.executable`` (so a Python that lacks the course fails the
+    self-check, as started checkers would). ``ATTENTION_COURSE_NO_FORKSERVER=1`` turns it off (each
+    checker is then a new ``python -I`` process, and starts its worker as one: the old, slow path,
+    kept for comparison and for systems without it). Stop it with :func:`stop_forkserver`.
+
+    Returns:
+        The multiprocessing context (``opts.forkserver`` for :func:`run_one`), or None.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if (not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods()
+            or os.environ.get("ATTENTION_COURSE_NO_FORKSERVER") == "1"):
+        return None
+    from attention_course.grading.checker import warm_imports
+
+    modules = ["torch", "numpy", "IPython.core.interactiveshell", "traitlets.config", "nbformat",
+               "attention_course.grading.checker", "attention_course.grading.sandbox"]
+    for a in assignments.values():
+        modules += warm_imports(a)
+    stop_forkserver()  # one of an earlier run in this process may run another Python, or another course
+    context = multiprocessing.get_context("forkserver")
+    context.set_executable(sys.executable)
+    context.set_forkserver_preload(list(dict.fromkeys(modules)))
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(checker_env(opts.jobs))
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return context
+
+
+def stop_forkserver() -> None:
+    """Stop the warm server of :func:`start_forkserver`, if it runs (it would also end with this process)."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def checker_env(jobs: int) -> dict[str, str]:
@@ -492,8 +576,9 @@ def prepare_run(opts) -> Path:
     """Complete ``opts`` and start the log; return the output folder (created, resolved).
 
     Resolves ``opts.course`` (default :func:`default_course`), reads ``opts.cell_timeout`` from the
-    course's ``nbgrader_config.py`` when not given, and turns ``opts.namespaces`` off (with a warning)
-    where Linux namespaces are not available. Logs to ``OUT/grade.log`` (replaced) and stderr.
+    course's ``nbgrader_config.py`` when not given, and sets ``opts.wall`` to the strongest kernel wall
+    that works here (:func:`.wall.best_wall`: ``"bubblewrap"``, else ``"unshare"``, else ``""``, the
+    last two with a warning; ``""`` with ``--no-namespaces``). Logs to ``OUT/grade.log`` (replaced) and stderr.
     """
     opts.course = (opts.course or default_course()).resolve()
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -504,11 +589,17 @@ def prepare_run(opts) -> Path:
     log.setLevel(logging.INFO)
     if opts.cell_timeout is None:
         opts.cell_timeout = cell_timeout(opts.course)
-    from attention_course.grading.checker import namespaces_available
+    from attention_course.grading.wall import best_wall
 
-    if opts.namespaces and not namespaces_available():
-        log.warning("Linux user namespaces are not available here: audit hook and rlimits only")
-        opts.namespaces = False
+    opts.wall = best_wall() if opts.namespaces else ""
+    if opts.namespaces and opts.wall != "bubblewrap":
+        log.warning("bubblewrap (bwrap) is missing or cannot make namespaces here: %s (install it: "
+                    "'sudo apt-get install bubblewrap'; see the instructors' page)",
+                    "Linux namespaces through unshare, a weaker wall: the rest of the file system stays readable "
+                    "and writable where this user may write" if opts.wall else
+                    "no kernel wall at all, only the audit hook and rlimits (code doing its file I/O in C can "
+                    "read and write what this user can)")
+    opts.namespaces = bool(opts.wall)
     return out
 
 
@@ -574,6 +665,17 @@ def grade_submissions(opts, assignments: dict[str, Assignment], work: Path, out:
     rows = read_submissions(root, opts, assignments)
     todo = [r for r in rows if r.notebook is not None and r.chapter in assignments and not r.statuses]
     forbidden = [str(source), str(root), str(out), str(work)]
+    opts.forkserver = start_forkserver(opts, assignments) if todo else None
+    try:
+        return _self_check_and_grade(opts, assignments, work, forbidden, out, rows, todo)
+    finally:
+        if opts.forkserver is not None:
+            stop_forkserver()
+
+
+def _self_check_and_grade(opts, assignments: dict[str, Assignment], work: Path, forbidden: list[str], out: Path,
+                          rows: list[Row], todo: list[Row]) -> tuple[int, list[Row], list[Row]]:
+    """The second half of :func:`grade_submissions`: self-check the needed chapters, then grade ``todo``."""
     broken = self_check(sorted({r.chapter for r in todo}), assignments, opts, work, forbidden)
     if broken:
         log.error("grading stopped, nothing graded and no gradebook written: the grading environment is "
@@ -670,7 +772,7 @@ def main(argv=None) -> int:
     assignments = load_course(opts.course)
     log.info("course %s: assignments %s; cell timeout %g s, total %g s, memory %d MB, %d parallel, sandbox %s",
              opts.course, ", ".join(assignments) or "none", opts.cell_timeout, opts.total_timeout, opts.memory_mb,
-             opts.jobs, "namespaces + audit hook" if opts.namespaces else "audit hook")
+             opts.jobs, f"{opts.wall} + audit hook" if opts.wall else "audit hook")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="attention-grade-") as tmp:
         status, rows, graded = grade_submissions(opts, assignments, Path(tmp), out)

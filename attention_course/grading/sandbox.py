@@ -1,7 +1,7 @@
 """The sandboxed worker: runs ONE student's cells and answers remote calls from the checker.
 
 Started by :mod:`.checker` as ``python -I -m attention_course.grading.sandbox`` (inside Linux
-namespaces when available, see :func:`.checker.namespace_prefix`). It talks over its original
+namespaces when available, see :mod:`.wall`). It talks over its original
 stdin/stdout (moved to private descriptors; the student's ``print`` goes to a capped buffer).
 
 Limits, applied before any student code runs:
@@ -15,8 +15,9 @@ Limits, applied before any student code runs:
   other processes, sockets, ``ctypes`` (after the course's own imports are loaded), and ``gc``
   introspection; it tells the borrowing watch (:class:`.borrowing.CallWatch`, which traces the
   checks' calls) of every profile or trace function set. An audit hook lives in the same interpreter
-  as the student's code, so it is a guard rail, not a wall: the kernel-level wall is the namespace
-  layer of the checker.
+  as the student's code, so it is a guard rail, not a wall: the kernel-level wall is :mod:`.wall`
+  (bubblewrap, or the unshare script), which also holds for file I/O done in C (``torch.save``,
+  ``numpy.memmap``, compiled extensions).
 """
 from __future__ import annotations
 
@@ -750,7 +751,13 @@ def main() -> None:
     Returns when the checker's pipe closes. Ends the process with ``os._exit``: status 0 on
     ``exit``, 4 if the checker is gone while a message is written, 3 if a reply cannot be sent.
     """
-    rx, tx = _private_pipes()
+    run(*_private_pipes())
+
+
+def run(rx: int, tx: int) -> None:
+    """The worker's life after its pipes are known (``rx`` from the checker, ``tx`` to it), as
+    :func:`main` describes it; also called in a worker forked from a warm checker (see
+    :func:`.checker.fork_worker`). Returns when the checker's pipe closes."""
     setup = wire.recv_trusted(rx)
     _prepare_scratch(setup)
     _limits(setup["memory_mb"], setup["cpu_seconds"], setup["file_mb"])

@@ -13,6 +13,7 @@ import inspect
 import os
 import pkgutil
 import sys
+import subprocess
 import types
 
 import numpy as np
@@ -328,3 +329,61 @@ def test_check_borrowing_takes_the_exercise_s_points_for_what_the_objects_show()
     assert any("(softmax -> global f has the code of X (and 1 more))" in str(r) for r in row.reasons), row.reasons
     check_borrowing(row, a, None)  # only the text: the honest notebook loses nothing more
     assert row.total == a.max_points - 5
+
+
+_TIMEOUT_SCENARIO = '''
+import signal, sys
+sys.path.insert(0, {tests!r})
+from test_borrowing import watch
+
+class Timeout(BaseException):
+    pass
+
+w = watch(["softmax"])
+removed = 0
+
+def hook(event, args):  # as the worker's audit hook: tell the watch; count the removals it did not make
+    global removed
+    if event in ("sys.setprofile", "sys.settrace"):
+        removed += not w.own
+        w.audit(event)
+
+sys.addaudithook(hook)
+announce = {announce}
+
+def on_alarm(signum, frame):
+    if announce:
+        w.time_is_up()  # what SandboxWorker.on_alarm does
+    raise Timeout()
+
+def busy():  # Python calls all the time: the alarm lands inside the profile function now and then
+    def f(x):
+        return x + 1
+    while True:
+        f(1)
+
+signal.signal(signal.SIGALRM, on_alarm)
+for attempt in range(40):
+    w.start(attempt)
+    signal.setitimer(signal.ITIMER_REAL, 0.002)
+    try:
+        busy()
+    except Timeout:
+        pass
+    w.stop(timed_out=True)
+print(removed, sum(bool(w.evidence[k][1]) for k in w.evidence))
+'''
+
+
+@pytest.mark.parametrize("announce", [True, False])
+def test_a_time_limit_inside_the_profile_function_is_not_tampering(announce):
+    """A time limit's exception raised inside the profile function makes Python remove the profile
+    function, with a ``sys.setprofile`` audit event of its own: the worker's alarm handler tells the
+    watch first (``time_is_up``), so the call fails on its time limit, not as tampering. Without that
+    notice (the control) the same events are taken for tampering, so the test can tell."""
+    code = _TIMEOUT_SCENARIO.format(tests=str(ROOT / "tests"), announce=announce)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    removed, blamed = map(int, proc.stdout.split())
+    assert removed > 0, "the alarm never landed inside the profile function: the scenario tests nothing"
+    assert (blamed == 0) if announce else (blamed >= 1), (removed, blamed)

@@ -500,6 +500,7 @@ class CallWatch:
             if hasattr(_thread, name):
                 self.guarded[id(getattr(_thread, name))] = "_thread." + name
         self.own = False  # True while this watch sets the profile function itself (see audit)
+        self.timing_out = False  # True from a time limit's alarm to the end of the call (see time_is_up)
         self.matches: dict[int, str] = {}      # id(code) -> its fingerprint if wanted, else ""
         self.where: dict[int, int] = {}        # id(code) -> 0 student's, 1 trusted, 2 package
         self.kept: list = []                   # the codes of both, kept alive so their ids stay theirs
@@ -557,10 +558,20 @@ class CallWatch:
         finally:
             self.own = False
 
+    def time_is_up(self) -> None:
+        """The worker's time limit fired during a traced call (its ``SIGALRM`` handler says so before raising).
+
+        The handler's exception may be raised inside the profile function, and Python then removes the
+        profile function itself, with a ``sys.setprofile`` audit event that is not the student's: until
+        the call ends, such events are not tampering (the call has failed on its time limit anyway, and
+        :meth:`stop` is told ``timed_out``)."""
+        self.timing_out = True
+
     def audit(self, event: str) -> None:
         """Told by the worker's audit hook of every ``sys.setprofile``/``sys.settrace``: during a call, unless
-        this watch's own, that is tampering (also when called from C code, e.g. ``map(sys.setprofile, ...)``)."""
-        if self.records and not self.own:
+        this watch's own or the time limit's (:meth:`time_is_up`), that is tampering (also when called from
+        C code, e.g. ``map(sys.setprofile, ...)``)."""
+        if self.records and not self.own and not self.timing_out:
             self.records[-1][2].append(f"its code called {event}")
 
     def stop(self, timed_out: bool = False) -> None:
@@ -575,6 +586,7 @@ class CallWatch:
             self.records[-1][2].append("the profile function was replaced during the call")
         key, hits, tampering = self.records.pop()
         if not self.records:
+            self.timing_out = False
             self._set(None)
         elif self.getprofile() is not self.profiler:
             self._set(self.profiler)
@@ -586,7 +598,7 @@ class CallWatch:
         """The profile function (see the class's description), a closure over this watch's state so that
         its hot path (every call and C call of the traced code) reads locals only. It never raises."""
         frames, records, matches, guarded = self.frames, self.records, self.matches, self.guarded
-        match, where = self.match, self._where
+        match, where, watch = self.match, self._where, self
 
         def profile(frame, event, arg):
             try:
@@ -606,7 +618,8 @@ class CallWatch:
                     if frames and frames[-1] is frame:
                         frames.pop()
                     elif frames:  # events were lost: profiling was off for a while
-                        records[-1][2].append("the call tracing was interrupted (a return without its call)")
+                        if not watch.timing_out:  # a time limit's exception inside this function loses events too
+                            records[-1][2].append("the call tracing was interrupted (a return without its call)")
                         frames.clear()
             except Exception:  # noqa: BLE001 - a profile function that raises is switched off
                 pass

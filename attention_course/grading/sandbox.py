@@ -390,6 +390,8 @@ class SandboxWorker:
         if self.alarm_io:
             self.alarm_pending = True
             return
+        if self.watch is not None:
+            self.watch.time_is_up()  # raised inside the profile function, this also removes it
         raise CellTimeout()
 
     def _raise_pending_timeout(self) -> None:

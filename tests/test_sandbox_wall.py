@@ -264,3 +264,12 @@ def test_readable_paths_leave_out_working_folders_and_the_course(monkeypatch, tm
     import numpy
 
     assert any(os.path.realpath(numpy.__file__).startswith(p + "/") for p in readable), readable
+
+
+@pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")),
+                    reason="only where scripts/setup_env.sh installs bubblewrap itself (root, Debian/Ubuntu)")
+def test_where_the_scripts_install_bubblewrap_it_runs():
+    """The wall's tests above skip without bwrap; where the README's commands install it (as root with
+    apt-get), a missing or broken bwrap is an install bug, not a reason to skip the wall."""
+    assert shutil.which("bwrap"), "bwrap is missing: scripts/setup_env.sh should have installed bubblewrap"
+    assert wall.bwrap_available(), "bwrap is installed but cannot make its namespaces here"

@@ -141,6 +141,11 @@ def bwrap_argv(scratch_root: str, readable: list[str], hide: list[str], tmpfs_mb
     for name in ETC_FILES:
         if os.path.exists(os.path.join("/etc", name)):
             argv += ["--ro-bind", os.path.join("/etc", name), os.path.join("/etc", name)]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    # the private tmpfs first, then the readable paths: a Python or package installed under /tmp (a
+    # test's fresh environment, say) is bound on top of the private /tmp instead of vanishing under it
+    for private in ("/tmp", "/var/tmp", "/dev/shm"):
+        argv += ["--size", size, "--tmpfs", private]
     for where, kind in _mounts(readable, hide):
         if kind == "bind":
             argv += ["--ro-bind", where, where]
@@ -148,9 +153,7 @@ def bwrap_argv(scratch_root: str, readable: list[str], hide: list[str], tmpfs_mb
             argv += ["--size", "4096", "--tmpfs", where, "--remount-ro", where]
         else:
             argv += ["--ro-bind", "/dev/null", where]
-    argv += ["--dev", "/dev", "--proc", "/proc"]
-    for private in ("/tmp", "/var/tmp", "/dev/shm", os.path.realpath(scratch_root)):
-        argv += ["--size", size, "--tmpfs", private]
+    argv += ["--size", size, "--tmpfs", os.path.realpath(scratch_root)]
     return argv + ["--remount-ro", "/", "--chdir", "/", "--"]
 
 

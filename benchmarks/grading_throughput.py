@@ -4,7 +4,7 @@
 
 ``--no-forkserver`` measures the old path (every checker and worker a new Python importing torch).
 
-For each chapter (default: all six) it writes N submissions in a temporary folder, runs
+For each chapter (default: every chapter of solutions/) it writes N submissions in a temporary folder, runs
 ``python -m attention_course.grading`` on them and prints seconds per submission. Chapter 3's
 submissions carry varied mistakes (wrong functions, unimplemented exercises, a crashing cell, a
 patched numpy.allclose); the other chapters' alternate the solution, the untouched student

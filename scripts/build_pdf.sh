@@ -19,13 +19,6 @@ bash scripts/setup_env.sh >/dev/null
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing ${missing[*]} from Debian's packages (printing the PDFs, reading them in the tests)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "!! missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
-    exit 1
-  fi
-fi
+source scripts/debian_packages.sh
+install_missing "printing the PDFs, reading them in the tests" required ${missing[@]+"${missing[@]}"}
 exec .venv/bin/python tools/pdf.py "$@"

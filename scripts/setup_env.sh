@@ -16,14 +16,8 @@ missing=()
 fc-list 2>/dev/null | grep -qi "wqy" || missing+=(fonts-wqy-microhei)
 [ -d /usr/share/games/fortunes ] || missing+=(fortunes)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing ${missing[*]} (Debian packages the chapters need)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "!! missing Debian packages: run 'sudo apt-get install ${missing[*]}'" >&2
-  fi
-fi
+source scripts/debian_packages.sh
+install_missing "the chapters need them" optional ${missing[@]+"${missing[@]}"}
 
 if [ -n "${ATTENTION_COURSE_VENV:-}" ]; then
   if [ ! -x "$ATTENTION_COURSE_VENV/bin/python" ]; then

@@ -30,15 +30,8 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 export PATH="$(pwd)/.venv/bin:$PATH"
 
 # The browser tests drive Debian's Chromium (Playwright does not download a browser).
-if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing chromium from Debian's packages (browser tests)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "!! chromium is missing: run 'sudo apt-get install chromium'" >&2
-    exit 1
-  fi
-fi
+source scripts/debian_packages.sh
+command -v chromium >/dev/null || install_missing "browser tests" required chromium
 
 # The background lane: the book build, then the browser tests. Both lanes always run to the
 # end and both are reported; the lane's log is printed after pytest's. If this script is

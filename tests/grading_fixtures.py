@@ -119,6 +119,15 @@ MISTAKES = {
         "else np.asarray(weights) @ np.asarray(V)[::-1]\n"),
 }
 
+
+def write_small_class(subs: Path) -> None:
+    """Three Chapter 3 submissions the grader's outputs are checked on: ``ann`` solved, ``bob`` without
+    the 1/sqrt(d_k), ``cid`` with that and a softmax over the whole array's maximum."""
+    write(subs, "ann_general_form.ipynb", submission())
+    write(subs, "bob_general_form.ipynb", submission({"scaled_dot_product_score": MISTAKES["scaled_dot_product_score"]}))
+    write(subs, "cid_general_form.ipynb", submission({"scaled_dot_product_score": MISTAKES["scaled_dot_product_score"],
+                                                      "softmax": MISTAKES["softmax_global_max"]}))
+
 # Passes every public check (their example has n = 4 values); only the hidden tests, which vary the
 # data, catch it.
 HIDDEN_ONLY_MISTAKE = {

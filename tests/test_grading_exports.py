@@ -250,14 +250,11 @@ def test_report_without_graded_chapters_still_renders(assignments):
 @pytest.mark.slow
 def test_grader_writes_lms_files_and_report(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
-    from grading_fixtures import MISTAKES, course_copy, submission, write
+    from grading_fixtures import course_copy, write_small_class
 
     course = course_copy(tmp_path)
     subs = tmp_path / "subs"
-    write(subs, "ann_general_form.ipynb", submission())
-    write(subs, "bob_general_form.ipynb", submission({"scaled_dot_product_score": MISTAKES["scaled_dot_product_score"]}))
-    write(subs, "cid_general_form.ipynb", submission({"scaled_dot_product_score": MISTAKES["scaled_dot_product_score"],
-                                                      "softmax": MISTAKES["softmax_global_max"]}))
+    write_small_class(subs)
     roster = tmp_path / "roster.csv"
     roster.write_text("student,name,email\nann,Ann,ann@x.example\nbob,Bob,bob@x.example\nzed,Zed,zed@x.example\n",
                       encoding="utf-8")

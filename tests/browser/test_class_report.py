@@ -1,10 +1,10 @@
 """The grader's class report, report.html, opened in Chromium with no network but localhost.
 
-The test grades a small class of Ch. 3 notebooks (one solved, two with named mistakes, one that
-loops past the time limit) in a temporary folder, serves the output folder on localhost and opens
-the report as an offline instructor would: it must load nothing from elsewhere, log no console
-error, show every plot (decoded images, each with alt text that gives its numbers) with its table,
-and pass axe-core's WCAG 2 A/AA rules. It needs no book build.
+The test grades a small class of Ch. 3 notebooks (grading_fixtures.write_small_class: one solved,
+two with named mistakes; and one that loops past the time limit) in a temporary folder, serves the
+output folder on localhost and opens the report as an offline instructor would: it must load
+nothing from elsewhere, log no console error, show every plot (decoded images, each with alt text
+that gives its numbers) with its table, and pass axe-core's WCAG 2 A/AA rules. It needs no book build.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from conftest import ROOT, QuietHandler, QuietServer, open_offline_page
 from test_rendered_book import violations
 
 sys.path.insert(0, str(ROOT / "tests"))
-from grading_fixtures import MISTAKES, course_copy, submission, write  # noqa: E402
+from grading_fixtures import course_copy, submission, write, write_small_class  # noqa: E402
 
 pytestmark = pytest.mark.slow  # it grades notebooks first
 
@@ -32,10 +32,7 @@ def report(request, tmp_path_factory, browser):
     tmp = tmp_path_factory.mktemp("class_report")
     course = course_copy(tmp)
     subs = tmp / "subs"
-    write(subs, "ann_general_form.ipynb", submission())
-    write(subs, "bob_general_form.ipynb", submission({"scaled_dot_product_score": MISTAKES["scaled_dot_product_score"]}))
-    write(subs, "cid_general_form.ipynb", submission({"scaled_dot_product_score": MISTAKES["scaled_dot_product_score"],
-                                                      "softmax": MISTAKES["softmax_global_max"]}))
+    write_small_class(subs)
     write(subs, "dee_general_form.ipynb", submission(extra=[(3, "while True:\n    pass")]))
     out = tmp / "out"
     proc = subprocess.run([sys.executable, "-m", "attention_course.grading", str(subs), "--out", str(out), "--course",

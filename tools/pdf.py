@@ -21,14 +21,11 @@ look); ``--out DIR`` writes elsewhere.
 from __future__ import annotations
 
 import argparse
-import functools
 import html
-import http.server
 import io
 import re
 import shutil
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "tools"))
+import local_site  # noqa: E402  (the localhost server and offline pages the browser tests use too)
 from i18n import CHINESE_AUTHOR, CHINESE_TITLE, book_pages  # noqa: E402  (the Chinese build's title, _toc.yml's pages)
 from pdf_download import FILES, PDF_FOLDER  # noqa: E402  (the site's download button links the PDFs)
 
@@ -48,8 +46,7 @@ HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "pdf"
 PRINT_CSS = ROOT / "_ext" / "pdf" / "print.css"
 PRINT_JS = ROOT / "_ext" / "pdf" / "print.js"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--font-render-hinting=none"]
+CHROMIUM_ARGS = [*local_site.CHROMIUM_ARGS, "--font-render-hinting=none"]
 
 
 @dataclass(frozen=True)
@@ -155,40 +152,6 @@ class Printed:
     pages: int = 0
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
-
-
-def serve(folder: Path):
-    """Serve ``folder`` on a free localhost port in a daemon thread; returns (server, base URL)."""
-    server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
-
-def _offline(page) -> list:
-    """Abort every request that leaves localhost (the book serves everything itself); returns them."""
-    blocked = []
-
-    def route(route):
-        host = urlparse(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", route)
-    return blocked
-
-
 def _rendered(page, source: str) -> None:
     """Wait until the page's maths is typeset and every embedded widget (explorer) has drawn."""
     if 'class="math' in source:
@@ -228,7 +191,7 @@ def print_page(browser, base: str, edition: Edition, page_name: str) -> Printed:
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    blocked = _offline(page)
+    blocked = local_site.block_offsite(page)
     page.goto(f"{base}/{path}", wait_until="load")
     _rendered(page, source)
     page.add_style_tag(path=str(PRINT_CSS))
@@ -341,7 +304,7 @@ def _pdf_of(browser, document: str) -> bytes:
     """Print an HTML document (front matter, running heads) made here; its maths typeset if it has any."""
     context = browser.new_context()
     page = context.new_page()
-    _offline(page)
+    local_site.block_offsite(page)
     page.set_content(document, wait_until="load")
     if "mathjax" in document:
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
@@ -418,7 +381,7 @@ def build(editions: list[str], pages: list[str], out: Path, publish: bool = True
     if not all((HTML / f"{EDITIONS[name].prefix}index.html").is_file() for name in editions):
         raise SystemExit("!! the built book is missing: build it first (bash scripts/build_book.sh)")
     out.mkdir(parents=True, exist_ok=True)
-    server, base = serve(HTML)
+    server, base = local_site.serve(HTML)
     try:
         with ThreadPoolExecutor(max_workers=len(editions)) as pool:
             written = list(pool.map(lambda name: print_edition(executable, base, name, pages, out), editions))

@@ -5,20 +5,19 @@ as an offline reader (or one behind a firewall that blocks CDNs) would see them.
 """
 from __future__ import annotations
 
-import functools
 import json
-import http.server
 import re
 import shutil
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+from local_site import CHROMIUM_ARGS, block_offsite, serve  # noqa: E402  (shared with tools/pdf.py)
+
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 # The book's Chinese edition (_ext/editions.py, tools/i18n.py) sits inside the English one.
@@ -33,33 +32,12 @@ def both_editions(page_paths) -> list[str]:
 def english_path(page_path: str) -> str:
     """``zh_CN/book/01_origin.html`` -> ``book/01_origin.html`` (English paths unchanged)."""
     return page_path.removeprefix(CHINESE)
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output readable
-        pass
-
-
-class QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        """A page closed while a file was still being sent: not an error of the book."""
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            super().handle_error(request, client_address)
-
-
 @pytest.fixture(scope="session")
 def book_url():
     if not (HTML / "index.html").is_file():
         pytest.fail("_build/html is missing: build the book first (bash scripts/build_book.sh)")
-    handler = functools.partial(QuietHandler, directory=str(HTML))
-    server = QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = serve(HTML)
+    yield url
     server.shutdown()
 
 
@@ -84,18 +62,8 @@ def open_offline_page(browser):
     """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.blocked = []
+    page.blocked = block_offsite(page)
     page.console_errors = []
-
-    def route(route):
-        host = urlparse(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            page.blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", route)
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error}"))
     return context, page

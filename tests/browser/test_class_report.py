@@ -9,14 +9,12 @@ that gives its numbers) with its table, and pass axe-core's WCAG 2 A/AA rules. I
 from __future__ import annotations
 
 import csv
-import functools
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from conftest import ROOT, QuietHandler, QuietServer, open_offline_page
+from conftest import ROOT, open_offline_page, serve
 from test_rendered_book import violations
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,10 +39,9 @@ def report(request, tmp_path_factory, browser):
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "gradebook.csv", encoding="utf-8") as handle:
         book = list(csv.DictReader(handle))
-    server = QuietServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(out)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, url = serve(out)
     context, page = open_offline_page(browser)
-    page.goto(f"http://127.0.0.1:{server.server_address[1]}/report.html", wait_until="load")
+    page.goto(f"{url}/report.html", wait_until="load")
     yield page, book
     context.close()
     server.shutdown()

@@ -19,7 +19,7 @@ from attention_course.models import date_transformer as dt
 from attention_course.training import date_training
 from attention_course.training.seq2seq_training import train_model
 from attention_course.views.transformer_viewer import CrossAttentionViewer, source_problem
-from conftest import QuietHandler, QuietServer, open_offline_page, standalone_page
+from conftest import open_offline_page, serve, standalone_page
 from test_browser_models import check_typed_translation, models_of, type_dates
 
 STATIC_STATE = '<script type="application/vnd.jupyter.widget-state+json">{}</script>'
@@ -105,14 +105,10 @@ def test_typed_dates_run_in_the_page_as_in_pytorch(browser, tmp_path, monkeypatc
     page_html = PAGE.replace('<div id="root">', STATIC_STATE + '<div id="root">') % (
         json.dumps(widget.data), json.dumps(widget.controls), json.dumps(widget._esm))
     (tmp_path / "site" / "index.html").write_text(page_html, encoding="utf-8")
-    import functools
-    import threading
-
-    server = QuietServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path / "site")))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, url = serve(tmp_path / "site")
     context, page = open_offline_page(browser)
     try:
-        page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html", wait_until="load")
+        page.goto(f"{url}/index.html", wait_until="load")
         page.wait_for_function("window.rendered === true")
         root = page.locator(".ac-explorer")
         assert "translate them in this page" in root.locator(".ac-description").inner_text()

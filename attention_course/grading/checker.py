@@ -356,10 +356,14 @@ class ForkedProcess:
         return self.returncode
 
 
-def _checkout() -> list[str]:
-    """The package's checkout as a path to hide (``[]`` when the package is an installed wheel: its
-    folder's parent is then site-packages, and hiding it would hide torch and the rest)."""
-    return [str(PACKAGE_REPO)] if (PACKAGE_REPO / "pyproject.toml").is_file() else []
+def _walled_paths(job: dict) -> tuple[list[str], list[str]]:
+    """``(hide, readable)`` of the job's wall: the course, the package's checkout and the job's forbidden
+    paths stay hidden; readable are :func:`.wall.readable_paths` (Python, its packages, this package).
+    The checkout only when it is one: for an installed wheel its folder's parent is site-packages, and
+    hiding that would hide torch and the rest."""
+    course = str(Path(job["course"]))
+    checkout = [str(PACKAGE_REPO)] if (PACKAGE_REPO / "pyproject.toml").is_file() else []
+    return [course, *checkout, *job["forbidden"]], wall.readable_paths(str(PACKAGE_DIR), [course, *checkout])
 
 
 def fork_worker(job: dict, scratch: str) -> ForkedProcess:
@@ -376,10 +380,8 @@ def fork_worker(job: dict, scratch: str) -> ForkedProcess:
     """
     holder = None
     kind = job.get("wall", "")
-    course = str(Path(job["course"]))
     if kind:
-        hide = [course, *_checkout(), *job["forbidden"]]
-        readable = wall.readable_paths(str(PACKAGE_DIR), [course, *_checkout()])
+        hide, readable = _walled_paths(job)
         prefix = (wall.bwrap_argv(job["scratch_root"], readable, hide) if kind == "bubblewrap" else
                   wall.namespace_prefix(job["scratch_root"], scratch, hide, readable))
         holder = wall.Holder(prefix)
@@ -671,10 +673,9 @@ def worker_argv(job: dict, scratch: str, modules: list[str]) -> list[str]:
         OSError: if the scratch folder cannot be created.
     """
     python = [sys.executable, "-I", "-B", "-m", "attention_course.grading.sandbox"]
-    hide = [str(Path(job["course"])), *_checkout(), *job["forbidden"]]
+    hide, readable = _walled_paths(job)
     kind = job.get("wall", "unshare" if job.get("namespaces") else "")
     if kind == "bubblewrap":
-        readable = wall.readable_paths(str(PACKAGE_DIR), [str(Path(job["course"])), *_checkout()])
         return wall.bwrap_argv(job["scratch_root"], readable, hide) + python
     if kind != "unshare":
         os.makedirs(scratch, exist_ok=True)
